@@ -1,0 +1,112 @@
+/* config: wsflyte's configuration (CONTRACT.md §5).
+ *
+ * Loaded from YAML with libyaml; every key may be overridden by an
+ * environment variable WSFLYTE_<SECTION>_<KEY> (upper case, nested keys
+ * joined with '_', e.g. WSFLYTE_KAFKA_BOOTSTRAP_SERVERS,
+ * WSFLYTE_FLYTE_AUTH_CLIENT_ID, WSFLYTE_AWS_ACK_ENABLED; lists as
+ * comma-separated values; WSFLYTE_KAFKA_PROPERTIES_<NAME> sets the librdkafka
+ * property <name> with '_' read as '.' and "__" as '_').  Any other WSFLYTE_*
+ * variable is an unknown key.  Loading collects every problem, one line each:
+ * "<file>:<line>:<col>: <key.path>: <problem>" or "env <VAR>: <key.path>:
+ * <problem>", and fails if there is any.  Values of kafka.properties never
+ * appear in messages. */
+#ifndef WF_CONFIG_H
+#define WF_CONFIG_H
+
+#include <stddef.h>
+
+#include "wf_err.h"
+
+typedef struct wf_kv {
+    char *key;
+    char *value;
+} wf_kv;
+
+typedef enum wf_auth_type { WF_AUTH_NONE, WF_AUTH_CLIENT_CREDENTIALS } wf_auth_type;
+typedef enum wf_log_format { WF_LOG_JSON, WF_LOG_TEXT } wf_log_format;
+typedef enum wf_log_level { WF_LOG_DEBUG, WF_LOG_INFO, WF_LOG_WARN, WF_LOG_ERROR } wf_log_level;
+
+typedef struct wf_config {
+    struct {
+        char *bootstrap_servers;
+        char *group_id;
+        char *topic_events;
+        char *topic_results;
+        wf_kv *properties; /* passed to librdkafka as is */
+        size_t n_properties;
+    } kafka;
+    struct {
+        char *directory;
+        char *registry_url; /* "" = local id map */
+    } schemas;
+    struct {
+        char *format; /* "avro" | "json" */
+    } results;
+    struct {
+        char *admin_url;
+        char *console_url;
+        char **domains;
+        size_t n_domains;
+        char *authz_namespace;
+        wf_auth_type auth_type;
+        char *auth_client_id;
+        char *auth_client_secret_file;
+        char **auth_scopes;
+        size_t n_auth_scopes;
+    } flyte;
+    struct {
+        char *api_url; /* "" = in-cluster; "kubeconfig:PATH"; or a URL */
+        char *token_file;
+        char *ca_file;
+        char *namespace_template;
+        char *system_namespace;
+    } kubernetes;
+    struct {
+        char *account_id;
+        char *role_name_template;
+        int ack_enabled;
+    } aws;
+    struct {
+        int in_place_attempts;
+        long *tiers_ms; /* delays of the retry tiers, ascending as given */
+        size_t n_tiers;
+    } retry;
+    struct {
+        int concurrency;
+    } processing;
+    struct {
+        char *listen;
+        wf_log_format log_format;
+        wf_log_level log_level;
+    } observability;
+} wf_config;
+
+/* Fills *cfg with the contract's defaults. Aborts on OOM. */
+void wf_config_defaults(wf_config *cfg);
+
+/* Loads path (may be NULL: defaults only), then applies the environment
+ * (envp: NULL-terminated "NAME=value" strings, usually environ).  Returns 0,
+ * or -1 with err set (class WF_CONFIG) to the first problem and every
+ * problem appended, one per line, to *report (malloc'd; caller frees; may be
+ * NULL when there is nothing to report).  *cfg is filled in either case and
+ * must be released with wf_config_fini. */
+int wf_config_load(wf_config *cfg, const char *path, char *const *envp, char **report, wf_err *err);
+void wf_config_fini(wf_config *cfg);
+
+/* Parses "30s", "5m", "1h", "250ms", "2h30m".  Returns 0 and sets *ms,
+ * or -1 for a malformed or non-positive duration. */
+int wf_duration_parse(const char *s, long *ms);
+/* Formats ms as the shortest exact duration ("30s", "5m", "1h", "1500ms"). */
+void wf_duration_format(long ms, char *buf, size_t len);
+
+/* Topic names derived per CONTRACT.md §1: <events>.<group_id>.retry-<delay>
+ * and <events>.<group_id>.dlt.  Write into buf; return buf. */
+char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);
+char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len);
+
+/* Writes the effective configuration as YAML to fp, with secrets never
+ * printed (only the secret file's path is). */
+#include <stdio.h>
+void wf_config_dump(const wf_config *cfg, FILE *fp);
+
+#endif

@@ -1,0 +1,319 @@
+#include "dispatch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUCKETS 1024
+
+/* The jobs of one key that wait behind its active job. */
+typedef struct keyq {
+    char *key;
+    job *head, *tail;
+    int active;
+    struct keyq *next;
+} keyq;
+
+typedef struct worker {
+    struct dispatcher *d;
+    pthread_t thread;
+    void *ud;
+    job *current; /* running now; guarded by the dispatcher's lock */
+    int started;
+} worker;
+
+struct dispatcher {
+    dispatch_opts opts;
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv;
+    pthread_cond_t done_cv;
+    keyq *buckets[BUCKETS];
+    job *ready_head, *ready_tail;
+    job *done_head, *done_tail;
+    size_t inflight;
+    int stopping;
+    worker *workers;
+};
+
+static size_t hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h % BUCKETS;
+}
+
+static void push(job **head, job **tail, job *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
+static job *pop(job **head, job **tail)
+{
+    job *j = *head;
+    if (j) {
+        *head = j->next;
+        if (*head == NULL)
+            *tail = NULL;
+        j->next = NULL;
+    }
+    return j;
+}
+
+static keyq *find_key(dispatcher *d, const char *key, int create)
+{
+    size_t b = hash(key);
+    keyq *q;
+
+    for (q = d->buckets[b]; q; q = q->next)
+        if (strcmp(q->key, key) == 0)
+            return q;
+    if (!create)
+        return NULL;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->key = strdup(key)) == NULL)
+        abort(); /* out of memory in the dispatcher: nothing sane to do */
+    q->next = d->buckets[b];
+    d->buckets[b] = q;
+    return q;
+}
+
+static void drop_key(dispatcher *d, keyq *q)
+{
+    for (keyq **pp = &d->buckets[hash(q->key)]; *pp; pp = &(*pp)->next) {
+        if (*pp == q) {
+            *pp = q->next;
+            free(q->key);
+            free(q);
+            return;
+        }
+    }
+}
+
+/* Makes the key's next waiting job ready, if it has one. */
+static void promote(dispatcher *d, keyq *q)
+{
+    job *j = pop(&q->head, &q->tail);
+
+    if (j == NULL) {
+        drop_key(d, q);
+        return;
+    }
+    j->active = 1;
+    q->active = 1;
+    push(&d->ready_head, &d->ready_tail, j);
+    pthread_cond_signal(&d->work_cv);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    dispatcher *d = w->d;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        while (d->ready_head == NULL && !d->stopping)
+            pthread_cond_wait(&d->work_cv, &d->lock);
+        if (d->ready_head == NULL)
+            break;
+        job *j = pop(&d->ready_head, &d->ready_tail);
+        w->current = j;
+        pthread_mutex_unlock(&d->lock);
+        d->opts.run(j, w->ud);
+        pthread_mutex_lock(&d->lock);
+        w->current = NULL;
+        push(&d->done_head, &d->done_tail, j);
+        pthread_cond_signal(&d->done_cv);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+dispatcher *dispatcher_new(const dispatch_opts *opts, wf_err *err)
+{
+    dispatcher *d = calloc(1, sizeof(*d));
+
+    if (d == NULL || opts->threads < 1) {
+        free(d);
+        wf_err_set(err, WF_INTERNAL, "dispatch", "dispatcher: bad thread count or out of memory");
+        return NULL;
+    }
+    d->opts = *opts;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->work_cv, NULL);
+    pthread_cond_init(&d->done_cv, NULL);
+    d->workers = calloc((size_t)opts->threads, sizeof(worker));
+    if (d->workers == NULL) {
+        dispatcher_free(d);
+        wf_err_set(err, WF_INTERNAL, "oom", "dispatcher: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < opts->threads; i++) {
+        worker *w = &d->workers[i];
+        w->d = d;
+        if (opts->worker_init && (w->ud = opts->worker_init(opts->ud, err)) == NULL) {
+            dispatcher_free(d);
+            return NULL;
+        }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            if (opts->worker_fini)
+                opts->worker_fini(w->ud);
+            w->ud = NULL;
+            wf_err_set(err, WF_INTERNAL, "dispatch", "dispatcher: cannot start thread %d", i);
+            dispatcher_free(d);
+            return NULL;
+        }
+        w->started = 1;
+    }
+    return d;
+}
+
+void dispatcher_free(dispatcher *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->stopping = 1;
+    pthread_cond_broadcast(&d->work_cv);
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; d->workers && i < d->opts.threads; i++) {
+        worker *w = &d->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        if (w->ud && d->opts.worker_fini)
+            d->opts.worker_fini(w->ud);
+    }
+    for (size_t b = 0; b < BUCKETS; b++) {
+        while (d->buckets[b]) {
+            keyq *q = d->buckets[b];
+            d->buckets[b] = q->next;
+            free(q->key);
+            free(q);
+        }
+    }
+    free(d->workers);
+    pthread_cond_destroy(&d->done_cv);
+    pthread_cond_destroy(&d->work_cv);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+void dispatcher_submit(dispatcher *d, job *j)
+{
+    pthread_mutex_lock(&d->lock);
+    keyq *q = find_key(d, j->key, 1);
+    j->active = 0;
+    j->cancelled = 0;
+    push(&q->head, &q->tail, j);
+    d->inflight++;
+    if (!q->active)
+        promote(d, q);
+    pthread_mutex_unlock(&d->lock);
+}
+
+job *dispatcher_collect(dispatcher *d, int timeout_ms)
+{
+    struct timespec until;
+    job *j;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->lock);
+    while (d->done_head == NULL && timeout_ms > 0)
+        if (pthread_cond_timedwait(&d->done_cv, &d->lock, &until) == ETIMEDOUT)
+            break;
+    j = pop(&d->done_head, &d->done_tail);
+    if (j) {
+        d->inflight--;
+        if (j->active) {
+            keyq *q = find_key(d, j->key, 0);
+            if (q) {
+                q->active = 0;
+                promote(d, q);
+            }
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return j;
+}
+
+static int same_partition(const job *j, const char *topic, int32_t partition)
+{
+    return j->partition == partition && strcmp(j->topic, topic) == 0;
+}
+
+void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&d->lock);
+    /* Waiting behind their key's active job. */
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (keyq *q = d->buckets[b]; q; q = q->next) {
+            job *keep_head = NULL, *keep_tail = NULL, *j;
+            while ((j = pop(&q->head, &q->tail)) != NULL) {
+                if (same_partition(j, topic, partition)) {
+                    j->cancelled = 1;
+                    push(&d->done_head, &d->done_tail, j);
+                } else {
+                    push(&keep_head, &keep_tail, j);
+                }
+            }
+            q->head = keep_head;
+            q->tail = keep_tail;
+        }
+    }
+    /* Ready but not picked up by a worker yet. */
+    job *keep_head = NULL, *keep_tail = NULL, *j;
+    while ((j = pop(&d->ready_head, &d->ready_tail)) != NULL) {
+        if (same_partition(j, topic, partition)) {
+            j->cancelled = 1;
+            push(&d->done_head, &d->done_tail, j);
+        } else {
+            push(&keep_head, &keep_tail, j);
+        }
+    }
+    d->ready_head = keep_head;
+    d->ready_tail = keep_tail;
+    pthread_cond_broadcast(&d->done_cv);
+    pthread_mutex_unlock(&d->lock);
+}
+
+size_t dispatcher_inflight(dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->inflight;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t partition)
+{
+    size_t n = 0;
+    job *j;
+
+    pthread_mutex_lock(&d->lock);
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (keyq *q = d->buckets[b]; q; q = q->next)
+            for (j = q->head; j; j = j->next)
+                n += same_partition(j, topic, partition);
+    for (j = d->ready_head; j; j = j->next)
+        n += same_partition(j, topic, partition);
+    for (j = d->done_head; j; j = j->next)
+        n += same_partition(j, topic, partition);
+    for (int i = 0; i < d->opts.threads; i++)
+        if (d->workers[i].current)
+            n += same_partition(d->workers[i].current, topic, partition);
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}

@@ -1,0 +1,827 @@
+#include "loop.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "dispatch.h"
+#include "kafka.h"
+#include "log.h"
+#include "offsets.h"
+#include "provision.h"
+
+#define BACKOFF_BASE_MS    500
+#define BACKOFF_MAX_MS     10000
+#define RETRY_AFTER_MAX_MS 30000
+#define ERROR_HEADER_MAX   1024
+#define FLUSH_MS           10000
+#define TOPIC_MAX          512
+
+/* Why a partition is paused; it is resumed when no reason is left. */
+enum { PAUSE_DUE = 1, PAUSE_BACKPRESSURE = 2 };
+
+typedef struct paused {
+    char *topic;
+    int32_t partition;
+    int reasons;
+    int64_t resume_at_ms; /* for PAUSE_DUE */
+    struct paused *next;
+} paused;
+
+typedef struct app {
+    const wf_config *cfg;
+    volatile sig_atomic_t *stop;
+    volatile int abandon; /* stop or revoke: retries give up their record */
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    codec *codec;
+    codec_format results_format;
+    dispatcher *dispatcher;
+    offsets *offsets;
+    paused *paused;
+    size_t max_inflight;
+    int backpressure;
+    char dlt_topic[TOPIC_MAX];
+    char (*tier_topics)[TOPIC_MAX];
+    int fatal; /* an output was lost: never commit past it */
+} app;
+
+/* One record on its way to a terminal outcome (or to the next retry tier).
+ * refs counts the consumer thread's own reference plus one per output in
+ * flight; the offset is stored when it drops to zero without a failure. */
+typedef struct work {
+    job j; /* first: the dispatcher hands back &work->j */
+    app *app;
+    rd_kafka_message_t *msg;
+    ws_event ev;
+    int tier;           /* -1: the events topic; else the retry tier it came from */
+    int prior_attempts; /* from x-attempts */
+    int attempts;       /* made by this delivery */
+    int abandoned;
+    int failed;
+    int refs;
+    int64_t started_ms;
+    prov_result result;
+    wf_err err;
+} work;
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void loop_result_id(const char *event_id, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char name[512];
+
+    snprintf(name, sizeof(name), "wsflyte-result:%s", event_id);
+    EVP_Digest(name, strlen(name), md, &n, EVP_sha256(), NULL);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* UUID version 8: custom */
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
+}
+
+/* ---- offsets and outputs ---- */
+
+static void store_offset(app *a, const char *topic, int32_t partition, int64_t next)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
+    err = rd_kafka_offsets_store(a->consumer, l);
+    /* ERR__STATE: revoked meanwhile; the new owner redelivers, which the
+     * idempotent handler tolerates. */
+    if (err && err != RD_KAFKA_RESP_ERR__STATE)
+        log_warn(LOG_CTX_NONE, "store offset %s[%" PRId32 "]@%" PRId64 ": %s", topic, partition,
+                 next, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void work_release(work *w)
+{
+    app *a = w->app;
+
+    if (--w->refs > 0)
+        return;
+    if (w->failed) {
+        a->fatal = 1;
+    } else if (!w->abandoned) {
+        const char *topic = rd_kafka_topic_name(w->msg->rkt);
+        int64_t next = offsets_done(a->offsets, topic, w->msg->partition, w->msg->offset);
+        if (next >= 0)
+            store_offset(a, topic, w->msg->partition, next);
+    }
+    /* Fields the result borrowed from the event are not its to free. */
+    w->result.event_id = w->result.workspace_id = NULL;
+    prov_result_fini(&w->result);
+    ws_event_fini(&w->ev);
+    rd_kafka_message_destroy(w->msg);
+    free(w);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    work *w = m->_private;
+
+    (void)rk;
+    (void)opaque;
+    if (m->err) {
+        log_error(LOG_CTX_NONE, "delivery to %s failed: %s; the input offset stays uncommitted",
+                  rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        w->failed = 1;
+    }
+    work_release(w);
+}
+
+/* Produces one output of w.  Takes ownership of hdrs on every path. */
+static void produce(work *w, const char *topic, const void *key, size_t key_len, const void *value,
+                    size_t len, rd_kafka_headers_t *hdrs)
+{
+    app *a = w->app;
+    rd_kafka_resp_err_t err;
+
+    w->refs++;
+    while ((err = rd_kafka_producev(
+                a->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(a->producer, 100); /* let deliveries drain the queue */
+    if (err) {
+        log_error(LOG_CTX_NONE, "produce to %s: %s", topic, rd_kafka_err2str(err));
+        rd_kafka_headers_destroy(hdrs);
+        w->failed = 1;
+        w->refs--;
+    }
+}
+
+static void produce_result(work *w)
+{
+    app *a = w->app;
+    const prov_result *r = &w->result;
+    rd_kafka_headers_t *hdrs;
+    void *buf = NULL;
+    size_t len = 0;
+    wf_err err;
+
+    wf_err_init(&err);
+    if (codec_encode_result(a->codec, r, a->results_format, &buf, &len, &err) != 0) {
+        log_error(LOG_CTX_NONE, "encode result of event %s: %s", r->event_id, err.msg);
+        w->failed = 1;
+        return;
+    }
+    hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "content-type", -1,
+                        a->results_format == CODEC_JSON ? "application/json"
+                                                        : "application/vnd.confluent.avro",
+                        -1);
+    rd_kafka_header_add(hdrs, "x-event-id", -1, r->event_id, -1);
+    produce(w, a->cfg->kafka.topic_results, r->workspace_id, strlen(r->workspace_id), buf, len,
+            hdrs);
+    free(buf);
+}
+
+/* Forwards the original record, unchanged, to topic with the contract's
+ * headers: the first x-original-* values are kept, the error headers
+ * describe the last failure. */
+static void forward(work *w, const char *topic, int64_t due_ms)
+{
+    app *a = w->app;
+    const rd_kafka_message_t *m = w->msg;
+    rd_kafka_headers_t *in = NULL, *h;
+    char buf[64], msg[ERROR_HEADER_MAX + 1];
+    rd_kafka_timestamp_type_t tstype;
+
+    if (rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = rd_kafka_headers_copy(in);
+    else
+        h = rd_kafka_headers_new(12);
+    if (kafka_header_get(h, "x-original-topic", buf, sizeof(buf)) != 0) {
+        kafka_header_set(h, "x-original-topic", rd_kafka_topic_name(m->rkt));
+        snprintf(buf, sizeof(buf), "%" PRId32, m->partition);
+        kafka_header_set(h, "x-original-partition", buf);
+        snprintf(buf, sizeof(buf), "%" PRId64, m->offset);
+        kafka_header_set(h, "x-original-offset", buf);
+        snprintf(buf, sizeof(buf), "%" PRId64, rd_kafka_message_timestamp(m, &tstype));
+        kafka_header_set(h, "x-original-timestamp", buf);
+    }
+    if (kafka_header_get(h, "x-first-failure-ms", buf, sizeof(buf)) != 0) {
+        snprintf(buf, sizeof(buf), "%" PRId64, now_ms());
+        kafka_header_set(h, "x-first-failure-ms", buf);
+    }
+    kafka_header_set(h, "x-consumer-group", a->cfg->kafka.group_id);
+    snprintf(buf, sizeof(buf), "%d", w->prior_attempts + w->attempts);
+    kafka_header_set(h, "x-attempts", buf);
+    if (due_ms > 0) {
+        snprintf(buf, sizeof(buf), "%" PRId64, due_ms);
+        kafka_header_set(h, "x-retry-due-ms", buf);
+    } else {
+        rd_kafka_header_remove(h, "x-retry-due-ms");
+    }
+    kafka_header_set(h, "x-error-class", wf_class_name(w->err.cls));
+    kafka_header_set(h, "x-error-code", w->err.code[0] ? w->err.code : "unknown");
+    snprintf(msg, sizeof(msg), "%s", w->err.msg);
+    kafka_header_set(h, "x-error-message", msg);
+    produce(w, topic, m->key, m->key_len, m->payload, m->len, h);
+}
+
+/* ---- running an event (worker threads) ---- */
+
+static long backoff_ms(int attempt, long retry_after_ms)
+{
+    long d = (long)BACKOFF_BASE_MS << (attempt - 1 < 10 ? attempt - 1 : 10);
+
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    d = d / 2 + random() % (d / 2 + 1); /* jitter: spread retrying replicas */
+    if (retry_after_ms > d)
+        d = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms : RETRY_AFTER_MAX_MS;
+    return d;
+}
+
+/* Sleeps ms unless the record is to be abandoned; returns 0 if it slept. */
+static int backoff_sleep(app *a, long ms)
+{
+    int64_t until = now_ms() + ms;
+
+    while (now_ms() < until) {
+        if (a->abandon || *a->stop)
+            return -1;
+        usleep(20 * 1000);
+    }
+    return 0;
+}
+
+/* Runs the handler with in-place retries of transient failures. */
+static void run_work(job *j, void *worker_ud)
+{
+    work *w = (work *)j;
+    app *a = w->app;
+    provisioner *p = worker_ud;
+    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, 0, -1};
+
+    for (int attempt = 1;; attempt++) {
+        ctx.attempt = w->prior_attempts + attempt;
+        w->attempts = attempt;
+        wf_err_init(&w->err);
+        prov_result_fini(&w->result);
+        memset(&w->result, 0, sizeof(w->result));
+        if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
+            return;
+        if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts)
+            return;
+        long d = backoff_ms(attempt, w->err.retry_after_ms);
+        log_warn(&ctx, "%s failed (%s): %s; retrying in %ld ms", ws_event_type_name(w->ev.type),
+                 w->err.code, w->err.msg, d);
+        if (backoff_sleep(a, d) != 0) {
+            w->abandoned = 1;
+            return;
+        }
+    }
+}
+
+static void *worker_init(void *ud, wf_err *err)
+{
+    app *a = ud;
+    return provisioner_new(a->cfg, NULL, NULL, err);
+}
+
+static void worker_fini(void *worker_ud)
+{
+    provisioner_free(worker_ud);
+}
+
+/* ---- outcomes (consumer thread) ---- */
+
+static void log_outcome(const work *w)
+{
+    const prov_result *r = &w->result;
+    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, r->attempts, r->duration_ms};
+
+    if (r->status == PROV_FAILED)
+        log_error(&ctx, "%s FAILED (%s %s): %s", ws_event_type_name(w->ev.type), r->error_class,
+                  r->error_code, r->error_message);
+    else
+        log_info(&ctx, "%s %s%s%s", ws_event_type_name(w->ev.type), prov_status_name(r->status),
+                 r->reason ? ": " : "", r->reason ? r->reason : "");
+}
+
+static int set_failed(prov_result *r, const wf_err *err)
+{
+    prov_result_fini(r);
+    memset(r, 0, sizeof(*r));
+    r->status = PROV_FAILED;
+    r->has_error = 1;
+    r->error_class = strdup(wf_class_name(err->cls));
+    r->error_code = strdup(err->code[0] ? err->code : "unknown");
+    r->error_message = strdup(err->msg);
+    return r->error_class && r->error_code && r->error_message ? 0 : -1;
+}
+
+/* Gives w its outcome: a result (and a dead letter when it failed), or a
+ * forward to the next retry tier for a transient failure with tiers left. */
+static void finish(app *a, work *w)
+{
+    prov_result *r = &w->result;
+    char result_id[37];
+    int total = w->prior_attempts + w->attempts;
+
+    if (w->j.cancelled || w->abandoned) {
+        w->abandoned = 1; /* the partition's next owner redelivers it */
+        work_release(w);
+        return;
+    }
+    if (wf_err_is_set(&w->err)) {
+        size_t next = (size_t)(w->tier + 1);
+        if (w->err.cls == WF_TRANSIENT && next < a->cfg->retry.n_tiers) {
+            int64_t due = now_ms() + a->cfg->retry.tiers_ms[next];
+            log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, total, -1};
+            log_warn(&ctx, "%s still failing (%s): forwarding to %s",
+                     ws_event_type_name(w->ev.type), w->err.code, a->tier_topics[next]);
+            forward(w, a->tier_topics[next], due);
+            work_release(w);
+            return;
+        }
+        if (set_failed(r, &w->err) != 0)
+            w->failed = 1;
+        forward(w, a->dlt_topic, 0);
+    }
+    loop_result_id(w->ev.event_id, result_id);
+    free(r->result_id);
+    r->result_id = strdup(result_id);
+    r->event_id = w->ev.event_id;
+    r->event_type = w->ev.type;
+    r->workspace_id = w->ev.ws.workspace_id;
+    r->workspace_version = w->ev.workspace_version;
+    r->attempts = total;
+    r->completed_at = now_ms();
+    r->duration_ms = r->completed_at - w->started_ms;
+    log_outcome(w);
+    produce_result(w);
+    work_release(w);
+}
+
+static void collect_finished(app *a, int timeout_ms)
+{
+    job *j;
+
+    while ((j = dispatcher_collect(a->dispatcher, timeout_ms)) != NULL) {
+        finish(a, (work *)j);
+        timeout_ms = 0;
+    }
+}
+
+/* ---- pausing: retry tiers' due times and backpressure ---- */
+
+static paused *find_paused(app *a, const char *topic, int32_t partition, int create)
+{
+    paused *p;
+
+    for (p = a->paused; p; p = p->next)
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    if (!create || (p = calloc(1, sizeof(*p))) == NULL || (p->topic = strdup(topic)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->next = a->paused;
+    a->paused = p;
+    return p;
+}
+
+static void set_paused(app *a, const char *topic, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(a->consumer, l);
+    else
+        rd_kafka_resume_partitions(a->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void add_pause(app *a, const char *topic, int32_t partition, int reason, int64_t until)
+{
+    paused *p = find_paused(a, topic, partition, 1);
+
+    if (p == NULL)
+        return;
+    if (p->reasons == 0)
+        set_paused(a, topic, partition, 1);
+    p->reasons |= reason;
+    if (reason == PAUSE_DUE)
+        p->resume_at_ms = until;
+}
+
+/* Drops reason from matching partitions (all when topic is NULL) and
+ * resumes those left without a reason.  Only paused partitions are ever
+ * resumed: resuming an active one can rewind it in librdkafka 2.0.2. */
+static void remove_pause(app *a, int reason, int only_due_now)
+{
+    int64_t now = now_ms();
+
+    for (paused **pp = &a->paused; *pp;) {
+        paused *p = *pp;
+        if ((p->reasons & reason) && (!only_due_now || p->resume_at_ms <= now)) {
+            p->reasons &= ~reason;
+            if (p->reasons == 0) {
+                set_paused(a, p->topic, p->partition, 0);
+                *pp = p->next;
+                free(p->topic);
+                free(p);
+                continue;
+            }
+        }
+        pp = &p->next;
+    }
+}
+
+static void forget_pauses(app *a)
+{
+    while (a->paused) {
+        paused *p = a->paused;
+        a->paused = p->next;
+        free(p->topic);
+        free(p);
+    }
+}
+
+/* Too much in flight: stop fetching until half of it is done. */
+static void apply_backpressure(app *a)
+{
+    size_t inflight = dispatcher_inflight(a->dispatcher);
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+
+    if (!a->backpressure && inflight >= a->max_inflight) {
+        if (rd_kafka_assignment(a->consumer, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return;
+        for (int i = 0; i < assigned->cnt; i++)
+            add_pause(a, assigned->elems[i].topic, assigned->elems[i].partition, PAUSE_BACKPRESSURE,
+                      0);
+        rd_kafka_topic_partition_list_destroy(assigned);
+        a->backpressure = 1;
+    } else if (a->backpressure && inflight <= a->max_inflight / 2) {
+        remove_pause(a, PAUSE_BACKPRESSURE, 0);
+        a->backpressure = 0;
+    }
+}
+
+/* ---- records in ---- */
+
+static int tier_of(const app *a, const char *topic)
+{
+    for (size_t i = 0; i < a->cfg->retry.n_tiers; i++)
+        if (strcmp(a->tier_topics[i], topic) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A retry-tier record is only handled once due; until then its partition
+ * is rewound to it and paused.  With one fixed delay per tier, records are
+ * in due order, so only the head of each partition needs checking. */
+static int defer_if_not_due(app *a, const rd_kafka_message_t *m, int tier)
+{
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_timestamp_type_t tstype;
+    char buf[32];
+    int64_t due = 0;
+
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(h, "x-retry-due-ms", buf, sizeof(buf)) == 0)
+        due = strtoll(buf, NULL, 10);
+    if (due <= 0)
+        due = rd_kafka_message_timestamp(m, &tstype) + a->cfg->retry.tiers_ms[tier];
+    if (due <= now_ms())
+        return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_error_t *err = rd_kafka_seek_partitions(a->consumer, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        log_warn(LOG_CTX_NONE, "seek %s[%" PRId32 "]: %s", rd_kafka_topic_name(m->rkt),
+                 m->partition, rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+    }
+    add_pause(a, rd_kafka_topic_name(m->rkt), m->partition, PAUSE_DUE, due);
+    return 1;
+}
+
+static int header_int(rd_kafka_message_t *m, const char *name)
+{
+    rd_kafka_headers_t *h = NULL;
+    char buf[32];
+
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        kafka_header_get(h, name, buf, sizeof(buf)) != 0)
+        return 0;
+    return atoi(buf);
+}
+
+static void handle_message(app *a, rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int tier = tier_of(a, topic);
+    rd_kafka_headers_t *hdrs = NULL;
+    char content_type[128];
+    const char *ct = NULL;
+    work *w;
+
+    if (tier >= 0 && defer_if_not_due(a, m, tier)) {
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if ((w = calloc(1, sizeof(*w))) == NULL ||
+        offsets_begin(a->offsets, topic, m->partition, m->offset) != 0) {
+        log_error(LOG_CTX_NONE, "out of memory tracking %s[%" PRId32 "]@%" PRId64, topic,
+                  m->partition, m->offset);
+        free(w);
+        rd_kafka_message_destroy(m);
+        a->fatal = 1;
+        return;
+    }
+    w->app = a;
+    w->msg = m;
+    w->refs = 1;
+    w->tier = tier;
+    w->prior_attempts = header_int(m, "x-attempts");
+    w->started_ms = now_ms();
+    wf_err_init(&w->err);
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(hdrs, "content-type", content_type, sizeof(content_type)) == 0)
+        ct = content_type;
+    if (codec_decode_event(a->codec, m->payload, m->len, ct, &w->ev, &w->err) != 0) {
+        if (w->err.cls == WF_TRANSIENT) {
+            /* The schema registry is unreachable: not the record's fault. */
+            log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s; stopping", topic,
+                      m->partition, m->offset, w->err.msg);
+            w->abandoned = 1;
+            a->fatal = 1;
+        } else {
+            /* Poison: never retried, straight to the dead-letter topic. */
+            log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 " undecodable (%s): %s", topic,
+                      m->partition, m->offset, w->err.code, w->err.msg);
+            w->attempts = 1;
+            forward(w, a->dlt_topic, 0);
+        }
+        work_release(w);
+        return;
+    }
+    if (m->key_len != strlen(w->ev.ws.workspace_id) ||
+        memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0) {
+        wf_err_set(&w->err, WF_VALIDATION, "event.key",
+                   "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "
+                   "ordering needs the workspace id as key",
+                   w->ev.ws.workspace_id);
+        w->attempts = 1;
+        finish(a, w);
+        return;
+    }
+    w->j.key = w->ev.ws.workspace_id;
+    w->j.topic = (char *)topic;
+    w->j.partition = m->partition;
+    dispatcher_submit(a->dispatcher, &w->j);
+}
+
+/* ---- group membership ---- */
+
+/* Lets running work of all partitions end (retry waits give up), hands
+ * back what has not started, delivers the outcomes and commits. */
+static void settle(app *a, rd_kafka_topic_partition_list_t *parts)
+{
+    a->abandon = 1;
+    for (int i = 0; parts && i < parts->cnt; i++)
+        dispatcher_cancel_partition(a->dispatcher, parts->elems[i].topic,
+                                    parts->elems[i].partition);
+    while (dispatcher_inflight(a->dispatcher) > 0)
+        collect_finished(a, 100);
+    rd_kafka_flush(a->producer, FLUSH_MS);
+    a->abandon = 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    app *a = opaque;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info(LOG_CTX_NONE, "assigned %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    log_info(LOG_CTX_NONE, "revoking %d partition(s): settling in-flight work and committing",
+             parts->cnt);
+    /* The range assignor revokes everything at once, so settle all work. */
+    settle(a, parts);
+    if (!rd_kafka_assignment_lost(rk)) {
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            log_warn(LOG_CTX_NONE, "commit on revoke: %s", rd_kafka_err2str(cerr));
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        offsets_drop(a->offsets, parts->elems[i].topic, parts->elems[i].partition);
+    forget_pauses(a);
+    a->backpressure = 0;
+    rd_kafka_assign(rk, NULL);
+}
+
+/* ---- set-up ---- */
+
+static rd_kafka_t *make_consumer(app *a, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, err);
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL)
+        return NULL;
+    /* Offsets are stored by us, after the outcome is delivered; range
+     * because cooperative-sticky crashes in librdkafka 2.0.2. */
+    if (kafka_conf_set(conf, "group.id", a->cfg->kafka.group_id, err) ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
+        kafka_conf_set(conf, "enable.auto.commit", "true", err) ||
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
+        kafka_conf_set(conf, "partition.assignment.strategy", "range", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, a);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        wf_err_set(err, WF_CONFIG, "kafka.consumer", "create consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static rd_kafka_t *make_producer(app *a, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, err);
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL)
+        return NULL;
+    if (kafka_conf_set(conf, "enable.idempotence", "true", err) ||
+        kafka_conf_set(conf, "linger.ms", "5", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        wf_err_set(err, WF_CONFIG, "kafka.producer", "create producer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+static int subscribe(app *a, wf_err *err)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_resp_err_t rerr;
+
+    rd_kafka_topic_partition_list_add(topics, a->cfg->kafka.topic_events, RD_KAFKA_PARTITION_UA);
+    for (size_t i = 0; i < a->cfg->retry.n_tiers; i++)
+        rd_kafka_topic_partition_list_add(topics, a->tier_topics[i], RD_KAFKA_PARTITION_UA);
+    rerr = rd_kafka_subscribe(a->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rerr) {
+        wf_err_set(err, WF_CONFIG, "kafka.subscribe", "subscribe to %s: %s",
+                   a->cfg->kafka.topic_events, rd_kafka_err2str(rerr));
+        return -1;
+    }
+    return 0;
+}
+
+static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
+{
+    dispatch_opts dopts = {cfg->processing.concurrency, run_work, worker_init, worker_fini, a};
+
+    memset(a, 0, sizeof(*a));
+    a->cfg = cfg;
+    a->stop = stop;
+    a->max_inflight = (size_t)cfg->processing.concurrency * 8;
+    wf_config_dlt_topic(cfg, a->dlt_topic, sizeof(a->dlt_topic));
+    a->tier_topics = calloc(cfg->retry.n_tiers ? cfg->retry.n_tiers : 1, TOPIC_MAX);
+    if (a->tier_topics == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->retry.n_tiers; i++)
+        wf_config_retry_topic(cfg, i, a->tier_topics[i], TOPIC_MAX);
+    if (codec_format_parse(cfg->results.format, &a->results_format) != 0) {
+        wf_err_set(err, WF_CONFIG, "config.results", "results.format: unknown format \"%s\"",
+                   cfg->results.format);
+        return -1;
+    }
+    if ((a->codec = kafka_codec_new(cfg, err)) == NULL || (a->offsets = offsets_new()) == NULL ||
+        (a->dispatcher = dispatcher_new(&dopts, err)) == NULL ||
+        (a->producer = make_producer(a, err)) == NULL ||
+        (a->consumer = make_consumer(a, err)) == NULL)
+        return -1;
+    return subscribe(a, err);
+}
+
+static void app_fini(app *a)
+{
+    if (a->consumer) {
+        rd_kafka_consumer_close(a->consumer);
+        rd_kafka_destroy(a->consumer);
+    }
+    if (a->producer) {
+        rd_kafka_flush(a->producer, FLUSH_MS);
+        rd_kafka_destroy(a->producer);
+    }
+    dispatcher_free(a->dispatcher);
+    forget_pauses(a);
+    offsets_free(a->offsets);
+    codec_free(a->codec);
+    free(a->tier_topics);
+}
+
+/* Finishes or hands back in-flight work, lets outputs land, commits. */
+static int drain(app *a, wf_err *err)
+{
+    rd_kafka_resp_err_t rerr;
+
+    settle(a, NULL);
+    if (rd_kafka_outq_len(a->producer) > 0)
+        log_warn(LOG_CTX_NONE,
+                 "%d output(s) unacknowledged at shutdown; their events stay "
+                 "uncommitted",
+                 rd_kafka_outq_len(a->producer));
+    rerr = rd_kafka_commit(a->consumer, NULL, 0);
+    if (rerr && rerr != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.commit", "final commit: %s", rd_kafka_err2str(rerr));
+        return -1;
+    }
+    return 0;
+}
+
+int loop_run(const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
+{
+    app a;
+    int rc = -1;
+    char fatal[256];
+
+    srandom((unsigned)(time(NULL) ^ getpid()));
+    if (app_init(&a, cfg, stop, err) != 0)
+        goto out;
+    log_info(LOG_CTX_NONE,
+             "consuming %s (+%zu retry tier(s)) as group %s with concurrency %d; results to %s",
+             cfg->kafka.topic_events, cfg->retry.n_tiers, cfg->kafka.group_id,
+             cfg->processing.concurrency, cfg->kafka.topic_results);
+    while (!*stop && !a.fatal) {
+        int busy = dispatcher_inflight(a.dispatcher) > 0;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(a.consumer, busy ? 5 : 100);
+        if (m != NULL) {
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                handle_message(&a, m);
+                m = NULL;
+            } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                log_warn(LOG_CTX_NONE, "consumer: %s", rd_kafka_message_errstr(m));
+            }
+            if (m)
+                rd_kafka_message_destroy(m);
+        }
+        collect_finished(&a, 0);
+        rd_kafka_poll(a.producer, 0);
+        remove_pause(&a, PAUSE_DUE, 1);
+        apply_backpressure(&a);
+        if (rd_kafka_fatal_error(a.consumer, fatal, sizeof(fatal))) {
+            wf_err_set(err, WF_INTERNAL, "kafka.fatal", "consumer: %s", fatal);
+            break;
+        }
+    }
+    log_info(LOG_CTX_NONE, "stopping: settling in-flight work and committing offsets");
+    if (drain(&a, err) != 0 || wf_err_is_set(err))
+        goto out;
+    if (a.fatal) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.delivery",
+                   "an output could not be delivered; uncommitted events will be redelivered");
+        goto out;
+    }
+    rc = 0;
+out:
+    app_fini(&a);
+    return rc;
+}

@@ -1,0 +1,543 @@
+#include "desired.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+
+#define PROJECT_NAME_MAX  64
+#define PROJECT_DESC_MAX  300
+#define IAM_ROLE_NAME_MAX 64
+#define USER_ID_MAX       256
+
+/* Which domains a role's members are bound in.  Contributors never reach
+ * production: they develop and stage, owners release. */
+typedef struct role_spec {
+    ws_role role;
+    const char *k8s_role;
+    int production;
+    const char *const *permissions;
+} role_spec;
+
+static const char *const owner_permissions[] = {
+    "workflows:create",   "workflows:read",      "workflows:update",
+    "workflows:delete",   "workflows:execute",   "workflows:terminate",
+    "launchplans:create", "launchplans:read",    "launchplans:update",
+    "launchplans:delete", "launchplans:execute", "launchplans:terminate",
+    "executions:create",  "executions:read",     "executions:update",
+    "executions:delete",  "executions:execute",  "executions:terminate",
+    "data:read",          "data:write",          NULL};
+static const char *const contributor_permissions[] = {"workflows:create",  "workflows:read",
+                                                      "workflows:execute", "launchplans:create",
+                                                      "launchplans:read",  "executions:read",
+                                                      "executions:create", "data:read",
+                                                      "data:write",        NULL};
+static const char *const viewer_permissions[] = {"workflows:read", "launchplans:read",
+                                                 "executions:read", "data:read", NULL};
+
+static const role_spec roles[WS_ROLE_COUNT] = {
+    [WS_ROLE_OWNER] = {WS_ROLE_OWNER, "workspace-owner", 1, owner_permissions},
+    [WS_ROLE_CONTRIBUTOR] = {WS_ROLE_CONTRIBUTOR, "workspace-contributor", 0,
+                             contributor_permissions},
+    [WS_ROLE_VIEWER] = {WS_ROLE_VIEWER, "workspace-viewer", 1, viewer_permissions},
+};
+
+static int role_allows_domain(const role_spec *r, const char *domain)
+{
+    return r->production || strcmp(domain, "production") != 0;
+}
+
+static json_t *labels_for(const char *workspace_id)
+{
+    return json_pack("{s:s, s:s}", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
+}
+
+static json_t *metadata(const char *name, const char *ns, const char *workspace_id)
+{
+    json_t *m = json_pack("{s:s, s:o}", "name", name, "labels", labels_for(workspace_id));
+    if (m && ns)
+        json_object_set_new(m, "namespace", json_string(ns));
+    return m;
+}
+
+static json_t *manifest(const char *api_version, const char *kind, json_t *meta)
+{
+    return json_pack("{s:s, s:s, s:o}", "apiVersion", api_version, "kind", kind, "metadata", meta);
+}
+
+/* ---- validation of event fields that reach names, labels and URLs ---- */
+
+static int has_control_chars(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int validate_members(const workspace *ws, wf_err *err)
+{
+    for (size_t i = 0; i < ws->n_members; i++) {
+        const ws_member *m = &ws->members[i];
+        size_t n = strlen(m->user_id);
+        if (n == 0 || n > USER_ID_MAX || has_control_chars(m->user_id)) {
+            wf_err_set(err, WF_VALIDATION, "event.member",
+                       "workspace.members[%zu].user_id: must be 1..%d printable characters", i,
+                       USER_ID_MAX);
+            return -1;
+        }
+        if (has_control_chars(m->email) || strlen(m->email) > 320) {
+            wf_err_set(err, WF_VALIDATION, "event.member",
+                       "workspace.members[%zu].email: control characters or too long", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_quota(const ws_quota *q, wf_err *err)
+{
+    const struct {
+        const char *field;
+        const char *value;
+    } fields[] = {{"requests_cpu", q->requests_cpu},
+                  {"requests_memory", q->requests_memory},
+                  {"limits_cpu", q->limits_cpu},
+                  {"limits_memory", q->limits_memory}};
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (!names_is_quantity(fields[i].value)) {
+            wf_err_set(err, WF_VALIDATION, "event.quota",
+                       "workspace.quota.%s: \"%.64s\" is not a Kubernetes quantity (e.g. 20, "
+                       "500m, 40Gi)",
+                       fields[i].field, fields[i].value);
+            return -1;
+        }
+    }
+    if (q->pods < 0 || q->persistent_volume_claims < 0) {
+        wf_err_set(err, WF_VALIDATION, "event.quota", "workspace.quota: counts must be >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
+{
+    const workspace *ws = &ev->ws;
+
+    if (!names_is_dns1123_label(ws->workspace_id, WORKSPACE_ID_MAX)) {
+        wf_err_set(err, WF_VALIDATION, "event.workspace_id",
+                   "workspace.workspace_id \"%.80s\": must be a DNS-1123 label "
+                   "([a-z0-9]([-a-z0-9]*[a-z0-9])?) of at most %d characters",
+                   ws->workspace_id, WORKSPACE_ID_MAX);
+        return -1;
+    }
+    if (ev->workspace_version < 0) {
+        wf_err_set(err, WF_VALIDATION, "event.version", "workspace_version %lld: must be >= 0",
+                   (long long)ev->workspace_version);
+        return -1;
+    }
+    if (!flyte_wanted)
+        return 0;
+    if (!names_is_bucket(ws->data_bucket)) {
+        wf_err_set(err, WF_VALIDATION, "event.data_bucket",
+                   "workspace.data_bucket \"%.80s\": not a valid S3 bucket name", ws->data_bucket);
+        return -1;
+    }
+    if (validate_members(ws, err) != 0)
+        return -1;
+    return ws->quota ? validate_quota(ws->quota, err) : 0;
+}
+
+/* ---- Flyte ---- */
+
+static json_t *build_project(const ws_event *ev)
+{
+    const workspace *ws = &ev->ws;
+    char version[32], *full = NULL, *name, *desc_full = NULL, *desc;
+    json_t *p = NULL;
+
+    snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
+    if (asprintf(&full, "Flyte - %s", ws->workspace_name) < 0)
+        return NULL;
+    if (asprintf(&desc_full, "Flyte project of workspace %s (%s), managed by wsflyte",
+                 ws->workspace_id, ws->workspace_name) < 0) {
+        free(full);
+        return NULL;
+    }
+    name = names_truncate_utf8(full, PROJECT_NAME_MAX);
+    desc = names_truncate_utf8(desc_full, PROJECT_DESC_MAX);
+    if (name && desc)
+        p = json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}, s:s}", "id", ws->workspace_id, "name",
+                      name, "description", desc, "labels", "values", FLYTE_LABEL_MANAGED,
+                      MANAGER_NAME, FLYTE_LABEL_VERSION, version, "state", "ACTIVE");
+    free(full);
+    free(desc_full);
+    free(name);
+    free(desc);
+    return p;
+}
+
+static json_t *build_domain_attributes(const workspace *ws, const char *domain)
+{
+    char prefix[256];
+
+    snprintf(prefix, sizeof(prefix), "s3://%s/flyte/%s", ws->data_bucket, domain);
+    return json_pack(
+        "{s:s, s:s, s:{s:{s:{s:{s:s}}, s:{s:s}, s:{s:{s:s}}, s:{s:[{s:s, s:s}, {s:s, s:s}]}}}}",
+        "project", ws->workspace_id, "domain", domain, "matching_attributes",
+        "workflow_execution_config", "security_context", "run_as", "k8s_service_account", RUNNER_SA,
+        "raw_output_data_config", "output_location_prefix", prefix, "labels", "values",
+        "workspace-id", ws->workspace_id, "envs", "values", "key", "WORKSPACE_ID", "value",
+        ws->workspace_id, "key", "WORKSPACE_DATA_BUCKET", "value", ws->data_bucket);
+}
+
+/* ---- Kubernetes ---- */
+
+static json_t *build_namespace(const ws_event *ev, const char *ns, const char *domain)
+{
+    char version[32];
+    json_t *meta = metadata(ns, NULL, ev->ws.workspace_id);
+
+    snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
+    json_object_set_new(json_object_get(meta, "labels"), LABEL_DOMAIN, json_string(domain));
+    json_object_set_new(meta, "annotations", json_pack("{s:s}", ANNOTATION_VERSION, version));
+    return manifest("v1", "Namespace", meta);
+}
+
+static json_t *build_quota(const workspace *ws, const char *ns)
+{
+    const ws_quota *q = ws->quota;
+    char pods[32], pvcs[32];
+    json_t *o = manifest("v1", "ResourceQuota", metadata("workspace-quota", ns, ws->workspace_id));
+
+    snprintf(pods, sizeof(pods), "%lld", q ? (long long)q->pods : 100LL);
+    snprintf(pvcs, sizeof(pvcs), "%lld", q ? (long long)q->persistent_volume_claims : 20LL);
+    json_object_set_new(
+        o, "spec",
+        json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "hard", "requests.cpu",
+                  q ? q->requests_cpu : "20", "requests.memory", q ? q->requests_memory : "40Gi",
+                  "limits.cpu", q ? q->limits_cpu : "40", "limits.memory",
+                  q ? q->limits_memory : "80Gi", "pods", pods, "persistentvolumeclaims", pvcs));
+    return o;
+}
+
+/* Peers are selected by kubernetes.io/metadata.name, which the API server
+ * sets and tenants cannot forge; DNS is allowed explicitly. */
+static json_t *build_network_policy(const wf_config *cfg, const workspace *ws, const char *ns)
+{
+    const char *sys = cfg->kubernetes.system_namespace;
+    json_t *o = manifest("networking.k8s.io/v1", "NetworkPolicy",
+                         metadata("workspace-isolation", ns, ws->workspace_id));
+    json_t *spec = json_pack(
+        "{s:{}, s:[s,s],"
+        " s:[{s:[{s:{}}, {s:{s:{s:s}}}]}],"
+        " s:[{s:[{s:{}}, {s:{s:{s:s}}}]},"
+        "    {s:[{s:{s:{s:s}}, s:{s:{s:s}}}], s:[{s:s, s:i}, {s:s, s:i}]},"
+        "    {s:[{s:s, s:i}]}]}",
+        "podSelector", "policyTypes", "Ingress", "Egress", "ingress", "from", "podSelector",
+        "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", sys, "egress", "to",
+        "podSelector", "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", sys, "to",
+        "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", "kube-system",
+        "podSelector", "matchLabels", "k8s-app", "kube-dns", "ports", "protocol", "UDP", "port", 53,
+        "protocol", "TCP", "port", 53, "ports", "protocol", "TCP", "port", 443);
+    json_object_set_new(o, "spec", spec);
+    return o;
+}
+
+/* IAM role names are at most 64 characters; a longer rendered name keeps
+ * its start and gets a hash of the whole name, so it stays unique. */
+static char *iam_role_name(const wf_config *cfg, const char *project)
+{
+    char *name = names_render_template(cfg->aws.role_name_template, project, NULL);
+    char hash[9];
+
+    if (name == NULL || strlen(name) <= IAM_ROLE_NAME_MAX)
+        return name;
+    names_hash_hex(name, 4, hash);
+    name[IAM_ROLE_NAME_MAX - 9] = '-';
+    memcpy(name + IAM_ROLE_NAME_MAX - 8, hash, 9);
+    return name;
+}
+
+static json_t *build_service_account(const wf_config *cfg, const workspace *ws, const char *ns)
+{
+    char *role = iam_role_name(cfg, ws->workspace_id);
+    char arn[256];
+    json_t *meta = metadata(RUNNER_SA, ns, ws->workspace_id);
+
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:role/%s", cfg->aws.account_id, role ? role : "");
+    free(role);
+    json_object_set_new(meta, "annotations", json_pack("{s:s}", "eks.amazonaws.com/role-arn", arn));
+    return manifest("v1", "ServiceAccount", meta);
+}
+
+static json_t *rule(json_t *groups, json_t *resources, json_t *verbs)
+{
+    return json_pack("{s:o, s:o, s:o}", "apiGroups", groups, "resources", resources, "verbs",
+                     verbs);
+}
+
+static json_t *role_rules(ws_role r)
+{
+    json_t *rw =
+        json_pack("[s,s,s,s,s,s,s]", "get", "list", "watch", "create", "update", "patch", "delete");
+    json_t *ro = json_pack("[s,s,s]", "get", "list", "watch");
+
+    switch (r) {
+    case WS_ROLE_OWNER:
+        return json_pack(
+            "[o, o, o, o]",
+            rule(json_pack("[s]", ""),
+                 json_pack("[s,s,s,s]", "pods", "configmaps", "secrets", "services"),
+                 json_incref(rw)),
+            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"), json_incref(ro)),
+            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), rw),
+            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+    case WS_ROLE_CONTRIBUTOR:
+        json_decref(rw);
+        return json_pack(
+            "[o, o, o, o]",
+            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods", "configmaps"),
+                 json_pack("[s,s,s,s]", "get", "list", "watch", "create")),
+            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"), json_incref(ro)),
+            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"),
+                 json_pack("[s,s,s,s]", "get", "list", "watch", "create")),
+            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+    default:
+        json_decref(rw);
+        return json_pack(
+            "[o, o, o]",
+            rule(json_pack("[s]", ""), json_pack("[s,s,s]", "pods", "pods/log", "events"),
+                 json_incref(ro)),
+            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(ro)),
+            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+    }
+}
+
+static json_t *build_role(const workspace *ws, const char *ns, const role_spec *r)
+{
+    json_t *o = manifest("rbac.authorization.k8s.io/v1", "Role",
+                         metadata(r->k8s_role, ns, ws->workspace_id));
+    json_object_set_new(o, "rules", role_rules(r->role));
+    return o;
+}
+
+/* The role is part of the name because roleRef is immutable: a role change
+ * creates a new binding and prunes the old one. */
+static json_t *build_binding(const workspace *ws, const char *ns, const ws_member *m,
+                             const role_spec *r)
+{
+    char key[NAMES_USER_KEY_MAX], name[128], member_hash[17];
+    json_t *meta, *o;
+
+    names_user_key(m->user_id, key);
+    names_hash_hex(m->user_id, 8, member_hash);
+    snprintf(name, sizeof(name), "%s-%s", r->k8s_role, key);
+    meta = metadata(name, ns, ws->workspace_id);
+    json_object_set_new(json_object_get(meta, "labels"), LABEL_MEMBER, json_string(member_hash));
+    json_object_set_new(json_object_get(meta, "labels"), LABEL_ROLE,
+                        json_string(ws_role_name(r->role)));
+    o = manifest("rbac.authorization.k8s.io/v1", "RoleBinding", meta);
+    json_object_set_new(o, "subjects",
+                        json_pack("[{s:s, s:s, s:s}]", "kind", "User", "apiGroup",
+                                  "rbac.authorization.k8s.io", "name", m->user_id));
+    json_object_set_new(o, "roleRef",
+                        json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io",
+                                  "kind", "Role", "name", r->k8s_role));
+    return o;
+}
+
+/* A member listed twice keeps the most privileged role (owner < contributor
+ * < viewer in enum order). */
+static const ws_member *effective_member(const workspace *ws, size_t i)
+{
+    const ws_member *m = &ws->members[i];
+    for (size_t j = 0; j < ws->n_members; j++) {
+        const ws_member *o = &ws->members[j];
+        if (j != i && strcmp(o->user_id, m->user_id) == 0 &&
+            (o->role < m->role || (o->role == m->role && j < i)))
+            return NULL;
+    }
+    return m;
+}
+
+static int build_domain(const wf_config *cfg, const ws_event *ev, const char *domain,
+                        desired_domain *dd, wf_err *err)
+{
+    const workspace *ws = &ev->ws;
+
+    dd->domain = strdup(domain);
+    dd->namespace_name =
+        names_render_template(cfg->kubernetes.namespace_template, ws->workspace_id, domain);
+    if (dd->domain == NULL || dd->namespace_name == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
+        return -1;
+    }
+    if (!names_is_dns1123_label(dd->namespace_name, 63)) {
+        wf_err_set(err, WF_VALIDATION, "event.namespace",
+                   "namespace \"%.80s\" from kubernetes.namespace_template is not a DNS-1123 "
+                   "label of at most 63 characters",
+                   dd->namespace_name);
+        return -1;
+    }
+    dd->attributes = build_domain_attributes(ws, domain);
+    dd->objects = json_array();
+    dd->bindings = json_array();
+    json_array_append_new(dd->objects, build_namespace(ev, dd->namespace_name, domain));
+    json_array_append_new(dd->objects, build_quota(ws, dd->namespace_name));
+    json_array_append_new(dd->objects, build_network_policy(cfg, ws, dd->namespace_name));
+    json_array_append_new(dd->objects, build_service_account(cfg, ws, dd->namespace_name));
+    for (size_t r = 0; r < WS_ROLE_COUNT; r++)
+        json_array_append_new(dd->objects, build_role(ws, dd->namespace_name, &roles[r]));
+    for (size_t i = 0; i < ws->n_members; i++) {
+        const ws_member *m = effective_member(ws, i);
+        if (m == NULL || !role_allows_domain(&roles[m->role], domain))
+            continue;
+        json_t *b = build_binding(ws, dd->namespace_name, m, &roles[m->role]);
+        json_array_append(dd->bindings, json_object_get(json_object_get(b, "metadata"), "name"));
+        json_array_append_new(dd->objects, b);
+    }
+    return 0;
+}
+
+static json_t *member_permissions(const wf_config *cfg, const role_spec *r)
+{
+    json_t *domains = json_array(), *perms = json_array();
+
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        if (role_allows_domain(r, cfg->flyte.domains[i]))
+            json_array_append_new(domains, json_string(cfg->flyte.domains[i]));
+    for (size_t i = 0; r->permissions[i]; i++)
+        json_array_append_new(perms, json_string(r->permissions[i]));
+    return json_pack("{s:s, s:o, s:o}", "role", ws_role_name(r->role), "domains", domains,
+                     "permissions", perms);
+}
+
+/* The permission matrix for the authorization proxy in front of FlyteAdmin;
+ * kube-mgmt loads each key of the ConfigMap as one JSON object. */
+static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
+{
+    const workspace *ws = &ev->ws;
+    char name[128], *text;
+    json_t *members = json_object(), *doc, *meta, *o;
+
+    for (size_t i = 0; i < ws->n_members; i++) {
+        const ws_member *m = effective_member(ws, i);
+        if (m == NULL)
+            continue;
+        json_t *entry = member_permissions(cfg, &roles[m->role]);
+        json_object_set_new(entry, "email", json_string(m->email));
+        json_object_set_new(members, m->user_id, entry);
+    }
+    doc = json_pack("{s:s, s:s, s:I, s:o}", "workspace_id", ws->workspace_id, "project",
+                    ws->workspace_id, "workspace_version", (json_int_t)ev->workspace_version,
+                    "members", members);
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    snprintf(name, sizeof(name), "wsflyte-authz-%s", ws->workspace_id);
+    meta = metadata(name, cfg->flyte.authz_namespace, ws->workspace_id);
+    json_object_set_new(json_object_get(meta, "labels"), "openpolicyagent.org/data",
+                        json_string("opa"));
+    o = manifest("v1", "ConfigMap", meta);
+    json_object_set_new(o, "data", json_pack("{s:s}", "workspace.json", text ? text : "{}"));
+    free(text);
+    return o;
+}
+
+/* ACK IAM objects giving the runner service account the data bucket only. */
+static void build_ack_objects(const wf_config *cfg, const ws_event *ev, json_t *out)
+{
+    const workspace *ws = &ev->ws;
+    char *role = iam_role_name(cfg, ws->workspace_id);
+    char policy_name[128], b1[128], b2[128];
+    json_t *doc, *o;
+    char *text;
+
+    snprintf(policy_name, sizeof(policy_name), "%.55s-data", role ? role : "");
+    snprintf(b1, sizeof(b1), "arn:aws:s3:::%s", ws->data_bucket);
+    snprintf(b2, sizeof(b2), "arn:aws:s3:::%s/*", ws->data_bucket);
+    doc = json_pack("{s:s, s:[{s:s, s:[s,s,s,s], s:[s,s]}]}", "Version", "2012-10-17", "Statement",
+                    "Effect", "Allow", "Action", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                    "s3:ListBucket", "Resource", b1, b2);
+    text = json_dumps(doc, JSON_COMPACT);
+    o = manifest("iam.services.k8s.aws/v1alpha1", "Policy",
+                 metadata(policy_name, cfg->flyte.authz_namespace, ws->workspace_id));
+    json_object_set_new(
+        o, "spec",
+        json_pack("{s:s, s:s}", "name", policy_name, "policyDocument", text ? text : "{}"));
+    json_array_append_new(out, o);
+    o = manifest("iam.services.k8s.aws/v1alpha1", "Role",
+                 metadata(role ? role : "", cfg->flyte.authz_namespace, ws->workspace_id));
+    free(text);
+    /* EKS Pod Identity trust: needs no per-cluster OIDC provider ARN. */
+    json_decref(doc);
+    doc = json_pack("{s:s, s:[{s:s, s:{s:s}, s:[s,s]}]}", "Version", "2012-10-17", "Statement",
+                    "Effect", "Allow", "Principal", "Service", "pods.eks.amazonaws.com", "Action",
+                    "sts:AssumeRole", "sts:TagSession");
+    text = json_dumps(doc, JSON_COMPACT);
+    json_object_set_new(o, "spec",
+                        json_pack("{s:s, s:s, s:[{s:{s:s, s:s}}]}", "name", role ? role : "",
+                                  "assumeRolePolicyDocument", text ? text : "{}", "policyRefs",
+                                  "from", "name", policy_name, "namespace",
+                                  cfg->flyte.authz_namespace));
+    json_array_append_new(out, o);
+    free(text);
+    free(role);
+    json_decref(doc);
+}
+
+int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
+    if (validate_event(ev, d->flyte_wanted, err) != 0)
+        return -1;
+    d->project_id = strdup(ev->ws.workspace_id);
+    if (!d->flyte_wanted)
+        return d->project_id ? 0 : -1;
+    d->project = build_project(ev);
+    d->domains = calloc(cfg->flyte.n_domains, sizeof(*d->domains));
+    if (d->project == NULL || d->domains == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
+        return -1;
+    }
+    d->n_domains = cfg->flyte.n_domains;
+    for (size_t i = 0; i < d->n_domains; i++)
+        if (build_domain(cfg, ev, cfg->flyte.domains[i], &d->domains[i], err) != 0)
+            return -1;
+    d->cluster_objects = json_array();
+    json_array_append_new(d->cluster_objects, build_authz_configmap(cfg, ev));
+    if (cfg->aws.ack_enabled)
+        build_ack_objects(cfg, ev, d->cluster_objects);
+    if (asprintf(&d->console_url, "%s/projects/%s/domains/%s/executions", cfg->flyte.console_url,
+                 ev->ws.workspace_id, cfg->flyte.domains[0]) < 0)
+        d->console_url = NULL;
+    return 0;
+}
+
+void desired_fini(desired *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n_domains; i++) {
+        free(d->domains[i].domain);
+        free(d->domains[i].namespace_name);
+        json_decref(d->domains[i].attributes);
+        json_decref(d->domains[i].objects);
+        json_decref(d->domains[i].bindings);
+    }
+    free(d->domains);
+    free(d->project_id);
+    json_decref(d->project);
+    json_decref(d->cluster_objects);
+    free(d->console_url);
+    memset(d, 0, sizeof(*d));
+}
+
+void desired_workspace_selector(const char *workspace_id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s=%s,%s=%s", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE,
+             workspace_id);
+}

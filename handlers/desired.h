@@ -1,0 +1,55 @@
+/* desired: what Flyte and Kubernetes must hold for one workspace event
+ * (CONTRACT.md §4), computed as data without touching any server.  The
+ * handler applies it; wsflyte-render prints it.  Every event field that
+ * reaches a name, label, URL or manifest is checked here first. */
+#ifndef WF_DESIRED_H
+#define WF_DESIRED_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "event.h"
+#include "wf_err.h"
+
+/* Labels and annotations wsflyte writes; selectors use the same keys. */
+#define LABEL_MANAGED_BY    "app.kubernetes.io/managed-by"
+#define LABEL_WORKSPACE     "wsflyte.io/workspace"
+#define LABEL_DOMAIN        "wsflyte.io/domain"
+#define LABEL_MEMBER        "wsflyte.io/member"
+#define LABEL_ROLE          "wsflyte.io/role"
+#define ANNOTATION_VERSION  "wsflyte.io/workspace-version"
+#define FLYTE_LABEL_MANAGED "managed-by"
+#define FLYTE_LABEL_VERSION "wsflyte-workspace-version"
+#define MANAGER_NAME        "wsflyte"
+#define RUNNER_SA           "workspace-runner"
+#define WORKSPACE_ID_MAX    51
+
+typedef struct desired_domain {
+    char *domain;
+    char *namespace_name;
+    json_t *attributes; /* ProjectDomainAttributes (WORKFLOW_EXECUTION_CONFIG) */
+    json_t *objects;    /* manifests in apply order; the Namespace first */
+    json_t *bindings;   /* names of the RoleBindings that must exist (array) */
+} desired_domain;
+
+typedef struct desired {
+    int flyte_wanted; /* 0: the workspace's Flyte footprint must be absent */
+    char *project_id;
+    json_t *project; /* Project body, state ACTIVE, labels with version */
+    desired_domain *domains;
+    size_t n_domains;
+    json_t *cluster_objects; /* outside the workspace namespaces (authz, ACK) */
+    char *console_url;
+} desired;
+
+/* Checks the event and computes its desired state.  Returns 0, or -1 with
+ * err set (WF_VALIDATION with the offending field for bad input).  When
+ * Flyte is not wanted only flyte_wanted/project_id are set. */
+int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
+void desired_fini(desired *d);
+
+/* The label selector matching every object of a workspace. */
+void desired_workspace_selector(const char *workspace_id, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,147 @@
+#include "flyte.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int call(httpc *h, const char *method, const char *path, const json_t *body,
+                http_response *resp, wf_err *err)
+{
+    return httpc_json(h, method, path, body, NULL, resp, err);
+}
+
+int flyte_get_project(httpc *h, const char *id, json_t **project, wf_err *err)
+{
+    char path[512];
+    http_response resp;
+    char *eid = httpc_escape(id);
+    int rc = -1;
+
+    *project = NULL;
+    snprintf(path, sizeof(path), "/api/v1/projects/%s", eid ? eid : "");
+    free(eid);
+    if (call(h, "GET", path, NULL, &resp, err) != 0)
+        return -1;
+    if (resp.status == 404) {
+        rc = 0;
+    } else if (resp.status == 200) {
+        *project = http_response_json(&resp);
+        if (*project && json_is_object(*project))
+            rc = 0;
+        else
+            wf_err_set(err, WF_TRANSIENT, "flyte.body", "GET %s: answer is not a JSON object",
+                       path);
+    } else {
+        httpc_classify("flyte", &resp, path, err);
+        wf_err_prefix(err, "get project %s", id);
+    }
+    if (rc != 0) {
+        json_decref(*project);
+        *project = NULL;
+    }
+    http_response_fini(&resp);
+    return rc;
+}
+
+int flyte_register_project(httpc *h, const json_t *project, int *exists, wf_err *err)
+{
+    http_response resp;
+    json_t *body = json_pack("{s:O}", "project", (json_t *)project);
+    int rc = -1;
+
+    *exists = 0;
+    if (body == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "register project: out of memory");
+        return -1;
+    }
+    if (call(h, "POST", "/api/v1/projects", body, &resp, err) == 0) {
+        if (resp.status == 200) {
+            rc = 0;
+        } else if (resp.status == 409) {
+            *exists = 1; /* already there: the caller reads it back */
+            rc = 0;
+        } else {
+            httpc_classify("flyte", &resp, "POST /api/v1/projects", err);
+            wf_err_prefix(err, "register project %s",
+                          json_string_value(json_object_get(project, "id")));
+        }
+        http_response_fini(&resp);
+    }
+    json_decref(body);
+    return rc;
+}
+
+int flyte_update_project(httpc *h, const json_t *project, wf_err *err)
+{
+    const char *id = json_string_value(json_object_get(project, "id"));
+    char path[512];
+    http_response resp;
+    char *eid;
+    int rc = -1;
+
+    if (id == NULL || !json_is_string(json_object_get(project, "state"))) {
+        wf_err_set(err, WF_INTERNAL, "flyte.state",
+                   "update project %s: body without state would un-archive it",
+                   id ? id : "(no id)");
+        return -1;
+    }
+    eid = httpc_escape(id);
+    snprintf(path, sizeof(path), "/api/v1/projects/%s", eid ? eid : "");
+    free(eid);
+    if (call(h, "PUT", path, project, &resp, err) != 0)
+        return -1;
+    if (resp.status == 200)
+        rc = 0;
+    else
+        httpc_classify("flyte", &resp, path, err);
+    wf_err_prefix(err, "update project %s", id);
+    http_response_fini(&resp);
+    return rc;
+}
+
+int flyte_put_domain_attributes(httpc *h, const char *project, const char *domain,
+                                const json_t *attrs, wf_err *err)
+{
+    char path[512];
+    http_response resp;
+    char *ep = httpc_escape(project), *ed = httpc_escape(domain);
+    json_t *body = json_pack("{s:O}", "attributes", (json_t *)attrs);
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "/api/v1/project_domain_attributes/%s/%s", ep ? ep : "",
+             ed ? ed : "");
+    free(ep);
+    free(ed);
+    if (body == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "%s: out of memory", path);
+        return -1;
+    }
+    if (call(h, "PUT", path, body, &resp, err) == 0) {
+        if (resp.status == 200)
+            rc = 0;
+        else
+            httpc_classify("flyte", &resp, path, err);
+        wf_err_prefix(err, "project %s domain %s attributes", project, domain);
+        http_response_fini(&resp);
+    }
+    json_decref(body);
+    return rc;
+}
+
+const char *flyte_project_label(const json_t *project, const char *key)
+{
+    json_t *labels = json_object_get(project, "labels");
+    json_t *values = json_is_object(labels) ? json_object_get(labels, "values") : NULL;
+
+    return json_is_object(values) ? json_string_value(json_object_get(values, key)) : NULL;
+}
+
+int flyte_project_archived(const json_t *project)
+{
+    json_t *state = json_object_get(project, "state");
+    const char *s = json_string_value(state);
+
+    if (json_is_integer(state))
+        return json_integer_value(state) == 1 || json_integer_value(state) == 3;
+    return s && (strcmp(s, "ARCHIVED") == 0 || strcmp(s, "SYSTEM_ARCHIVED") == 0);
+}

@@ -1,0 +1,42 @@
+/* flyte: the FlyteAdmin REST calls wsflyte makes (grpc-gateway, /api/v1).
+ *
+ * Every call sends "Accept: application/json", the only value for which
+ * FlyteAdmin answers in snake_case and rejects unknown fields.  Non-2xx
+ * answers become errors classified by httpc_classify, except those the
+ * function documents as outcomes (404 on GET, 409 on register). */
+#ifndef WF_FLYTE_H
+#define WF_FLYTE_H
+
+#include <jansson.h>
+
+#include "httpc.h"
+#include "wf_err.h"
+
+/* Project.state values as FlyteAdmin names them. */
+#define FLYTE_STATE_ACTIVE   "ACTIVE"
+#define FLYTE_STATE_ARCHIVED "ARCHIVED"
+
+/* GET /api/v1/projects/{id}.  Returns 0 with *project a new reference, or
+ * NULL when the project does not exist; -1 with err set otherwise. */
+int flyte_get_project(httpc *h, const char *id, json_t **project, wf_err *err);
+
+/* POST /api/v1/projects.  Returns 0 (*exists = 1 when FlyteAdmin answered
+ * 409: the id is taken, possibly by an archived project), or -1. */
+int flyte_register_project(httpc *h, const json_t *project, int *exists, wf_err *err);
+
+/* PUT /api/v1/projects/{id} with a bare Project.  The body must carry
+ * "state": FlyteAdmin writes state on every update, so a body without it
+ * would un-archive the project; this function refuses such a body. */
+int flyte_update_project(httpc *h, const json_t *project, wf_err *err);
+
+/* PUT /api/v1/project_domain_attributes/{project}/{domain} with
+ * {"attributes": attrs}.  Replaces the attribute of attrs' type. */
+int flyte_put_domain_attributes(httpc *h, const char *project, const char *domain,
+                                const json_t *attrs, wf_err *err);
+
+/* Reads the project's label value for key; NULL when absent. */
+const char *flyte_project_label(const json_t *project, const char *key);
+/* Returns 1 when the project's state is ARCHIVED (or SYSTEM_ARCHIVED). */
+int flyte_project_archived(const json_t *project);
+
+#endif

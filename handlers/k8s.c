@@ -1,0 +1,363 @@
+#include "k8s.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SA_DIR            "/var/run/secrets/kubernetes.io/serviceaccount"
+#define TOKEN_REREAD_SECS 60
+#define TOKEN_MAX         8192
+
+/* The kinds wsflyte manages.  Plurals are per group: "roles" exists in
+ * rbac.authorization.k8s.io and in iam.services.k8s.aws. */
+typedef struct k8s_kind {
+    const char *api_version;
+    const char *kind;
+    const char *plural;
+    int namespaced;
+} k8s_kind;
+
+static const k8s_kind kinds[] = {
+    {"v1", "Namespace", "namespaces", 0},
+    {"v1", "ResourceQuota", "resourcequotas", 1},
+    {"v1", "ServiceAccount", "serviceaccounts", 1},
+    {"v1", "ConfigMap", "configmaps", 1},
+    {"networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", 1},
+    {"rbac.authorization.k8s.io/v1", "Role", "roles", 1},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", 1},
+    {"iam.services.k8s.aws/v1alpha1", "Role", "roles", 1},
+    {"iam.services.k8s.aws/v1alpha1", "Policy", "policies", 1},
+};
+
+typedef struct token_source {
+    pthread_mutex_t lock;
+    char *path;
+    char token[TOKEN_MAX];
+    time_t read_at;
+} token_source;
+
+struct k8s {
+    httpc *http;
+    token_source tokens;
+};
+
+static const k8s_kind *find_kind(const char *api_version, const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].api_version, api_version) == 0 && strcmp(kinds[i].kind, kind) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+int k8s_path(const char *api_version, const char *kind, const char *ns, const char *name, char *buf,
+             size_t len)
+{
+    const k8s_kind *k = find_kind(api_version, kind);
+    const char *root = strchr(api_version, '/') ? "/apis/" : "/api/";
+    size_t n;
+
+    if (k == NULL)
+        return -1;
+    n = (size_t)snprintf(buf, len, "%s%s", root, api_version);
+    if (k->namespaced && ns)
+        n += (size_t)snprintf(buf + n, len > n ? len - n : 0, "/namespaces/%s", ns);
+    n += (size_t)snprintf(buf + n, len > n ? len - n : 0, "/%s", k->plural);
+    if (name)
+        n += (size_t)snprintf(buf + n, len > n ? len - n : 0, "/%s", name);
+    return n < len ? 0 : -1;
+}
+
+/* Reads the token file; keeps the previous token if the file is briefly
+ * unreadable during a rotation. */
+static int token_reload(token_source *ts, wf_err *err)
+{
+    FILE *fp = fopen(ts->path, "r");
+    char buf[TOKEN_MAX];
+    size_t n;
+
+    if (fp == NULL) {
+        if (ts->token[0])
+            return 0;
+        wf_err_set(err, WF_TRANSIENT, "k8s.token", "read token file %s: %s", ts->path,
+                   strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    memcpy(ts->token, buf, n + 1);
+    memset(buf, 0, sizeof(buf));
+    ts->read_at = time(NULL);
+    return 0;
+}
+
+static int token_auth(void *ud, int invalidate, char *out, size_t len, wf_err *err)
+{
+    token_source *ts = ud;
+    int rc = 0;
+
+    pthread_mutex_lock(&ts->lock);
+    if (invalidate || ts->token[0] == '\0' || time(NULL) - ts->read_at >= TOKEN_REREAD_SECS)
+        rc = token_reload(ts, err);
+    if (rc == 0 && ts->token[0])
+        snprintf(out, len, "Bearer %s", ts->token);
+    pthread_mutex_unlock(&ts->lock);
+    return rc;
+}
+
+static int resolve_endpoint(const wf_config *cfg, char *url, size_t url_len, const char **ca,
+                            const char **token_file, wf_err *err)
+{
+    const char *api = cfg->kubernetes.api_url;
+
+    *ca = cfg->kubernetes.ca_file[0] ? cfg->kubernetes.ca_file : NULL;
+    *token_file = cfg->kubernetes.token_file[0] ? cfg->kubernetes.token_file : NULL;
+    if (api[0] == '\0') {
+        const char *host = getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = getenv("KUBERNETES_SERVICE_PORT");
+        if (host == NULL || port == NULL) {
+            wf_err_set(err, WF_CONFIG, "config.kubernetes",
+                       "kubernetes.api_url: empty means in-cluster, but "
+                       "KUBERNETES_SERVICE_HOST/PORT are not set");
+            return -1;
+        }
+        /* An IPv6 service host needs brackets in a URL. */
+        snprintf(url, url_len, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+        if (*ca == NULL)
+            *ca = SA_DIR "/ca.crt";
+        if (*token_file == NULL)
+            *token_file = SA_DIR "/token";
+        return 0;
+    }
+    if (strncmp(api, "kubeconfig:", 11) == 0) {
+        wf_err_set(err, WF_CONFIG, "config.kubernetes",
+                   "kubernetes.api_url: kubeconfig files are not supported by this build; "
+                   "give the API server URL with token_file and ca_file");
+        return -1;
+    }
+    snprintf(url, url_len, "%s", api);
+    return 0;
+}
+
+k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, wf_err *err)
+{
+    k8s *k = calloc(1, sizeof(*k));
+    char url[512];
+    const char *ca, *token_file;
+    httpc_opts o = {0};
+
+    if (k == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&k->tokens.lock, NULL);
+    if (resolve_endpoint(cfg, url, sizeof(url), &ca, &token_file, err) != 0) {
+        k8s_free(k);
+        return NULL;
+    }
+    o.api = "k8s";
+    o.base_url = url;
+    o.ca_file = ca;
+    o.observer = observer;
+    o.observer_ud = observer_ud;
+    if (token_file) {
+        k->tokens.path = strdup(token_file);
+        o.auth = token_auth;
+        o.auth_ud = &k->tokens;
+    }
+    k->http = httpc_new(&o, err);
+    if (k->http == NULL) {
+        k8s_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void k8s_free(k8s *k)
+{
+    if (k == NULL)
+        return;
+    httpc_free(k->http);
+    free(k->tokens.path);
+    memset(k->tokens.token, 0, sizeof(k->tokens.token));
+    pthread_mutex_destroy(&k->tokens.lock);
+    free(k);
+}
+
+/* True when a Status carries a cause of the given type (JSON key "reason"). */
+static int status_has_cause(const json_t *status, const char *cause)
+{
+    json_t *causes = json_object_get(json_object_get(status, "details"), "causes");
+    size_t i;
+    json_t *c;
+
+    json_array_foreach(causes, i, c)
+    {
+        const char *r = json_string_value(json_object_get(c, "reason"));
+        if (r && strcmp(r, cause) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Classifies a non-2xx answer, with the cases where the status code alone
+ * misleads: a terminating namespace is a wait, not a refusal; an SSA schema
+ * error is a 500 that no retry will fix. */
+static void classify(const http_response *resp, const char *what, wf_err *err)
+{
+    json_t *st = http_response_json(resp);
+    const char *msg = st ? json_string_value(json_object_get(st, "message")) : NULL;
+
+    if (resp->status == 403 && st && status_has_cause(st, "NamespaceTerminating")) {
+        wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating", "%s: %s", what,
+                   msg ? msg : "namespace is terminating");
+    } else if (resp->status == 500 && msg && strstr(msg, "field not declared in schema")) {
+        wf_err_set(err, WF_PERMANENT, "k8s.schema", "%s: %s", what, msg);
+    } else if (resp->status == 404 && st &&
+               !json_is_string(json_object_get(json_object_get(st, "details"), "name"))) {
+        wf_err_set(err, WF_PERMANENT, "k8s.no-kind",
+                   "%s: the API server does not serve this kind (CRD not installed?)", what);
+    } else {
+        httpc_classify("k8s", resp, what, err);
+    }
+    json_decref(st);
+}
+
+int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err)
+{
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    char path[1024], what[600];
+    http_response resp;
+    int rc = -1;
+
+    if (live)
+        *live = NULL;
+    if (av == NULL || kind == NULL || name == NULL ||
+        k8s_path(av, kind, ns, name, path, sizeof(path) - 64) != 0) {
+        wf_err_set(err, WF_INTERNAL, "k8s.kind", "apply: unmanaged or incomplete object %s/%s",
+                   av ? av : "?", kind ? kind : "?");
+        return -1;
+    }
+    snprintf(what, sizeof(what), "apply %s %s%s%s", kind, ns ? ns : "", ns ? "/" : "", name);
+    strcat(path, "?fieldManager=" K8S_FIELD_MANAGER "&force=true");
+    if (httpc_json(k->http, "PATCH", path, obj, "application/apply-patch+yaml", &resp, err) != 0) {
+        wf_err_prefix(err, "%s", what);
+        return -1;
+    }
+    if (resp.status == 200 || resp.status == 201) {
+        rc = 0;
+        if (live)
+            *live = http_response_json(&resp);
+    } else {
+        classify(&resp, what, err);
+    }
+    http_response_fini(&resp);
+    return rc;
+}
+
+int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
+            json_t **obj, wf_err *err)
+{
+    char path[1024];
+    http_response resp;
+    int rc = -1;
+
+    *obj = NULL;
+    if (k8s_path(api_version, kind, ns, name, path, sizeof(path)) != 0) {
+        wf_err_set(err, WF_INTERNAL, "k8s.kind", "get: unmanaged kind %s", kind);
+        return -1;
+    }
+    if (httpc_json(k->http, "GET", path, NULL, NULL, &resp, err) != 0)
+        return -1;
+    if (resp.status == 404) {
+        json_t *st = http_response_json(&resp);
+        int missing_object =
+            json_is_string(json_object_get(json_object_get(st, "details"), "name"));
+        json_decref(st);
+        if (missing_object)
+            rc = 0;
+        else
+            classify(&resp, path, err);
+    } else if (resp.status == 200) {
+        *obj = http_response_json(&resp);
+        rc = 0;
+    } else {
+        classify(&resp, path, err);
+    }
+    http_response_fini(&resp);
+    return rc;
+}
+
+int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
+             const char *selector, json_t **items, wf_err *err)
+{
+    char path[2048];
+    char *esel = httpc_escape(selector ? selector : "");
+    http_response resp;
+    json_t *list;
+    int rc = -1;
+
+    *items = NULL;
+    if (esel == NULL || k8s_path(api_version, kind, ns, NULL, path, sizeof(path) - 1024) != 0) {
+        free(esel);
+        wf_err_set(err, WF_INTERNAL, "k8s.kind", "list: unmanaged kind %s", kind);
+        return -1;
+    }
+    if (esel[0]) {
+        strcat(path, "?labelSelector=");
+        strncat(path, esel, sizeof(path) - strlen(path) - 1);
+    }
+    free(esel);
+    if (httpc_json(k->http, "GET", path, NULL, NULL, &resp, err) != 0)
+        return -1;
+    if (resp.status == 200) {
+        list = http_response_json(&resp);
+        json_t *arr = json_object_get(list, "items");
+        if (json_is_array(arr)) {
+            *items = json_incref(arr);
+            rc = 0;
+        } else {
+            wf_err_set(err, WF_TRANSIENT, "k8s.body", "list %s: no items array", path);
+        }
+        json_decref(list);
+    } else {
+        classify(&resp, path, err);
+    }
+    http_response_fini(&resp);
+    return rc;
+}
+
+int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
+               wf_err *err)
+{
+    char path[1024];
+    http_response resp;
+    json_t *opts;
+    int rc = -1;
+
+    if (k8s_path(api_version, kind, ns, name, path, sizeof(path)) != 0) {
+        wf_err_set(err, WF_INTERNAL, "k8s.kind", "delete: unmanaged kind %s", kind);
+        return -1;
+    }
+    opts = json_pack("{s:s, s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
+                     "propagationPolicy", "Background");
+    if (httpc_json(k->http, "DELETE", path, opts, NULL, &resp, err) == 0) {
+        if (resp.status == 200 || resp.status == 202 || resp.status == 404)
+            rc = 0;
+        else
+            classify(&resp, path, err);
+        wf_err_prefix(err, "delete %s %s", kind, name);
+        http_response_fini(&resp);
+    }
+    json_decref(opts);
+    return rc;
+}

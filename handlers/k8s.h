@@ -1,0 +1,54 @@
+/* k8s: the Kubernetes API calls wsflyte makes.  All writes are server-side
+ * apply (PATCH application/apply-patch+yaml, fieldManager=wsflyte,
+ * force=true): it creates what is missing and converges what exists in one
+ * request, and never touches fields other managers own.
+ *
+ * Connection: kubernetes.api_url "" means in-cluster (KUBERNETES_SERVICE_HOST
+ * and _PORT, the service-account token and CA); otherwise a URL, with
+ * kubernetes.token_file / ca_file.  The token file is re-read at most every
+ * 60 s and after any 401, as the kubelet rotates projected tokens. */
+#ifndef WF_K8S_H
+#define WF_K8S_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "httpc.h"
+#include "wf_err.h"
+
+#define K8S_FIELD_MANAGER "wsflyte"
+
+typedef struct k8s k8s;
+
+/* Returns NULL with err set (class WF_CONFIG when the connection settings
+ * are unusable). */
+k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, wf_err *err);
+void k8s_free(k8s *k);
+
+/* Server-side apply of obj (apiVersion, kind, metadata.name, and
+ * metadata.namespace for namespaced kinds).  On success returns 0 and, when
+ * live is not NULL, the object as the server now holds it (new reference).
+ * A 403 NamespaceTerminating is WF_TRANSIENT (code k8s.namespace-terminating);
+ * a schema rejection (500 "field not declared in schema") is WF_PERMANENT. */
+int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err);
+
+/* GET one object.  Returns 0 with *obj (NULL when it does not exist). */
+int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
+            json_t **obj, wf_err *err);
+
+/* LIST with a label selector.  ns NULL lists across namespaces (or a
+ * cluster-scoped kind).  Returns 0 with *items a new array reference. */
+int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
+             const char *selector, json_t **items, wf_err *err);
+
+/* DELETE (background propagation).  A missing object is success; so is a
+ * CRD that is not installed when missing_kind_ok is set. */
+int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
+               wf_err *err);
+
+/* Builds the REST path of an object (name may be NULL for the collection).
+ * Returns 0, or -1 for a kind wsflyte does not manage. */
+int k8s_path(const char *api_version, const char *kind, const char *ns, const char *name, char *buf,
+             size_t len);
+
+#endif

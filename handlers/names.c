@@ -1,0 +1,179 @@
+#include "names.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+int names_is_dns1123_label(const char *s, size_t max_len)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > max_len || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+int names_is_label_value(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return 1;
+    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+int names_is_bucket(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    int dots = 0, digits_and_dots = 1;
+
+    if (n < 3 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_lower_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+            return 0;
+        if (s[i] == '.' && s[i + 1] == '.')
+            return 0;
+        dots += s[i] == '.';
+        if (!isdigit((unsigned char)s[i]) && s[i] != '.')
+            digits_and_dots = 0;
+    }
+    return !(digits_and_dots && dots == 3);
+}
+
+int names_is_quantity(const char *s)
+{
+    static const char *const suffixes[] = {"",  "n",  "u",  "m",  "k",  "M",  "G",  "T", "P",
+                                           "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", NULL};
+    const char *p = s;
+    int digits = 0, dots = 0;
+
+    if (p == NULL || *p == '\0' || strlen(p) > 64)
+        return 0;
+    if (*p == '+')
+        p++;
+    for (; isdigit((unsigned char)*p) || *p == '.'; p++) {
+        digits += *p != '.';
+        dots += *p == '.';
+    }
+    if (digits == 0 || dots > 1)
+        return 0;
+    if (*p == 'e' || *p == 'E') {
+        const char *q = p + 1;
+        if (*q == '+' || *q == '-')
+            q++;
+        if (isdigit((unsigned char)*q)) {
+            while (isdigit((unsigned char)*q))
+                q++;
+            return *q == '\0';
+        }
+        return strcmp(p, "E") == 0;
+    }
+    for (size_t i = 0; suffixes[i]; i++)
+        if (strcmp(p, suffixes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void names_hash_hex(const char *s, size_t nbytes, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
+    if (nbytes > mdlen)
+        nbytes = mdlen;
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+void names_user_key(const char *user_id, char *out)
+{
+    char readable[21];
+    char hash[11];
+    size_t n = 0;
+
+    for (const char *p = user_id; *p && n < sizeof(readable) - 1; p++) {
+        char c = (char)tolower((unsigned char)*p);
+        if (is_lower_alnum(c) || (c == '-' && n > 0 && readable[n - 1] != '-'))
+            readable[n++] = c;
+    }
+    while (n > 0 && readable[n - 1] == '-')
+        n--;
+    readable[n] = '\0';
+    /* The hash of the exact id keeps "Alice" and "alice" apart. */
+    names_hash_hex(user_id, 5, hash);
+    if (n > 0)
+        snprintf(out, NAMES_USER_KEY_MAX, "%s-%s", readable, hash);
+    else
+        snprintf(out, NAMES_USER_KEY_MAX, "u-%s", hash);
+}
+
+char *names_truncate_utf8(const char *s, size_t max_bytes)
+{
+    size_t n = strlen(s);
+
+    if (n > max_bytes) {
+        n = max_bytes;
+        /* Back up over continuation bytes to the start of a sequence. */
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return strndup(s, n);
+}
+
+static char *replace_all(const char *s, const char *needle, const char *with)
+{
+    size_t nl = strlen(needle), wl = strlen(with), count = 0;
+    const char *p;
+    char *out, *o;
+
+    for (p = s; (p = strstr(p, needle)) != NULL; p += nl)
+        count++;
+    out = malloc(strlen(s) + count * wl + 1);
+    if (out == NULL)
+        return NULL;
+    for (o = out, p = s;;) {
+        const char *hit = strstr(p, needle);
+        if (hit == NULL)
+            break;
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, with, wl);
+        o += wl;
+        p = hit + nl;
+    }
+    strcpy(o, p);
+    return out;
+}
+
+char *names_render_template(const char *tmpl, const char *project, const char *domain)
+{
+    char *a = replace_all(tmpl, "{{ project }}", project);
+    char *b;
+
+    if (a == NULL || domain == NULL)
+        return a;
+    b = replace_all(a, "{{ domain }}", domain);
+    free(a);
+    return b;
+}

@@ -1,0 +1,30 @@
+/* provision: the one level-triggered handler.  Every event carries the
+ * whole workspace, so every event type goes through the same path: compute
+ * the desired state, compare versions, make FlyteAdmin and Kubernetes match.
+ *
+ * The applied workspace_version is recorded on the objects themselves (the
+ * Flyte project's label, the namespaces' annotation); an event older than it
+ * changes nothing and is SKIPPED as "stale", so replays in any order
+ * converge.  A provisioner owns one HTTP connection per API and is used by
+ * one thread at a time. */
+#ifndef WF_PROVISION_H
+#define WF_PROVISION_H
+
+#include "config.h"
+#include "event.h"
+#include "httpc.h"
+#include "wf_err.h"
+
+typedef struct provisioner provisioner;
+
+/* cfg must outlive the provisioner. Returns NULL with err set. */
+provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void *observer_ud,
+                             wf_err *err);
+void provisioner_free(provisioner *p);
+
+/* Applies ev.  Returns 0 with r->status (SUCCEEDED or SKIPPED), r->reason,
+ * r->flyte_project, r->console_url and r->namespaces set (owned by r), or -1
+ * with err classified (transient errors may be retried; re-applying is safe). */
+int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *err);
+
+#endif

@@ -1,0 +1,140 @@
+// A local wsflyte stack for end-to-end tests and the demo: wsflyte-devkafka,
+// the FlyteAdmin and Kubernetes test servers, and wsflyte itself, each a
+// separate process talking over real TCP, as in production.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BUILD = process.env.WSFLYTE_BUILD_DIR || join(ROOT, 'build');
+export const bin = (name) => join(BUILD, name);
+
+// Starts a program that prints its address as the first line of stdout.
+function startServer(cmd, args, name, logs, stdin = 'ignore') {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'] });
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => reject(new Error(`${name}: no address within 15 s`)), 15000);
+    child.stderr.on('data', (d) => logs.push(`[${name}] ${d}`));
+    child.on('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${logs.join('')}`)));
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      resolveStart({ child, address: line.trim() });
+    });
+  });
+}
+
+export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
+  return new Promise((resolveRun) => {
+    const child = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => resolveRun({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+export class Stack {
+  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [] } = {}) {
+    this.opts = { partitions, config, kubeArgs, flyteArgs };
+    this.logs = [];
+    this.children = [];
+    this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-'));
+  }
+
+  async start() {
+    const kafka = await startServer(bin('wsflyte-devkafka'),
+      ['--partitions', String(this.opts.partitions)], 'devkafka', this.logs, 'pipe');
+    this.children.push(kafka.child);
+    this.kafkaProcess = kafka.child;
+    this.bootstrap = kafka.address;
+    const flyte = await startServer('node',
+      [join(ROOT, 'tests/servers/flyteadmin.js'), '--port', '0', ...this.opts.flyteArgs],
+      'flyteadmin', this.logs);
+    this.children.push(flyte.child);
+    this.flyteUrl = flyte.address;
+    const kube = await startServer('node',
+      [join(ROOT, 'tests/servers/kube.js'), '--port', '0', ...this.opts.kubeArgs], 'kube', this.logs);
+    this.children.push(kube.child);
+    this.kubeUrl = kube.address;
+    this.configPath = join(this.dir, 'config.yaml');
+    writeFileSync(this.configPath, this.configYaml());
+    return this;
+  }
+
+  // The configuration as YAML; JSON is YAML, and JSON.stringify quotes safely.
+  configYaml() {
+    const c = this.opts.config;
+    const doc = {
+      kafka: {
+        bootstrap_servers: this.bootstrap, group_id: 'wsflyte',
+        properties: { 'session.timeout.ms': '6000', 'heartbeat.interval.ms': '500', ...(c.kafkaProperties || {}) },
+      },
+      schemas: { directory: join(ROOT, 'schemas') },
+      results: { format: c.resultsFormat || 'avro' },
+      flyte: { admin_url: this.flyteUrl, console_url: `${this.flyteUrl}/console` },
+      kubernetes: { api_url: this.kubeUrl },
+      retry: { in_place_attempts: c.inPlaceAttempts || 3, tiers: ['2s', '4s'] },
+      observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },
+    };
+    return JSON.stringify(doc, null, 2) + '\n';
+  }
+
+  // Fault injection in the Kafka cluster: "down 1", "up 1", "errors 0 3 7"...
+  kafkaCommand(line) {
+    this.kafkaProcess.stdin.write(line + '\n');
+  }
+
+  startConsumer(name = 'wsflyte') {
+    const child = spawn(bin('wsflyte'), ['--config', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d) => this.logs.push(`[${name}] ${d}`));
+    this.children.push(child);
+    return child;
+  }
+
+  async stopConsumer(child, signal = 'SIGTERM') {
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = new Promise((r) => child.once('exit', (code, sig) => r(code ?? sig)));
+    child.kill(signal);
+    return exited;
+  }
+
+  produce(file, format = 'avro') {
+    return run(bin('wsflyte-produce'), ['--config', this.configPath, '--format', format, file]);
+  }
+
+  // Publishes one raw value with kcat: a Kafka client outside wsflyte's code.
+  kcatProduce(key, value, headers = {}) {
+    const args = ['-P', '-b', this.bootstrap, '-t', 'workspace.lifecycle.v1', '-k', key, '-D', '\u0001'];
+    for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+    return run('kcat', args, { input: value });
+  }
+
+  async results(count, timeoutS = 60) {
+    const r = await run(bin('wsflyte-results'),
+      ['--config', this.configPath, '--count', String(count), '--timeout', String(timeoutS)],
+      { timeoutMs: (timeoutS + 30) * 1000 });
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  async flyteState() { return (await fetch(`${this.flyteUrl}/_test/state`)).json(); }
+  async kubeState() { return (await fetch(`${this.kubeUrl}/_test/state`)).json(); }
+  async flyteRequests() { return (await fetch(`${this.flyteUrl}/_test/requests`)).json(); }
+  async kubeRequests() { return (await fetch(`${this.kubeUrl}/_test/requests`)).json(); }
+
+  async stop() {
+    for (const child of this.children.reverse()) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

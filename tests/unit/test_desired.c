@@ -1,0 +1,292 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "desired.h"
+#include "event.h"
+#include "names.h"
+
+typedef struct fixture {
+    wf_config cfg;
+    json_t *seed; /* the ws-ml-prod-001 event as JSON */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    char path[512];
+    FILE *fp;
+    char line[4096];
+
+    wf_config_defaults(&f->cfg);
+    snprintf(path, sizeof(path), "%s/events/seed.jsonl", WSFLYTE_TEST_DATA);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof(line), fp));
+    fclose(fp);
+    f->seed = json_loads(line, 0, NULL);
+    assert_non_null(f->seed);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    json_decref(f->seed);
+    wf_config_fini(&f->cfg);
+    free(f);
+    return 0;
+}
+
+/* Builds the desired state of the seed event after edit() changed it. */
+static int build(fixture *f, void (*edit)(json_t *), desired *d, wf_err *err)
+{
+    json_t *ev_json = json_deep_copy(f->seed);
+    ws_event ev;
+    int rc;
+
+    if (edit)
+        edit(ev_json);
+    wf_err_init(err);
+    assert_int_equal(ws_event_from_json(ev_json, &ev, err), 0);
+    rc = desired_build(&f->cfg, &ev, d, err);
+    ws_event_fini(&ev);
+    json_decref(ev_json);
+    return rc;
+}
+
+static json_t *ws_of(json_t *ev)
+{
+    return json_object_get(ev, "workspace");
+}
+
+static const json_t *find_object(const json_t *objects, const char *kind, const char *name)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(objects, i, o)
+    {
+        const char *k = json_string_value(json_object_get(o, "kind"));
+        const char *n = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+        if (strcmp(k, kind) == 0 && (name == NULL || strcmp(n, name) == 0))
+            return o;
+    }
+    return NULL;
+}
+
+static size_t count_kind(const json_t *objects, const char *kind)
+{
+    size_t i, n = 0;
+    json_t *o;
+    json_array_foreach(objects, i, o) n +=
+        strcmp(json_string_value(json_object_get(o, "kind")), kind) == 0;
+    return n;
+}
+
+static void seed_gets_three_domains_with_namespace_first(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    assert_true(d.flyte_wanted);
+    assert_int_equal(d.n_domains, 3);
+    assert_string_equal(d.domains[0].namespace_name, "ws-ml-prod-001-development");
+    assert_string_equal(d.domains[2].namespace_name, "ws-ml-prod-001-production");
+    const json_t *first = json_array_get(d.domains[0].objects, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "kind")), "Namespace");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(first, "metadata"), "annotations"),
+                            ANNOTATION_VERSION)),
+                        "1");
+    assert_string_equal(json_string_value(json_object_get(d.project, "name")),
+                        "Flyte - ML Production");
+    assert_string_equal(json_string_value(json_object_get(d.project, "state")), "ACTIVE");
+    desired_fini(&d);
+}
+
+static void contributors_are_not_bound_in_production(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    assert_int_equal(count_kind(d.domains[0].objects, "RoleBinding"), 3); /* development */
+    assert_int_equal(count_kind(d.domains[1].objects, "RoleBinding"), 3); /* staging */
+    assert_int_equal(count_kind(d.domains[2].objects, "RoleBinding"), 2); /* production */
+    assert_int_equal(json_array_size(d.domains[2].bindings), 2);
+    const json_t *rb = find_object(d.domains[2].objects, "RoleBinding", NULL);
+    const char *name = json_string_value(json_object_get(json_object_get(rb, "metadata"), "name"));
+    assert_true(strncmp(name, "workspace-owner-alice-", 22) == 0 ||
+                strncmp(name, "workspace-viewer-charlie-", 25) == 0);
+    desired_fini(&d);
+}
+
+static void set_bad_id(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_id", json_string("../kube-system"));
+}
+static void set_long_id(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_id",
+                        json_string("a234567890123456789012345678901234567890123456789012"));
+}
+static void set_bad_bucket(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "data_bucket", json_string("bucket/../../other"));
+}
+static void set_bad_quota(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "quota",
+                        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "requests_cpu", "4 cores",
+                                  "requests_memory", "1Gi", "limits_cpu", "8", "limits_memory",
+                                  "2Gi", "pods", 10, "persistent_volume_claims", 1));
+}
+static void set_newline_user(json_t *ev)
+{
+    json_t *m = json_array_get(json_object_get(ws_of(ev), "members"), 0);
+    json_object_set_new(m, "user_id", json_string("alice\nkind: ClusterRoleBinding"));
+}
+
+static void hostile_or_invalid_fields_are_validation_errors(void **state)
+{
+    fixture *f = *state;
+    void (*edits[])(json_t *) = {set_bad_id, set_long_id, set_bad_bucket, set_bad_quota,
+                                 set_newline_user};
+    const char *codes[] = {"event.workspace_id", "event.workspace_id", "event.data_bucket",
+                           "event.quota", "event.member"};
+    desired d;
+    wf_err err;
+
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        assert_int_equal(build(f, edits[i], &d, &err), -1);
+        assert_int_equal(err.cls, WF_VALIDATION);
+        assert_string_equal(err.code, codes[i]);
+        desired_fini(&d);
+    }
+}
+
+static void set_hostile_names(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_name",
+                        json_string("x\"}\n---\nkind: Namespace\nmetadata: {name: kube-system} "
+                                    "ééééééééééééééééééééééééééé"));
+    json_t *m = json_array_get(json_object_get(ws_of(ev), "members"), 1);
+    json_object_set_new(m, "user_id", json_string("bob\"; ../../etc: {a: [b]}"));
+}
+
+static void hostile_names_stay_data_inside_the_workspace(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+    size_t i, j;
+    json_t *o;
+
+    assert_int_equal(build(f, set_hostile_names, &d, &err), 0);
+    const char *name = json_string_value(json_object_get(d.project, "name"));
+    assert_true(strlen(name) <= 64);
+    assert_true(strncmp(name, "Flyte - x\"}\n---", 15) == 0); /* kept as data, not markup */
+    for (i = 0; i < d.n_domains; i++) {
+        json_array_foreach(d.domains[i].objects, j, o)
+        {
+            json_t *meta = json_object_get(o, "metadata");
+            const char *ns = json_string_value(json_object_get(meta, "namespace"));
+            const char *n = json_string_value(json_object_get(meta, "name"));
+            if (ns)
+                assert_string_equal(ns, d.domains[i].namespace_name);
+            if (strcmp(json_string_value(json_object_get(o, "kind")), "RoleBinding") == 0)
+                assert_true(names_is_dns1123_label(n, 63));
+        }
+    }
+    desired_fini(&d);
+}
+
+static void drop_flyte(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "services", json_pack("[s,s]", "sagemaker", "emr"));
+}
+static void make_delete(json_t *ev)
+{
+    json_object_set_new(ev, "event_type", json_string("WORKSPACE_DELETED"));
+}
+
+static void flyte_absent_or_deleted_wants_nothing(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, drop_flyte, &d, &err), 0);
+    assert_false(d.flyte_wanted);
+    assert_int_equal(d.n_domains, 0);
+    desired_fini(&d);
+    assert_int_equal(build(f, make_delete, &d, &err), 0);
+    assert_false(d.flyte_wanted);
+    desired_fini(&d);
+}
+
+static void network_policy_allows_dns_and_selects_unforgeable_labels(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    const json_t *np = find_object(d.domains[0].objects, "NetworkPolicy", "workspace-isolation");
+    assert_non_null(np);
+    char *text = json_dumps(np, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"kubernetes.io/metadata.name\":\"flyte\""));
+    assert_non_null(strstr(text, "\"protocol\":\"UDP\",\"port\":53"));
+    assert_non_null(strstr(text, "\"protocol\":\"TCP\",\"port\":443"));
+    assert_null(strstr(text, "\"name\":\"flyte-system\""));
+    free(text);
+    desired_fini(&d);
+}
+
+static void iam_role_names_fit_iam_limits(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    json_object_set_new(ws_of(f->seed), "workspace_id",
+                        json_string("a23456789012345678901234567890123456789012345678901"));
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    const json_t *sa = find_object(d.domains[0].objects, "ServiceAccount", "workspace-runner");
+    const char *arn = json_string_value(
+        json_object_get(json_object_get(json_object_get(sa, "metadata"), "annotations"),
+                        "eks.amazonaws.com/role-arn"));
+    const char *role = strstr(arn, ":role/") + 6;
+    assert_true(strlen(role) <= 64);
+    assert_true(strncmp(role, "FlyteWorkspace-a2345", 20) == 0);
+    desired_fini(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(seed_gets_three_domains_with_namespace_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(contributors_are_not_bound_in_production, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_or_invalid_fields_are_validation_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(hostile_names_stay_data_inside_the_workspace, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(flyte_absent_or_deleted_wants_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(network_policy_allows_dns_and_selects_unforgeable_labels,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

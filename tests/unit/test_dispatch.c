@@ -1,0 +1,149 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dispatch.h"
+
+/* Records, per run, which key ran and how many jobs of that key were
+ * running at the same time. */
+typedef struct probe {
+    pthread_mutex_t lock;
+    int running_per_key[4];
+    int max_same_key;
+    int running;
+    int max_running;
+    int order[4][64];
+    int n_order[4];
+} probe;
+
+typedef struct item {
+    job j;
+    int key_index;
+    int seq;
+    probe *p;
+} item;
+
+static void run_item(job *j, void *worker_ud)
+{
+    item *it = (item *)j;
+    probe *p = it->p;
+    (void)worker_ud;
+    pthread_mutex_lock(&p->lock);
+    int same = ++p->running_per_key[it->key_index];
+    if (same > p->max_same_key)
+        p->max_same_key = same;
+    if (++p->running > p->max_running)
+        p->max_running = p->running;
+    p->order[it->key_index][p->n_order[it->key_index]++] = it->seq;
+    pthread_mutex_unlock(&p->lock);
+    usleep(2000);
+    pthread_mutex_lock(&p->lock);
+    p->running_per_key[it->key_index]--;
+    p->running--;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static char *keys[4] = {"ws-a", "ws-b", "ws-c", "ws-d"};
+
+static void make_items(item *items, size_t n, probe *p)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i].key_index = (int)(i % 4);
+        items[i].seq = (int)(i / 4);
+        items[i].p = p;
+        items[i].j.key = keys[i % 4];
+        items[i].j.topic = "events";
+        items[i].j.partition = (int32_t)(i % 4 < 2 ? 0 : 1);
+    }
+}
+
+static void one_key_at_a_time_in_order_while_keys_run_in_parallel(void **state)
+{
+    probe p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    item items[64];
+    dispatch_opts o = {.threads = 4, .run = run_item};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    assert_non_null(d);
+    make_items(items, 64, &p);
+    for (size_t i = 0; i < 64; i++)
+        dispatcher_submit(d, &items[i].j);
+    for (size_t got = 0; got < 64;)
+        if (dispatcher_collect(d, 1000))
+            got++;
+    assert_int_equal(dispatcher_inflight(d), 0);
+    dispatcher_free(d);
+    assert_int_equal(p.max_same_key, 1);
+    assert_true(p.max_running > 1);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(p.n_order[k], 16);
+        for (int s = 0; s < 16; s++)
+            assert_int_equal(p.order[k][s], s);
+    }
+}
+
+static void cancel_returns_queued_jobs_of_the_partition_unrun(void **state)
+{
+    probe p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    item items[16];
+    dispatch_opts o = {.threads = 1, .run = run_item};
+    wf_err err;
+    int cancelled = 0, ran = 0;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    make_items(items, 16, &p);
+    for (size_t i = 0; i < 16; i++)
+        dispatcher_submit(d, &items[i].j);
+    dispatcher_cancel_partition(d, "events", 1);
+    for (size_t got = 0; got < 16;) {
+        job *j = dispatcher_collect(d, 1000);
+        if (j == NULL)
+            continue;
+        got++;
+        if (j->cancelled) {
+            cancelled++;
+            assert_int_equal(j->partition, 1);
+        } else {
+            ran++;
+        }
+    }
+    assert_int_equal(dispatcher_inflight_partition(d, "events", 1), 0);
+    dispatcher_free(d);
+    /* Partition 1 (keys c, d) had 8 jobs; at most one of them was running. */
+    assert_true(cancelled >= 7);
+    assert_int_equal(cancelled + ran, 16);
+}
+
+static void collect_times_out_when_idle(void **state)
+{
+    dispatch_opts o = {.threads = 2, .run = run_item};
+    wf_err err;
+    (void)state;
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    assert_null(dispatcher_collect(d, 20));
+    dispatcher_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_key_at_a_time_in_order_while_keys_run_in_parallel),
+        cmocka_unit_test(cancel_returns_queued_jobs_of_the_partition_unrun),
+        cmocka_unit_test(collect_times_out_when_idle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
