@@ -482,8 +482,8 @@ static int check_listen(const char *v, char *why, size_t len)
     host_ok = v[0] != '[' || colon[-1] == ']';
     errno = 0;
     port = strtol(colon + 1, &end, 10);
-    if (!host_ok || !isdigit((unsigned char)colon[1]) || *end || errno || port < 1 || port > 65535)
-        return fail(why, len, "\"%s\" is not host:port with a port from 1 to 65535", v);
+    if (!host_ok || !isdigit((unsigned char)colon[1]) || *end || errno || port < 0 || port > 65535)
+        return fail(why, len, "\"%s\" is not host:port with a port from 0 (any free port) to 65535", v);
     return 0;
 }
 

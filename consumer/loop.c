@@ -11,8 +11,10 @@
 
 #include "codec.h"
 #include "dispatch.h"
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "offsets.h"
 #include "provision.h"
 
@@ -45,6 +47,9 @@ typedef struct app {
     dispatcher *dispatcher;
     offsets *offsets;
     paused *paused;
+    metrics *metrics;
+    health *health;
+    provisioner *prober; /* the health endpoint's own connections */
     size_t max_inflight;
     int backpressure;
     char dlt_topic[TOPIC_MAX];
@@ -236,6 +241,8 @@ static void forward(work *w, const char *topic, int64_t due_ms)
     snprintf(msg, sizeof(msg), "%s", w->err.msg);
     kafka_header_set(h, "x-error-message", msg);
     produce(w, topic, m->key, m->key_len, m->payload, m->len, h);
+    if (due_ms <= 0)
+        metrics_dead_lettered(a->metrics, w->err.cls);
 }
 
 /* ---- running an event (worker threads) ---- */
@@ -293,10 +300,28 @@ static void run_work(job *j, void *worker_ud)
     }
 }
 
+/* Every API answer feeds the metrics and the readiness state. */
+static void observe_api(void *ud, const char *api, long status)
+{
+    app *a = ud;
+    metrics_api(a->metrics, api, status);
+    health_api_result(a->health, api, status);
+}
+
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, NULL, NULL, err);
+    return provisioner_new(a->cfg, observe_api, a, err);
+}
+
+static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
+{
+    app *a = ud;
+    long f, k;
+
+    provisioner_probe(a->prober, &f, &k);
+    *flyte_ok = f > 0 && f < 500 && f != 401;
+    *k8s_ok = k > 0 && k < 500 && k != 401;
 }
 
 static void worker_fini(void *worker_ud)
@@ -352,6 +377,9 @@ static void finish(app *a, work *w)
             log_warn(&ctx, "%s still failing (%s): forwarding to %s",
                      ws_event_type_name(w->ev.type), w->err.code, a->tier_topics[next]);
             forward(w, a->tier_topics[next], due);
+            char tier[32];
+            wf_duration_format(a->cfg->retry.tiers_ms[next], tier, sizeof(tier));
+            metrics_retry_forwarded(a->metrics, tier);
             work_release(w);
             return;
         }
@@ -370,6 +398,7 @@ static void finish(app *a, work *w)
     r->completed_at = now_ms();
     r->duration_ms = r->completed_at - w->started_ms;
     log_outcome(w);
+    metrics_event(a->metrics, r->event_type, r->status, (double)r->duration_ms / 1000.0);
     produce_result(w);
     work_release(w);
 }
@@ -619,11 +648,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     app *a = opaque;
 
+    metrics_rebalance(a->metrics);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info(LOG_CTX_NONE, "assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
+        health_set_joined(a->health, 1);
         return;
     }
+    health_set_joined(a->health, 0);
     log_info(LOG_CTX_NONE, "revoking %d partition(s): settling in-flight work and committing",
              parts->cnt);
     /* The range assignor revokes everything at once, so settle all work. */
@@ -642,6 +674,30 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- set-up ---- */
 
+/* librdkafka statistics: the consumer lag of every assigned partition. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    app *a = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = json_object_get(root, "topics"), *t, *parts, *p;
+    const char *topic, *pid;
+
+    (void)rk;
+    json_object_foreach(topics, topic, t)
+    {
+        parts = json_object_get(t, "partitions");
+        json_object_foreach(parts, pid, p)
+        {
+            json_t *lag = json_object_get(p, "consumer_lag");
+            if (strcmp(pid, "-1") == 0 || !json_is_integer(lag) || json_integer_value(lag) < 0)
+                continue;
+            metrics_set_lag(a->metrics, topic, (int32_t)atoi(pid), json_integer_value(lag));
+        }
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
 static rd_kafka_t *make_consumer(app *a, wf_err *err)
 {
     rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, err);
@@ -656,11 +712,13 @@ static rd_kafka_t *make_consumer(app *a, wf_err *err)
         kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
         kafka_conf_set(conf, "enable.auto.commit", "true", err) ||
         kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
-        kafka_conf_set(conf, "partition.assignment.strategy", "range", err)) {
+        kafka_conf_set(conf, "partition.assignment.strategy", "range", err) ||
+        kafka_conf_set(conf, "statistics.interval.ms", "5000", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_opaque(conf, a);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
@@ -733,6 +791,13 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                    cfg->results.format);
         return -1;
     }
+    if ((a->metrics = metrics_new()) == NULL ||
+        (a->prober = provisioner_new(cfg, NULL, NULL, err)) == NULL ||
+        (a->health = health_start(cfg->observability.listen, a->metrics, probe_apis, a, err)) ==
+            NULL)
+        return -1;
+    log_info(LOG_CTX_NONE, "metrics and health on %s (port %d)", cfg->observability.listen,
+             health_port(a->health));
     if ((a->codec = kafka_codec_new(cfg, err)) == NULL || (a->offsets = offsets_new()) == NULL ||
         (a->dispatcher = dispatcher_new(&dopts, err)) == NULL ||
         (a->producer = make_producer(a, err)) == NULL ||
@@ -752,6 +817,9 @@ static void app_fini(app *a)
         rd_kafka_destroy(a->producer);
     }
     dispatcher_free(a->dispatcher);
+    health_stop(a->health);
+    provisioner_free(a->prober);
+    metrics_free(a->metrics);
     forget_pauses(a);
     offsets_free(a->offsets);
     codec_free(a->codec);
@@ -805,6 +873,8 @@ int loop_run(const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
         }
         collect_finished(&a, 0);
         rd_kafka_poll(a.producer, 0);
+        health_beat(a.health);
+        metrics_set_inflight(a.metrics, (long)dispatcher_inflight(a.dispatcher));
         remove_pause(&a, PAUSE_DUE, 1);
         apply_backpressure(&a);
         if (rd_kafka_fatal_error(a.consumer, fatal, sizeof(fatal))) {

@@ -361,3 +361,17 @@ int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns
     json_decref(opts);
     return rc;
 }
+
+long k8s_probe(k8s *k)
+{
+    http_response resp;
+    wf_err err;
+    long status;
+
+    wf_err_init(&err);
+    if (httpc_json(k->http, "GET", "/version", NULL, NULL, &resp, &err) != 0)
+        return 0;
+    status = resp.status;
+    http_response_fini(&resp);
+    return status;
+}

@@ -46,6 +46,10 @@ int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
 int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
                wf_err *err);
 
+/* GET /version: returns the HTTP status, or 0 when the server did not
+ * answer. */
+long k8s_probe(k8s *k);
+
 /* Builds the REST path of an object (name may be NULL for the collection).
  * Returns 0, or -1 for a kind wsflyte does not manage. */
 int k8s_path(const char *api_version, const char *kind, const char *ns, const char *name, char *buf,

@@ -340,3 +340,17 @@ int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *
     desired_fini(&d);
     return rc;
 }
+
+void provisioner_probe(provisioner *p, long *flyte_status, long *k8s_status)
+{
+    http_response resp;
+    wf_err err;
+
+    wf_err_init(&err);
+    *flyte_status = 0;
+    if (httpc_json(p->flyte, "GET", "/healthcheck", NULL, NULL, &resp, &err) == 0) {
+        *flyte_status = resp.status;
+        http_response_fini(&resp);
+    }
+    *k8s_status = k8s_probe(p->kube);
+}

@@ -27,4 +27,8 @@ void provisioner_free(provisioner *p);
  * with err classified (transient errors may be retried; re-applying is safe). */
 int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *err);
 
+/* Asks both APIs whether they answer (FlyteAdmin /healthcheck, Kubernetes
+ * /version); sets the HTTP status of each, 0 for no answer. */
+void provisioner_probe(provisioner *p, long *flyte_status, long *k8s_status);
+
 #endif

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUILD = process.env.WSFLYTE_BUILD_DIR || join(ROOT, 'build');
 export const bin = (name) => join(BUILD, name);
+// Short retry tiers so that tests see records come back.
+export const TIERS = ['2s', '4s'];
 
 // Starts a program that prints its address as the first line of stdout.
 function startServer(cmd, args, name, logs, stdin = 'ignore') {
@@ -45,8 +47,10 @@ export class Stack {
   }
 
   async start() {
+    process.env.WSFLYTE_RETRY_TIERS = TIERS.join(','); // the tier topics devkafka creates
     const kafka = await startServer(bin('wsflyte-devkafka'),
       ['--partitions', String(this.opts.partitions)], 'devkafka', this.logs, 'pipe');
+    delete process.env.WSFLYTE_RETRY_TIERS;
     this.children.push(kafka.child);
     this.kafkaProcess = kafka.child;
     this.bootstrap = kafka.address;
@@ -76,7 +80,8 @@ export class Stack {
       results: { format: c.resultsFormat || 'avro' },
       flyte: { admin_url: this.flyteUrl, console_url: `${this.flyteUrl}/console` },
       kubernetes: { api_url: this.kubeUrl },
-      retry: { in_place_attempts: c.inPlaceAttempts || 3, tiers: ['2s', '4s'] },
+      retry: { in_place_attempts: c.inPlaceAttempts || 3, tiers: TIERS },
+      processing: { concurrency: c.concurrency || 8 },
       observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },
     };
     return JSON.stringify(doc, null, 2) + '\n';

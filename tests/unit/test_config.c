@@ -464,7 +464,7 @@ static void listen_is_host_port(void **state)
                    ":2:11: observability.listen: \"9464\" is not host:port\n");
     reset(f);
     expect_problem(state, "observability:\n  listen: \"0.0.0.0:70000\"\n",
-                   "observability.listen: \"0.0.0.0:70000\" is not host:port with a port from 1 "
+                   "observability.listen: \"0.0.0.0:70000\" is not host:port with a port from 0 (any free port) "
                    "to 65535\n");
 }
 

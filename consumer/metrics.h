@@ -1,0 +1,33 @@
+/* metrics: the counters CONTRACT.md §6 names, kept in memory and rendered
+ * in the Prometheus text format.  All functions are thread-safe: workers
+ * record API calls while the consumer thread records outcomes. */
+#ifndef WF_METRICS_H
+#define WF_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "wf_err.h"
+
+typedef struct metrics metrics;
+
+metrics *metrics_new(void);
+void metrics_free(metrics *m);
+
+void metrics_event(metrics *m, ws_event_type type, prov_status status, double seconds);
+/* An answered (code = HTTP status) or failed (code 0) API request. */
+void metrics_api(metrics *m, const char *api, long code);
+void metrics_retry_forwarded(metrics *m, const char *tier);
+void metrics_dead_lettered(metrics *m, wf_class cls);
+void metrics_set_inflight(metrics *m, long n);
+void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);
+void metrics_rebalance(metrics *m);
+
+/* Returns the exposition text (malloc'd), or NULL on OOM. */
+char *metrics_render(metrics *m);
+
+/* Reads back a counter for tests: events of (type, status). */
+uint64_t metrics_events_count(metrics *m, ws_event_type type, prov_status status);
+
+#endif
