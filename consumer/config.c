@@ -483,7 +483,8 @@ static int check_listen(const char *v, char *why, size_t len)
     errno = 0;
     port = strtol(colon + 1, &end, 10);
     if (!host_ok || !isdigit((unsigned char)colon[1]) || *end || errno || port < 0 || port > 65535)
-        return fail(why, len, "\"%s\" is not host:port with a port from 0 (any free port) to 65535", v);
+        return fail(why, len, "\"%s\" is not host:port with a port from 0 (any free port) to 65535",
+                    v);
     return 0;
 }
 
@@ -1165,8 +1166,11 @@ static void unknown_env(loader *ld, const origin *at)
         if (is_close(typed, buf, &best))
             snprintf(hint, sizeof(hint), "%s", buf);
     }
-    problem(ld, "config.key", at, NULL, "unknown key%s%s%s", *hint ? " (did you mean " : "", hint,
-            *hint ? "?)" : "");
+    /* Only a near miss of a real key is a problem: other WSFLYTE_* names are
+     * someone else's, e.g. the service links Kubernetes injects for a
+     * Service named wsflyte-metrics (WSFLYTE_METRICS_SERVICE_HOST). */
+    if (*hint)
+        problem(ld, "config.key", at, NULL, "unknown key (did you mean %s?)", hint);
 }
 
 /* WSFLYTE_KAFKA_PROPERTIES_SASL_PASSWORD -> sasl.password ("__" -> "_"). */

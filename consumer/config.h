@@ -6,7 +6,9 @@
  * WSFLYTE_FLYTE_AUTH_CLIENT_ID, WSFLYTE_AWS_ACK_ENABLED; lists as
  * comma-separated values; WSFLYTE_KAFKA_PROPERTIES_<NAME> sets the librdkafka
  * property <name> with '_' read as '.' and "__" as '_').  Any other WSFLYTE_*
- * variable is an unknown key.  Loading collects every problem, one line each:
+ * variable within two edits of a real key is reported as a typo; others are
+ * ignored (Kubernetes service links use the same prefix).  Loading collects every problem, one line
+ * each:
  * "<file>:<line>:<col>: <key.path>: <problem>" or "env <VAR>: <key.path>:
  * <problem>", and fails if there is any.  Values of kafka.properties never
  * appear in messages. */

@@ -128,9 +128,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     health *h = cls;
     char why[256];
@@ -207,8 +206,8 @@ health *health_start(const char *listen, metrics *m, health_probe_fn probe, void
     h->probe = probe;
     h->probe_ud = probe_ud;
     h->beat = time(NULL);
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                                 NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                                 on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
     if (h->daemon == NULL) {
         wf_err_set(err, WF_CONFIG, "config.observability",

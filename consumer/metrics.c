@@ -61,7 +61,8 @@ void metrics_free(metrics *m)
 }
 
 /* Finds or adds the series with the given labels; caller holds the lock. */
-static series *series_get(series **list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static series *series_get(series **list, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static series *series_get(series **list, const char *fmt, ...)
 {
     char labels[256];
@@ -170,7 +171,6 @@ uint64_t metrics_events_count(metrics *m, ws_event_type type, prov_status status
     return n;
 }
 
-
 static void render_series(FILE *fp, const char *name, const char *type, const char *help,
                           const series *s)
 {
@@ -199,7 +199,8 @@ static void render_locked(metrics *m, FILE *fp)
     }
     fprintf(fp, "wsflyte_event_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
             (unsigned long long)m->hist_count);
-    fprintf(fp, "wsflyte_event_duration_seconds_sum %g\nwsflyte_event_duration_seconds_count %llu\n",
+    fprintf(fp,
+            "wsflyte_event_duration_seconds_sum %g\nwsflyte_event_duration_seconds_count %llu\n",
             m->hist_sum, (unsigned long long)m->hist_count);
     render_series(fp, "wsflyte_api_requests_total", "counter",
                   "Requests to FlyteAdmin and Kubernetes by status (error: no answer).", m->api);
@@ -212,11 +213,13 @@ static void render_locked(metrics *m, FILE *fp)
                 wf_class_name((wf_class)c), (unsigned long long)m->dead_lettered[c]);
     render_series(fp, "wsflyte_consumer_lag", "gauge",
                   "Records between the committed offset and the end of each partition.", m->lag);
-    fprintf(fp, "# HELP wsflyte_inflight_events Events being processed or awaiting delivery.\n"
-                "# TYPE wsflyte_inflight_events gauge\nwsflyte_inflight_events %ld\n",
+    fprintf(fp,
+            "# HELP wsflyte_inflight_events Events being processed or awaiting delivery.\n"
+            "# TYPE wsflyte_inflight_events gauge\nwsflyte_inflight_events %ld\n",
             m->inflight);
-    fprintf(fp, "# HELP wsflyte_rebalances_total Consumer group rebalances seen.\n"
-                "# TYPE wsflyte_rebalances_total counter\nwsflyte_rebalances_total %llu\n",
+    fprintf(fp,
+            "# HELP wsflyte_rebalances_total Consumer group rebalances seen.\n"
+            "# TYPE wsflyte_rebalances_total counter\nwsflyte_rebalances_total %llu\n",
             (unsigned long long)m->rebalances);
 }
 

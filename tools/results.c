@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "config.h"
@@ -46,7 +47,15 @@ static rd_kafka_t *make_consumer(const wf_config *cfg, wf_err *err)
 
     if (conf == NULL)
         return NULL;
-    kafka_conf_set(conf, "enable.partition.eof", "false", err);
+    char group[64];
+    /* assign() still needs a group id; a private one, never committed. */
+    snprintf(group, sizeof(group), "wsflyte-results-%ld", (long)getpid());
+    if (kafka_conf_set(conf, "group.id", group, err) ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
+        kafka_conf_set(conf, "enable.partition.eof", "false", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         wf_err_set(err, WF_CONFIG, "kafka.consumer", "%s", errstr);

@@ -464,7 +464,8 @@ static void listen_is_host_port(void **state)
                    ":2:11: observability.listen: \"9464\" is not host:port\n");
     reset(f);
     expect_problem(state, "observability:\n  listen: \"0.0.0.0:70000\"\n",
-                   "observability.listen: \"0.0.0.0:70000\" is not host:port with a port from 0 (any free port) "
+                   "observability.listen: \"0.0.0.0:70000\" is not host:port with a port from 0 "
+                   "(any free port) "
                    "to 65535\n");
 }
 
@@ -575,6 +576,19 @@ static void env_unknown_variable_suggests_name(void **state)
     expect_env_problem(state, envp,
                        "env WSFLYTE_KAFKA_GROUPID: unknown key (did you mean "
                        "WSFLYTE_KAFKA_GROUP_ID?)\n");
+}
+
+/* Kubernetes injects service links such as WSFLYTE_METRICS_SERVICE_HOST for a
+ * Service named wsflyte-metrics: they must not stop start-up. */
+static void env_foreign_variables_are_ignored(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_METRICS_SERVICE_HOST=10.0.0.7", "WSFLYTE_METRICS_PORT=tcp://x:9464",
+                    "WSFLYTE_BUILD_DIR=/tmp/build", NULL};
+
+    load(f, NULL, envp);
+    assert_int_equal(f->rc, 0);
+    assert_null(f->report);
 }
 
 static void env_bad_value_names_variable(void **state)
@@ -771,6 +785,7 @@ int main(void)
         T(empty_file_gives_defaults),
         T(full_file_sets_every_key),
         T(unknown_key_suggests_close_key),
+        T(env_foreign_variables_are_ignored),
         T(unknown_key_in_wrong_section_names_right_one),
         T(unknown_key_without_close_match_has_no_hint),
         T(string_key_rejects_sequence),

@@ -1,0 +1,332 @@
+// Shared HTTP plumbing for the test servers: keep-alive server, request log,
+// fault injection and the /_test/ control API.
+import http from 'node:http';
+
+export const CONTROL_PREFIX = '/_test/';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Parses "--name value" / "--name=value" arguments into an object.
+export function parseArgs(argv, defaults) {
+  const out = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument: ${a}`);
+    a = a.slice(2);
+    let v;
+    const eq = a.indexOf('=');
+    if (eq >= 0) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+      v = argv[++i];
+    } else {
+      v = 'true';
+    }
+    const key = a.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    if (!(key in defaults)) throw new Error(`unknown flag: --${a}`);
+    out[key] = v;
+  }
+  return out;
+}
+
+export function onOff(v) {
+  if (v === true || v === 'on' || v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === false || v === 'off' || v === 'false' || v === '0' || v === 'no') return false;
+  throw new Error(`expected on|off, got ${v}`);
+}
+
+function queryObject(searchParams) {
+  const q = {};
+  for (const [k, v] of searchParams) {
+    if (k in q) q[k] = [].concat(q[k], v);
+    else q[k] = v;
+  }
+  return q;
+}
+
+function logBody(buf, contentType) {
+  if (!buf.length) return null;
+  const text = buf.toString('utf8');
+  if (contentType && /form-urlencoded/.test(contentType)) {
+    // token requests: keep the grant parameters, never secrets
+    const p = new URLSearchParams(text);
+    const o = {};
+    for (const [k, v] of p) o[k] = /secret|password|assertion/i.test(k) ? '<redacted>' : v;
+    return o;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function pathMatcher(spec) {
+  if (spec === undefined || spec === null || spec === '') return () => true;
+  let re = null;
+  try {
+    re = new RegExp(spec);
+  } catch {
+    re = null;
+  }
+  return (p) => p.startsWith(spec) || (re !== null && re.test(p));
+}
+
+// A fault rule as posted to /_test/faults.
+function makeFault(id, spec) {
+  const allowed = ['path', 'method', 'status', 'count', 'latency_ms', 'retry_after', 'reset', 'hang', 'body'];
+  for (const k of Object.keys(spec)) {
+    if (!allowed.includes(k)) throw new Error(`unknown fault field: ${k}`);
+  }
+  if (spec.status !== undefined && !(Number.isInteger(spec.status) && spec.status >= 100 && spec.status <= 599)) {
+    throw new Error('status must be an HTTP status code');
+  }
+  const count = spec.count === undefined ? -1 : Number(spec.count);
+  if (!Number.isInteger(count) || count < -1) throw new Error('count must be an integer >= -1');
+  return {
+    id,
+    path: spec.path ?? null,
+    method: spec.method ? String(spec.method).toUpperCase() : null,
+    status: spec.status ?? null,
+    remaining: count,
+    latency_ms: Number(spec.latency_ms || 0),
+    retry_after: spec.retry_after ?? null,
+    reset: !!spec.reset,
+    hang: !!spec.hang,
+    body: spec.body ?? null,
+    hits: 0,
+    match: pathMatcher(spec.path),
+  };
+}
+
+function publicFault(f) {
+  const { match, ...rest } = f;
+  return rest;
+}
+
+export function sendJson(res, status, obj, headers = {}) {
+  const body = obj === undefined ? '' : JSON.stringify(obj);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function sendResult(res, r) {
+  let body = r.body;
+  const headers = { ...(r.headers || {}) };
+  if (body === undefined || body === null) body = '';
+  else if (typeof body !== 'string' && !Buffer.isBuffer(body)) {
+    body = JSON.stringify(body);
+    if (!headers['Content-Type']) headers['Content-Type'] = 'application/json';
+  }
+  headers['Content-Length'] = Buffer.byteLength(body);
+  res.writeHead(r.status, headers);
+  res.end(body);
+}
+
+/**
+ * Creates a test server.
+ * app: {
+ *   name,
+ *   handle(ctx) -> Promise<{status, headers?, body?, log?}>   API requests
+ *   faultResponse(rule, ctx) -> {status, headers, body}        body for a faulted status
+ *   state() -> object, reset(), configure(obj) -> object, config() -> object
+ * }
+ */
+export function createTestServer(app, { maxLog = 200000, logRequests = false } = {}) {
+  let requestLog = [];
+  let seq = 0;
+  let faults = [];
+  let faultSeq = 0;
+  const sockets = new Set();
+
+  async function applyFaults(ctx, res) {
+    for (const f of faults) {
+      if (f.remaining === 0) continue;
+      if (f.method && f.method !== ctx.method) continue;
+      if (!f.match(ctx.path)) continue;
+      if (f.remaining > 0) f.remaining--;
+      f.hits++;
+      if (f.latency_ms > 0) await sleep(f.latency_ms);
+      if (f.reset) {
+        ctx.entry.status = 'reset';
+        ctx.entry.fault = f.id;
+        ctx.req.socket.destroy();
+        return true;
+      }
+      if (f.hang) {
+        ctx.entry.status = 'hang';
+        ctx.entry.fault = f.id;
+        return true;
+      }
+      if (f.status) {
+        const r = f.body !== null
+          ? { status: f.status, headers: { 'Content-Type': 'application/json' }, body: String(f.body) }
+          : app.faultResponse(f, ctx);
+        r.headers = r.headers || {};
+        if (f.retry_after !== null) r.headers['Retry-After'] = String(f.retry_after);
+        ctx.entry.status = r.status;
+        ctx.entry.fault = f.id;
+        sendResult(res, r);
+        return true;
+      }
+      // latency-only rule: continue with the next rules / the real handler
+    }
+    return false;
+  }
+
+  async function control(ctx, res) {
+    const { method, path } = ctx;
+    const rest = path.slice(CONTROL_PREFIX.length);
+    const bodyJson = () => {
+      if (!ctx.body.length) return {};
+      return JSON.parse(ctx.body.toString('utf8'));
+    };
+    try {
+      if (rest === 'state' && method === 'GET') return sendJson(res, 200, app.state());
+      if (rest === 'requests' && method === 'GET') return sendJson(res, 200, requestLog);
+      if (rest === 'requests' && method === 'DELETE') {
+        requestLog = [];
+        return sendJson(res, 200, {});
+      }
+      if (rest === 'faults' && method === 'GET') return sendJson(res, 200, faults.map(publicFault));
+      if (rest === 'faults' && method === 'POST') {
+        const f = makeFault(++faultSeq, bodyJson());
+        faults.push(f);
+        return sendJson(res, 200, { id: f.id });
+      }
+      if (rest === 'faults' && method === 'DELETE') {
+        faults = [];
+        return sendJson(res, 200, {});
+      }
+      const m = /^faults\/(\d+)$/.exec(rest);
+      if (m && method === 'DELETE') {
+        const id = Number(m[1]);
+        const before = faults.length;
+        faults = faults.filter((f) => f.id !== id);
+        return sendJson(res, before === faults.length ? 404 : 200, before === faults.length ? { error: `no fault ${id}` } : {});
+      }
+      if (rest === 'reset' && method === 'POST') {
+        faults = [];
+        requestLog = [];
+        app.reset();
+        return sendJson(res, 200, {});
+      }
+      if (rest === 'config' && method === 'GET') return sendJson(res, 200, app.config());
+      if (rest === 'config' && method === 'POST') return sendJson(res, 200, app.configure(bodyJson()));
+      return sendJson(res, 404, { error: `unknown control route ${method} ${path}` });
+    } catch (e) {
+      return sendJson(res, 400, { error: e.message });
+    }
+  }
+
+  async function onRequest(req, res) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const url = new URL(req.url, 'http://x');
+    const ctx = {
+      req,
+      method: req.method,
+      path: url.pathname,
+      rawPath: req.url.split('?')[0],
+      rawQuery: req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '',
+      query: url.searchParams,
+      headers: req.headers,
+      body,
+    };
+    if (ctx.path.startsWith(CONTROL_PREFIX)) return control(ctx, res);
+
+    const start = Date.now();
+    const auth = req.headers.authorization;
+    const entry = {
+      seq: ++seq,
+      time: new Date(start).toISOString(),
+      method: req.method,
+      path: ctx.path,
+      query: queryObject(url.searchParams),
+      headers: {
+        accept: req.headers.accept ?? null,
+        content_type: req.headers['content-type'] ?? null,
+        authorization: auth !== undefined,
+        auth_scheme: auth !== undefined ? auth.split(' ')[0] : null,
+        request_id: req.headers['x-request-id'] ?? null,
+      },
+      body: logBody(body, req.headers['content-type']),
+      status: null,
+    };
+    ctx.entry = entry;
+    requestLog.push(entry);
+    if (requestLog.length > maxLog) requestLog.splice(0, requestLog.length - maxLog);
+
+    try {
+      if (await applyFaults(ctx, res)) return;
+      const r = await app.handle(ctx);
+      entry.status = r.status;
+      if (r.log) Object.assign(entry, r.log);
+      sendResult(res, r);
+    } catch (e) {
+      process.stderr.write(`${app.name}: internal error on ${req.method} ${req.url}: ${e.stack}\n`);
+      entry.status = 500;
+      entry.error = String(e.message);
+      if (!res.headersSent) sendResult(res, { status: 500, body: { error: e.message } });
+    } finally {
+      entry.duration_ms = Date.now() - start;
+      if (logRequests) process.stderr.write(`${app.name}: ${req.method} ${req.url} -> ${entry.status}\n`);
+    }
+  }
+
+  const server = http.createServer({ keepAlive: true }, (req, res) => {
+    onRequest(req, res).catch((e) => {
+      process.stderr.write(`${app.name}: ${e.stack}\n`);
+      try {
+        res.destroy();
+      } catch {
+        /* ignore */
+      }
+    });
+  });
+  server.keepAliveTimeout = 120000;
+  server.headersTimeout = 125000;
+  server.requestTimeout = 0;
+  server.on('connection', (s) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  return {
+    server,
+    async listen(port = 0, host = '127.0.0.1') {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(port), host, resolve);
+      });
+      const a = server.address();
+      return `http://${host}:${a.port}`;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+// Standard CLI wrapper: listen, print the URL as the first stdout line, stop on signals.
+export async function runMain(name, start) {
+  try {
+    const srv = await start();
+    process.stdout.write(`${srv.url}\n`);
+    process.stderr.write(`${name}: listening on ${srv.url}\n`);
+    const stop = async (sig) => {
+      process.stderr.write(`${name}: ${sig}, shutting down\n`);
+      await srv.close();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  } catch (e) {
+    process.stderr.write(`${name}: ${e.message}\n`);
+    process.exit(2);
+  }
+}
