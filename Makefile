@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both install what is missing (Debian packages, npm packages) first.
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS  ?= 2
 

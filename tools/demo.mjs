@@ -31,7 +31,7 @@ try {
     console.log(`  ${p.id.padEnd(18)} ${p.state.padEnd(9)} "${p.name}"  version ${p.labels?.values?.['wsflyte-workspace-version']}`);
   console.log('\nFlyte execution settings (WORKFLOW_EXECUTION_CONFIG per domain):');
   for (const a of flyte.attributes) {
-    const wec = a.attributes.matching_attributes.workflow_execution_config;
+    const wec = a.attributes.workflow_execution_config;
     console.log(`  ${a.project}/${a.domain.padEnd(12)} runs as ${wec.security_context.run_as.k8s_service_account}, outputs ${wec.raw_output_data_config.output_location_prefix}`);
   }
   console.log('\nKubernetes namespaces (managed by wsflyte):');

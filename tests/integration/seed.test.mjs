@@ -68,7 +68,7 @@ test('each domain has a WORKFLOW_EXECUTION_CONFIG pointing at the bucket and run
     const a = state.attributes.find((x) => x.project === 'ws-ml-prod-001' && x.domain === domain &&
       x.resource_type === 'WORKFLOW_EXECUTION_CONFIG');
     assert.ok(a, `attributes for ${domain}`);
-    const wec = (a.attributes.matching_attributes ?? a.attributes).workflow_execution_config;
+    const wec = a.attributes.workflow_execution_config;
     assert.equal(wec.security_context.run_as.k8s_service_account, 'workspace-runner');
     assert.equal(wec.raw_output_data_config.output_location_prefix, `s3://ws-ml-prod-001-data/flyte/${domain}`);
     assert.equal(wec.labels.values['workspace-id'], 'ws-ml-prod-001');
