@@ -143,3 +143,70 @@ export class Stack {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- operations helpers ----
+
+// The port of wsflyte's metrics/health endpoint, read from its start-up log.
+export async function healthPort(stack, timeoutMs = 15000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const m = stack.logs.join('').match(/metrics and health on \S+ \(port (\d+)\)/);
+    if (m) return Number(m[1]);
+    await sleep(100);
+  }
+  throw new Error('wsflyte did not report its metrics port');
+}
+
+// Reads every record of a topic with kcat: [{key, headers: {...}, value}].
+export async function readTopic(stack, topic) {
+  const r = await run('kcat', ['-C', '-b', stack.bootstrap, '-t', topic, '-e', '-q',
+    '-f', '%k\u0001%h\u0001%p\u0001%o\u0002']);
+  return r.stdout.split('\u0002').filter((s) => s.includes('\u0001')).map((rec) => {
+    const [key, h, partition, offset] = rec.split('\u0001');
+    const headers = {};
+    let last = null;
+    for (const kv of h.split(',')) {
+      const i = kv.indexOf('=');
+      // kcat joins headers with ',': a piece without '=' belongs to the last value.
+      if (i < 0 || !/^[a-z][a-z0-9-]*$/i.test(kv.slice(0, i))) {
+        if (last) headers[last] += ',' + kv;
+        continue;
+      }
+      last = kv.slice(0, i);
+      headers[last] = kv.slice(i + 1);
+    }
+    return { key, headers, partition: Number(partition), offset: Number(offset) };
+  });
+}
+
+export async function addFault(url, rule) {
+  const r = await fetch(`${url}/_test/faults`, { method: 'POST', body: JSON.stringify(rule) });
+  if (!r.ok) throw new Error(`fault rule refused: ${await r.text()}`);
+  return (await r.json()).id;
+}
+
+export async function clearFaults(url) {
+  await fetch(`${url}/_test/faults`, { method: 'DELETE' });
+}
+
+// Writes events (objects) as a JSON-lines file in the stack's folder.
+export function eventsFile(stack, name, events) {
+  const path = join(stack.dir, name);
+  writeFileSync(path, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  return path;
+}
+
+// A WORKSPACE_CREATED event with Flyte for workspace id, at version v.
+export function workspaceEvent(id, v = 1, overrides = {}) {
+  return {
+    event_id: `${id}-v${v}-${overrides.event_type || 'WORKSPACE_CREATED'}`,
+    event_type: 'WORKSPACE_CREATED', occurred_at: 1764316800000 + v, workspace_version: v,
+    actor: 'platform', service: null,
+    workspace: {
+      workspace_id: id, workspace_name: `Workspace ${id}`, services: ['flyte'],
+      members: [{ user_id: 'owner-1', email: 'owner-1@company.com', role: 'OWNER' }],
+      data_bucket: `${id}-data`, quota: null, labels: {},
+    },
+    ...overrides,
+  };
+}

@@ -1,0 +1,184 @@
+// Operating wsflyte: dead letters listed, shown and replayed with
+// wsflyte-dlt; the replay loop guard; metrics that move; readiness that
+// follows the APIs; wsflyte-produce's errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Stack, run, bin, sleep, healthPort, readTopic, addFault, clearFaults, eventsFile, workspaceEvent,
+} from './harness.mjs';
+
+const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
+const RETRY1 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
+let stack, consumer, port;
+
+const dlt = (...args) => run(bin('wsflyte-dlt'), ['--config', stack.configPath, ...args]);
+const metricsText = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const metric = (text, line) => {
+  const m = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return m ? Number(m.slice(line.length + 1)) : 0;
+};
+
+before(async () => {
+  stack = await new Stack().start();
+  consumer = stack.startConsumer();
+  port = await healthPort(stack);
+});
+
+after(async () => {
+  if (consumer) await stack.stopConsumer(consumer);
+  await stack?.stop();
+});
+
+async function waitFor(fn, timeoutMs = 30000, what = 'condition') {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${stack.logs.join('').slice(-3000)}`);
+    await sleep(200);
+  }
+}
+
+const resultsFor = async (id, n) =>
+  (await stack.results(n, 30)).filter((r) => r.workspace_id === id);
+
+test('a dead-lettered event is listed, shown, and replayed to SUCCEEDED once the fault is gone', async () => {
+  // FlyteAdmin refuses registration: a permanent failure, dead-lettered at once.
+  await addFault(stack.flyteUrl, { path: '/api/v1/projects', method: 'POST', status: 400, count: -1 });
+  const produced = await stack.produce(eventsFile(stack, 'dl.jsonl', [workspaceEvent('ws-dl-1', 1)]));
+  assert.equal(produced.code, 0, produced.stderr);
+  const failed = await waitFor(async () => (await stack.results(1, 20)).find((r) => r.workspace_id === 'ws-dl-1'),
+    40000, 'FAILED result');
+  assert.equal(failed.status, 'FAILED');
+  assert.equal(failed.error.class, 'PERMANENT');
+  assert.equal(failed.error.code, 'flyte.400');
+
+  const listed = await dlt('list', '--workspace', 'ws-dl-1');
+  assert.equal(listed.code, 0, listed.stderr);
+  const rows = listed.stdout.trim().split('\n');
+  assert.match(rows[0], /PART\s+OFFSET\s+DEAD-LETTERED\s+WORKSPACE\s+EVENT\s+CLASS\s+CODE\s+ATTEMPTS/);
+  assert.equal(rows.length, 2, listed.stdout);
+  assert.match(rows[1], /ws-dl-1\s+WORKSPACE_CREATED\s+PERMANENT\s+flyte\.400\s+1/);
+  const [part, offset] = rows[1].trim().split(/\s+/);
+
+  const none = await dlt('list', '--class', 'DESERIALIZATION');
+  assert.equal(none.stdout.trim().split('\n').length, 1, 'the class filter excludes it');
+
+  const shown = await dlt('show', '--partition', part, '--offset', offset);
+  assert.equal(shown.code, 0, shown.stderr);
+  const doc = JSON.parse(shown.stdout);
+  assert.equal(doc.key, 'ws-dl-1');
+  assert.equal(doc.headers['x-error-class'], 'PERMANENT');
+  assert.equal(doc.headers['x-original-topic'], 'workspace.lifecycle.v1');
+  assert.equal(doc.headers['x-consumer-group'], 'wsflyte');
+  assert.match(doc.headers['x-error-message'], /HTTP 400/);
+  assert.equal(doc.event.workspace.workspace_id, 'ws-dl-1');
+
+  const dry = await dlt('replay', '--workspace', 'ws-dl-1', '--dry-run');
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would replay .* key ws-dl-1 to workspace\.lifecycle\.v1\.wsflyte\.retry-2s/);
+  assert.equal((await readTopic(stack, RETRY1)).filter((r) => r.key === 'ws-dl-1').length, 0,
+    'a dry run publishes nothing');
+
+  await clearFaults(stack.flyteUrl);
+  const replay = await dlt('replay', '--workspace', 'ws-dl-1');
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.match(replay.stderr, /done: 1 replayed, \d+ skipped by filter, 0 refused/);
+  const copies = (await readTopic(stack, RETRY1)).filter((r) => r.key === 'ws-dl-1');
+  assert.equal(copies.length, 1);
+  assert.equal(copies[0].headers['x-replay-count'], '1');
+  assert.equal(copies[0].headers['x-original-topic'], 'workspace.lifecycle.v1', 'headers are kept');
+
+  const ok = await waitFor(async () => (await resultsFor('ws-dl-1', 2)).find((r) => r.status === 'SUCCEEDED'),
+    40000, 'SUCCEEDED after replay');
+  assert.equal(ok.result_id, failed.result_id, 'same event, same result id');
+  assert.equal((await stack.flyteState()).projects.find((p) => p.id === 'ws-dl-1').state, 'ACTIVE');
+
+  const again = await dlt('replay', '--workspace', 'ws-dl-1');
+  assert.match(again.stderr, /done: 0 replayed/, 'the same replay resumes after what it committed');
+});
+
+test('the loop guard refuses records replayed too often', async () => {
+  const ev = JSON.stringify(workspaceEvent('ws-loop-1', 1));
+  const sent = await run('kcat', ['-P', '-b', stack.bootstrap, '-t', DLT, '-k', 'ws-loop-1',
+    '-H', 'x-error-class=TRANSIENT', '-H', 'x-replay-count=3', '-H', 'content-type=application/json'],
+  { input: ev });
+  assert.equal(sent.code, 0, sent.stderr);
+  const r = await dlt('replay', '--workspace', 'ws-loop-1', '--max-replays', '3');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /refused .*replayed 3 time\(s\) already/);
+  assert.match(r.stderr, /done: 0 replayed, \d+ skipped by filter, 1 refused/);
+  assert.equal((await readTopic(stack, RETRY1)).filter((x) => x.key === 'ws-loop-1').length, 0);
+});
+
+test('an interrupted replay resumes without publishing anything twice', async () => {
+  const n = 150;
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify(workspaceEvent(`ws-bulk-${i}`, 1)));
+  const sent = await run('kcat', ['-P', '-b', stack.bootstrap, '-t', DLT, '-K', '\t',
+    '-H', 'x-error-class=TRANSIENT', '-H', 'content-type=application/json'],
+  { input: lines.map((l, i) => `ws-bulk-${i}\t${l}`).join('\n') + '\n' });
+  assert.equal(sent.code, 0, sent.stderr);
+  const args = ['--config', stack.configPath, 'replay', '--class', 'TRANSIENT', '--to', 'main'];
+  const { spawn } = await import('node:child_process');
+  const first = spawn(bin('wsflyte-dlt'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  first.stderr.on('data', (d) => { err += d; });
+  await sleep(600);
+  first.kill('SIGINT');
+  await new Promise((r) => first.once('exit', r));
+  const second = await dlt('replay', '--class', 'TRANSIENT', '--to', 'main');
+  assert.equal(second.code, 0, second.stderr);
+  const copies = (await readTopic(stack, 'workspace.lifecycle.v1')).filter((x) => x.key.startsWith('ws-bulk-'));
+  const keys = new Set(copies.map((c) => c.key));
+  assert.equal(keys.size, n, `every record replayed (first run: ${err.trim().split('\n').pop()})`);
+  assert.equal(copies.length, n, "and none twice");
+  assert.match(err, /done: \d+ replayed/, "the first run stopped cleanly on SIGINT");
+  assert.doesNotMatch(err, new RegExp(`done: ${n} replayed`), "the first run was interrupted");
+});
+
+test('metrics count events, API calls and dead letters as events flow', async () => {
+  const before = await metricsText();
+  assert.match(before, /# TYPE wsflyte_events_total counter/);
+  const okBefore = metric(before, 'wsflyte_events_total{event_type="WORKSPACE_CREATED",status="SUCCEEDED"}');
+  const file = eventsFile(stack, 'metrics.jsonl', [workspaceEvent('ws-metrics-1', 1), workspaceEvent('ws-metrics-2', 1)]);
+  assert.equal((await stack.produce(file)).code, 0);
+  await waitFor(async () => metric(await metricsText(),
+    'wsflyte_events_total{event_type="WORKSPACE_CREATED",status="SUCCEEDED"}') >= okBefore + 2, 30000, 'metrics');
+  const text = await metricsText();
+  assert.ok(metric(text, 'wsflyte_api_requests_total{api="k8s",code="201"}') > 0);
+  assert.ok(metric(text, 'wsflyte_api_requests_total{api="flyte",code="200"}') > 0);
+  assert.ok(metric(text, 'wsflyte_event_duration_seconds_count') >= okBefore + 2);
+  assert.ok(metric(text, 'wsflyte_dead_lettered_total{error_class="PERMANENT"}') >= 1);
+  assert.match(text, /wsflyte_inflight_events \d+/);
+});
+
+test('readiness follows the APIs; liveness follows the loop', async () => {
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+  assert.equal(ready.status, 200, await ready.text());
+  assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  await addFault(stack.kubeUrl, { status: 503, count: -1 });
+  // Traffic tells readiness that Kubernetes fails; send an event to make some.
+  await stack.produce(eventsFile(stack, 'ready.jsonl', [workspaceEvent('ws-ready-1', 1)]));
+  const notReady = await waitFor(async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+    return r.status === 503 ? r.text() : null;
+  }, 20000, 'readyz 503');
+  assert.match(notReady, /kubernetes unreachable/);
+  await clearFaults(stack.kubeUrl);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30000, 'readyz 200');
+});
+
+test('wsflyte-produce names the line and field of bad input and sends the rest', async () => {
+  const good = JSON.stringify(workspaceEvent('ws-produce-1', 1));
+  const badRole = JSON.stringify(workspaceEvent('ws-produce-2', 1, {
+    workspace: { ...workspaceEvent('ws-produce-2').workspace, members: [{ user_id: 'x', email: 'x@y', role: 'ADMIN' }] },
+  }));
+  const file = eventsFile(stack, 'mixed.jsonl', []);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, `${good}\n{not json\n${badRole}\n`);
+  const r = await stack.produce(file);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /mixed\.jsonl:2:\d+: invalid JSON/);
+  assert.match(r.stderr, /mixed\.jsonl:3: workspace\.members\[0\]\.role: unknown role "ADMIN"/);
+  assert.match(r.stderr, /1 event\(s\) sent .* 2 rejected/);
+});

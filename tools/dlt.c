@@ -1,0 +1,684 @@
+/* wsflyte-dlt: inspect the dead-letter topic and replay chosen records.
+ *
+ * list and show read without a consumer group.  replay reads with its own
+ * group (<group_id>.dlt-replay), so an interrupted replay resumes where it
+ * stopped; it commits a record's offset only after the republished copy is
+ * acknowledged, so nothing is published twice by a resumed run. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "codec.h"
+#include "config.h"
+#include "kafka.h"
+#include "names.h"
+
+extern char **environ;
+
+#define MAX_PARTITIONS 1024
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct filters {
+    const char *workspace;
+    const char *error_class;
+    const char *error_code;
+    int64_t since_ms, until_ms;     /* 0 = open */
+    int partition;                  /* -1 = all */
+    int64_t from_offset, to_offset; /* -1 = open */
+} filters;
+
+typedef struct options {
+    const char *config_path;
+    const char *command;
+    filters f;
+    int dry_run;
+    int to_main;
+    int max_replays;
+    int64_t show_offset;
+} options;
+
+typedef struct tool {
+    wf_config cfg;
+    codec *codec;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    char dlt[512];
+    char target[512];
+    int64_t end[MAX_PARTITIONS]; /* high watermark per partition at start */
+    int64_t pos[MAX_PARTITIONS]; /* next offset to read; == end when done */
+    int n_partitions;
+    long delivery_errors;
+} tool;
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: wsflyte-dlt --config FILE list   [filters]\n"
+            "       wsflyte-dlt --config FILE show   --partition P --offset O\n"
+            "       wsflyte-dlt --config FILE replay [filters] [--dry-run] [--to main|retry]\n"
+            "                                        [--max-replays N]\n"
+            "\n"
+            "Inspects the dead-letter topic (<events>.<group_id>.dlt) and replays chosen\n"
+            "records with their key and headers, adding x-replay-count.\n"
+            "\n"
+            "Filters:\n"
+            "  -w, --workspace ID        records keyed by this workspace\n"
+            "      --class CLASS         x-error-class (TRANSIENT, PERMANENT, DESERIALIZATION,\n"
+            "                            VALIDATION)\n"
+            "      --code CODE           x-error-code (e.g. k8s.422, flyte.400, avro.schema)\n"
+            "      --since T, --until T  dead-lettered at or after / before T: epoch ms,\n"
+            "                            2026-11-28T10:00:00Z, or a duration ago (2h, 30m)\n"
+            "  -p, --partition P         one partition\n"
+            "      --from-offset N, --to-offset N   offset range (inclusive)\n"
+            "\n"
+            "Replay:\n"
+            "      --to main|retry       the events topic, or the first retry tier (default),\n"
+            "                            where replays cannot hold up live traffic\n"
+            "      --dry-run             show what would be replayed; publish and commit nothing\n"
+            "      --max-replays N       refuse records already replayed N times (default 3):\n"
+            "                            the loop guard against endless replays\n"
+            "  replay reads as consumer group <group_id>.dlt-replay-<hash of the filters and\n"
+            "  target>: running the same command again continues after the last record the\n"
+            "  interrupted run committed.\n"
+            "\n"
+            "Examples:\n"
+            "  wsflyte-dlt --config c.yaml list --class TRANSIENT --since 2h\n"
+            "  wsflyte-dlt --config c.yaml show --partition 0 --offset 42\n"
+            "  wsflyte-dlt --config c.yaml replay --workspace ws-ml-prod-001 --dry-run\n");
+}
+
+/* ---- filters ---- */
+
+static int parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    long ms;
+    char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    if (wf_duration_parse(s, &ms) == 0) {
+        *out = now_ms() - ms;
+        return 0;
+    }
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end && (*end == 'Z' || *end == '\0')) {
+        *out = (int64_t)timegm(&tm) * 1000;
+        return 0;
+    }
+    long long v = strtoll(s, &end, 10);
+    if (*s && *end == '\0' && v > 0) {
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
+static void header(const rd_kafka_message_t *m, const char *name, char *buf, size_t len)
+{
+    rd_kafka_headers_t *h = NULL;
+
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        kafka_header_get(h, name, buf, len);
+}
+
+static int matches(const filters *f, const rd_kafka_message_t *m)
+{
+    char buf[256];
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+
+    if (f->workspace &&
+        (m->key_len != strlen(f->workspace) || memcmp(m->key, f->workspace, m->key_len) != 0))
+        return 0;
+    if (f->error_class) {
+        header(m, "x-error-class", buf, sizeof(buf));
+        if (strcasecmp(buf, f->error_class) != 0)
+            return 0;
+    }
+    if (f->error_code) {
+        header(m, "x-error-code", buf, sizeof(buf));
+        if (strcmp(buf, f->error_code) != 0)
+            return 0;
+    }
+    if ((f->since_ms && ts < f->since_ms) || (f->until_ms && ts >= f->until_ms))
+        return 0;
+    if (f->from_offset >= 0 && m->offset < f->from_offset)
+        return 0;
+    if (f->to_offset >= 0 && m->offset > f->to_offset)
+        return 0;
+    return 1;
+}
+
+/* ---- Kafka set-up ---- */
+
+static rd_kafka_t *make_consumer(tool *t, const char *group, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, err);
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL)
+        return NULL;
+    if (kafka_conf_set(conf, "group.id", group, err) ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        wf_err_set(err, WF_CONFIG, "kafka.consumer", "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    tool *t = opaque;
+    (void)rk;
+    if (m->err) {
+        fprintf(stderr, "wsflyte-dlt: publish to %s failed: %s\n", rd_kafka_topic_name(m->rkt),
+                rd_kafka_err2str(m->err));
+        t->delivery_errors++;
+    }
+}
+
+static rd_kafka_t *make_producer(tool *t, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, err);
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL || kafka_conf_set(conf, "enable.idempotence", "true", err)) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, t);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        wf_err_set(err, WF_CONFIG, "kafka.producer", "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+/* Assigns the DLT's partitions (one, or all) at the given start and records
+ * where each ends now, so a run has a fixed end. */
+static int assign(tool *t, const filters *f, int use_committed, wf_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->consumer, t->dlt, NULL);
+    rd_kafka_resp_err_t rerr = rd_kafka_metadata(t->consumer, 0, rkt, &md, 10000);
+    rd_kafka_topic_partition_list_t *l = NULL;
+    int rc = -1;
+
+    if (rerr || md->topic_cnt != 1 || md->topics[0].err) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.metadata", "metadata of %s: %s", t->dlt,
+                   rd_kafka_err2str(rerr ? rerr : md->topics[0].err));
+        goto out;
+    }
+    t->n_partitions =
+        md->topics[0].partition_cnt < MAX_PARTITIONS ? md->topics[0].partition_cnt : MAX_PARTITIONS;
+    l = rd_kafka_topic_partition_list_new(t->n_partitions);
+    for (int i = 0; i < t->n_partitions; i++) {
+        int32_t p = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        t->end[p] = t->pos[p] = 0;
+        if (f->partition >= 0 && p != f->partition)
+            continue;
+        rd_kafka_query_watermark_offsets(t->consumer, t->dlt, p, &lo, &hi, 10000);
+        t->end[p] = hi;
+        t->pos[p] = f->from_offset > lo ? f->from_offset : lo;
+        rd_kafka_topic_partition_list_add(l, t->dlt, p)->offset = t->pos[p];
+    }
+    if (use_committed) {
+        /* A resumed replay starts after the last committed record. */
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
+        if (rd_kafka_committed(t->consumer, c, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < c->cnt; i++)
+                if (c->elems[i].offset >= 0 && c->elems[i].offset > l->elems[i].offset) {
+                    l->elems[i].offset = c->elems[i].offset;
+                    t->pos[l->elems[i].partition] = c->elems[i].offset;
+                }
+        rd_kafka_topic_partition_list_destroy(c);
+    }
+    rerr = rd_kafka_assign(t->consumer, l);
+    if (rerr)
+        wf_err_set(err, WF_TRANSIENT, "kafka.assign", "assign %s: %s", t->dlt,
+                   rd_kafka_err2str(rerr));
+    else
+        rc = 0;
+out:
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* Polls the next record before the recorded ends; NULL when all are read. */
+static rd_kafka_message_t *next_record(tool *t)
+{
+    int64_t *pos = t->pos;
+
+    for (;;) {
+        int done = 1;
+        for (int p = 0; p < t->n_partitions; p++)
+            if (pos[p] < t->end[p])
+                done = 0;
+        if (done || stop_requested)
+            return NULL;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 500);
+        if (m == NULL)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fprintf(stderr, "wsflyte-dlt: %s\n", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->partition < t->n_partitions) {
+            pos[m->partition] = m->offset + 1;
+            if (m->offset >= t->end[m->partition]) {
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+        }
+        return m;
+    }
+}
+
+/* ---- list and show ---- */
+
+static void describe_event(tool *t, const rd_kafka_message_t *m, char *type, size_t len,
+                           json_t **as_json)
+{
+    ws_event ev;
+    wf_err err;
+    char ct[64];
+
+    wf_err_init(&err);
+    memset(&ev, 0, sizeof(ev));
+    header(m, "content-type", ct, sizeof(ct));
+    if (codec_decode_event(t->codec, m->payload, m->len, ct[0] ? ct : NULL, &ev, &err) == 0) {
+        snprintf(type, len, "%s", ws_event_type_name(ev.type));
+        if (as_json)
+            *as_json = ws_event_to_json(&ev);
+    } else {
+        snprintf(type, len, "(undecodable)");
+        if (as_json)
+            *as_json = json_pack("{s:s, s:s}", "undecodable", err.msg, "code", err.code);
+    }
+    ws_event_fini(&ev);
+}
+
+static int cmd_list(tool *t, const filters *f)
+{
+    rd_kafka_message_t *m;
+    long shown = 0, total = 0;
+
+    printf("%-4s %-8s %-20s %-24s %-18s %-16s %-14s %s\n", "PART", "OFFSET", "DEAD-LETTERED",
+           "WORKSPACE", "EVENT", "CLASS", "CODE", "ATTEMPTS");
+    while ((m = next_record(t)) != NULL) {
+        total++;
+        if (matches(f, m)) {
+            char when[32], cls[32], code[64], attempts[16], type[32];
+            rd_kafka_timestamp_type_t tt;
+            time_t secs = (time_t)(rd_kafka_message_timestamp(m, &tt) / 1000);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            header(m, "x-error-class", cls, sizeof(cls));
+            header(m, "x-error-code", code, sizeof(code));
+            header(m, "x-attempts", attempts, sizeof(attempts));
+            describe_event(t, m, type, sizeof(type), NULL);
+            printf("%-4d %-8" PRId64 " %-20s %-24.*s %-18s %-16s %-14s %s\n", (int)m->partition,
+                   m->offset, when, (int)(m->key_len < 24 ? m->key_len : 24),
+                   m->key ? (const char *)m->key : "", type, cls, code, attempts);
+            shown++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    fprintf(stderr, "wsflyte-dlt: %ld of %ld dead letter(s) match\n", shown, total);
+    return 0;
+}
+
+static int cmd_show(tool *t, const filters *f)
+{
+    rd_kafka_message_t *m;
+    int found = 0;
+
+    while (!found && (m = next_record(t)) != NULL) {
+        if (m->offset == f->from_offset) {
+            rd_kafka_headers_t *h = NULL;
+            json_t *doc = json_object(), *hdrs = json_object(), *ev = NULL;
+            char type[32], *text;
+            const char *name;
+            const void *val;
+            size_t len;
+            json_object_set_new(doc, "partition", json_integer(m->partition));
+            json_object_set_new(doc, "offset", json_integer(m->offset));
+            json_object_set_new(doc, "key", json_stringn(m->key ? m->key : "", m->key_len));
+            if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == 0; i++)
+                    json_object_set_new(hdrs, name, json_stringn(val ? val : "", len));
+            json_object_set_new(doc, "headers", hdrs);
+            describe_event(t, m, type, sizeof(type), &ev);
+            json_object_set_new(doc, "event", ev ? ev : json_null());
+            text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+            printf("%s\n", text ? text : "{}");
+            free(text);
+            json_decref(doc);
+            found = 1;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (!found)
+        fprintf(stderr, "wsflyte-dlt: no record at partition %d offset %" PRId64 "\n", f->partition,
+                f->from_offset);
+    return found ? 0 : 1;
+}
+
+/* ---- replay ---- */
+
+static int commit_through(tool *t, int32_t partition, int64_t next)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    rd_kafka_topic_partition_list_add(l, t->dlt, partition)->offset = next;
+    err = rd_kafka_commit(t->consumer, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        fprintf(stderr, "wsflyte-dlt: commit %s[%d]: %s\n", t->dlt, (int)partition,
+                rd_kafka_err2str(err));
+    return err ? -1 : 0;
+}
+
+/* Republishes m to the target with its key and headers, x-replay-count
+ * incremented, and (for a retry tier) due now. */
+static int republish(tool *t, const rd_kafka_message_t *m, int replays)
+{
+    rd_kafka_headers_t *in = NULL, *h;
+    char buf[32];
+    rd_kafka_resp_err_t err;
+
+    h = rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_headers_copy(in)
+                                                                       : rd_kafka_headers_new(4);
+    snprintf(buf, sizeof(buf), "%d", replays + 1);
+    kafka_header_set(h, "x-replay-count", buf);
+    snprintf(buf, sizeof(buf), "%" PRId64, now_ms());
+    kafka_header_set(h, "x-retry-due-ms", buf);
+    err = rd_kafka_producev(
+        t->producer, RD_KAFKA_V_TOPIC(t->target), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        fprintf(stderr, "wsflyte-dlt: publish: %s\n", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct replay_stats {
+    long replayed, skipped, refused, seen;
+} replay_stats;
+
+static void progress(const replay_stats *s, int final, int dry_run)
+{
+    fprintf(stderr,
+            "wsflyte-dlt: %s%ld replayed%s, %ld skipped by filter, %ld refused (loop guard) "
+            "of %ld read\n",
+            final ? "done: " : "", s->replayed, dry_run ? " (dry run)" : "", s->skipped, s->refused,
+            s->seen);
+}
+
+static int cmd_replay(tool *t, const options *o)
+{
+    replay_stats s = {0};
+    rd_kafka_message_t *m;
+    int64_t last_progress = now_ms();
+    char buf[32];
+
+    while ((m = next_record(t)) != NULL) {
+        int32_t part = m->partition;
+        int64_t next = m->offset + 1;
+        s.seen++;
+        if (!matches(&o->f, m)) {
+            s.skipped++;
+        } else {
+            header(m, "x-replay-count", buf, sizeof(buf));
+            int replays = atoi(buf);
+            if (replays >= o->max_replays) {
+                s.refused++;
+                fprintf(stderr,
+                        "wsflyte-dlt: refused %s[%d]@%" PRId64 ": replayed %d time(s) "
+                        "already (--max-replays %d)\n",
+                        t->dlt, (int)part, m->offset, replays, o->max_replays);
+            } else if (o->dry_run) {
+                s.replayed++;
+                printf("would replay %s[%d]@%" PRId64 " key %.*s to %s\n", t->dlt, (int)part,
+                       m->offset, (int)m->key_len, m->key ? (const char *)m->key : "", t->target);
+            } else if (republish(t, m, replays) == 0) {
+                s.replayed++;
+            } else {
+                rd_kafka_message_destroy(m);
+                break;
+            }
+        }
+        rd_kafka_message_destroy(m);
+        if (!o->dry_run) {
+            /* Commit only what is acknowledged: flush, then commit. */
+            rd_kafka_flush(t->producer, 30000);
+            if (t->delivery_errors || commit_through(t, part, next) != 0)
+                break;
+        }
+        if (now_ms() - last_progress > 2000) {
+            progress(&s, 0, o->dry_run);
+            last_progress = now_ms();
+        }
+    }
+    progress(&s, 1, o->dry_run);
+    return t->delivery_errors || stop_requested ? 1 : 0;
+}
+
+/* The replay's consumer group: one per (filters, target), so that running
+ * the same command again resumes it, while a replay with other filters is
+ * not told that records it never looked at were done. */
+static void replay_group(const wf_config *cfg, const options *o, char *buf, size_t len)
+{
+    char key[1024], hash[17];
+    const filters *f = &o->f;
+
+    snprintf(key, sizeof(key), "w=%s|c=%s|e=%s|s=%lld|u=%lld|p=%d|f=%lld|t=%lld|to=%d",
+             f->workspace ? f->workspace : "", f->error_class ? f->error_class : "",
+             f->error_code ? f->error_code : "", (long long)f->since_ms, (long long)f->until_ms,
+             f->partition, (long long)f->from_offset, (long long)f->to_offset, o->to_main);
+    names_hash_hex(key, 8, hash);
+    snprintf(buf, len, "%s.dlt-replay-%s", cfg->kafka.group_id, hash);
+}
+
+/* ---- main ---- */
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"workspace", required_argument, NULL, 'w'},
+                                         {"class", required_argument, NULL, 'C'},
+                                         {"code", required_argument, NULL, 'E'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
+                                         {"partition", required_argument, NULL, 'p'},
+                                         {"from-offset", required_argument, NULL, 'f'},
+                                         {"to-offset", required_argument, NULL, 't'},
+                                         {"offset", required_argument, NULL, 'o'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         {"to", required_argument, NULL, 'T'},
+                                         {"max-replays", required_argument, NULL, 'm'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->f.partition = -1;
+    o->f.from_offset = o->f.to_offset = -1;
+    o->max_replays = 3;
+    while ((c = getopt_long(argc, argv, "c:w:p:nh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config_path = optarg;
+            break;
+        case 'w':
+            o->f.workspace = optarg;
+            break;
+        case 'C':
+            o->f.error_class = optarg;
+            break;
+        case 'E':
+            o->f.error_code = optarg;
+            break;
+        case 'p':
+            o->f.partition = atoi(optarg);
+            break;
+        case 'f':
+            o->f.from_offset = atoll(optarg);
+            break;
+        case 't':
+            o->f.to_offset = atoll(optarg);
+            break;
+        case 'o':
+            o->f.from_offset = o->f.to_offset = atoll(optarg);
+            break;
+        case 'n':
+            o->dry_run = 1;
+            break;
+        case 'm':
+            o->max_replays = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 's':
+        case 'u':
+            if (parse_time(optarg, c == 's' ? &o->f.since_ms : &o->f.until_ms) != 0) {
+                fprintf(stderr, "wsflyte-dlt: --%s: cannot read \"%s\" as a time\n",
+                        c == 's' ? "since" : "until", optarg);
+                return -1;
+            }
+            break;
+        case 'T':
+            if (strcmp(optarg, "main") != 0 && strcmp(optarg, "retry") != 0) {
+                fprintf(stderr, "wsflyte-dlt: --to: \"%s\" is not main or retry\n", optarg);
+                return -1;
+            }
+            o->to_main = strcmp(optarg, "main") == 0;
+            break;
+        default:
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "wsflyte-dlt: give one command: list, show or replay\n");
+        return -1;
+    }
+    o->command = argv[optind];
+    if (strcmp(o->command, "show") == 0 && (o->f.partition < 0 || o->f.from_offset < 0)) {
+        fprintf(stderr, "wsflyte-dlt: show needs --partition and --offset\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    tool t;
+    char *report = NULL, group[300];
+    wf_err err;
+    int rc = 1;
+
+    if (parse_args(argc, argv, &o) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(o.command, "list") && strcmp(o.command, "show") && strcmp(o.command, "replay")) {
+        fprintf(stderr, "wsflyte-dlt: unknown command \"%s\"\n", o.command);
+        return 2;
+    }
+    memset(&t, 0, sizeof(t));
+    wf_err_init(&err);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (wf_config_load(&t.cfg, o.config_path, environ, &report, &err) != 0) {
+        fprintf(stderr, "wsflyte-dlt: configuration is invalid:\n%s", report ? report : err.msg);
+        goto out;
+    }
+    wf_config_dlt_topic(&t.cfg, t.dlt, sizeof(t.dlt));
+    if (o.to_main || t.cfg.retry.n_tiers == 0)
+        snprintf(t.target, sizeof(t.target), "%s", t.cfg.kafka.topic_events);
+    else
+        wf_config_retry_topic(&t.cfg, 0, t.target, sizeof(t.target));
+    if (strcmp(o.command, "replay") == 0)
+        replay_group(&t.cfg, &o, group, sizeof(group));
+    else
+        snprintf(group, sizeof(group), "%s.dlt-inspect-%ld", t.cfg.kafka.group_id, (long)now_ms());
+    if ((t.codec = kafka_codec_new(&t.cfg, &err)) == NULL ||
+        (t.consumer = make_consumer(&t, group, &err)) == NULL ||
+        (strcmp(o.command, "replay") == 0 && !o.dry_run &&
+         (t.producer = make_producer(&t, &err)) == NULL) ||
+        assign(&t, &o.f, strcmp(o.command, "replay") == 0 && !o.dry_run, &err) != 0) {
+        fprintf(stderr, "wsflyte-dlt: %s\n", err.msg);
+        goto out;
+    }
+    if (strcmp(o.command, "replay") == 0)
+        fprintf(stderr, "wsflyte-dlt: replaying %s to %s as group %s%s\n", t.dlt, t.target, group,
+                o.dry_run ? " (dry run)" : "");
+    if (strcmp(o.command, "list") == 0)
+        rc = cmd_list(&t, &o.f);
+    else if (strcmp(o.command, "show") == 0)
+        rc = cmd_show(&t, &o.f);
+    else
+        rc = cmd_replay(&t, &o);
+out:
+    if (t.consumer) {
+        rd_kafka_consumer_close(t.consumer);
+        rd_kafka_destroy(t.consumer);
+    }
+    if (t.producer) {
+        rd_kafka_flush(t.producer, 30000);
+        rd_kafka_destroy(t.producer);
+    }
+    codec_free(t.codec);
+    free(report);
+    wf_config_fini(&t.cfg);
+    curl_global_cleanup();
+    return rc;
+}
