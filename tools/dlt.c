@@ -102,6 +102,8 @@ static void usage(FILE *fp)
             "  target>: running the same command again continues after the last record the\n"
             "  interrupted run committed.\n"
             "\n"
+            "Other: -h, --help this help; -V, --version the version.\n"
+            "\n"
             "Examples:\n"
             "  wsflyte-dlt --config c.yaml list --class TRANSIENT --since 2h\n"
             "  wsflyte-dlt --config c.yaml show --partition 0 --offset 42\n"
@@ -543,6 +545,7 @@ static int parse_args(int argc, char **argv, options *o)
                                          {"to", required_argument, NULL, 'T'},
                                          {"max-replays", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int c;
 
@@ -550,7 +553,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->f.partition = -1;
     o->f.from_offset = o->f.to_offset = -1;
     o->max_replays = 3;
-    while ((c = getopt_long(argc, argv, "c:w:p:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:w:p:nhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config_path = optarg;
@@ -582,6 +585,9 @@ static int parse_args(int argc, char **argv, options *o)
         case 'm':
             o->max_replays = atoi(optarg);
             break;
+        case 'V':
+            printf("wsflyte-dlt %s\n", WSFLYTE_VERSION);
+            exit(0);
         case 'h':
             usage(stdout);
             exit(0);

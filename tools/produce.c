@@ -38,6 +38,7 @@ static void usage(FILE *fp)
         "  -f, --format FMT     avro (Confluent wire format, default) or json\n"
         "  -t, --topic T        topic (default: kafka.topics.events)\n"
         "  -h, --help           this help\n"
+        "  -V, --version        print the version\n"
         "\n"
         "Examples:\n"
         "  wsflyte-produce --config dev.yaml tests/data/events/seed.jsonl\n"
@@ -148,11 +149,10 @@ static rd_kafka_t *make_producer(const wf_config *cfg, producer_state *ps, wf_er
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"topic", required_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"format", required_argument, NULL, 'f'},
+        {"topic", required_argument, NULL, 't'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *format = "avro", *topic = NULL;
     producer_state ps = {0};
     char *report = NULL;
@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     wf_err err;
     int c, rc = 1;
 
-    while ((c = getopt_long(argc, argv, "c:f:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:f:t:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config_path = optarg;
@@ -171,6 +171,9 @@ int main(int argc, char **argv)
         case 't':
             topic = optarg;
             break;
+        case 'V':
+            printf("wsflyte-produce %s\n", WSFLYTE_VERSION);
+            exit(0);
         case 'h':
             usage(stdout);
             return 0;

@@ -33,7 +33,8 @@ static void usage(FILE *fp)
                 "\n"
                 "Prints the results on kafka.topics.results from the beginning, one JSON object\n"
                 "per line.  Stops after N results (--count), after SEC seconds without a new\n"
-                "one (--timeout, default 5), or never (--follow).\n"
+                "one (--timeout, default 5), or never (--follow).  --workspace ID shows one\n"
+                "workspace's results only.  -h, --help: this help; -V, --version: the version.\n"
                 "\n"
                 "Example:\n"
                 "  wsflyte-results --config dev.yaml --workspace ws-ml-prod-001 --timeout 2\n");
@@ -124,13 +125,11 @@ static int print_result(codec *c, const rd_kafka_message_t *m, const char *only_
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"follow", no_argument, NULL, 'f'},
-                                         {"workspace", required_argument, NULL, 'w'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},    {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},   {"follow", no_argument, NULL, 'f'},
+        {"workspace", required_argument, NULL, 'w'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *only_ws = NULL;
     long count = -1, timeout_s = 5, seen = 0;
     int follow = 0, c, rc = 1;
@@ -140,7 +139,7 @@ int main(int argc, char **argv)
     wf_config cfg;
     wf_err err;
 
-    while ((c = getopt_long(argc, argv, "c:n:t:fw:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:t:fw:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config_path = optarg;
@@ -157,6 +156,9 @@ int main(int argc, char **argv)
         case 'w':
             only_ws = optarg;
             break;
+        case 'V':
+            printf("wsflyte-results %s\n", WSFLYTE_VERSION);
+            exit(0);
         case 'h':
             usage(stdout);
             return 0;
