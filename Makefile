@@ -30,6 +30,11 @@ unit: build
 demo: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/demo.mjs
 
+# Throughput and latency with 10 ms per API call, concurrency 1, 8 and 64
+# (a few minutes; not part of `make test`).
+bench: build
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs
+
 format:
 	clang-format -i consumer/*.[ch] handlers/*.[ch] tools/*.c tests/unit/*.c
 
@@ -44,3 +49,26 @@ sanitize: deps
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang, ASan and UBSan in
+# $(BUILD)-fuzz; each runs for FUZZ_SECONDS from its seed corpus
+# (tests/fuzz/corpus/<target>/, read-only) plus a working corpus in
+# $(BUILD)-fuzz/corpus/<target>/.  Crashes land in $(BUILD)-fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= decode_event config k8s_response flyte_response kubeconfig
+.PHONY: fuzz
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz: needs clang (apt-get install clang)"; exit 1; }
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DWSFLYTE_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzzers
+	@mkdir -p $(BUILD)-fuzz/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)-fuzz/corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $(BUILD)-fuzz/fuzz_$$t.log)"; \
+	  if ! $(BUILD)-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	      -print_final_stats=1 -artifact_prefix=$(BUILD)-fuzz/artifacts/$$t- \
+	      $(BUILD)-fuzz/corpus/$$t tests/fuzz/corpus/$$t >$(BUILD)-fuzz/fuzz_$$t.log 2>&1; then \
+	    tail -n 40 $(BUILD)-fuzz/fuzz_$$t.log; exit 1; fi; \
+	  grep -E '^stat::number_of_executed_units' $(BUILD)-fuzz/fuzz_$$t.log | sed 's/^/  /'; \
+	done

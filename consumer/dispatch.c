@@ -31,6 +31,7 @@ struct dispatcher {
     pthread_cond_t done_cv;
     keyq *buckets[BUCKETS];
     job *ready_head, *ready_tail;
+    job *delayed; /* waiting for their due_ms, in no particular order */
     job *done_head, *done_tail;
     size_t inflight;
     int stopping;
@@ -112,6 +113,70 @@ static void promote(dispatcher *d, keyq *q)
     pthread_cond_signal(&d->work_cv);
 }
 
+/* The key's active job has run or was cancelled: its next job may start. */
+static void release_key(dispatcher *d, job *j)
+{
+    keyq *q;
+
+    if (!j->active)
+        return;
+    j->active = 0;
+    if ((q = find_key(d, j->key, 0)) != NULL) {
+        q->active = 0;
+        promote(d, q);
+    }
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Moves delayed jobs that are due to the ready list; returns the earliest
+ * due time left, or -1 when none is delayed. */
+static int64_t release_due(dispatcher *d)
+{
+    int64_t now = mono_ms(), next = -1;
+
+    for (job **pp = &d->delayed; *pp;) {
+        job *j = *pp;
+        if (j->due_ms <= now) {
+            *pp = j->next;
+            push(&d->ready_head, &d->ready_tail, j);
+            continue;
+        }
+        if (next < 0 || j->due_ms < next)
+            next = j->due_ms;
+        pp = &j->next;
+    }
+    return next;
+}
+
+/* Waits for ready work or the next delayed job's due time. */
+static void wait_for_work(dispatcher *d)
+{
+    int64_t next;
+
+    while ((next = release_due(d)), d->ready_head == NULL && !d->stopping) {
+        if (next < 0) {
+            pthread_cond_wait(&d->work_cv, &d->lock);
+        } else {
+            struct timespec until;
+            int64_t wait = next - mono_ms();
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += wait / 1000;
+            until.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&d->work_cv, &d->lock, &until);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -119,18 +184,38 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&d->lock);
     for (;;) {
-        while (d->ready_head == NULL && !d->stopping)
-            pthread_cond_wait(&d->work_cv, &d->lock);
+        wait_for_work(d);
         if (d->ready_head == NULL)
             break;
         job *j = pop(&d->ready_head, &d->ready_tail);
         w->current = j;
+        j->retry_in_ms = 0;
+        if (d->delayed)
+            pthread_cond_signal(&d->work_cv); /* an idle worker takes over the due times */
         pthread_mutex_unlock(&d->lock);
         d->opts.run(j, w->ud);
         pthread_mutex_lock(&d->lock);
         w->current = NULL;
+        if (j->retry_in_ms > 0 && !d->stopping) {
+            /* Backing off: the key stays busy, the worker is free. */
+            j->due_ms = mono_ms() + j->retry_in_ms;
+            j->next = d->delayed;
+            d->delayed = j;
+            pthread_cond_signal(&d->work_cv); /* someone must watch the due time */
+            continue;
+        }
+        /* Start the key's next job now rather than when the consumer
+         * thread collects this one: a busy key does not wait for the
+         * consumer loop.  Done jobs are collected in order, so outcomes
+         * of one key still come out in order. */
+        release_key(d, j);
         push(&d->done_head, &d->done_tail, j);
         pthread_cond_signal(&d->done_cv);
+        if (d->opts.notify) {
+            pthread_mutex_unlock(&d->lock);
+            d->opts.notify(d->opts.ud);
+            pthread_mutex_lock(&d->lock);
+        }
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -235,56 +320,60 @@ job *dispatcher_collect(dispatcher *d, int timeout_ms)
         if (pthread_cond_timedwait(&d->done_cv, &d->lock, &until) == ETIMEDOUT)
             break;
     j = pop(&d->done_head, &d->done_tail);
-    if (j) {
+    if (j)
         d->inflight--;
-        if (j->active) {
-            keyq *q = find_key(d, j->key, 0);
-            if (q) {
-                q->active = 0;
-                promote(d, q);
-            }
-        }
-    }
     pthread_mutex_unlock(&d->lock);
     return j;
 }
 
 static int same_partition(const job *j, const char *topic, int32_t partition)
 {
-    return j->partition == partition && strcmp(j->topic, topic) == 0;
+    return topic == NULL || (j->partition == partition && strcmp(j->topic, topic) == 0);
 }
 
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
 {
+    job *keep_head = NULL, *keep_tail = NULL, *gone_head = NULL, *gone_tail = NULL, *j;
+
     pthread_mutex_lock(&d->lock);
     /* Waiting behind their key's active job. */
     for (size_t b = 0; b < BUCKETS; b++) {
         for (keyq *q = d->buckets[b]; q; q = q->next) {
-            job *keep_head = NULL, *keep_tail = NULL, *j;
+            job *kh = NULL, *kt = NULL;
             while ((j = pop(&q->head, &q->tail)) != NULL) {
                 if (same_partition(j, topic, partition)) {
                     j->cancelled = 1;
                     push(&d->done_head, &d->done_tail, j);
                 } else {
-                    push(&keep_head, &keep_tail, j);
+                    push(&kh, &kt, j);
                 }
             }
-            q->head = keep_head;
-            q->tail = keep_tail;
+            q->head = kh;
+            q->tail = kt;
         }
     }
-    /* Ready but not picked up by a worker yet. */
-    job *keep_head = NULL, *keep_tail = NULL, *j;
-    while ((j = pop(&d->ready_head, &d->ready_tail)) != NULL) {
+    /* Delayed or ready but not picked up by a worker yet: each is its
+     * key's active job, so its key's next (other partition's) job may
+     * become ready. */
+    for (job **pp = &d->delayed; *pp;) {
+        j = *pp;
         if (same_partition(j, topic, partition)) {
-            j->cancelled = 1;
-            push(&d->done_head, &d->done_tail, j);
+            *pp = j->next;
+            push(&gone_head, &gone_tail, j);
         } else {
-            push(&keep_head, &keep_tail, j);
+            pp = &j->next;
         }
     }
+    while ((j = pop(&d->ready_head, &d->ready_tail)) != NULL)
+        push(same_partition(j, topic, partition) ? &gone_head : &keep_head,
+             same_partition(j, topic, partition) ? &gone_tail : &keep_tail, j);
     d->ready_head = keep_head;
     d->ready_tail = keep_tail;
+    while ((j = pop(&gone_head, &gone_tail)) != NULL) {
+        j->cancelled = 1;
+        release_key(d, j);
+        push(&d->done_head, &d->done_tail, j);
+    }
     pthread_cond_broadcast(&d->done_cv);
     pthread_mutex_unlock(&d->lock);
 }
@@ -308,6 +397,8 @@ size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t p
             for (j = q->head; j; j = j->next)
                 n += same_partition(j, topic, partition);
     for (j = d->ready_head; j; j = j->next)
+        n += same_partition(j, topic, partition);
+    for (j = d->delayed; j; j = j->next)
         n += same_partition(j, topic, partition);
     for (j = d->done_head; j; j = j->next)
         n += same_partition(j, topic, partition);

@@ -22,18 +22,27 @@ typedef struct job {
     char *topic; /* where the job's record came from, for cancel_partition */
     int32_t partition;
     void *data; /* the caller's */
+    /* Set by the run function: > 0 runs the job again after that many ms
+     * (an in-place retry's backoff) without holding a worker meanwhile;
+     * its key stays busy until then. */
+    long retry_in_ms;
     /* set by the dispatcher */
+    int64_t due_ms; /* when a delayed job may run again */
     struct job *next;
     int active;    /* the one job of its key that is ready, running or done */
     int cancelled; /* collected without having run */
 } job;
 
 /* Runs one job on a worker thread.  worker_ud is the per-thread value
- * returned by the worker_init callback. */
+ * returned by the worker_init callback.  A job may be run several times
+ * (see retry_in_ms), possibly on different workers. */
 typedef void (*dispatch_run_fn)(job *j, void *worker_ud);
 /* Creates per-thread state (e.g. HTTP connections); NULL with err = fail. */
 typedef void *(*dispatch_init_fn)(void *ud, wf_err *err);
 typedef void (*dispatch_fini_fn)(void *worker_ud);
+/* Called on a worker thread, without the dispatcher's lock, each time a
+ * job becomes collectable: lets the consumer thread wake from its poll. */
+typedef void (*dispatch_notify_fn)(void *ud);
 
 typedef struct dispatch_opts {
     int threads;
@@ -41,6 +50,7 @@ typedef struct dispatch_opts {
     dispatch_init_fn worker_init;
     dispatch_fini_fn worker_fini;
     void *ud;
+    dispatch_notify_fn notify; /* optional */
 } dispatch_opts;
 
 /* Starts the worker threads.  Returns NULL with err set. */
@@ -53,13 +63,14 @@ void dispatcher_free(dispatcher *d);
 void dispatcher_submit(dispatcher *d, job *j);
 
 /* Returns a finished (or cancelled) job, waiting up to timeout_ms; NULL
- * when none finished in time.  Collecting a job lets the next job of its
- * key start. */
+ * when none finished in time.  The next job of a key becomes ready as soon
+ * as the previous one has run (or was cancelled), not only once it is
+ * collected: finished jobs of one key are still collected in order. */
 job *dispatcher_collect(dispatcher *d, int timeout_ms);
 
-/* Marks queued, not yet started jobs of (topic, partition) cancelled; they
- * come back through dispatcher_collect with cancelled set.  Running jobs
- * finish normally. */
+/* Marks queued, delayed and not yet started jobs of (topic, partition) cancelled, or
+ * of every partition when topic is NULL; they come back through
+ * dispatcher_collect with cancelled set.  Running jobs finish normally. */
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition);
 
 /* Jobs submitted and not yet collected, in total or for one partition. */

@@ -41,6 +41,7 @@ typedef struct app {
     volatile sig_atomic_t *stop;
     volatile int abandon; /* stop or revoke: retries give up their record */
     rd_kafka_t *consumer;
+    rd_kafka_queue_t *wake; /* the consumer's queue: workers cut its poll short */
     rd_kafka_t *producer;
     codec *codec;
     codec_format results_format;
@@ -54,7 +55,8 @@ typedef struct app {
     int backpressure;
     char dlt_topic[TOPIC_MAX];
     char (*tier_topics)[TOPIC_MAX];
-    int fatal; /* an output was lost: never commit past it */
+    int fatal;           /* an output was lost: never commit past it */
+    unsigned assign_gen; /* bumped on every revoke */
 } app;
 
 /* One record on its way to a terminal outcome (or to the next retry tier).
@@ -71,6 +73,7 @@ typedef struct work {
     int abandoned;
     int failed;
     int refs;
+    unsigned assign_gen; /* the assignment it was consumed under */
     int64_t started_ms;
     prov_result result;
     wf_err err;
@@ -123,7 +126,10 @@ static void work_release(work *w)
         return;
     if (w->failed) {
         a->fatal = 1;
-    } else if (!w->abandoned) {
+    } else if (!w->abandoned && w->assign_gen == a->assign_gen) {
+        /* An output acknowledged only after its partition was revoked (and
+         * maybe assigned again) must not mark a newer delivery of the same
+         * offset done. */
         const char *topic = rd_kafka_topic_name(w->msg->rkt);
         int64_t next = offsets_done(a->offsets, topic, w->msg->partition, w->msg->offset);
         if (next >= 0)
@@ -259,45 +265,32 @@ static long backoff_ms(int attempt, long retry_after_ms)
     return d;
 }
 
-/* Sleeps ms unless the record is to be abandoned; returns 0 if it slept. */
-static int backoff_sleep(app *a, long ms)
-{
-    int64_t until = now_ms() + ms;
-
-    while (now_ms() < until) {
-        if (a->abandon || *a->stop)
-            return -1;
-        usleep(20 * 1000);
-    }
-    return 0;
-}
-
-/* Runs the handler with in-place retries of transient failures. */
+/* Runs one attempt of the handler.  A transient failure with in-place
+ * attempts left asks the dispatcher to run the job again after a backoff;
+ * the worker meanwhile serves other workspaces. */
 static void run_work(job *j, void *worker_ud)
 {
     work *w = (work *)j;
     app *a = w->app;
     provisioner *p = worker_ud;
     log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, 0, -1};
+    int attempt = ++w->attempts;
 
-    for (int attempt = 1;; attempt++) {
-        ctx.attempt = w->prior_attempts + attempt;
-        w->attempts = attempt;
-        wf_err_init(&w->err);
-        prov_result_fini(&w->result);
-        memset(&w->result, 0, sizeof(w->result));
-        if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
-            return;
-        if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts)
-            return;
-        long d = backoff_ms(attempt, w->err.retry_after_ms);
-        log_warn(&ctx, "%s failed (%s): %s; retrying in %ld ms", ws_event_type_name(w->ev.type),
-                 w->err.code, w->err.msg, d);
-        if (backoff_sleep(a, d) != 0) {
-            w->abandoned = 1;
-            return;
-        }
+    if (attempt > 1 && (a->abandon || *a->stop)) {
+        w->abandoned = 1; /* stop or revoke while backing off */
+        return;
     }
+    ctx.attempt = w->prior_attempts + attempt;
+    wf_err_init(&w->err);
+    prov_result_fini(&w->result);
+    memset(&w->result, 0, sizeof(w->result));
+    if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
+        return;
+    if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts)
+        return;
+    j->retry_in_ms = backoff_ms(attempt, w->err.retry_after_ms);
+    log_warn(&ctx, "%s failed (%s): %s; retrying in %ld ms", ws_event_type_name(w->ev.type),
+             w->err.code, w->err.msg, j->retry_in_ms);
 }
 
 /* Every API answer feeds the metrics and the readiness state. */
@@ -322,6 +315,15 @@ static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
     provisioner_probe(a->prober, &f, &k);
     *flyte_ok = f > 0 && f < 500 && f != 401;
     *k8s_ok = k > 0 && k < 500 && k != 401;
+}
+
+/* A job is ready to collect: end the consumer thread's poll now. */
+static void wake_consumer(void *ud)
+{
+    app *a = ud;
+
+    if (a->wake)
+        rd_kafka_queue_yield(a->wake);
 }
 
 static void worker_fini(void *worker_ud)
@@ -444,6 +446,17 @@ static void set_paused(app *a, const char *topic, int32_t partition, int pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* A seek (defer_if_not_due) makes librdkafka 2.0.2 forget the offset
+ * stored for that partition; store what is done again on resume so that
+ * commits keep up. */
+static void restore_offset(app *a, const char *topic, int32_t partition)
+{
+    int64_t next = offsets_committable(a->offsets, topic, partition);
+
+    if (next >= 0)
+        store_offset(a, topic, partition, next);
+}
+
 static void add_pause(app *a, const char *topic, int32_t partition, int reason, int64_t until)
 {
     paused *p = find_paused(a, topic, partition, 1);
@@ -470,6 +483,7 @@ static void remove_pause(app *a, int reason, int only_due_now)
             p->reasons &= ~reason;
             if (p->reasons == 0) {
                 set_paused(a, p->topic, p->partition, 0);
+                restore_offset(a, p->topic, p->partition);
                 *pp = p->next;
                 free(p->topic);
                 free(p);
@@ -540,12 +554,21 @@ static int defer_if_not_due(app *a, const rd_kafka_message_t *m, int tier)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
         m->offset;
+    /* Timeout 0: asynchronous.  A finite timeout waits 1000x too short in
+     * librdkafka 2.0.2 (#4230).  The seek's version barrier drops the
+     * records prefetched behind m at once. */
     rd_kafka_error_t *err = rd_kafka_seek_partitions(a->consumer, l, 0);
+    if (err == NULL && l->elems[0].err && l->elems[0].err != RD_KAFKA_RESP_ERR__IN_PROGRESS)
+        err = rd_kafka_error_new(l->elems[0].err, "%s", rd_kafka_err2str(l->elems[0].err));
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
-        log_warn(LOG_CTX_NONE, "seek %s[%" PRId32 "]: %s", rd_kafka_topic_name(m->rkt),
-                 m->partition, rd_kafka_error_string(err));
+        /* Pausing without the rewind would resume after m and skip it:
+         * handle it early instead. */
+        log_warn(LOG_CTX_NONE,
+                 "seek %s[%" PRId32 "]@%" PRId64 ": %s; handling it before its due time",
+                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, rd_kafka_error_string(err));
         rd_kafka_error_destroy(err);
+        return 0;
     }
     add_pause(a, rd_kafka_topic_name(m->rkt), m->partition, PAUSE_DUE, due);
     return 1;
@@ -587,6 +610,7 @@ static void handle_message(app *a, rd_kafka_message_t *m)
     w->app = a;
     w->msg = m;
     w->refs = 1;
+    w->assign_gen = a->assign_gen;
     w->tier = tier;
     w->prior_attempts = header_int(m, "x-attempts");
     w->started_ms = now_ms();
@@ -634,6 +658,10 @@ static void handle_message(app *a, rd_kafka_message_t *m)
 static void settle(app *a, rd_kafka_topic_partition_list_t *parts)
 {
     a->abandon = 1;
+    /* Queued work is handed back at once: running it all first could take
+     * far longer than a stop may (SIGTERM: exit within seconds). */
+    if (parts == NULL)
+        dispatcher_cancel_partition(a->dispatcher, NULL, 0);
     for (int i = 0; parts && i < parts->cnt; i++)
         dispatcher_cancel_partition(a->dispatcher, parts->elems[i].topic,
                                     parts->elems[i].partition);
@@ -667,7 +695,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     for (int i = 0; i < parts->cnt; i++)
         offsets_drop(a->offsets, parts->elems[i].topic, parts->elems[i].partition);
-    forget_pauses(a);
+    a->assign_gen++;
+    /* librdkafka keeps an application pause on a partition across
+     * unassign/assign: a partition paused now would stay paused when it is
+     * assigned again.  Only paused ones are resumed (#4636). */
+    remove_pause(a, PAUSE_DUE | PAUSE_BACKPRESSURE, 0);
     a->backpressure = 0;
     rd_kafka_assign(rk, NULL);
 }
@@ -772,7 +804,8 @@ static int subscribe(app *a, wf_err *err)
 
 static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
 {
-    dispatch_opts dopts = {cfg->processing.concurrency, run_work, worker_init, worker_fini, a};
+    dispatch_opts dopts = {
+        cfg->processing.concurrency, run_work, worker_init, worker_fini, a, wake_consumer};
 
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
@@ -803,12 +836,18 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         (a->producer = make_producer(a, err)) == NULL ||
         (a->consumer = make_consumer(a, err)) == NULL)
         return -1;
+    a->wake = rd_kafka_queue_get_consumer(a->consumer);
     return subscribe(a, err);
 }
 
 static void app_fini(app *a)
 {
     if (a->consumer) {
+        /* Workers are idle by now (drained), so nobody yields any more. */
+        rd_kafka_queue_t *q = a->wake;
+        a->wake = NULL;
+        if (q)
+            rd_kafka_queue_destroy(q);
         rd_kafka_consumer_close(a->consumer);
         rd_kafka_destroy(a->consumer);
     }
@@ -859,8 +898,9 @@ int loop_run(const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
              cfg->kafka.topic_events, cfg->retry.n_tiers, cfg->kafka.group_id,
              cfg->processing.concurrency, cfg->kafka.topic_results);
     while (!*stop && !a.fatal) {
-        int busy = dispatcher_inflight(a.dispatcher) > 0;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(a.consumer, busy ? 5 : 100);
+        /* Finished jobs cut the poll short (wake_consumer), so a long
+         * timeout costs no latency. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(a.consumer, 100);
         if (m != NULL) {
             if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 handle_message(&a, m);

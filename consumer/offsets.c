@@ -15,6 +15,7 @@ typedef struct part {
     int32_t partition;
     slot *slots;
     size_t head, len, cap;
+    int64_t committable; /* last offset offsets_done() reported, or -1 */
     struct part *next;
 } part;
 
@@ -64,6 +65,7 @@ int offsets_begin(offsets *o, const char *topic, int32_t partition, int64_t offs
             return -1;
         }
         p->partition = partition;
+        p->committable = -1;
         p->next = o->parts;
         o->parts = p;
     }
@@ -117,7 +119,16 @@ int64_t offsets_done(offsets *o, const char *topic, int32_t partition, int64_t o
         commit = p->slots[p->head].offset + 1;
         p->head++;
     }
+    if (commit >= 0)
+        p->committable = commit;
     return commit;
+}
+
+int64_t offsets_committable(const offsets *o, const char *topic, int32_t partition)
+{
+    const part *p = find(o, topic, partition);
+
+    return p ? p->committable : -1;
 }
 
 size_t offsets_inflight(const offsets *o, const char *topic, int32_t partition)

@@ -24,6 +24,10 @@ int offsets_begin(offsets *o, const char *topic, int32_t partition, int64_t offs
  * next offset to consume) when it advanced, or -1 when it did not. */
 int64_t offsets_done(offsets *o, const char *topic, int32_t partition, int64_t offset);
 
+/* The last offset offsets_done() returned for the partition (the next
+ * offset to consume), or -1 if none since the partition was begun. */
+int64_t offsets_committable(const offsets *o, const char *topic, int32_t partition);
+
 /* Number of offsets in flight in all partitions, or in one (topic != NULL). */
 size_t offsets_inflight(const offsets *o, const char *topic, int32_t partition);
 

@@ -6,10 +6,12 @@
 
 #include "names.h"
 
-#define PROJECT_NAME_MAX  64
-#define PROJECT_DESC_MAX  300
-#define IAM_ROLE_NAME_MAX 64
-#define USER_ID_MAX       256
+#define PROJECT_NAME_MAX   64
+#define PROJECT_DESC_MAX   300
+#define IAM_ROLE_NAME_MAX  64
+#define USER_ID_MAX        256
+#define EMAIL_MAX          320
+#define WORKSPACE_NAME_MAX 1024
 
 /* Which domains a role's members are bound in.  Contributors never reach
  * production: they develop and stage, owners release. */
@@ -76,23 +78,39 @@ static int has_control_chars(const char *s)
     return 0;
 }
 
+/* Kubernetes reserves the "system:" prefix for its own identities
+ * (system:anonymous, system:serviceaccount:...); binding one would grant
+ * workspace rights to something that is not a workspace member. */
+static int validate_member(const ws_member *m, size_t i, wf_err *err)
+{
+    size_t n = strlen(m->user_id);
+
+    if (n == 0 || n > USER_ID_MAX || has_control_chars(m->user_id) || !names_is_utf8(m->user_id)) {
+        wf_err_set(err, WF_VALIDATION, "event.member",
+                   "workspace.members[%zu].user_id: must be 1..%d printable UTF-8 characters", i,
+                   USER_ID_MAX);
+        return -1;
+    }
+    if (strncmp(m->user_id, "system:", 7) == 0) {
+        wf_err_set(err, WF_VALIDATION, "event.member",
+                   "workspace.members[%zu].user_id: the prefix \"system:\" is reserved by "
+                   "Kubernetes",
+                   i);
+        return -1;
+    }
+    if (has_control_chars(m->email) || strlen(m->email) > EMAIL_MAX || !names_is_utf8(m->email)) {
+        wf_err_set(err, WF_VALIDATION, "event.member",
+                   "workspace.members[%zu].email: control characters, not UTF-8 or too long", i);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate_members(const workspace *ws, wf_err *err)
 {
-    for (size_t i = 0; i < ws->n_members; i++) {
-        const ws_member *m = &ws->members[i];
-        size_t n = strlen(m->user_id);
-        if (n == 0 || n > USER_ID_MAX || has_control_chars(m->user_id)) {
-            wf_err_set(err, WF_VALIDATION, "event.member",
-                       "workspace.members[%zu].user_id: must be 1..%d printable characters", i,
-                       USER_ID_MAX);
+    for (size_t i = 0; i < ws->n_members; i++)
+        if (validate_member(&ws->members[i], i, err) != 0)
             return -1;
-        }
-        if (has_control_chars(m->email) || strlen(m->email) > 320) {
-            wf_err_set(err, WF_VALIDATION, "event.member",
-                       "workspace.members[%zu].email: control characters or too long", i);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -140,6 +158,12 @@ static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
     }
     if (!flyte_wanted)
         return 0;
+    if (strlen(ws->workspace_name) > WORKSPACE_NAME_MAX || !names_is_utf8(ws->workspace_name)) {
+        wf_err_set(err, WF_VALIDATION, "event.workspace_name",
+                   "workspace.workspace_name: must be UTF-8 of at most %d bytes",
+                   WORKSPACE_NAME_MAX);
+        return -1;
+    }
     if (!names_is_bucket(ws->data_bucket)) {
         wf_err_set(err, WF_VALIDATION, "event.data_bucket",
                    "workspace.data_bucket \"%.80s\": not a valid S3 bucket name", ws->data_bucket);
@@ -152,26 +176,31 @@ static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
 
 /* ---- Flyte ---- */
 
+/* The workspace name is display text only: control characters become
+ * spaces and the whole is cut on a UTF-8 boundary to FlyteAdmin's limits. */
 static json_t *build_project(const ws_event *ev)
 {
     const workspace *ws = &ev->ws;
-    char version[32], *full = NULL, *name, *desc_full = NULL, *desc;
+    char version[32], *shown, *full = NULL, *name = NULL, *desc_full = NULL, *desc = NULL;
     json_t *p = NULL;
 
     snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
-    if (asprintf(&full, "Flyte - %s", ws->workspace_name) < 0)
+    if ((shown = names_display(ws->workspace_name)) == NULL)
         return NULL;
+    if (asprintf(&full, "Flyte - %s", shown) < 0)
+        full = NULL;
     if (asprintf(&desc_full, "Flyte project of workspace %s (%s), managed by wsflyte",
-                 ws->workspace_id, ws->workspace_name) < 0) {
-        free(full);
-        return NULL;
+                 ws->workspace_id, shown) < 0)
+        desc_full = NULL;
+    if (full && desc_full) {
+        name = names_truncate_utf8(full, PROJECT_NAME_MAX);
+        desc = names_truncate_utf8(desc_full, PROJECT_DESC_MAX);
     }
-    name = names_truncate_utf8(full, PROJECT_NAME_MAX);
-    desc = names_truncate_utf8(desc_full, PROJECT_DESC_MAX);
     if (name && desc)
         p = json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}, s:s}", "id", ws->workspace_id, "name",
                       name, "description", desc, "labels", "values", FLYTE_LABEL_MANAGED,
                       MANAGER_NAME, FLYTE_LABEL_VERSION, version, "state", "ACTIVE");
+    free(shown);
     free(full);
     free(desc_full);
     free(name);
@@ -488,6 +517,35 @@ static void build_ack_objects(const wf_config *cfg, const ws_event *ev, json_t *
     json_decref(doc);
 }
 
+/* Flyte absent: the project is archived (FlyteAdmin has no delete) with
+ * the version recorded, so that no stale event brings it back; namespaces
+ * (and with them everything inside), the authz ConfigMap and ACK objects
+ * are deleted by label, so nothing is left behind. */
+static int build_absent(const wf_config *cfg, const ws_event *ev, desired *d)
+{
+    const char *id = ev->ws.workspace_id, *authz = cfg->flyte.authz_namespace;
+    char version[32], selector[512];
+
+    snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
+    desired_workspace_selector(id, selector, sizeof(selector));
+    d->archive =
+        json_pack("{s:s, s:s, s:{s:{s:s, s:s}}}", "id", id, "state", "ARCHIVED", "labels", "values",
+                  FLYTE_LABEL_MANAGED, MANAGER_NAME, FLYTE_LABEL_VERSION, version);
+    d->cleanup = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind",
+                           "Namespace", "labelSelector", selector, "apiVersion", "v1", "kind",
+                           "ConfigMap", "namespace", authz, "labelSelector", selector);
+    if (d->cleanup && cfg->aws.ack_enabled) {
+        json_array_append_new(d->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "apiVersion",
+                                                    "iam.services.k8s.aws/v1alpha1", "kind", "Role",
+                                                    "namespace", authz, "labelSelector", selector));
+        json_array_append_new(d->cleanup,
+                              json_pack("{s:s, s:s, s:s, s:s}", "apiVersion",
+                                        "iam.services.k8s.aws/v1alpha1", "kind", "Policy",
+                                        "namespace", authz, "labelSelector", selector));
+    }
+    return d->archive && d->cleanup ? 0 : -1;
+}
+
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
     memset(d, 0, sizeof(*d));
@@ -495,8 +553,13 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     if (validate_event(ev, d->flyte_wanted, err) != 0)
         return -1;
     d->project_id = strdup(ev->ws.workspace_id);
-    if (!d->flyte_wanted)
-        return d->project_id ? 0 : -1;
+    if (!d->flyte_wanted) {
+        if (d->project_id == NULL || build_absent(cfg, ev, d) != 0) {
+            wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
+            return -1;
+        }
+        return 0;
+    }
     d->project = build_project(ev);
     d->domains = calloc(cfg->flyte.n_domains, sizeof(*d->domains));
     if (d->project == NULL || d->domains == NULL) {
@@ -533,6 +596,8 @@ void desired_fini(desired *d)
     json_decref(d->project);
     json_decref(d->cluster_objects);
     free(d->console_url);
+    json_decref(d->archive);
+    json_decref(d->cleanup);
     memset(d, 0, sizeof(*d));
 }
 
@@ -540,4 +605,34 @@ void desired_workspace_selector(const char *workspace_id, char *buf, size_t len)
 {
     snprintf(buf, len, "%s=%s,%s=%s", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE,
              workspace_id);
+}
+
+void desired_digest(const desired *d, char *out)
+{
+    json_t *doc =
+        json_pack("{s:b, s:s, s:O*, s:O*, s:s*, s:O*, s:O*, s:[]}", "flyte_wanted", d->flyte_wanted,
+                  "project_id", d->project_id ? d->project_id : "", "project", d->project,
+                  "cluster_objects", d->cluster_objects, "console_url", d->console_url, "archive",
+                  d->archive, "cleanup", d->cleanup, "domains");
+    json_t *domains = json_object_get(doc, "domains");
+    char *text;
+
+    for (size_t i = 0; doc && i < d->n_domains; i++)
+        json_array_append_new(domains, json_pack("{s:s, s:O, s:O}", "namespace",
+                                                 d->domains[i].namespace_name, "attributes",
+                                                 d->domains[i].attributes, "objects",
+                                                 d->domains[i].objects));
+    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    /* Without a text the digest matches nothing a successful apply stored. */
+    names_hash_hex(text ? text : "", DESIRED_DIGEST_LEN / 2, out);
+    if (text == NULL)
+        out[0] = '!';
+    free(text);
+    json_decref(doc);
+}
+
+void desired_member_selector(const char *workspace_id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s=%s,%s=%s,%s", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE,
+             workspace_id, LABEL_MEMBER);
 }

@@ -36,20 +36,33 @@ typedef struct desired_domain {
 typedef struct desired {
     int flyte_wanted; /* 0: the workspace's Flyte footprint must be absent */
     char *project_id;
+    /* Flyte wanted: */
     json_t *project; /* Project body, state ACTIVE, labels with version */
     desired_domain *domains;
     size_t n_domains;
     json_t *cluster_objects; /* outside the workspace namespaces (authz, ACK) */
     char *console_url;
+    /* Flyte not wanted: */
+    json_t *archive; /* Project body for UpdateProject: ARCHIVED, labels with version */
+    json_t *cleanup; /* [{apiVersion, kind, namespace (absent: all), labelSelector}],
+                        the Namespace entry first: what is deleted by label */
 } desired;
 
 /* Checks the event and computes its desired state.  Returns 0, or -1 with
- * err set (WF_VALIDATION with the offending field for bad input).  When
- * Flyte is not wanted only flyte_wanted/project_id are set. */
+ * err set (WF_VALIDATION with the offending field for bad input).  Only
+ * the fields of the wanted or the not-wanted case are set. */
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
 void desired_fini(desired *d);
 
+/* A digest of everything d asks for (hex, NUL-terminated): two events with
+ * the same digest lead to the same requests.  out holds
+ * DESIRED_DIGEST_LEN + 1 bytes. */
+#define DESIRED_DIGEST_LEN 32
+void desired_digest(const desired *d, char *out);
+
 /* The label selector matching every object of a workspace. */
 void desired_workspace_selector(const char *workspace_id, char *buf, size_t len);
+/* The label selector matching the workspace's member RoleBindings. */
+void desired_member_selector(const char *workspace_id, char *buf, size_t len);
 
 #endif

@@ -6,7 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HTTPC_MAX_BODY (16L * 1024 * 1024)
+#define HTTPC_MAX_BODY          (16L * 1024 * 1024)
+#define HTTPC_MAX_RETRY_AFTER_S 3600L
+
+/* A copy of in-memory PEM data handed to libcurl as a blob. */
+typedef struct pem_blob {
+    char *data;
+    size_t len;
+} pem_blob;
 
 struct httpc {
     CURL *curl;
@@ -17,6 +24,9 @@ struct httpc {
     char *ca_file;
     char *client_cert;
     char *client_key;
+    pem_blob ca_pem;
+    pem_blob client_cert_pem;
+    pem_blob client_key_pem;
     httpc_observer observer;
     void *observer_ud;
     httpc_auth_fn auth;
@@ -38,6 +48,28 @@ typedef struct header_state {
 static char *dup_or_null(const char *s)
 {
     return s && *s ? strdup(s) : NULL;
+}
+
+/* Returns 0 (an empty blob when data is NULL or empty), or -1 on OOM. */
+static int blob_copy(pem_blob *b, const char *data, size_t len)
+{
+    if (data == NULL || len == 0)
+        return 0;
+    b->data = malloc(len);
+    if (b->data == NULL)
+        return -1;
+    memcpy(b->data, data, len);
+    b->len = len;
+    return 0;
+}
+
+static void blob_wipe(pem_blob *b)
+{
+    if (b->data)
+        memset(b->data, 0, b->len);
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
 }
 
 httpc *httpc_new(const httpc_opts *opts, wf_err *err)
@@ -65,6 +97,13 @@ httpc *httpc_new(const httpc_opts *opts, wf_err *err)
     c->ca_file = dup_or_null(opts->ca_file);
     c->client_cert = dup_or_null(opts->client_cert);
     c->client_key = dup_or_null(opts->client_key);
+    if (blob_copy(&c->ca_pem, opts->ca_pem, opts->ca_pem_len) != 0 ||
+        blob_copy(&c->client_cert_pem, opts->client_cert_pem, opts->client_cert_pem_len) != 0 ||
+        blob_copy(&c->client_key_pem, opts->client_key_pem, opts->client_key_pem_len) != 0) {
+        wf_err_set(err, WF_INTERNAL, "oom", "httpc: out of memory");
+        httpc_free(c);
+        return NULL;
+    }
     c->observer = opts->observer;
     c->observer_ud = opts->observer_ud;
     c->auth = opts->auth;
@@ -83,6 +122,9 @@ void httpc_free(httpc *c)
     free(c->ca_file);
     free(c->client_cert);
     free(c->client_key);
+    blob_wipe(&c->ca_pem);
+    blob_wipe(&c->client_cert_pem);
+    blob_wipe(&c->client_key_pem);
     free(c);
 }
 
@@ -124,12 +166,20 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
 
+    /* The line is not NUL-terminated: stay within its n bytes.  A huge value
+     * is clamped (a fuzzer found the overflow of seconds * 1000). */
     if (n > sizeof(name) - 1 && strncasecmp(ptr, name, sizeof(name) - 1) == 0) {
-        const char *v = ptr + sizeof(name) - 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        if (isdigit((unsigned char)*v))
-            h->retry_after_ms = strtol(v, NULL, 10) * 1000;
+        size_t i = sizeof(name) - 1;
+        long secs = 0;
+        while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
+            i++;
+        if (i < n && isdigit((unsigned char)ptr[i])) {
+            for (; i < n && isdigit((unsigned char)ptr[i]); i++)
+                if (secs < HTTPC_MAX_RETRY_AFTER_S)
+                    secs = secs * 10 + (ptr[i] - '0');
+            h->retry_after_ms =
+                (secs < HTTPC_MAX_RETRY_AFTER_S ? secs : HTTPC_MAX_RETRY_AFTER_S) * 1000;
+        }
     }
     return n;
 }
@@ -173,6 +223,33 @@ static struct curl_slist *build_headers(httpc *c, const char *const *headers, in
     return list;
 }
 
+static void set_blob(CURL *h, CURLoption opt, const pem_blob *b)
+{
+    /* libcurl reads the blob during the transfer; ours outlives it. */
+    struct curl_blob blob = {b->data, b->len, CURL_BLOB_NOCOPY};
+
+    curl_easy_setopt(h, opt, &blob);
+}
+
+/* A blob replaces the file of the same kind. */
+static void set_tls_material(httpc *c)
+{
+    CURL *h = c->curl;
+
+    if (c->ca_pem.data)
+        set_blob(h, CURLOPT_CAINFO_BLOB, &c->ca_pem);
+    else if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    if (c->client_cert_pem.data)
+        set_blob(h, CURLOPT_SSLCERT_BLOB, &c->client_cert_pem);
+    else if (c->client_cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
+    if (c->client_key_pem.data)
+        set_blob(h, CURLOPT_SSLKEY_BLOB, &c->client_key_pem);
+    else if (c->client_key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
+}
+
 static int perform_once(httpc *c, const char *method, const char *url, struct curl_slist *hdrs,
                         const char *body, size_t body_len, http_response *resp)
 {
@@ -197,12 +274,7 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-    if (c->client_cert)
-        curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
-    if (c->client_key)
-        curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
+    set_tls_material(c);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

@@ -33,6 +33,15 @@ typedef struct httpc_opts {
     const char *ca_file;     /* NULL = system trust store */
     const char *client_cert; /* PEM files for mutual TLS, or NULL */
     const char *client_key;
+    /* In-memory PEM alternatives to the three files above (kubeconfig
+     * "-data" fields); copied, and a file of the same kind is ignored when
+     * given.  The key copy is wiped on httpc_free. */
+    const char *ca_pem;
+    size_t ca_pem_len;
+    const char *client_cert_pem;
+    size_t client_cert_pem_len;
+    const char *client_key_pem;
+    size_t client_key_pem_len;
     httpc_observer observer;
     void *observer_ud;
     httpc_auth_fn auth;
@@ -43,7 +52,7 @@ typedef struct http_response {
     long status;
     char *body; /* NUL-terminated, owned */
     size_t len;
-    long retry_after_ms; /* -1 when absent */
+    long retry_after_ms; /* -1 when absent; delay-seconds only, at most 1 h */
 } http_response;
 
 /* Copies what it needs from opts.  Returns NULL with err set. */

@@ -228,7 +228,7 @@ static void classify(const http_response *resp, const char *what, wf_err *err)
     json_decref(st);
 }
 
-int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err)
+int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *err)
 {
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     const char *kind = json_string_value(json_object_get(obj, "kind"));
@@ -241,6 +241,8 @@ int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err)
 
     if (live)
         *live = NULL;
+    if (created)
+        *created = 0;
     if (av == NULL || kind == NULL || name == NULL ||
         k8s_path(av, kind, ns, name, path, sizeof(path) - 64) != 0) {
         wf_err_set(err, WF_INTERNAL, "k8s.kind", "apply: unmanaged or incomplete object %s/%s",
@@ -255,6 +257,8 @@ int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err)
     }
     if (resp.status == 200 || resp.status == 201) {
         rc = 0;
+        if (created)
+            *created = resp.status == 201;
         if (live)
             *live = http_response_json(&resp);
     } else {
@@ -337,7 +341,7 @@ int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
 }
 
 int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
-               wf_err *err)
+               const char *uid, wf_err *err)
 {
     char path[1024];
     http_response resp;
@@ -350,8 +354,15 @@ int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns
     }
     opts = json_pack("{s:s, s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
                      "propagationPolicy", "Background");
+    if (opts && uid)
+        json_object_set_new(opts, "preconditions", json_pack("{s:s}", "uid", uid));
+    if (opts == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "delete %s %s: out of memory", kind, name);
+        return -1;
+    }
     if (httpc_json(k->http, "DELETE", path, opts, NULL, &resp, err) == 0) {
-        if (resp.status == 200 || resp.status == 202 || resp.status == 404)
+        if (resp.status == 200 || resp.status == 202 || resp.status == 404 ||
+            (uid && resp.status == 409))
             rc = 0;
         else
             classify(&resp, path, err);

@@ -27,10 +27,11 @@ void k8s_free(k8s *k);
 
 /* Server-side apply of obj (apiVersion, kind, metadata.name, and
  * metadata.namespace for namespaced kinds).  On success returns 0 and, when
- * live is not NULL, the object as the server now holds it (new reference).
+ * live is not NULL, the object as the server now holds it (new reference);
+ * *created (when not NULL) tells whether the apply created it (201).
  * A 403 NamespaceTerminating is WF_TRANSIENT (code k8s.namespace-terminating);
  * a schema rejection (500 "field not declared in schema") is WF_PERMANENT. */
-int k8s_apply(k8s *k, const json_t *obj, json_t **live, wf_err *err);
+int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *err);
 
 /* GET one object.  Returns 0 with *obj (NULL when it does not exist). */
 int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
@@ -41,10 +42,11 @@ int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, c
 int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
              const char *selector, json_t **items, wf_err *err);
 
-/* DELETE (background propagation).  A missing object is success; so is a
- * CRD that is not installed when missing_kind_ok is set. */
+/* DELETE (background propagation).  A missing object is success.  uid
+ * (may be NULL) is a precondition: an object re-created under the same name
+ * since it was listed is left alone (409), and that too counts as success. */
 int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
-               wf_err *err);
+               const char *uid, wf_err *err);
 
 /* GET /version: returns the HTTP status, or 0 when the server did not
  * answer. */

@@ -128,6 +128,52 @@ void names_user_key(const char *user_id, char *out)
         snprintf(out, NAMES_USER_KEY_MAX, "u-%s", hash);
 }
 
+int names_is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned cp;
+        int n;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        if ((*p & 0xE0) == 0xC0) {
+            cp = *p & 0x1F;
+            n = 1;
+        } else if ((*p & 0xF0) == 0xE0) {
+            cp = *p & 0x0F;
+            n = 2;
+        } else if ((*p & 0xF8) == 0xF0) {
+            cp = *p & 0x07;
+            n = 3;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+char *names_display(const char *s)
+{
+    char *out = strdup(s);
+
+    for (unsigned char *p = (unsigned char *)out; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return out;
+}
+
 char *names_truncate_utf8(const char *s, size_t max_bytes)
 {
     size_t n = strlen(s);

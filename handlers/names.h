@@ -28,6 +28,14 @@ void names_hash_hex(const char *s, size_t nbytes, char *out);
 #define NAMES_USER_KEY_MAX 32
 void names_user_key(const char *user_id, char *out);
 
+/* True when s is well-formed UTF-8 (no overlongs, surrogates or code
+ * points above U+10FFFF): jansson refuses anything else. */
+int names_is_utf8(const char *s);
+
+/* A copy of s for display (Flyte project name and description): control
+ * characters, newlines included, become spaces.  Returns malloc'd or NULL. */
+char *names_display(const char *s);
+
 /* Copies at most max_bytes of s into a new string, never cutting a UTF-8
  * sequence.  Returns malloc'd or NULL on OOM. */
 char *names_truncate_utf8(const char *s, size_t max_bytes);

@@ -1,6 +1,7 @@
 #include "provision.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,194 @@
 #include "flyte.h"
 #include "k8s.h"
 
+#define RBAC_V1 "rbac.authorization.k8s.io/v1"
+
+/* ---- the cache of applied versions ----
+ *
+ * What this process last applied completely, per workspace: the version,
+ * a digest of the desired state and the result it answered.  It is only a
+ * shortcut, never the truth (that is on the objects):
+ *   - an event older than a cached version is stale without asking anyone:
+ *     versions recorded on the objects never go down, so the server holds
+ *     at least the cached one;
+ *   - a duplicate of the cached version (same digest) costs one GET of the
+ *     Flyte project, which must still show exactly that version: if another
+ *     replica has moved on, or the workspace was deleted meanwhile, the
+ *     event takes the full path.
+ * An entry is dropped before any write and stored only after success, so a
+ * failed or interrupted apply never leaves one behind.  After a restart the
+ * cache is empty and every event takes the full path. */
+
+#define CACHE_BUCKETS     4096
+#define CACHE_MAX_ENTRIES 200000
+#define REASON_MAX        32
+
+typedef struct applied {
+    char *id;
+    long long version;
+    char digest[DESIRED_DIGEST_LEN + 1];
+    prov_status status;
+    char reason[REASON_MAX]; /* "" for none */
+    int project;             /* the result named the Flyte project */
+    struct applied *next;
+} applied;
+
+typedef struct applied_cache {
+    const wf_config *cfg; /* provisioners of one configuration share a cache */
+    size_t refs;
+    pthread_mutex_t lock;
+    size_t n;
+    applied *buckets[CACHE_BUCKETS];
+    struct applied_cache *next;
+} applied_cache;
+
+/* The worker threads each own a provisioner, and one workspace's events
+ * may run on any of them; the registry lets them find one shared cache
+ * without the consumer loop knowing about it. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static applied_cache *registry;
+
+static size_t cache_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h % CACHE_BUCKETS;
+}
+
+static void cache_clear(applied_cache *c)
+{
+    for (size_t b = 0; b < CACHE_BUCKETS; b++) {
+        while (c->buckets[b]) {
+            applied *e = c->buckets[b];
+            c->buckets[b] = e->next;
+            free(e->id);
+            free(e);
+        }
+    }
+    c->n = 0;
+}
+
+static applied_cache *cache_acquire(const wf_config *cfg)
+{
+    applied_cache *c;
+
+    pthread_mutex_lock(&registry_lock);
+    for (c = registry; c && c->cfg != cfg; c = c->next)
+        ;
+    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+        c->cfg = cfg;
+        pthread_mutex_init(&c->lock, NULL);
+        c->next = registry;
+        registry = c;
+    }
+    if (c)
+        c->refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return c;
+}
+
+static void cache_release(applied_cache *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--c->refs == 0) {
+        for (applied_cache **pp = &registry; *pp; pp = &(*pp)->next) {
+            if (*pp == c) {
+                *pp = c->next;
+                break;
+            }
+        }
+        cache_clear(c);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Unlinks and returns the entry for id, or NULL; caller holds the lock. */
+static applied *cache_unlink(applied_cache *c, const char *id)
+{
+    for (applied **pp = &c->buckets[cache_hash(id)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            applied *e = *pp;
+            *pp = e->next;
+            c->n--;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Copies the entry for id into *out; returns 1 when there is one. */
+static int cache_get(applied_cache *c, const char *id, applied *out)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&c->lock);
+    for (applied *e = c->buckets[cache_hash(id)]; e; e = e->next) {
+        if (strcmp(e->id, id) == 0) {
+            *out = *e;
+            out->id = NULL;
+            out->next = NULL;
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+static void cache_forget(applied_cache *c, const char *id)
+{
+    applied *e;
+
+    pthread_mutex_lock(&c->lock);
+    e = cache_unlink(c, id);
+    pthread_mutex_unlock(&c->lock);
+    if (e) {
+        free(e->id);
+        free(e);
+    }
+}
+
+/* Remembers a completed apply.  Out of memory only costs the shortcut. */
+static void cache_put(applied_cache *c, const char *id, long long version, const char *digest,
+                      const prov_result *r)
+{
+    applied *e = calloc(1, sizeof(*e)), *old;
+
+    if (e == NULL || (e->id = strdup(id)) == NULL) {
+        free(e);
+        return;
+    }
+    e->version = version;
+    snprintf(e->digest, sizeof(e->digest), "%s", digest);
+    e->status = r->status;
+    snprintf(e->reason, sizeof(e->reason), "%s", r->reason ? r->reason : "");
+    e->project = r->flyte_project != NULL;
+    pthread_mutex_lock(&c->lock);
+    old = cache_unlink(c, id);
+    if (c->n >= CACHE_MAX_ENTRIES)
+        cache_clear(c); /* crude but bounded: entries are only shortcuts */
+    e->next = c->buckets[cache_hash(id)];
+    c->buckets[cache_hash(id)] = e;
+    c->n++;
+    pthread_mutex_unlock(&c->lock);
+    if (old) {
+        free(old->id);
+        free(old);
+    }
+}
+
+/* ---- the provisioner ---- */
+
 struct provisioner {
     const wf_config *cfg;
     httpc *flyte;
     k8s *kube;
+    applied_cache *cache;
 };
 
 provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void *observer_ud,
@@ -21,7 +206,8 @@ provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void
     provisioner *p = calloc(1, sizeof(*p));
     httpc_opts fo = {0};
 
-    if (p == NULL) {
+    if (p == NULL || (p->cache = cache_acquire(cfg)) == NULL) {
+        free(p);
         wf_err_set(err, WF_INTERNAL, "oom", "provisioner: out of memory");
         return NULL;
     }
@@ -45,14 +231,14 @@ void provisioner_free(provisioner *p)
         return;
     httpc_free(p->flyte);
     k8s_free(p->kube);
+    cache_release(p->cache);
     free(p);
 }
 
-/* The version recorded on a project, or -1 when it has none (created by
- * someone else, or by an older wsflyte). */
-static long long recorded_version(const json_t *project)
+/* ---- small helpers ---- */
+
+static long long parse_version(const char *v)
 {
-    const char *v = flyte_project_label(project, FLYTE_LABEL_VERSION);
     char *end;
     long long n;
 
@@ -60,7 +246,22 @@ static long long recorded_version(const json_t *project)
         return -1;
     errno = 0;
     n = strtoll(v, &end, 10);
-    return (errno || *end) ? -1 : n;
+    return (errno || *end || n < 0) ? -1 : n;
+}
+
+/* The version recorded on a project, or -1 when there is none (no project,
+ * or one written by an older wsflyte). */
+static long long recorded_version(const json_t *project)
+{
+    return project ? parse_version(flyte_project_label(project, FLYTE_LABEL_VERSION)) : -1;
+}
+
+/* A project wsflyte did not register belongs to someone else: wsflyte
+ * neither takes it over nor archives it. */
+static int project_is_ours(const json_t *project)
+{
+    const char *m = flyte_project_label(project, FLYTE_LABEL_MANAGED);
+    return m && strcmp(m, MANAGER_NAME) == 0;
 }
 
 static int same_string(const json_t *a, const json_t *b, const char *key)
@@ -78,265 +279,391 @@ static int project_matches(const json_t *live, const json_t *want)
                       json_object_get(json_object_get(want, "labels"), "values"));
 }
 
-/* Registers or converges the project.  *stale is set when FlyteAdmin holds
- * a newer version than the event's. */
-static int ensure_project(provisioner *p, const desired *d, long long version, int *stale,
-                          wf_err *err)
+static const char *meta_string(const json_t *obj, const char *key)
 {
-    json_t *live = NULL;
-    int exists = 0, rc = -1;
-
-    *stale = 0;
-    if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
-        return -1;
-    if (live == NULL) {
-        if (flyte_register_project(p->flyte, d->project, &exists, err) != 0)
-            return -1;
-        if (!exists)
-            return 0;
-        /* Registered concurrently: read it back and converge below. */
-        if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0 || live == NULL) {
-            wf_err_set(err, WF_TRANSIENT, "flyte.race",
-                       "project %s: registration answered 409 but the project is not readable",
-                       d->project_id);
-            return -1;
-        }
-    }
-    if (recorded_version(live) > version) {
-        *stale = 1;
-        rc = 0;
-    } else if (project_matches(live, d->project)) {
-        rc = 0;
-    } else {
-        /* d->project carries state ACTIVE: it re-activates an archived one. */
-        rc = flyte_update_project(p->flyte, d->project, err);
-    }
-    json_decref(live);
-    return rc;
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
-/* Re-creating a workspace whose namespace is still being deleted must wait:
- * an apply succeeds but the deletion goes on. */
-static int check_namespace_live(const json_t *live, const char *ns, wf_err *err)
+static int namespace_terminating(const json_t *ns)
 {
-    const char *phase =
-        json_string_value(json_object_get(json_object_get(live, "status"), "phase"));
-
-    if (phase && strcmp(phase, "Terminating") == 0) {
-        wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
-                   "namespace %s is still terminating from an earlier deletion", ns);
-        return -1;
-    }
-    return 0;
+    const char *phase = json_string_value(json_object_get(json_object_get(ns, "status"), "phase"));
+    return json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp") != NULL ||
+           (phase && strcmp(phase, "Terminating") == 0);
 }
 
-static int name_in(const json_t *names, const char *name)
+static int finish(prov_result *r, prov_status status, const char *reason, wf_err *err)
 {
-    size_t i;
-    json_t *n;
-
-    json_array_foreach(names, i, n) if (strcmp(json_string_value(n), name) == 0) return 1;
-    return 0;
-}
-
-/* Deletes the workspace's RoleBindings in ns that the event no longer wants
- * (former members, changed roles). */
-static int prune_bindings(provisioner *p, const char *workspace_id, const desired_domain *dd,
-                          wf_err *err)
-{
-    char selector[512];
-    json_t *items = NULL, *item;
-    size_t i;
-    int rc = 0;
-
-    desired_workspace_selector(workspace_id, selector, sizeof(selector) - 32);
-    strcat(selector, "," LABEL_MEMBER);
-    if (k8s_list(p->kube, "rbac.authorization.k8s.io/v1", "RoleBinding", dd->namespace_name,
-                 selector, &items, err) != 0)
-        return -1;
-    json_array_foreach(items, i, item)
-    {
-        const char *name =
-            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
-        if (name && !name_in(dd->bindings, name) &&
-            k8s_delete(p->kube, "rbac.authorization.k8s.io/v1", "RoleBinding", dd->namespace_name,
-                       name, err) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    json_decref(items);
-    return rc;
-}
-
-static int apply_domain(provisioner *p, const char *workspace_id, const desired_domain *dd,
-                        wf_err *err)
-{
-    size_t i;
-    json_t *obj;
-
-    if (flyte_put_domain_attributes(p->flyte, workspace_id, dd->domain, dd->attributes, err) != 0)
-        return -1;
-    json_array_foreach(dd->objects, i, obj)
-    {
-        json_t *live = NULL;
-        if (k8s_apply(p->kube, obj, i == 0 ? &live : NULL, err) != 0)
-            return -1;
-        int rc = i == 0 ? check_namespace_live(live, dd->namespace_name, err) : 0;
-        json_decref(live);
-        if (rc != 0)
-            return -1;
-    }
-    return prune_bindings(p, workspace_id, dd, err);
-}
-
-static int set_namespaces(prov_result *r, const desired *d)
-{
-    r->namespaces = calloc(d->n_domains ? d->n_domains : 1, sizeof(char *));
-    if (r->namespaces == NULL)
-        return -1;
-    for (size_t i = 0; i < d->n_domains; i++) {
-        r->namespaces[i] = strdup(d->domains[i].namespace_name);
-        if (r->namespaces[i] == NULL)
-            return -1;
-        r->n_namespaces++;
-    }
-    return 0;
-}
-
-static int apply_present(provisioner *p, const ws_event *ev, const desired *d, prov_result *r,
-                         wf_err *err)
-{
-    int stale;
-    size_t i;
-    json_t *obj;
-
-    if (ensure_project(p, d, ev->workspace_version, &stale, err) != 0)
-        return -1;
-    if (stale) {
-        r->status = PROV_SKIPPED;
-        r->reason = strdup("stale");
-        return 0;
-    }
-    for (i = 0; i < d->n_domains; i++)
-        if (apply_domain(p, d->project_id, &d->domains[i], err) != 0)
-            return -1;
-    json_array_foreach(d->cluster_objects, i,
-                       obj) if (k8s_apply(p->kube, obj, NULL, err) != 0) return -1;
-    r->status = PROV_SUCCEEDED;
-    r->flyte_project = strdup(d->project_id);
-    r->console_url = d->console_url ? strdup(d->console_url) : NULL;
-    if (set_namespaces(r, d) != 0) {
+    r->status = status;
+    if (reason && (r->reason = strdup(reason)) == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
         return -1;
     }
     return 0;
 }
 
-/* Archives the project (FlyteAdmin has no delete), recording the version so
- * that a stale event cannot bring it back.  *found tells whether it existed. */
-static int archive_project(provisioner *p, const char *id, long long version, int *stale,
-                           int *found, wf_err *err)
+static int fill_present(prov_result *r, const desired *d, wf_err *err)
 {
-    json_t *live = NULL, *body;
-    char v[32];
-    int rc = 0;
-
-    *stale = *found = 0;
-    if (flyte_get_project(p->flyte, id, &live, err) != 0)
-        return -1;
-    if (live == NULL)
-        return 0;
-    *found = 1;
-    if (recorded_version(live) > version) {
-        *stale = 1;
-    } else if (!flyte_project_archived(live) || recorded_version(live) != version) {
-        snprintf(v, sizeof(v), "%lld", version);
-        body = json_pack("{s:s, s:s, s:{s:{s:s, s:s}}}", "id", id, "state", FLYTE_STATE_ARCHIVED,
-                         "labels", "values", FLYTE_LABEL_MANAGED, MANAGER_NAME, FLYTE_LABEL_VERSION,
-                         v);
-        rc = flyte_update_project(p->flyte, body, err);
-        json_decref(body);
+    r->status = PROV_SUCCEEDED;
+    r->flyte_project = strdup(d->project_id);
+    r->console_url = d->console_url ? strdup(d->console_url) : NULL;
+    r->namespaces = calloc(d->n_domains ? d->n_domains : 1, sizeof(char *));
+    if (r->flyte_project == NULL || r->namespaces == NULL || (d->console_url && !r->console_url))
+        goto oom;
+    for (size_t i = 0; i < d->n_domains; i++) {
+        if ((r->namespaces[i] = strdup(d->domains[i].namespace_name)) == NULL)
+            goto oom;
+        r->n_namespaces++;
     }
-    json_decref(live);
-    return rc;
+    return 0;
+oom:
+    wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
+    return -1;
 }
 
-/* Deletes every object of kind carrying the workspace's labels in ns (NULL:
- * cluster-scoped).  Counts what it deleted into *deleted. */
-static int delete_labelled(provisioner *p, const char *api_version, const char *kind,
-                           const char *ns, const char *workspace_id, int *deleted, wf_err *err)
+static int fill_absent(prov_result *r, prov_status status, const char *reason, const char *project,
+                       wf_err *err)
+{
+    if (finish(r, status, reason, err) != 0)
+        return -1;
+    if (project && (r->flyte_project = strdup(project)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Flyte present ---- */
+
+/* Applies every domain's Namespace first: a namespace still terminating
+ * from an earlier deletion makes the event wait (transient) before anything
+ * else is written.  *all_created tells whether every one is new. */
+static int apply_namespaces(provisioner *p, const desired *d, int *all_created, wf_err *err)
+{
+    *all_created = 1;
+    for (size_t i = 0; i < d->n_domains; i++) {
+        const desired_domain *dd = &d->domains[i];
+        json_t *live = NULL;
+        int created = 0, terminating;
+
+        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, &created, err) != 0)
+            return -1;
+        terminating = namespace_terminating(live);
+        json_decref(live);
+        if (terminating) {
+            wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
+                       "namespace %s is still terminating from an earlier deletion; waiting "
+                       "for it to go before re-creating it",
+                       dd->namespace_name);
+            return -1;
+        }
+        *all_created &= created;
+    }
+    return 0;
+}
+
+/* Attributes need an active project, so this runs after the project. */
+static int apply_domain(provisioner *p, const char *project, const desired_domain *dd, wf_err *err)
+{
+    size_t i;
+    json_t *obj;
+
+    if (flyte_put_domain_attributes(p->flyte, project, dd->domain, dd->attributes, err) != 0)
+        return -1;
+    json_array_foreach(dd->objects, i, obj)
+    {
+        if (i > 0 && k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int binding_wanted(const desired *d, const char *ns, const char *name)
+{
+    size_t i;
+    json_t *n;
+
+    for (size_t k = 0; k < d->n_domains; k++) {
+        if (strcmp(d->domains[k].namespace_name, ns) != 0)
+            continue;
+        json_array_foreach(d->domains[k].bindings, i, n)
+        {
+            if (strcmp(json_string_value(n), name) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Deletes the workspace's member RoleBindings the event no longer wants
+ * (former members, changed roles: roleRef is immutable, so a new role is a
+ * new binding).  One LIST across namespaces; deletes carry the listed uid. */
+static int prune_bindings(provisioner *p, const desired *d, wf_err *err)
 {
     char selector[512];
     json_t *items = NULL, *item;
     size_t i;
     int rc = 0;
 
-    desired_workspace_selector(workspace_id, selector, sizeof(selector));
-    if (k8s_list(p->kube, api_version, kind, ns, selector, &items, err) != 0)
+    desired_member_selector(d->project_id, selector, sizeof(selector));
+    if (k8s_list(p->kube, RBAC_V1, "RoleBinding", NULL, selector, &items, err) != 0)
         return -1;
     json_array_foreach(items, i, item)
     {
-        json_t *meta = json_object_get(item, "metadata");
-        const char *name = json_string_value(json_object_get(meta, "name"));
-        if (name == NULL || json_object_get(meta, "deletionTimestamp"))
-            continue; /* already going away */
-        if (k8s_delete(p->kube, api_version, kind, ns, name, err) != 0) {
+        const char *ns = meta_string(item, "namespace"), *name = meta_string(item, "name");
+        if (ns == NULL || name == NULL || binding_wanted(d, ns, name))
+            continue;
+        if (k8s_delete(p->kube, RBAC_V1, "RoleBinding", ns, name, meta_string(item, "uid"), err) !=
+            0) {
             rc = -1;
             break;
         }
-        (*deleted)++;
     }
     json_decref(items);
     return rc;
 }
 
-static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, prov_result *r,
-                        wf_err *err)
+/* Registers the project when FlyteAdmin has none.  When another writer
+ * registered it first, *live_out is the project FlyteAdmin holds (new
+ * reference) and *stale tells whether it is newer than the event; a
+ * project someone else registered is an error. */
+static int register_project(provisioner *p, const desired *d, long long version, json_t **live_out,
+                            int *stale, wf_err *err)
 {
-    const char *authz_ns = p->cfg->flyte.authz_namespace;
-    int stale, found, deleted = 0;
+    int exists = 0;
 
-    if (archive_project(p, d->project_id, ev->workspace_version, &stale, &found, err) != 0)
+    *live_out = NULL;
+    *stale = 0;
+    if (flyte_register_project(p->flyte, d->project, &exists, err) != 0)
         return -1;
-    if (stale) {
-        r->status = PROV_SKIPPED;
-        r->reason = strdup("stale");
+    if (!exists)
         return 0;
+    if (flyte_get_project(p->flyte, d->project_id, live_out, err) != 0)
+        return -1;
+    if (*live_out == NULL) {
+        wf_err_set(err, WF_TRANSIENT, "flyte.race",
+                   "project %s: registration answered 409 but the project is not readable",
+                   d->project_id);
+        return -1;
     }
-    if (delete_labelled(p, "v1", "Namespace", NULL, d->project_id, &deleted, err) != 0 ||
-        delete_labelled(p, "v1", "ConfigMap", authz_ns, d->project_id, &deleted, err) != 0)
+    if (!project_is_ours(*live_out)) {
+        wf_err_set(err, WF_PERMANENT, "flyte.foreign-project",
+                   "project %s exists in FlyteAdmin but is not managed by wsflyte", d->project_id);
         return -1;
-    if (p->cfg->aws.ack_enabled && (delete_labelled(p, "iam.services.k8s.aws/v1alpha1", "Role",
-                                                    authz_ns, d->project_id, &deleted, err) != 0 ||
-                                    delete_labelled(p, "iam.services.k8s.aws/v1alpha1", "Policy",
-                                                    authz_ns, d->project_id, &deleted, err) != 0))
-        return -1;
-    if (!found && deleted == 0) {
-        r->status = PROV_SKIPPED;
-        r->reason = strdup("flyte-not-enabled");
+    }
+    *stale = recorded_version(*live_out) > version;
+    return 0;
+}
+
+/* Order: project record first (so nothing in Kubernetes exists without
+ * one), namespaces (wait if terminating), project update (re-activation),
+ * per domain attributes and objects, pruning, cluster-wide objects. */
+static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
+                         prov_result *r, wf_err *err)
+{
+    json_t *raced = NULL, *obj;
+    int needs_update, all_created, stale = 0;
+    size_t i;
+
+    if (live == NULL) {
+        int rc = register_project(p, d, ev->workspace_version, &raced, &stale, err);
+        live = raced;
+        needs_update = rc == 0 && live && !project_matches(live, d->project);
+        json_decref(raced);
+        if (rc != 0 || stale)
+            return rc != 0 ? -1 : finish(r, PROV_SKIPPED, "stale", err);
     } else {
-        r->status = PROV_SUCCEEDED;
-        r->reason =
-            strdup(ev->type == WS_WORKSPACE_DELETED ? "workspace-deleted" : "flyte-removed");
-        r->flyte_project = found ? strdup(d->project_id) : NULL;
+        needs_update = !project_matches(live, d->project);
+    }
+    if (apply_namespaces(p, d, &all_created, err) != 0)
+        return -1;
+    if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
+        return -1;
+    for (i = 0; i < d->n_domains; i++)
+        if (apply_domain(p, d->project_id, &d->domains[i], err) != 0)
+            return -1;
+    /* Namespaces this apply created hold nothing older to prune. */
+    if (!all_created && prune_bindings(p, d, err) != 0)
+        return -1;
+    json_array_foreach(d->cluster_objects, i, obj)
+    {
+        if (k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
+            return -1;
+    }
+    return fill_present(r, d, err);
+}
+
+/* ---- Flyte absent ---- */
+
+/* Deletes the listed objects that are not already going away; counts them
+ * into *deleted. */
+static int delete_items(provisioner *p, const char *api_version, const char *kind,
+                        const json_t *items, int *deleted, wf_err *err)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(items, i, item)
+    {
+        const char *name = meta_string(item, "name");
+        if (name == NULL || json_object_get(json_object_get(item, "metadata"), "deletionTimestamp"))
+            continue;
+        if (k8s_delete(p->kube, api_version, kind, meta_string(item, "namespace"), name,
+                       meta_string(item, "uid"), err) != 0)
+            return -1;
+        (*deleted)++;
+    }
+    return 0;
+}
+
+/* Lists one cleanup entry's objects (a desired.cleanup element). */
+static int list_cleanup(provisioner *p, const json_t *entry, json_t **items, wf_err *err)
+{
+    return k8s_list(p->kube, json_string_value(json_object_get(entry, "apiVersion")),
+                    json_string_value(json_object_get(entry, "kind")),
+                    json_string_value(json_object_get(entry, "namespace")),
+                    json_string_value(json_object_get(entry, "labelSelector")), items, err);
+}
+
+static long long newest_namespace_version(const json_t *namespaces)
+{
+    long long newest = -1;
+    size_t i;
+    json_t *ns;
+
+    json_array_foreach(namespaces, i, ns)
+    {
+        json_t *ann = json_object_get(json_object_get(ns, "metadata"), "annotations");
+        long long v = parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
+        if (v > newest)
+            newest = v;
+    }
+    return newest;
+}
+
+/* Makes the workspace's Flyte footprint absent (see desired.archive and
+ * desired.cleanup).  The namespaces are listed first: their version
+ * annotation guards too, a namespace newer than the event makes it stale. */
+static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
+                        prov_result *r, wf_err *err)
+{
+    long long v = ev->workspace_version;
+    json_t *items = NULL, *entry;
+    int deleted = 0, rc = -1;
+    size_t i;
+
+    json_array_foreach(d->cleanup, i, entry)
+    {
+        const char *av = json_string_value(json_object_get(entry, "apiVersion"));
+        const char *kind = json_string_value(json_object_get(entry, "kind"));
+
+        if (list_cleanup(p, entry, &items, err) != 0)
+            goto out;
+        if (i == 0) {
+            if (newest_namespace_version(items) > v) {
+                rc = finish(r, PROV_SKIPPED, "stale", err);
+                goto out;
+            }
+            if (live && (!flyte_project_archived(live) || recorded_version(live) != v) &&
+                flyte_update_project(p->flyte, d->archive, err) != 0)
+                goto out;
+        }
+        if (delete_items(p, av, kind, items, &deleted, err) != 0)
+            goto out;
+        json_decref(items);
+        items = NULL;
+    }
+    if (live == NULL && deleted == 0)
+        rc = fill_absent(r, PROV_SKIPPED, "flyte-not-enabled", NULL, err);
+    else
+        rc = fill_absent(r, PROV_SUCCEEDED,
+                         ev->type == WS_WORKSPACE_DELETED ? "workspace-deleted" : "flyte-removed",
+                         live ? d->project_id : NULL, err);
+out:
+    json_decref(items);
+    return rc;
+}
+
+/* ---- one event ---- */
+
+/* True when a cached apply of this very version still describes what
+ * FlyteAdmin holds, so repeating it would change nothing. */
+static int cached_still_true(const applied *prior, const desired *d, const json_t *live,
+                             long long version)
+{
+    if (d->flyte_wanted)
+        return live && recorded_version(live) == version && project_matches(live, d->project);
+    if (prior->project)
+        return live && flyte_project_archived(live) && recorded_version(live) == version;
+    return live == NULL;
+}
+
+static int answer_from_cache(const applied *prior, const desired *d, prov_result *r, wf_err *err)
+{
+    if (d->flyte_wanted)
+        return fill_present(r, d, err);
+    return fill_absent(r, prior->status, prior->reason[0] ? prior->reason : NULL,
+                       prior->project ? d->project_id : NULL, err);
+}
+
+/* Reads the Flyte project and classifies it: a project someone else owns
+ * is left alone (an error when Flyte is wanted, absent otherwise). */
+static int read_project(provisioner *p, const desired *d, json_t **live, wf_err *err)
+{
+    if (flyte_get_project(p->flyte, d->project_id, live, err) != 0)
+        return -1;
+    if (*live && !project_is_ours(*live)) {
+        json_decref(*live);
+        *live = NULL;
+        if (d->flyte_wanted) {
+            wf_err_set(err, WF_PERMANENT, "flyte.foreign-project",
+                       "project %s exists in FlyteAdmin but is not managed by wsflyte (no label "
+                       "%s=%s); refusing to take it over",
+                       d->project_id, FLYTE_LABEL_MANAGED, MANAGER_NAME);
+            return -1;
+        }
     }
     return 0;
 }
 
 int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *err)
 {
+    long long v = ev->workspace_version;
+    char digest[DESIRED_DIGEST_LEN + 1];
+    json_t *live = NULL;
+    applied prior;
+    int have, rc = -1;
     desired d;
-    int rc;
 
     if (desired_build(p->cfg, ev, &d, err) != 0) {
         desired_fini(&d);
         return -1;
     }
+    desired_digest(&d, digest);
+    have = cache_get(p->cache, d.project_id, &prior);
+    if (have && prior.version > v) {
+        rc = finish(r, PROV_SKIPPED, "stale", err);
+        goto out;
+    }
+    if (read_project(p, &d, &live, err) != 0)
+        goto out;
+    if (recorded_version(live) > v) {
+        rc = finish(r, PROV_SKIPPED, "stale", err);
+        goto out;
+    }
+    if (have && prior.version == v && strcmp(prior.digest, digest) == 0 &&
+        cached_still_true(&prior, &d, live, v)) {
+        rc = answer_from_cache(&prior, &d, r, err);
+        goto out;
+    }
+    cache_forget(p->cache, d.project_id);
     if (d.flyte_wanted)
-        rc = apply_present(p, ev, &d, r, err);
+        rc = apply_present(p, ev, &d, live, r, err);
     else
-        rc = apply_absent(p, ev, &d, r, err);
+        rc = apply_absent(p, ev, &d, live, r, err);
+    if (rc == 0 && !(r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0))
+        cache_put(p->cache, d.project_id, v, digest, r);
+out:
+    json_decref(live);
     desired_fini(&d);
     return rc;
 }

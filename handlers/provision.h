@@ -6,7 +6,14 @@
  * Flyte project's label, the namespaces' annotation); an event older than it
  * changes nothing and is SKIPPED as "stale", so replays in any order
  * converge.  A provisioner owns one HTTP connection per API and is used by
- * one thread at a time. */
+ * one thread at a time.
+ *
+ * Provisioners created from the same wf_config share an in-memory cache of
+ * what this process applied completely (version, digest of the desired
+ * state, result).  It only saves requests: an event older than a cached
+ * version is stale without a request, and a duplicate of the cached
+ * version costs one GET of the Flyte project.  An empty cache (after a
+ * restart) is always correct. */
 #ifndef WF_PROVISION_H
 #define WF_PROVISION_H
 

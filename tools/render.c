@@ -18,65 +18,143 @@ static void usage(FILE *fp)
     fprintf(fp,
             "Usage: wsflyte-render --config FILE EVENT.json\n"
             "\n"
-            "Prints, as one JSON document, the FlyteAdmin requests and the Kubernetes\n"
-            "objects (server-side applied with fieldManager=wsflyte) that EVENT.json leads\n"
-            "to, or the clean-up it triggers when Flyte is not wanted.  Reads no server, so\n"
-            "the version check (stale events) and pruning of former members are shown as\n"
-            "the rules they follow.  EVENT.json is one event in the plain JSON form.\n"
+            "Prints, as one JSON document, the requests EVENT.json leads to, in the order\n"
+            "the handler sends them: FlyteAdmin calls and the Kubernetes objects it\n"
+            "server-side applies (fieldManager=wsflyte), or the clean-up when Flyte is not\n"
+            "wanted.  Reads no server, so steps that depend on what the servers hold carry\n"
+            "a \"when\" condition, and the version check is shown as its rules.\n"
+            "EVENT.json is one event in the plain JSON form.\n"
             "\n"
             "Example:\n"
             "  wsflyte-render --config dev.yaml tests/data/events/ws-ml-prod-001.json | less\n");
 }
 
-static json_t *request(const char *method, const char *path, json_t *body)
+static json_t *request(const char *when, const char *method, const char *path, json_t *body)
 {
     json_t *r = json_pack("{s:s, s:s}", "method", method, "path", path);
+    if (when)
+        json_object_set_new(r, "when", json_string(when));
     if (body)
         json_object_set_new(r, "body", body);
     return r;
 }
 
-static json_t *render_present(const desired *d)
+/* The server-side apply request of one manifest, path from k8s_path. */
+static json_t *apply_request(const json_t *obj)
 {
-    json_t *flyte = json_array(), *apply = json_array(), *prune = json_array();
-    char path[512], selector[512];
+    const json_t *meta = json_object_get(obj, "metadata");
+    char path[1024];
 
-    snprintf(path, sizeof(path), "/api/v1/projects/%s", d->project_id);
-    json_array_append_new(flyte, request("GET", path, NULL));
-    json_array_append_new(flyte, request("POST", "/api/v1/projects (when missing)",
+    if (k8s_path(json_string_value(json_object_get(obj, "apiVersion")),
+                 json_string_value(json_object_get(obj, "kind")),
+                 json_string_value(json_object_get(meta, "namespace")),
+                 json_string_value(json_object_get(meta, "name")), path, sizeof(path) - 64) != 0)
+        snprintf(path, sizeof(path), "(unmanaged kind)");
+    strcat(path, "?fieldManager=" K8S_FIELD_MANAGER "&force=true");
+    return json_pack("{s:s, s:s, s:s, s:O}", "method", "PATCH", "path", path, "content_type",
+                     "application/apply-patch+yaml", "body", obj);
+}
+
+static json_t *version_rules(void)
+{
+    return json_pack("{s:s, s:s, s:s}", "read",
+                     "GET the Flyte project's " FLYTE_LABEL_VERSION " label (no request at all "
+                     "when this process already applied a newer version)",
+                     "stale",
+                     "recorded version > workspace_version: SKIPPED/stale, nothing written",
+                     "duplicate",
+                     "recorded version == workspace_version and this process applied this exact "
+                     "desired state (digest): answered from the GET alone");
+}
+
+/* Steps in the order the handler (handlers/provision.c) takes them. */
+static json_t *render_present(const desired *d, const char *digest)
+{
+    json_t *steps = json_array();
+    char path[512], selector[512], base[512];
+
+    snprintf(base, sizeof(base), "/api/v1/projects/%s", d->project_id);
+    json_array_append_new(steps, request(NULL, "GET", base, NULL));
+    json_array_append_new(steps, request("the project does not exist", "POST", "/api/v1/projects",
                                          json_pack("{s:O}", "project", d->project)));
-    json_array_append_new(flyte, request("PUT", path, json_incref(d->project)));
+    for (size_t i = 0; i < d->n_domains; i++) {
+        json_t *ns = apply_request(json_array_get(d->domains[i].objects, 0));
+        json_object_set_new(ns, "then",
+                            json_string("still terminating from an earlier deletion: "
+                                        "transient error, retried; nothing else written"));
+        json_array_append_new(steps, ns);
+    }
+    json_array_append_new(steps,
+                          request("the project differs (name, description, labels) or is archived",
+                                  "PUT", base, json_incref(d->project)));
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
+        size_t j;
+        json_t *obj;
+
         snprintf(path, sizeof(path), "/api/v1/project_domain_attributes/%s/%s", d->project_id,
                  dd->domain);
         json_array_append_new(
-            flyte, request("PUT", path, json_pack("{s:O}", "attributes", dd->attributes)));
-        json_array_extend(apply, dd->objects);
-        desired_workspace_selector(d->project_id, selector, sizeof(selector) - 32);
-        strcat(selector, "," LABEL_MEMBER);
-        json_array_append_new(prune, json_pack("{s:s, s:s, s:s, s:O}", "kind", "RoleBinding",
-                                               "namespace", dd->namespace_name, "selector",
-                                               selector, "keep", dd->bindings));
+            steps, request(NULL, "PUT", path, json_pack("{s:O}", "attributes", dd->attributes)));
+        json_array_foreach(dd->objects, j, obj)
+        {
+            if (j > 0) /* the Namespace went first, above */
+                json_array_append_new(steps, apply_request(obj));
+        }
     }
-    json_array_extend(apply, d->cluster_objects);
-    return json_pack("{s:b, s:s, s:o, s:{s:o, s:o}}", "flyte_wanted", 1, "console_url",
-                     d->console_url ? d->console_url : "", "flyte_requests", flyte, "kubernetes",
-                     "apply", apply, "prune", prune);
+    desired_member_selector(d->project_id, selector, sizeof(selector));
+    k8s_path("rbac.authorization.k8s.io/v1", "RoleBinding", NULL, NULL, path, sizeof(path));
+    json_t *keep = json_array();
+    for (size_t i = 0; i < d->n_domains; i++) {
+        size_t j;
+        json_t *n;
+        json_array_foreach(d->domains[i].bindings, j, n) json_array_append_new(
+            keep, json_pack("{s:s, s:O}", "namespace", d->domains[i].namespace_name, "name", n));
+    }
+    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:o}", "when",
+                                           "not every namespace was created by this apply",
+                                           "method", "GET", "path", path, "labelSelector", selector,
+                                           "then_delete_all_but", keep));
+    for (size_t i = 0; i < json_array_size(d->cluster_objects); i++)
+        json_array_append_new(steps, apply_request(json_array_get(d->cluster_objects, i)));
+    return json_pack("{s:b, s:s, s:s, s:o, s:o}", "flyte_wanted", 1, "console_url",
+                     d->console_url ? d->console_url : "", "digest", digest, "version_check",
+                     version_rules(), "steps", steps);
 }
 
-static json_t *render_absent(const wf_config *cfg, const desired *d)
+static json_t *render_absent(const desired *d, const char *digest)
 {
-    char path[512], selector[512];
+    json_t *steps = json_array(), *entry;
+    char path[512];
+    size_t i;
 
     snprintf(path, sizeof(path), "/api/v1/projects/%s", d->project_id);
-    desired_workspace_selector(d->project_id, selector, sizeof(selector));
-    return json_pack(
-        "{s:b, s:[{s:s, s:s}, {s:s, s:s, s:{s:s, s:s}}], s:{s:[{s:s, s:s}, {s:s, s:s, s:s}]}}",
-        "flyte_wanted", 0, "flyte_requests", "method", "GET", "path", path, "method",
-        "PUT (when the project exists and is active)", "path", path, "body", "id", d->project_id,
-        "state", "ARCHIVED", "kubernetes", "delete", "kind", "Namespace", "selector", selector,
-        "kind", "ConfigMap", "namespace", cfg->flyte.authz_namespace, "selector", selector);
+    json_array_append_new(steps, request(NULL, "GET", path, NULL));
+    json_array_foreach(d->cleanup, i, entry)
+    {
+        char list[512];
+        k8s_path(json_string_value(json_object_get(entry, "apiVersion")),
+                 json_string_value(json_object_get(entry, "kind")),
+                 json_string_value(json_object_get(entry, "namespace")), NULL, list, sizeof(list));
+        json_t *get = json_pack("{s:s, s:s, s:O}", "method", "GET", "path", list, "labelSelector",
+                                json_object_get(entry, "labelSelector"));
+        json_array_append_new(steps, get);
+        if (i == 0) {
+            json_object_set_new(get, "stale",
+                                json_string("a namespace annotated " ANNOTATION_VERSION
+                                            " above workspace_version: SKIPPED/stale"));
+            json_array_append_new(steps,
+                                  request("the project exists, is managed by wsflyte and is not "
+                                          "archived at this version",
+                                          "PUT", path, json_incref(d->archive)));
+        }
+        strcat(list, "/{name}");
+        json_array_append_new(steps, request("for each listed object not already being deleted "
+                                             "(DeleteOptions.preconditions.uid)",
+                                             "DELETE", list, NULL));
+    }
+    return json_pack("{s:b, s:s, s:o, s:o}", "flyte_wanted", 0, "digest", digest, "version_check",
+                     version_rules(), "steps", steps);
 }
 
 int main(int argc, char **argv)
@@ -85,7 +163,7 @@ int main(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
-    char *report = NULL, *text;
+    char *report = NULL, *text, digest[DESIRED_DIGEST_LEN + 1];
     json_error_t jerr;
     json_t *in = NULL, *out = NULL;
     wf_config cfg;
@@ -126,7 +204,8 @@ int main(int argc, char **argv)
                 wf_class_name(err.cls), err.code);
         goto out;
     }
-    out = d.flyte_wanted ? render_present(&d) : render_absent(&cfg, &d);
+    desired_digest(&d, digest);
+    out = d.flyte_wanted ? render_present(&d, digest) : render_absent(&d, digest);
     text = json_dumps(out, JSON_INDENT(2));
     if (text)
         printf("%s\n", text);

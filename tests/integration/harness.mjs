@@ -210,3 +210,80 @@ export function workspaceEvent(id, v = 1, overrides = {}) {
     ...overrides,
   };
 }
+
+// ---- delivery-guarantee helpers ----
+
+// A lifecycle event as JSON; every field the contract requires.
+export function makeEvent({ workspace, version = 1, type = 'WORKSPACE_CREATED', eventId,
+  services = ['flyte'], members = [{ user_id: 'owner', email: 'owner@example.com', role: 'OWNER' }] }) {
+  return {
+    event_id: eventId ?? `${workspace}-v${version}-${Math.random().toString(16).slice(2, 10)}`,
+    event_type: type, occurred_at: Date.now(), workspace_version: version, actor: 'test',
+    service: null,
+    workspace: {
+      workspace_id: workspace, workspace_name: `Workspace ${workspace}`, services, members,
+      data_bucket: `${workspace}-data`, quota: null, labels: {},
+    },
+  };
+}
+
+// The result_id the contract derives from an event id (consumer/loop.c loop_result_id).
+export async function expectedResultId(eventId) {
+  const { createHash } = await import('node:crypto');
+  const md = createHash('sha256').update(`wsflyte-result:${eventId}`).digest();
+  md[6] = (md[6] & 0x0f) | 0x80;
+  md[8] = (md[8] & 0x3f) | 0x80;
+  const h = md.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+// Writes events as JSON lines into the stack's directory and publishes them.
+Stack.prototype.produceEvents = async function produceEvents(events, format = 'avro') {
+  const file = join(this.dir, `events-${Date.now()}-${Math.random().toString(16).slice(2)}.jsonl`);
+  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const r = await this.produce(file, format);
+  if (r.code !== 0) throw new Error(`wsflyte-produce: ${r.stderr}`);
+  return r;
+};
+
+// Every record of a topic, read with kcat: {partition, offset, ts, key, headers{}, payload}.
+Stack.prototype.readTopic = async function readTopic(topic) {
+  const r = await run('kcat', ['-C', '-b', this.bootstrap, '-t', topic, '-e', '-J', '-q']);
+  return r.stdout.split('\n').filter(Boolean).map((l) => {
+    const j = JSON.parse(l);
+    const headers = {};
+    for (let i = 0; j.headers && i < j.headers.length; i += 2) headers[j.headers[i]] = j.headers[i + 1];
+    return { partition: j.partition, offset: j.offset, ts: j.ts, key: j.key, headers, payload: j.payload };
+  });
+};
+
+// Adds a fault rule on the FlyteAdmin ('flyte') or Kubernetes ('kube') test server.
+Stack.prototype.fault = async function fault(server, rule) {
+  const url = server === 'flyte' ? this.flyteUrl : this.kubeUrl;
+  const r = await fetch(`${url}/_test/faults`, { method: 'POST', body: JSON.stringify(rule) });
+  if (!r.ok) throw new Error(`fault ${JSON.stringify(rule)}: ${r.status} ${await r.text()}`);
+  return (await r.json()).id;
+};
+
+Stack.prototype.clearFaults = async function clearFaults() {
+  for (const url of [this.flyteUrl, this.kubeUrl]) await fetch(`${url}/_test/faults`, { method: 'DELETE' });
+};
+
+// Starts a named consumer whose log lines are also kept apart in this.consumerLogs[name].
+Stack.prototype.startNamedConsumer = function startNamedConsumer(name, env = {}) {
+  const child = spawn(bin('wsflyte'), ['--config', this.configPath],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  this.consumerLogs = this.consumerLogs || {};
+  const mine = (this.consumerLogs[name] = []);
+  child.stderr.on('data', (d) => { this.logs.push(`[${name}] ${d}`); mine.push(String(d)); });
+  this.children.push(child);
+  return child;
+};
+
+// Polls fn() until it returns a truthy value or timeoutMs passes; returns the last value.
+export async function waitFor(fn, timeoutMs, stepMs = 250) {
+  const until = Date.now() + timeoutMs;
+  let v;
+  while (!(v = await fn()) && Date.now() < until) await sleep(stepMs);
+  return v;
+}

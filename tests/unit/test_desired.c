@@ -158,13 +158,31 @@ static void set_newline_user(json_t *ev)
     json_object_set_new(m, "user_id", json_string("alice\nkind: ClusterRoleBinding"));
 }
 
+static void set_system_user(json_t *ev)
+{
+    json_t *m = json_array_get(json_object_get(ws_of(ev), "members"), 2);
+    json_object_set_new(m, "user_id", json_string("system:anonymous"));
+}
+static void set_upper_id(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_id", json_string("WS-1"));
+}
+static void set_huge_name(json_t *ev)
+{
+    char name[1100];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    json_object_set_new(ws_of(ev), "workspace_name", json_string(name));
+}
+
 static void hostile_or_invalid_fields_are_validation_errors(void **state)
 {
     fixture *f = *state;
-    void (*edits[])(json_t *) = {set_bad_id, set_long_id, set_bad_bucket, set_bad_quota,
-                                 set_newline_user};
-    const char *codes[] = {"event.workspace_id", "event.workspace_id", "event.data_bucket",
-                           "event.quota", "event.member"};
+    void (*edits[])(json_t *) = {set_bad_id,       set_long_id,     set_bad_bucket, set_bad_quota,
+                                 set_newline_user, set_system_user, set_upper_id,   set_huge_name};
+    const char *codes[] = {"event.workspace_id", "event.workspace_id",  "event.data_bucket",
+                           "event.quota",        "event.member",        "event.member",
+                           "event.workspace_id", "event.workspace_name"};
     desired d;
     wf_err err;
 
@@ -196,7 +214,9 @@ static void hostile_names_stay_data_inside_the_workspace(void **state)
     assert_int_equal(build(f, set_hostile_names, &d, &err), 0);
     const char *name = json_string_value(json_object_get(d.project, "name"));
     assert_true(strlen(name) <= 64);
-    assert_true(strncmp(name, "Flyte - x\"}\n---", 15) == 0); /* kept as data, not markup */
+    /* Kept as data, not markup; the newline is display-cleaned to a space. */
+    assert_true(strncmp(name, "Flyte - x\"} ---", 15) == 0);
+    assert_null(strchr(json_string_value(json_object_get(d.project, "description")), '\n'));
     for (i = 0; i < d.n_domains; i++) {
         json_array_foreach(d.domains[i].objects, j, o)
         {
@@ -210,6 +230,34 @@ static void hostile_names_stay_data_inside_the_workspace(void **state)
         }
     }
     desired_fini(&d);
+}
+
+static void add_member_dave(json_t *ev)
+{
+    json_array_append_new(json_object_get(ws_of(ev), "members"),
+                          json_pack("{s:s, s:s, s:s}", "user_id", "dave", "email",
+                                    "dave@company.com", "role", "VIEWER"));
+}
+
+static void digest_changes_with_the_desired_state_only(void **state)
+{
+    fixture *f = *state;
+    char a[DESIRED_DIGEST_LEN + 1], b[DESIRED_DIGEST_LEN + 1], c[DESIRED_DIGEST_LEN + 1];
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    desired_digest(&d, a);
+    desired_fini(&d);
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    desired_digest(&d, b);
+    desired_fini(&d);
+    assert_int_equal(build(f, add_member_dave, &d, &err), 0);
+    desired_digest(&d, c);
+    desired_fini(&d);
+    assert_int_equal(strlen(a), DESIRED_DIGEST_LEN);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
 }
 
 static void drop_flyte(json_t *ev)
@@ -284,6 +332,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_names_stay_data_inside_the_workspace, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(flyte_absent_or_deleted_wants_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(digest_changes_with_the_desired_state_only, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(network_policy_allows_dns_and_selects_unforgeable_labels,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),

@@ -138,12 +138,143 @@ static void collect_times_out_when_idle(void **state)
     dispatcher_free(d);
 }
 
+/* Jobs for the retry and ordering tests: each run appends its name. */
+typedef struct seq_item {
+    job j;
+    const char *name;
+    long retry_first_ms; /* > 0: the first run asks to be retried after it */
+    int runs;
+    char *log; /* shared, guarded by log_lock */
+    pthread_mutex_t *log_lock;
+    int *notified;
+} seq_item;
+
+static void run_seq(job *j, void *worker_ud)
+{
+    seq_item *it = (seq_item *)j;
+    (void)worker_ud;
+    pthread_mutex_lock(it->log_lock);
+    strcat(it->log, it->name);
+    pthread_mutex_unlock(it->log_lock);
+    if (it->runs++ == 0 && it->retry_first_ms > 0)
+        j->retry_in_ms = it->retry_first_ms;
+}
+
+static void count_notify(void *ud)
+{
+    __atomic_add_fetch((int *)ud, 1, __ATOMIC_SEQ_CST);
+}
+
+static void seq_init(seq_item *it, const char *name, char *key, long retry_ms, char *log,
+                     pthread_mutex_t *lock)
+{
+    memset(it, 0, sizeof(*it));
+    it->name = name;
+    it->j.key = key;
+    it->j.topic = "events";
+    it->j.partition = 0;
+    it->retry_first_ms = retry_ms;
+    it->log = log;
+    it->log_lock = lock;
+}
+
+static void a_backing_off_job_frees_its_worker_and_keeps_its_key_busy(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    char log[64] = "";
+    seq_item a1, a2, b1;
+    int notified = 0;
+    dispatch_opts o = {.threads = 1, .run = run_seq, .ud = &notified, .notify = count_notify};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    seq_init(&a1, "A", "ws-a", 150, log, &lock);
+    seq_init(&a2, "a", "ws-a", 0, log, &lock);
+    seq_init(&b1, "B", "ws-b", 0, log, &lock);
+    dispatcher_submit(d, &a1.j);
+    dispatcher_submit(d, &a2.j);
+    dispatcher_submit(d, &b1.j);
+    /* One worker: B runs while A backs off; a waits for A's second run. */
+    job *first = dispatcher_collect(d, 1000);
+    assert_ptr_equal(first, &b1.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a1.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.j);
+    assert_string_equal(log, "ABAa");
+    assert_int_equal(a1.runs, 2);
+    for (int i = 0; i < 200 && __atomic_load_n(&notified, __ATOMIC_SEQ_CST) < 3; i++)
+        usleep(1000); /* the last notify comes just after the job is collectable */
+    assert_int_equal(notified, 3);
+    dispatcher_free(d);
+}
+
+static void a_keys_next_job_starts_before_the_previous_one_is_collected(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    char log[64] = "";
+    seq_item a1, a2;
+    dispatch_opts o = {.threads = 1, .run = run_seq};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    seq_init(&a1, "1", "ws-a", 0, log, &lock);
+    seq_init(&a2, "2", "ws-a", 0, log, &lock);
+    dispatcher_submit(d, &a1.j);
+    dispatcher_submit(d, &a2.j);
+    for (int i = 0; i < 200 && a2.runs == 0; i++)
+        usleep(5000); /* nothing collected meanwhile */
+    assert_int_equal(a2.runs, 1);
+    /* Still collected in order. */
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a1.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.j);
+    dispatcher_free(d);
+}
+
+static void cancel_all_hands_back_queued_and_backing_off_jobs_at_once(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    char log[64] = "";
+    seq_item a1, a2, b1;
+    dispatch_opts o = {.threads = 1, .run = run_seq};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    seq_init(&a1, "A", "ws-a", 60000, log, &lock); /* backs off for a minute */
+    seq_init(&a2, "a", "ws-a", 0, log, &lock);
+    dispatcher_submit(d, &a1.j);
+    dispatcher_submit(d, &a2.j);
+    for (int i = 0; i < 200 && a1.runs == 0; i++)
+        usleep(5000);
+    usleep(50000); /* A is now backing off, not running */
+    dispatcher_cancel_partition(d, NULL, 0);
+    job *x = dispatcher_collect(d, 100), *y = dispatcher_collect(d, 100);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_true(x->cancelled && y->cancelled);
+    assert_int_equal(dispatcher_inflight(d), 0);
+    /* The key is free again. */
+    seq_init(&b1, "B", "ws-a", 0, log, &lock);
+    dispatcher_submit(d, &b1.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &b1.j);
+    assert_false(b1.j.cancelled);
+    assert_string_equal(log, "AB");
+    dispatcher_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_key_at_a_time_in_order_while_keys_run_in_parallel),
         cmocka_unit_test(cancel_returns_queued_jobs_of_the_partition_unrun),
         cmocka_unit_test(collect_times_out_when_idle),
+        cmocka_unit_test(a_backing_off_job_frees_its_worker_and_keeps_its_key_busy),
+        cmocka_unit_test(a_keys_next_job_starts_before_the_previous_one_is_collected),
+        cmocka_unit_test(cancel_all_hands_back_queued_and_backing_off_jobs_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

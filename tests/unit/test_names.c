@@ -91,6 +91,26 @@ static void truncation_keeps_utf8_whole(void **state)
     free(s);
 }
 
+static void utf8_check_refuses_malformed_sequences(void **state)
+{
+    (void)state;
+    assert_true(names_is_utf8("plain ascii"));
+    assert_true(names_is_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    assert_false(names_is_utf8("\xff"));
+    assert_false(names_is_utf8("\xc3"));             /* cut short */
+    assert_false(names_is_utf8("\xc0\xaf"));         /* overlong "/" */
+    assert_false(names_is_utf8("\xed\xa0\x80"));     /* surrogate */
+    assert_false(names_is_utf8("\xf4\x90\x80\x80")); /* above U+10FFFF */
+}
+
+static void display_text_has_no_control_characters(void **state)
+{
+    (void)state;
+    char *s = names_display("a\nb\tc\x7f\xc3\xa9");
+    assert_string_equal(s, "a b c \xc3\xa9");
+    free(s);
+}
+
 static void template_renders_flyte_syntax(void **state)
 {
     (void)state;
@@ -112,6 +132,8 @@ int main(void)
         cmocka_unit_test(user_keys_are_valid_stable_and_distinct),
         cmocka_unit_test(truncation_keeps_utf8_whole),
         cmocka_unit_test(template_renders_flyte_syntax),
+        cmocka_unit_test(utf8_check_refuses_malformed_sequences),
+        cmocka_unit_test(display_text_has_no_control_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,24 @@ static void many_offsets_grow_and_compact(void **state)
     offsets_free(o);
 }
 
+static void committable_remembers_the_last_advance_until_dropped(void **state)
+{
+    offsets *o = offsets_new();
+    (void)state;
+
+    assert_int_equal(offsets_committable(o, "t", 0), -1);
+    assert_int_equal(offsets_begin(o, "t", 0, 10), 0);
+    assert_int_equal(offsets_begin(o, "t", 0, 11), 0);
+    assert_int_equal(offsets_committable(o, "t", 0), -1);
+    assert_int_equal(offsets_done(o, "t", 0, 11), -1);
+    assert_int_equal(offsets_committable(o, "t", 0), -1);
+    assert_int_equal(offsets_done(o, "t", 0, 10), 12);
+    assert_int_equal(offsets_committable(o, "t", 0), 12);
+    offsets_drop(o, "t", 0);
+    assert_int_equal(offsets_committable(o, "t", 0), -1);
+    offsets_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -70,6 +88,7 @@ int main(void)
         cmocka_unit_test(never_commits_past_unfinished_work),
         cmocka_unit_test(partitions_are_independent),
         cmocka_unit_test(many_offsets_grow_and_compact),
+        cmocka_unit_test(committable_remembers_the_last_advance_until_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

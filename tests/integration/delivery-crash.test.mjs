@@ -1,0 +1,117 @@
+// Delivery guarantees, part 2: kill -9 during a stream of events, broker
+// faults (request errors, broker down/up), SIGTERM with committed offsets.
+// Invariant: every event reaches at least one terminal result, duplicates
+// only with the same result_id, and the final state is each workspace's
+// latest version.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack, makeEvent, expectedResultId, waitFor, sleep } from './harness.mjs';
+
+const WORKSPACES = Array.from({ length: 30 }, (_, i) => `ws-c-${String(i).padStart(2, '0')}`);
+const VERSIONS = 10;
+const members = (v) => [
+  { user_id: 'owner', email: 'owner@example.com', role: 'OWNER' },
+  { user_id: `user-v${v}`, email: `u${v}@example.com`, role: 'CONTRIBUTOR' },
+];
+// Versions in order per workspace, workspaces interleaved: 300 events.
+const events = [];
+for (let v = 1; v <= VERSIONS; v++)
+  for (const workspace of WORKSPACES)
+    events.push(makeEvent({ workspace, version: v, type: v === 1 ? 'WORKSPACE_CREATED' : 'MEMBERS_CHANGED', members: members(v) }));
+const batches = [events.slice(0, 100), events.slice(100, 200), events.slice(200)];
+
+let stack, results, sigtermMs, sigtermCode, redone, killedAfter;
+
+// All results so far, read until 3 s pass without a new one.
+const readResults = () => stack.results(1000000, 3);
+const covered = (rs) => {
+  const seen = new Set(rs.map((r) => r.event_id));
+  return events.every((e) => seen.has(e.event_id));
+};
+const workRequests = async () => (await stack.flyteRequests()).filter((r) => r.path.includes('ws-c-'));
+
+before(async () => {
+  stack = await new Stack({ config: { concurrency: 8 } }).start();
+  // Every API call takes a little while, so that a crash hits work in flight.
+  await stack.fault('flyte', { latency_ms: 5, count: -1 });
+  await stack.fault('kube', { latency_ms: 5, count: -1 });
+
+  // 1. kill -9 in the middle of the first batch.
+  let consumer = stack.startNamedConsumer('first');
+  await stack.produceEvents(batches[0]);
+  await waitFor(async () => (await workRequests()).length > 300, 30000, 100);
+  killedAfter = (await workRequests()).length;
+  assert.equal(await stack.stopConsumer(consumer, 'SIGKILL'), 'SIGKILL');
+
+  // 2. Published while nobody consumes; then a new process with broker faults.
+  await stack.produceEvents(batches[1]);
+  consumer = stack.startNamedConsumer('second');
+  await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.second.join('')), 20000);
+  stack.kafkaCommand('errors 0 5 7');   // Produce: REQUEST_TIMED_OUT x5
+  stack.kafkaCommand('errors 1 3 6');   // Fetch: NOT_LEADER_FOR_PARTITION x3
+  stack.kafkaCommand('errors 8 3 15');  // OffsetCommit: COORDINATOR_NOT_AVAILABLE x3
+  await stack.produceEvents(batches[2].slice(0, 50));
+  stack.kafkaCommand('down 1');
+  await sleep(3000);
+  stack.kafkaCommand('up 1');
+  await stack.produceEvents(batches[2].slice(50));
+  results = await waitFor(async () => { const rs = await readResults(); return covered(rs) && rs; }, 150000, 0)
+    || await readResults();
+
+  // 3. SIGTERM: exit 0 within 10 s, offsets committed.
+  await sleep(6000); // let the auto-commit and the last outputs land
+  const t0 = Date.now();
+  sigtermCode = await stack.stopConsumer(consumer, 'SIGTERM');
+  sigtermMs = Date.now() - t0;
+
+  // 4. A restarted consumer finds nothing left to do.
+  await fetch(`${stack.flyteUrl}/_test/requests`, { method: 'DELETE' });
+  consumer = stack.startNamedConsumer('third');
+  await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.third.join('')), 20000);
+  await sleep(4000);
+  redone = await workRequests();
+  assert.equal(await stack.stopConsumer(consumer, 'SIGTERM'), 0);
+});
+
+after(async () => { await stack?.stop(); });
+
+test('the crash hit work in flight', (t) => {
+  assert.ok(killedAfter > 0);
+  const firstRun = results.filter((r) => batches[0].some((e) => e.event_id === r.event_id));
+  assert.ok(firstRun.length > 0);
+  t.diagnostic(`${results.length} results for ${events.length} events; killed after ${killedAfter} API requests`);
+});
+
+test('every event reaches a terminal result; duplicates carry the same result_id', async () => {
+  assert.ok(covered(results), `missing results for ${events.filter((e) => !results.some((r) => r.event_id === e.event_id)).length} events\n${stack.logs.join('').slice(-4000)}`);
+  for (const e of events) {
+    const rs = results.filter((r) => r.event_id === e.event_id);
+    const want = await expectedResultId(e.event_id);
+    for (const r of rs) {
+      assert.equal(r.result_id, want);
+      assert.ok(['SUCCEEDED', 'SKIPPED'].includes(r.status), JSON.stringify(r));
+    }
+  }
+  assert.ok(results.length < events.length * 1.5, `duplicates stay bounded: ${results.length}`);
+});
+
+test('the final state is the latest version of every workspace', async () => {
+  const flyte = await stack.flyteState();
+  const kube = await stack.kubeState();
+  for (const ws of WORKSPACES) {
+    const p = flyte.projects.find((x) => x.id === ws);
+    assert.equal(p?.labels.values['wsflyte-workspace-version'], String(VERSIONS), ws);
+    assert.equal(p.state, 'ACTIVE');
+    const ns = kube.objects.find((o) => o.kind === 'Namespace' && o.metadata.name === `${ws}-development`);
+    assert.equal(ns.metadata.annotations['wsflyte.io/workspace-version'], String(VERSIONS), ws);
+    const bound = kube.objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.namespace === `${ws}-development`)
+      .map((b) => b.subjects[0].name).sort();
+    assert.deepEqual(bound, ['owner', `user-v${VERSIONS}`], `${ws}: former members pruned`);
+  }
+});
+
+test('SIGTERM exits 0 within 10 s and a restarted consumer redoes nothing', () => {
+  assert.equal(sigtermCode, 0);
+  assert.ok(sigtermMs < 10000, `exit took ${sigtermMs} ms`);
+  assert.deepEqual(redone.map((r) => `${r.method} ${r.path}`), [], 'offsets were committed');
+});
