@@ -3,7 +3,8 @@
 //   node tests/servers/flyteadmin.js [--port 0] [--auth on|off]
 //        [--domains development,staging,production] [--client-id wsflyte]
 //        [--client-secret wsflyte-secret] [--token-ttl 3600] [--log-requests]
-import { parseArgs, onOff, runMain } from './lib/http.js';
+//        [--tls-cert FILE --tls-key FILE]   (serve HTTPS; the URL printed is https://)
+import { parseArgs, onOff, runMain, tlsFromArgs } from './lib/http.js';
 import { startFlyteAdmin } from './lib/flyte-app.js';
 
 runMain('flyteadmin', async () => {
@@ -15,6 +16,8 @@ runMain('flyteadmin', async () => {
     clientSecret: 'wsflyte-secret',
     tokenTtl: '3600',
     logRequests: 'false',
+    tlsCert: '',
+    tlsKey: '',
   });
   return startFlyteAdmin({
     port: Number(a.port),
@@ -24,5 +27,6 @@ runMain('flyteadmin', async () => {
     clientSecret: a.clientSecret,
     tokenTtl: Number(a.tokenTtl),
     logRequests: onOff(a.logRequests),
+    tls: tlsFromArgs(a.tlsCert, a.tlsKey),
   });
 });

@@ -2,7 +2,8 @@
 // Kubernetes API test server. Prints its base URL as the first line of stdout.
 //   node tests/servers/kube.js [--port 0] [--termination-ms 1500] [--ack on|off]
 //        [--token TOKEN] [--namespaces default,kube-system,flyte] [--log-requests]
-import { parseArgs, onOff, runMain } from './lib/http.js';
+//        [--tls-cert FILE --tls-key FILE]   (serve HTTPS; the URL printed is https://)
+import { parseArgs, onOff, runMain, tlsFromArgs } from './lib/http.js';
 import { startKube } from './lib/kube-app.js';
 
 runMain('kube', async () => {
@@ -13,6 +14,8 @@ runMain('kube', async () => {
     token: '',
     namespaces: 'default,kube-system,flyte',
     logRequests: 'false',
+    tlsCert: '',
+    tlsKey: '',
   });
   return startKube({
     port: Number(a.port),
@@ -21,5 +24,6 @@ runMain('kube', async () => {
     token: a.token || null,
     namespaces: a.namespaces.split(',').map((n) => n.trim()).filter(Boolean),
     logRequests: onOff(a.logRequests),
+    tls: tlsFromArgs(a.tlsCert, a.tlsKey),
   });
 });

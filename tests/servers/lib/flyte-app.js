@@ -342,7 +342,7 @@ export function createFlyteAdmin(opts = {}) {
     },
     GetOAuth2Metadata(req, ctx) {
       if (!cfg.auth) throw err(12, 'unknown service flyteidl.service.AuthMetadataService');
-      const base = `http://${ctx.headers.host}`;
+      const base = `${ctx.req.socket.encrypted ? 'https' : 'http'}://${ctx.headers.host}`;
       return {
         issuer: base,
         authorization_endpoint: `${base}/oauth2/authorize`,
@@ -530,7 +530,7 @@ export function createFlyteAdmin(opts = {}) {
 
 export async function startFlyteAdmin(opts = {}) {
   const app = createFlyteAdmin(opts);
-  const srv = createTestServer(app, { logRequests: !!opts.logRequests });
+  const srv = createTestServer(app, { logRequests: !!opts.logRequests, tls: opts.tls ?? null });
   const url = await srv.listen(opts.port ?? 0);
   return { url, app, close: () => srv.close() };
 }

@@ -1,6 +1,8 @@
 // Shared HTTP plumbing for the test servers: keep-alive server, request log,
 // fault injection and the /_test/ control API.
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 export const CONTROL_PREFIX = '/_test/';
 
@@ -133,7 +135,7 @@ function sendResult(res, r) {
  *   state() -> object, reset(), configure(obj) -> object, config() -> object
  * }
  */
-export function createTestServer(app, { maxLog = 200000, logRequests = false } = {}) {
+export function createTestServer(app, { maxLog = 200000, logRequests = false, tls = null } = {}) {
   let requestLog = [];
   let seq = 0;
   let faults = [];
@@ -276,7 +278,7 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false } =
     }
   }
 
-  const server = http.createServer({ keepAlive: true }, (req, res) => {
+  const handler = (req, res) => {
     onRequest(req, res).catch((e) => {
       process.stderr.write(`${app.name}: ${e.stack}\n`);
       try {
@@ -285,7 +287,11 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false } =
         /* ignore */
       }
     });
-  });
+  };
+  // tls: {cert, key} (PEM strings or Buffers) serves HTTPS instead of HTTP.
+  const server = tls
+    ? https.createServer({ keepAlive: true, cert: tls.cert, key: tls.key }, handler)
+    : http.createServer({ keepAlive: true }, handler);
   server.keepAliveTimeout = 120000;
   server.headersTimeout = 125000;
   server.requestTimeout = 0;
@@ -303,13 +309,20 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false } =
         server.listen(Number(port), host, resolve);
       });
       const a = server.address();
-      return `http://${host}:${a.port}`;
+      return `${tls ? 'https' : 'http'}://${host}:${a.port}`;
     },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(() => r()));
     },
   };
+}
+
+// Reads --tls-cert / --tls-key into {cert, key}, or null when neither is given.
+export function tlsFromArgs(certFile, keyFile) {
+  if (!certFile && !keyFile) return null;
+  if (!certFile || !keyFile) throw new Error('--tls-cert and --tls-key go together');
+  return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
 }
 
 // Standard CLI wrapper: listen, print the URL as the first stdout line, stop on signals.

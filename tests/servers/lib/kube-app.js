@@ -908,7 +908,7 @@ function jsonPatch(doc, ops) {
 export async function startKube(opts = {}) {
   const app = createKube(opts);
   await app.init();
-  const srv = createTestServer(app, { logRequests: !!opts.logRequests });
+  const srv = createTestServer(app, { logRequests: !!opts.logRequests, tls: opts.tls ?? null });
   const url = await srv.listen(opts.port ?? 0);
   return { url, app, close: () => srv.close() };
 }
