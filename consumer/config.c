@@ -138,6 +138,7 @@ static const key_def keys[] = {
     LIST("flyte.domains", flyte.domains, flyte.n_domains, "development,staging,production",
          check_dns_label, REQ),
     STR("flyte.authz_namespace", flyte.authz_namespace, "flyte", check_dns_label, REQ),
+    STR("flyte.ca_file", flyte.ca_file, "", NULL, 0),
     SECTION("flyte.auth"),
     ENUM("flyte.auth.type", flyte.auth_type, "none", auth_names),
     STR("flyte.auth.client_id", flyte.auth_client_id, "", NULL, 0),
@@ -410,7 +411,8 @@ static int check_http_url(const char *v, char *why, size_t len)
 
 static int check_api_url(const char *v, char *why, size_t len)
 {
-    if (is_http_url(v) || (strncmp(v, "kubeconfig:", 11) == 0 && v[11]))
+    /* "kubeconfig:" alone means $KUBECONFIG, else ~/.kube/config. */
+    if (is_http_url(v) || strncmp(v, "kubeconfig:", 11) == 0)
         return 0;
     return fail(why, len, "\"%s\" is neither kubeconfig:PATH nor an http:// or https:// URL", v);
 }

@@ -50,6 +50,7 @@ typedef struct wf_config {
         char **domains;
         size_t n_domains;
         char *authz_namespace;
+        char *ca_file; /* "" = system trust store */
         wf_auth_type auth_type;
         char *auth_client_id;
         char *auth_client_secret_file;

@@ -15,6 +15,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth.h"
 #include "offsets.h"
 #include "provision.h"
 
@@ -51,6 +52,7 @@ typedef struct app {
     metrics *metrics;
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
+    oauth *flyte_auth;   /* FlyteAdmin tokens, shared by every provisioner; or NULL */
     size_t max_inflight;
     int backpressure;
     char dlt_topic[TOPIC_MAX];
@@ -304,7 +306,7 @@ static void observe_api(void *ud, const char *api, long status)
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, observe_api, a, err);
+    return provisioner_new(a->cfg, a->flyte_auth, observe_api, a, err);
 }
 
 static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
@@ -824,8 +826,12 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                    cfg->results.format);
         return -1;
     }
+    if (cfg->flyte.auth_type == WF_AUTH_CLIENT_CREDENTIALS &&
+        (a->flyte_auth = oauth_new(cfg, cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL, err)) ==
+            NULL)
+        return -1;
     if ((a->metrics = metrics_new()) == NULL ||
-        (a->prober = provisioner_new(cfg, NULL, NULL, err)) == NULL ||
+        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, err)) == NULL ||
         (a->health = health_start(cfg->observability.listen, a->metrics, probe_apis, a, err)) ==
             NULL)
         return -1;
@@ -858,6 +864,7 @@ static void app_fini(app *a)
     dispatcher_free(a->dispatcher);
     health_stop(a->health);
     provisioner_free(a->prober);
+    oauth_free(a->flyte_auth);
     metrics_free(a->metrics);
     forget_pauses(a);
     offsets_free(a->offsets);

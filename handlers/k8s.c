@@ -1,5 +1,7 @@
 #include "k8s.h"
 
+#include "kubeconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@ typedef struct token_source {
 struct k8s {
     httpc *http;
     token_source tokens;
+    kubeconfig kc; /* kubernetes.api_url "kubeconfig:PATH"; its strings back httpc_new's opts */
 };
 
 static const k8s_kind *find_kind(const char *api_version, const char *kind)
@@ -110,17 +113,24 @@ static int token_auth(void *ud, int invalidate, char *out, size_t len, wf_err *e
     return rc;
 }
 
-static int resolve_endpoint(const wf_config *cfg, char *url, size_t url_len, const char **ca,
+/* Where the API server is and how to trust and authenticate to it, from
+ * kubernetes.api_url: "" = in-cluster (KUBERNETES_SERVICE_HOST/PORT, the
+ * service account's ca.crt and rotated token), "kubeconfig:PATH" = the
+ * kubeconfig's current context, else the URL itself with token_file and
+ * ca_file.  token_file and ca_file, when set, override what in-cluster or
+ * the kubeconfig would use.  Fills *o with pointers into cfg, k->kc or url,
+ * and returns the token file to re-read (or NULL). */
+static int resolve_endpoint(k8s *k, const wf_config *cfg, char *url, size_t url_len, httpc_opts *o,
                             const char **token_file, wf_err *err)
 {
     const char *api = cfg->kubernetes.api_url;
+    const char *ca = cfg->kubernetes.ca_file[0] ? cfg->kubernetes.ca_file : NULL;
 
-    *ca = cfg->kubernetes.ca_file[0] ? cfg->kubernetes.ca_file : NULL;
     *token_file = cfg->kubernetes.token_file[0] ? cfg->kubernetes.token_file : NULL;
     if (api[0] == '\0') {
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
-        if (host == NULL || port == NULL) {
+        if (host == NULL || port == NULL || !host[0] || !port[0]) {
             wf_err_set(err, WF_CONFIG, "config.kubernetes",
                        "kubernetes.api_url: empty means in-cluster, but "
                        "KUBERNETES_SERVICE_HOST/PORT are not set");
@@ -128,19 +138,33 @@ static int resolve_endpoint(const wf_config *cfg, char *url, size_t url_len, con
         }
         /* An IPv6 service host needs brackets in a URL. */
         snprintf(url, url_len, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
-        if (*ca == NULL)
-            *ca = SA_DIR "/ca.crt";
+        o->base_url = url;
+        o->ca_file = ca ? ca : SA_DIR "/ca.crt";
         if (*token_file == NULL)
             *token_file = SA_DIR "/token";
         return 0;
     }
     if (strncmp(api, "kubeconfig:", 11) == 0) {
-        wf_err_set(err, WF_CONFIG, "config.kubernetes",
-                   "kubernetes.api_url: kubeconfig files are not supported by this build; "
-                   "give the API server URL with token_file and ca_file");
-        return -1;
+        const char *path = api + 11;
+        while (*path == ' ')
+            path++; /* "kubeconfig: PATH", as the contract writes it */
+        if (kubeconfig_load(path, &k->kc, err) != 0)
+            return -1;
+        kubeconfig_httpc_opts(&k->kc, o);
+        if (*token_file == NULL)
+            *token_file = k->kc.token_file;
+        if (*token_file)
+            o->auth = NULL; /* the re-reading token source below takes over */
+        if (ca) {
+            o->ca_file = ca;
+            o->ca_pem = NULL;
+            o->ca_pem_len = 0;
+        }
+        return 0;
     }
     snprintf(url, url_len, "%s", api);
+    o->base_url = url;
+    o->ca_file = ca;
     return 0;
 }
 
@@ -148,7 +172,7 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
 {
     k8s *k = calloc(1, sizeof(*k));
     char url[512];
-    const char *ca, *token_file;
+    const char *token_file;
     httpc_opts o = {0};
 
     if (k == NULL) {
@@ -156,17 +180,19 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
         return NULL;
     }
     pthread_mutex_init(&k->tokens.lock, NULL);
-    if (resolve_endpoint(cfg, url, sizeof(url), &ca, &token_file, err) != 0) {
+    if (resolve_endpoint(k, cfg, url, sizeof(url), &o, &token_file, err) != 0) {
         k8s_free(k);
         return NULL;
     }
     o.api = "k8s";
-    o.base_url = url;
-    o.ca_file = ca;
     o.observer = observer;
     o.observer_ud = observer_ud;
     if (token_file) {
-        k->tokens.path = strdup(token_file);
+        if ((k->tokens.path = strdup(token_file)) == NULL) {
+            wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
+            k8s_free(k);
+            return NULL;
+        }
         o.auth = token_auth;
         o.auth_ud = &k->tokens;
     }
@@ -183,6 +209,7 @@ void k8s_free(k8s *k)
     if (k == NULL)
         return;
     httpc_free(k->http);
+    kubeconfig_fini(&k->kc);
     free(k->tokens.path);
     memset(k->tokens.token, 0, sizeof(k->tokens.token));
     pthread_mutex_destroy(&k->tokens.lock);

@@ -200,8 +200,8 @@ struct provisioner {
     applied_cache *cache;
 };
 
-provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void *observer_ud,
-                             wf_err *err)
+provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, httpc_observer observer,
+                             void *observer_ud, wf_err *err)
 {
     provisioner *p = calloc(1, sizeof(*p));
     httpc_opts fo = {0};
@@ -214,6 +214,11 @@ provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void
     p->cfg = cfg;
     fo.api = "flyte";
     fo.base_url = cfg->flyte.admin_url;
+    fo.ca_file = cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL;
+    if (flyte_auth) {
+        fo.auth = oauth_auth;
+        fo.auth_ud = flyte_auth;
+    }
     fo.observer = observer;
     fo.observer_ud = observer_ud;
     p->flyte = httpc_new(&fo, err);

@@ -20,13 +20,18 @@
 #include "config.h"
 #include "event.h"
 #include "httpc.h"
+#include "oauth.h"
 #include "wf_err.h"
 
 typedef struct provisioner provisioner;
 
-/* cfg must outlive the provisioner. Returns NULL with err set. */
-provisioner *provisioner_new(const wf_config *cfg, httpc_observer observer, void *observer_ud,
-                             wf_err *err);
+/* cfg, and flyte_auth when not NULL, must outlive the provisioner.
+ * flyte_auth (borrowed; thread-safe, so one serves every provisioner)
+ * supplies FlyteAdmin's bearer tokens; NULL sends none.  FlyteAdmin's TLS
+ * peer is verified against flyte.ca_file, or the system trust store.
+ * Returns NULL with err set. */
+provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, httpc_observer observer,
+                             void *observer_ud, wf_err *err);
 void provisioner_free(provisioner *p);
 
 /* Applies ev.  Returns 0 with r->status (SUCCEEDED or SKIPPED), r->reason,

@@ -409,8 +409,12 @@ static void registry_url_empty_or_http(void **state)
 static void api_url_forms(void **state)
 {
     fixture *f = *state;
-    static const char *const good[] = {"\"\"", "kubeconfig:/home/me/.kube/config",
-                                       "https://k8s:6443", "http://127.0.0.1:8001"};
+    static const char *const good[] = {"\"\"",
+                                       "kubeconfig:/home/me/.kube/config",
+                                       "\"kubeconfig: /home/me/.kube/config\"",
+                                       "\"kubeconfig:\"",
+                                       "https://k8s:6443",
+                                       "http://127.0.0.1:8001"};
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char yaml[128];
@@ -419,9 +423,9 @@ static void api_url_forms(void **state)
         assert_int_equal(f->rc, 0);
         reset(f);
     }
-    expect_problem(state, "kubernetes:\n  api_url: \"kubeconfig:\"\n",
-                   ":2:12: kubernetes.api_url: \"kubeconfig:\" is neither kubeconfig:PATH nor "
-                   "an http:// or https:// URL\n");
+    expect_problem(state, "kubernetes:\n  api_url: \"kube:/etc/kubeconfig\"\n",
+                   ":2:12: kubernetes.api_url: \"kube:/etc/kubeconfig\" is neither "
+                   "kubeconfig:PATH nor an http:// or https:// URL\n");
 }
 
 static void topic_names_follow_kafka_rules(void **state)
