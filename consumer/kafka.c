@@ -15,16 +15,80 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, w
     return 0;
 }
 
-rd_kafka_conf_t *kafka_conf_new(const wf_config *cfg, wf_err *err)
+/* Properties librdkafka 2.0.2 documents as consumer-only ("C") or
+ * producer-only ("P").  kafka.properties serve both clients of a program;
+ * given to the other kind, librdkafka ignores them with a CONFWARN line on
+ * every start, which only hides real warnings. */
+static const char *const consumer_only[] = {"group.id",
+                                            "group.instance.id",
+                                            "partition.assignment.strategy",
+                                            "session.timeout.ms",
+                                            "heartbeat.interval.ms",
+                                            "group.protocol.type",
+                                            "coordinator.query.interval.ms",
+                                            "max.poll.interval.ms",
+                                            "enable.auto.commit",
+                                            "auto.commit.interval.ms",
+                                            "enable.auto.offset.store",
+                                            "queued.min.messages",
+                                            "queued.max.messages.kbytes",
+                                            "fetch.wait.max.ms",
+                                            "fetch.message.max.bytes",
+                                            "max.partition.fetch.bytes",
+                                            "fetch.max.bytes",
+                                            "fetch.min.bytes",
+                                            "fetch.error.backoff.ms",
+                                            "isolation.level",
+                                            "enable.partition.eof",
+                                            "check.crcs",
+                                            "auto.offset.reset",
+                                            NULL};
+static const char *const producer_only[] = {"transactional.id",
+                                            "transaction.timeout.ms",
+                                            "enable.idempotence",
+                                            "enable.gapless.guarantee",
+                                            "queue.buffering.max.messages",
+                                            "queue.buffering.max.kbytes",
+                                            "queue.buffering.max.ms",
+                                            "linger.ms",
+                                            "message.send.max.retries",
+                                            "retries",
+                                            "queue.buffering.backpressure.threshold",
+                                            "compression.codec",
+                                            "compression.type",
+                                            "batch.num.messages",
+                                            "batch.size",
+                                            "delivery.report.only.error",
+                                            "sticky.partitioning.linger.ms",
+                                            "request.required.acks",
+                                            "acks",
+                                            "request.timeout.ms",
+                                            "message.timeout.ms",
+                                            "delivery.timeout.ms",
+                                            "partitioner",
+                                            "compression.level",
+                                            NULL};
+
+static int listed(const char *const *names, const char *name)
+{
+    for (; *names; names++)
+        if (strcmp(*names, name) == 0)
+            return 1;
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const wf_config *cfg, rd_kafka_type_t type, wf_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *const *other = type == RD_KAFKA_CONSUMER ? producer_only : consumer_only;
 
     if (kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, err) != 0)
         goto fail;
-    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
-        if (kafka_conf_set(conf, cfg->kafka.properties[i].key, cfg->kafka.properties[i].value,
-                           err) != 0)
+    for (size_t i = 0; i < cfg->kafka.n_properties; i++) {
+        const wf_kv *p = &cfg->kafka.properties[i];
+        if (!listed(other, p->key) && kafka_conf_set(conf, p->key, p->value, err) != 0)
             goto fail;
+    }
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);

@@ -9,9 +9,11 @@
 #include "config.h"
 #include "wf_err.h"
 
-/* A configuration with bootstrap.servers and every kafka.properties entry
- * set.  Returns NULL with err (WF_CONFIG naming the property) set. */
-rd_kafka_conf_t *kafka_conf_new(const wf_config *cfg, wf_err *err);
+/* A configuration for a client of the given type with bootstrap.servers and
+ * every kafka.properties entry set, but those that only the other type of
+ * client takes (librdkafka would ignore them with a warning).  Returns NULL
+ * with err (WF_CONFIG naming the property) set. */
+rd_kafka_conf_t *kafka_conf_new(const wf_config *cfg, rd_kafka_type_t type, wf_err *err);
 
 /* Sets name=value on conf.  Returns 0, or -1 with err set. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, wf_err *err);

@@ -734,7 +734,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 static rd_kafka_t *make_consumer(app *a, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, RD_KAFKA_CONSUMER, err);
     char errstr[512];
     rd_kafka_t *rk;
 
@@ -766,7 +766,7 @@ static rd_kafka_t *make_consumer(app *a, wf_err *err)
 
 static rd_kafka_t *make_producer(app *a, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, RD_KAFKA_PRODUCER, err);
     char errstr[512];
     rd_kafka_t *rk;
 

@@ -177,7 +177,7 @@ static int matches(const filters *f, const rd_kafka_message_t *m)
 
 static rd_kafka_t *make_consumer(tool *t, const char *group, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, RD_KAFKA_CONSUMER, err);
     char errstr[512];
     rd_kafka_t *rk;
 
@@ -210,7 +210,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static rd_kafka_t *make_producer(tool *t, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, RD_KAFKA_PRODUCER, err);
     char errstr[512];
     rd_kafka_t *rk;
 

@@ -128,7 +128,7 @@ static void send_stream(producer_state *ps, FILE *fp, const char *name)
 
 static rd_kafka_t *make_producer(const wf_config *cfg, producer_state *ps, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_PRODUCER, err);
     char errstr[512];
     rd_kafka_t *rk;
 

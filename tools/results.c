@@ -42,7 +42,7 @@ static void usage(FILE *fp)
 
 static rd_kafka_t *make_consumer(const wf_config *cfg, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_CONSUMER, err);
     char errstr[512];
     rd_kafka_t *rk;
 
