@@ -97,6 +97,7 @@ static int check_dns_label(const char *v, char *why, size_t len);
 static int check_ns_template(const char *v, char *why, size_t len);
 static int check_account_id(const char *v, char *why, size_t len);
 static int check_listen(const char *v, char *why, size_t len);
+static int check_oidc_provider(const char *v, char *why, size_t len);
 
 static const char *const format_names[] = {"avro", "json", NULL};
 /* Indexed by wf_auth_type, wf_log_format and wf_log_level. */
@@ -155,6 +156,7 @@ static const key_def keys[] = {
     STR("aws.account_id", aws.account_id, "000000000000", check_account_id, REQ),
     STR("aws.role_name_template", aws.role_name_template, "FlyteWorkspace-{{ project }}-Role", NULL,
         REQ),
+    STR("aws.oidc_provider", aws.oidc_provider, "", check_oidc_provider, 0),
     SECTION("aws.ack"),
     BOOL("aws.ack.enabled", aws.ack_enabled, "false"),
     SECTION("retry"),
@@ -470,6 +472,20 @@ static int check_account_id(const char *v, char *why, size_t len)
     if (strlen(v) == 12 && strspn(v, "0123456789") == 12)
         return 0;
     return fail(why, len, "\"%s\" is not a 12-digit AWS account id", v);
+}
+
+/* The provider as IAM names it in its ARN: the issuer URL without
+ * "https://", e.g. oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53. */
+static int check_oidc_provider(const char *v, char *why, size_t len)
+{
+    static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789.-/_";
+
+    if (strncmp(v, "https://", 8) == 0)
+        return fail(why, len, "\"%s\": give the issuer without \"https://\", as in IAM's ARN", v);
+    if (strspn(v, allowed) != strlen(v) || !strchr(v, '.') || v[strlen(v) - 1] == '/')
+        return fail(why, len, "\"%s\" is not an OIDC issuer host and path", v);
+    return 0;
 }
 
 static int check_listen(const char *v, char *why, size_t len)
@@ -1241,6 +1257,18 @@ static void check_auth(loader *ld)
     }
 }
 
+/* ACK's IAM role trusts the cluster's OIDC provider (IRSA): it must be
+ * known to write the trust policy. */
+static void check_ack(loader *ld)
+{
+    const key_def *k = find_key("aws.oidc_provider"), *on = find_key("aws.ack.enabled");
+
+    if (ld->cfg->aws.ack_enabled && is_empty(ld->cfg, k))
+        problem(ld, "config.required",
+                ld->at[k - keys].kind != AT_DEFAULT ? &ld->at[k - keys] : &ld->at[on - keys],
+                k->path, "required when aws.ack.enabled is true");
+}
+
 static void check_derived_topics(loader *ld)
 {
     const wf_config *cfg = ld->cfg;
@@ -1263,6 +1291,7 @@ static void check_derived_topics(loader *ld)
 static void (*const cross_checks[])(loader *ld) = {
     check_required,
     check_auth,
+    check_ack,
     check_derived_topics,
 };
 

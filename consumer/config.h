@@ -67,6 +67,7 @@ typedef struct wf_config {
     struct {
         char *account_id;
         char *role_name_template;
+        char *oidc_provider; /* the cluster's IAM OIDC provider, for IRSA trust */
         int ack_enabled;
     } aws;
     struct {

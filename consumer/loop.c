@@ -288,7 +288,10 @@ static void run_work(job *j, void *worker_ud)
     memset(&w->result, 0, sizeof(w->result));
     if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
         return;
-    if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts)
+    /* A server asking for more patience than an in-place wait may take
+     * (Retry-After beyond RETRY_AFTER_MAX_MS) is answered by a retry tier. */
+    if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts ||
+        w->err.retry_after_ms > RETRY_AFTER_MAX_MS)
         return;
     j->retry_in_ms = backoff_ms(attempt, w->err.retry_after_ms);
     log_warn(&ctx, "%s failed (%s): %s; retrying in %ld ms", ws_event_type_name(w->ev.type),
@@ -375,6 +378,12 @@ static void finish(app *a, work *w)
     }
     if (wf_err_is_set(&w->err)) {
         size_t next = (size_t)(w->tier + 1);
+        /* Honour a long Retry-After with the first tier that waits long
+         * enough.  Each tier keeps one fixed delay, so its records stay in
+         * due order and only a partition's head needs checking. */
+        while (w->err.retry_after_ms > 0 && next + 1 < a->cfg->retry.n_tiers &&
+               a->cfg->retry.tiers_ms[next] < w->err.retry_after_ms)
+            next++;
         if (w->err.cls == WF_TRANSIENT && next < a->cfg->retry.n_tiers) {
             int64_t due = now_ms() + a->cfg->retry.tiers_ms[next];
             log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, total, -1};

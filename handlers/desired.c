@@ -475,15 +475,27 @@ static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
     return o;
 }
 
-/* ACK IAM objects giving the runner service account the data bucket only. */
-static void build_ack_objects(const wf_config *cfg, const ws_event *ev, json_t *out)
+/* ACK IAM objects giving the runner service accounts the data bucket only.
+ *
+ * The objects' metadata.name is derived from the workspace id, a DNS-1123
+ * label, because IAM names (spec.name, from aws.role_name_template) may hold
+ * capitals that Kubernetes refuses in object names.  The role trusts the
+ * cluster's OIDC provider for exactly the workspace's runner service
+ * accounts (IRSA, matching their eks.amazonaws.com/role-arn annotation):
+ * no other service account, in this cluster or another, can assume it. */
+static void build_ack_objects(const wf_config *cfg, const ws_event *ev, const desired *d,
+                              json_t *out)
 {
     const workspace *ws = &ev->ws;
+    const char *oidc = cfg->aws.oidc_provider;
     char *role = iam_role_name(cfg, ws->workspace_id);
-    char policy_name[128], b1[128], b2[128];
-    json_t *doc, *o;
+    char policy_name[128], b1[128], b2[128], object[96], policy_object[96], provider[512],
+        aud_key[512], sub_key[512];
+    json_t *doc, *o, *subjects = json_array();
     char *text;
 
+    snprintf(object, sizeof(object), "wsflyte-%s", ws->workspace_id);
+    snprintf(policy_object, sizeof(policy_object), "wsflyte-%s-data", ws->workspace_id);
     snprintf(policy_name, sizeof(policy_name), "%.55s-data", role ? role : "");
     snprintf(b1, sizeof(b1), "arn:aws:s3:::%s", ws->data_bucket);
     snprintf(b2, sizeof(b2), "arn:aws:s3:::%s/*", ws->data_bucket);
@@ -492,24 +504,35 @@ static void build_ack_objects(const wf_config *cfg, const ws_event *ev, json_t *
                     "s3:ListBucket", "Resource", b1, b2);
     text = json_dumps(doc, JSON_COMPACT);
     o = manifest("iam.services.k8s.aws/v1alpha1", "Policy",
-                 metadata(policy_name, cfg->flyte.authz_namespace, ws->workspace_id));
+                 metadata(policy_object, cfg->flyte.authz_namespace, ws->workspace_id));
     json_object_set_new(
         o, "spec",
         json_pack("{s:s, s:s}", "name", policy_name, "policyDocument", text ? text : "{}"));
     json_array_append_new(out, o);
-    o = manifest("iam.services.k8s.aws/v1alpha1", "Role",
-                 metadata(role ? role : "", cfg->flyte.authz_namespace, ws->workspace_id));
     free(text);
-    /* EKS Pod Identity trust: needs no per-cluster OIDC provider ARN. */
     json_decref(doc);
-    doc = json_pack("{s:s, s:[{s:s, s:{s:s}, s:[s,s]}]}", "Version", "2012-10-17", "Statement",
-                    "Effect", "Allow", "Principal", "Service", "pods.eks.amazonaws.com", "Action",
-                    "sts:AssumeRole", "sts:TagSession");
-    text = json_dumps(doc, JSON_COMPACT);
+
+    for (size_t i = 0; i < d->n_domains; i++) {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "system:serviceaccount:%s:%s", d->domains[i].namespace_name,
+                 RUNNER_SA);
+        json_array_append_new(subjects, json_string(sub));
+    }
+    snprintf(provider, sizeof(provider), "arn:aws:iam::%s:oidc-provider/%s", cfg->aws.account_id,
+             oidc);
+    snprintf(aud_key, sizeof(aud_key), "%s:aud", oidc);
+    snprintf(sub_key, sizeof(sub_key), "%s:sub", oidc);
+    doc = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:{s:{s:s, s:o}}}]}", "Version", "2012-10-17",
+                    "Statement", "Effect", "Allow", "Principal", "Federated", provider, "Action",
+                    "sts:AssumeRoleWithWebIdentity", "Condition", "StringEquals", aud_key,
+                    "sts.amazonaws.com", sub_key, subjects);
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    o = manifest("iam.services.k8s.aws/v1alpha1", "Role",
+                 metadata(object, cfg->flyte.authz_namespace, ws->workspace_id));
     json_object_set_new(o, "spec",
                         json_pack("{s:s, s:s, s:[{s:{s:s, s:s}}]}", "name", role ? role : "",
                                   "assumeRolePolicyDocument", text ? text : "{}", "policyRefs",
-                                  "from", "name", policy_name, "namespace",
+                                  "from", "name", policy_object, "namespace",
                                   cfg->flyte.authz_namespace));
     json_array_append_new(out, o);
     free(text);
@@ -573,7 +596,7 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     d->cluster_objects = json_array();
     json_array_append_new(d->cluster_objects, build_authz_configmap(cfg, ev));
     if (cfg->aws.ack_enabled)
-        build_ack_objects(cfg, ev, d->cluster_objects);
+        build_ack_objects(cfg, ev, d, d->cluster_objects);
     if (asprintf(&d->console_url, "%s/projects/%s/domains/%s/executions", cfg->flyte.console_url,
                  ev->ws.workspace_id, cfg->flyte.domains[0]) < 0)
         d->console_url = NULL;

@@ -401,7 +401,11 @@ void httpc_classify(const char *api, const http_response *resp, const char *what
 
     if (wf_err_is_set(err))
         return;
-    cls = (resp->status == 429 || resp->status >= 500) ? WF_TRANSIENT : WF_PERMANENT;
+    /* 408 is a timeout and 409 a conflict with a concurrent writer (the
+     * "already exists" 409s are handled by the callers): both may pass. */
+    cls = (resp->status == 408 || resp->status == 409 || resp->status == 429 || resp->status >= 500)
+              ? WF_TRANSIENT
+              : WF_PERMANENT;
     snprintf(code, sizeof(code), "%s.%ld", api, resp->status);
     server_message(resp, msg, sizeof(msg));
     wf_err_set(err, cls, code, "%s: HTTP %ld: %s", what, resp->status, msg);

@@ -76,8 +76,8 @@ void http_response_fini(http_response *resp);
 /* Parses the body as JSON; NULL when it is not JSON. New reference. */
 json_t *http_response_json(const http_response *resp);
 
-/* Sets err from a non-2xx answer: 429 and 5xx are WF_TRANSIENT, other
- * statuses WF_PERMANENT; code "<api>.<status>"; message "<what>: <status>
+/* Sets err from a non-2xx answer: 408, 409, 429 and 5xx are WF_TRANSIENT,
+ * other statuses WF_PERMANENT; code "<api>.<status>"; message "<what>: <status>
  * <server message>".  Retry-After is copied. */
 void httpc_classify(const char *api, const http_response *resp, const char *what, wf_err *err);
 

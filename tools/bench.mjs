@@ -1,5 +1,5 @@
 // make bench: wsflyte throughput and latency against the test servers with
-// a fixed latency injected into every API call (issue 5, item 7).
+// a fixed latency injected into every API call.
 //
 //   node tools/bench.mjs [--events N] [--workspaces M] [--latency MS] [--concurrency 1,64]
 //

@@ -3,6 +3,8 @@
 // events are published at once and each test then checks its scenario.
 //   ws-d-burst     FlyteAdmin 503 twice, then fine          -> SUCCEEDED, 3 attempts
 //   ws-d-throttle  Kubernetes 429 with Retry-After: 3 s     -> SUCCEEDED, waited >= 3 s
+//   ws-d-slow-down Kubernetes 429 with Retry-After: 40 s    -> no in-place wait; retry-4s, SUCCEEDED
+//   ws-d-conflict  Kubernetes 409 once                      -> transient, SUCCEEDED, 2 attempts
 //   ws-d-perm      FlyteAdmin 400                           -> FAILED + dead letter, 1 attempt
 //   ws-d-perm-k8s  Kubernetes 422                           -> FAILED + dead letter, 1 attempt
 //   ws-d-hang      FlyteAdmin never answers once            -> timeout, SUCCEEDED, 2 attempts
@@ -19,7 +21,7 @@ const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
 const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
 const RETRY4 = 'workspace.lifecycle.v1.wsflyte.retry-4s';
 const HEALTHY = Array.from({ length: 12 }, (_, i) => `ws-d-ok-${i}`);
-const FAULTY = ['ws-d-burst', 'ws-d-throttle', 'ws-d-perm', 'ws-d-perm-k8s', 'ws-d-hang',
+const FAULTY = ['ws-d-burst', 'ws-d-throttle', 'ws-d-slow-down', 'ws-d-conflict', 'ws-d-perm', 'ws-d-perm-k8s', 'ws-d-hang',
   'ws-d-tier-ok', 'ws-d-tier-dlt'];
 const POISON = ['ws-d-poison-garbage', 'ws-d-poison-magic', 'ws-d-poison-schema', 'ws-d-poison-json'];
 
@@ -38,6 +40,8 @@ before(async () => {
   stack = await new Stack({ config: { concurrency: 4, inPlaceAttempts: 3 } }).start();
   await stack.fault('flyte', { path: '^/api/v1/projects/ws-d-burst$', method: 'GET', status: 503, count: 2 });
   await stack.fault('kube', { path: 'ws-d-throttle', status: 429, retry_after: 3, count: 1 });
+  await stack.fault('kube', { path: 'ws-d-slow-down', status: 429, retry_after: 40, count: 1 });
+  await stack.fault('kube', { path: 'ws-d-conflict', method: 'PATCH', status: 409, count: 1 });
   await stack.fault('flyte', { path: '^/api/v1/projects/ws-d-perm$', method: 'GET', status: 400, count: -1 });
   await stack.fault('kube', { path: 'ws-d-perm-k8s', status: 422, count: -1 });
   await stack.fault('flyte', { path: '^/api/v1/projects/ws-d-hang$', method: 'GET', hang: true, count: 1 });
@@ -101,6 +105,23 @@ test('429 with Retry-After is honoured before the next attempt', () => {
   const waited = Date.parse(reqs[i + 1].time) - Date.parse(reqs[i].time);
   // Without Retry-After the first backoff is 250-500 ms.
   assert.ok(waited >= 2900, `waited ${waited} ms after Retry-After: 3`);
+});
+
+test('a Retry-After longer than an in-place wait goes to the first tier that waits long enough', () => {
+  const r = only('ws-d-slow-down');
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  assert.equal(r.attempts, 2, 'one attempt, then one from the tier');
+  assert.equal(forKey(retry2, 'ws-d-slow-down').length, 0, 'retry-2s waits too little');
+  const fwd = forKey(retry4, 'ws-d-slow-down');
+  assert.equal(fwd.length, 1);
+  assert.equal(fwd[0].headers['x-error-code'], 'k8s.429');
+});
+
+test('a 409 conflict is transient: retried in place', () => {
+  const r = only('ws-d-conflict');
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  assert.equal(r.attempts, 2);
+  assert.equal(forKey(dlt, 'ws-d-conflict').length, 0);
 });
 
 test('permanent 4xx: FAILED with a dead letter, no retry', () => {

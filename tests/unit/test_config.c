@@ -231,6 +231,8 @@ static void full_file_sets_every_key(void **state)
     assert_string_equal(c->kubernetes.system_namespace, "flyte-system");
     assert_string_equal(c->aws.account_id, "123456789012");
     assert_string_equal(c->aws.role_name_template, "Ws-{{ project }}-Runner");
+    assert_string_equal(c->aws.oidc_provider,
+                        "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE");
     assert_int_equal(c->aws.ack_enabled, 1);
     assert_int_equal(c->retry.in_place_attempts, 5);
     assert_int_equal(c->retry.n_tiers, 3);
@@ -388,6 +390,21 @@ static void client_credentials_need_id_and_secret_file(void **state)
                    "client_credentials\n");
     assert_contains(f->report, ":3:11: flyte.auth.client_secret_file: required when "
                                "flyte.auth.type is client_credentials\n");
+}
+
+static void ack_needs_the_oidc_provider(void **state)
+{
+    expect_problem(state, "aws:\n  ack:\n    enabled: true\n",
+                   ":3:14: aws.oidc_provider: required when aws.ack.enabled is true\n");
+}
+
+static void oidc_provider_is_issuer_without_scheme(void **state)
+{
+    expect_problem(state, "aws:\n  oidc_provider: https://oidc.eks.eu-west-1.amazonaws.com/id/AB\n",
+                   ":2:18: aws.oidc_provider: \"https://oidc.eks.eu-west-1.amazonaws.com/id/AB\": "
+                   "give the issuer without \"https://\", as in IAM's ARN\n");
+    expect_problem(state, "aws:\n  oidc_provider: \"oidc eks\"\n",
+                   ":2:18: aws.oidc_provider: \"oidc eks\" is not an OIDC issuer host and path\n");
 }
 
 static void admin_url_must_be_http(void **state)
@@ -809,6 +826,8 @@ int main(void)
         T(log_format_and_level_are_enums),
         T(required_values_must_not_be_empty),
         T(client_credentials_need_id_and_secret_file),
+        T(ack_needs_the_oidc_provider),
+        T(oidc_provider_is_issuer_without_scheme),
         T(admin_url_must_be_http),
         T(registry_url_empty_or_http),
         T(api_url_forms),

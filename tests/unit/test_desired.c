@@ -321,6 +321,78 @@ static void iam_role_names_fit_iam_limits(void **state)
     desired_fini(&d);
 }
 
+/* ACK objects: Kubernetes names are DNS-1123 (IAM names may have capitals);
+ * the role trusts the cluster's OIDC provider for exactly the workspace's
+ * runner service accounts, and its policy covers the data bucket only. */
+static void ack_objects_have_valid_names_and_trust_only_the_runners(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+    const char *oidc = "oidc.eks.eu-west-1.amazonaws.com/id/ABC123";
+
+    f->cfg.aws.ack_enabled = 1;
+    free(f->cfg.aws.oidc_provider);
+    f->cfg.aws.oidc_provider = strdup(oidc);
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    const json_t *role = NULL, *policy = NULL, *o;
+    size_t i;
+    json_array_foreach(d.cluster_objects, i, o)
+    {
+        const char *av = json_string_value(json_object_get(o, "apiVersion"));
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        if (strcmp(av, "iam.services.k8s.aws/v1alpha1") != 0)
+            continue;
+        if (strcmp(kind, "Role") == 0)
+            role = o;
+        else if (strcmp(kind, "Policy") == 0)
+            policy = o;
+    }
+    assert_non_null(role);
+    assert_non_null(policy);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(role, "metadata"), "name")),
+        "wsflyte-ws-ml-prod-001");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(policy, "metadata"), "name")),
+        "wsflyte-ws-ml-prod-001-data");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(role, "spec"), "name")),
+                        "FlyteWorkspace-ws-ml-prod-001-Role");
+
+    json_t *trust = json_loads(json_string_value(json_object_get(json_object_get(role, "spec"),
+                                                                 "assumeRolePolicyDocument")),
+                               0, NULL);
+    assert_non_null(trust);
+    json_t *st = json_array_get(json_object_get(trust, "Statement"), 0);
+    assert_string_equal(json_string_value(json_object_get(st, "Action")),
+                        "sts:AssumeRoleWithWebIdentity");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(st, "Principal"), "Federated")),
+        "arn:aws:iam::000000000000:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC123");
+    json_t *eq = json_object_get(json_object_get(st, "Condition"), "StringEquals");
+    assert_string_equal(
+        json_string_value(json_object_get(eq, "oidc.eks.eu-west-1.amazonaws.com/id/ABC123:aud")),
+        "sts.amazonaws.com");
+    json_t *subs = json_object_get(eq, "oidc.eks.eu-west-1.amazonaws.com/id/ABC123:sub");
+    assert_int_equal(json_array_size(subs), 3);
+    assert_string_equal(json_string_value(json_array_get(subs, 0)),
+                        "system:serviceaccount:ws-ml-prod-001-development:workspace-runner");
+    assert_string_equal(json_string_value(json_array_get(subs, 2)),
+                        "system:serviceaccount:ws-ml-prod-001-production:workspace-runner");
+    json_decref(trust);
+
+    json_t *doc = json_loads(
+        json_string_value(json_object_get(json_object_get(policy, "spec"), "policyDocument")), 0,
+        NULL);
+    json_t *res = json_object_get(json_array_get(json_object_get(doc, "Statement"), 0), "Resource");
+    assert_string_equal(json_string_value(json_array_get(res, 0)),
+                        "arn:aws:s3:::ws-ml-prod-001-data");
+    assert_string_equal(json_string_value(json_array_get(res, 1)),
+                        "arn:aws:s3:::ws-ml-prod-001-data/*");
+    json_decref(doc);
+    desired_fini(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +409,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(network_policy_allows_dns_and_selects_unforgeable_labels,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(ack_objects_have_valid_names_and_trust_only_the_runners,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
