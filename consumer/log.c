@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -35,6 +36,24 @@ static void format_time(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
+/* A JSON string of s.  jansson refuses text that is not UTF-8 (a hostile
+ * workspace id, a server's bytes in an error message): such a line keeps
+ * its field, with the offending bytes as '?', rather than lose it. */
+static json_t *text_value(const char *s)
+{
+    json_t *v = json_string(s);
+    char *copy;
+
+    if (v || (copy = strdup(s)) == NULL)
+        return v;
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
 static void emit_json(wf_log_level level, const log_ctx *ctx, const char *ts, const char *msg)
 {
     json_t *o = json_object();
@@ -44,11 +63,11 @@ static void emit_json(wf_log_level level, const log_ctx *ctx, const char *ts, co
         return;
     json_object_set_new(o, "ts", json_string(ts));
     json_object_set_new(o, "level", json_string(level_names[level]));
-    json_object_set_new(o, "msg", json_string(msg));
+    json_object_set_new(o, "message", text_value(msg));
     if (ctx && ctx->workspace_id)
-        json_object_set_new(o, "workspace_id", json_string(ctx->workspace_id));
+        json_object_set_new(o, "workspace_id", text_value(ctx->workspace_id));
     if (ctx && ctx->event_id)
-        json_object_set_new(o, "event_id", json_string(ctx->event_id));
+        json_object_set_new(o, "event_id", text_value(ctx->event_id));
     if (ctx && ctx->attempt > 0)
         json_object_set_new(o, "attempt", json_integer(ctx->attempt));
     if (ctx && ctx->duration_ms >= 0)

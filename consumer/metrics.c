@@ -154,6 +154,16 @@ void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t l
     pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_clear_lag(metrics *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series_free(m->lag);
+    m->lag = NULL;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void metrics_rebalance(metrics *m)
 {
     if (m == NULL)

@@ -22,6 +22,10 @@ void metrics_retry_forwarded(metrics *m, const char *tier);
 void metrics_dead_lettered(metrics *m, wf_class cls);
 void metrics_set_inflight(metrics *m, long n);
 void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);
+/* Forgets every lag series: after a revoke, partitions another member now
+ * owns must not keep exporting this member's last value (the next
+ * statistics report brings back the ones still assigned). */
+void metrics_clear_lag(metrics *m);
 void metrics_rebalance(metrics *m);
 
 /* Returns the exposition text (malloc'd), or NULL on OOM. */
