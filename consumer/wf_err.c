@@ -10,6 +10,24 @@ void wf_err_init(wf_err *e)
     e->retry_after_ms = -1;
 }
 
+/* A message cut to fit (it travels as the x-error-message header and in
+ * JSON) must not end in half a UTF-8 sequence: drop the partial one. */
+static void drop_partial_utf8(char *s)
+{
+    size_t n = strlen(s), start = n, need;
+
+    while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    unsigned char lead = (unsigned char)s[start - 1];
+    if (lead < 0x80)
+        return;
+    need = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 1;
+    if (n - (start - 1) < need)
+        s[start - 1] = '\0';
+}
+
 void wf_err_set(wf_err *e, wf_class cls, const char *code, const char *fmt, ...)
 {
     va_list ap;
@@ -19,7 +37,8 @@ void wf_err_set(wf_err *e, wf_class cls, const char *code, const char *fmt, ...)
     e->cls = cls;
     snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    if (vsnprintf(e->msg, sizeof(e->msg), fmt, ap) >= (int)sizeof(e->msg))
+        drop_partial_utf8(e->msg);
     va_end(ap);
 }
 
@@ -45,6 +64,7 @@ void wf_err_prefix(wf_err *e, const char *fmt, ...)
     /* Truncating the tail is fine: the start says what failed. */
     memcpy(e->msg + n + 2, old, sizeof(e->msg) - n - 3);
     e->msg[sizeof(e->msg) - 1] = '\0';
+    drop_partial_utf8(e->msg);
 }
 
 int wf_err_is_set(const wf_err *e)
