@@ -38,6 +38,7 @@ static void usage(FILE *fp)
                 "  -b, --brokers N     number of brokers (default 1)\n"
                 "  -c, --config FILE   wsflyte configuration to take topic names from\n"
                 "  -h, --help          this help\n"
+                "  -V, --version       print the version\n"
                 "\n"
                 "Fault injection, one command per line on stdin (for tests):\n"
                 "  down BROKER | up BROKER         take a broker off the network / back\n"
@@ -46,9 +47,10 @@ static void usage(FILE *fp)
                 "                                  (e.g. errors 0 3 7: three Produce requests\n"
                 "                                  fail with REQUEST_TIMED_OUT)\n"
                 "\n"
-                "Example:\n"
+                "Examples:\n"
                 "  bootstrap=$(wsflyte-devkafka --partitions 6 | head -1)\n"
-                "  kcat -b \"$bootstrap\" -L\n");
+                "  kcat -b \"$bootstrap\" -L\n"
+                "  wsflyte-devkafka --brokers 3 --config dev.yaml   # topic names from dev.yaml\n");
 }
 
 static int parse_count(const char *s, int max, int *out)
@@ -129,11 +131,10 @@ static void serve(rd_kafka_mock_cluster_t *mc)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"partitions", required_argument, NULL, 'p'},
-                                         {"brokers", required_argument, NULL, 'b'},
-                                         {"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"partitions", required_argument, NULL, 'p'}, {"brokers", required_argument, NULL, 'b'},
+        {"config", required_argument, NULL, 'c'},     {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0}};
     int partitions = 3, brokers = 1, c, rc = 1;
     const char *config_path = NULL;
     char errstr[512], *report = NULL;
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
     wf_config cfg;
     wf_err err;
 
-    while ((c = getopt_long(argc, argv, "p:b:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:b:c:hV", opts, NULL)) != -1) {
         if (c == 'p' && parse_count(optarg, 1000, &partitions) == 0)
             continue;
         if (c == 'b' && parse_count(optarg, 10, &brokers) == 0)
@@ -154,6 +155,10 @@ int main(int argc, char **argv)
         }
         if (c == 'h') {
             usage(stdout);
+            return 0;
+        }
+        if (c == 'V') {
+            printf("wsflyte-devkafka %s\n", WSFLYTE_VERSION);
             return 0;
         }
         fprintf(stderr,

@@ -1,12 +1,16 @@
 /* wsflyte-dlt: inspect the dead-letter topic and replay chosen records.
  *
  * list and show read without a consumer group.  replay reads with its own
- * group (<group_id>.dlt-replay), so an interrupted replay resumes where it
- * stopped; it commits a record's offset only after the republished copy is
- * acknowledged, so nothing is published twice by a resumed run. */
+ * group (<group_id>.dlt-replay-<hash of the options>), so an interrupted
+ * replay resumes where it stopped; it commits a record's offset only after
+ * the republished copy is acknowledged, so nothing is published twice by a
+ * resumed run.  The commits also carry the time window the run resolved
+ * (--since 2h means "2 hours before the run started"), so that a resumed
+ * run filters with the same window as the run it continues. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +41,7 @@ typedef struct filters {
     const char *error_class;
     const char *error_code;
     int64_t since_ms, until_ms;     /* 0 = open */
+    long since_ago, until_ago;      /* > 0: given as a duration before now */
     int partition;                  /* -1 = all */
     int64_t from_offset, to_offset; /* -1 = open */
 } filters;
@@ -48,6 +53,7 @@ typedef struct options {
     int dry_run;
     int to_main;
     int max_replays;
+    long ack_timeout_ms;
     int64_t show_offset;
 } options;
 
@@ -60,8 +66,10 @@ typedef struct tool {
     char target[512];
     int64_t end[MAX_PARTITIONS]; /* high watermark per partition at start */
     int64_t pos[MAX_PARTITIONS]; /* next offset to read; == end when done */
+    unsigned char assigned[MAX_PARTITIONS];
     int n_partitions;
     long delivery_errors;
+    int window_resumed; /* the time window came from an interrupted run */
 } tool;
 
 static int64_t now_ms(void)
@@ -71,13 +79,23 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Formats epoch ms as UTC ISO 8601; leaves buf alone for 0 (open). */
+static void format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (ms != 0 && gmtime_r(&secs, &tm))
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: wsflyte-dlt --config FILE list   [filters]\n"
             "       wsflyte-dlt --config FILE show   --partition P --offset O\n"
             "       wsflyte-dlt --config FILE replay [filters] [--dry-run] [--to main|retry]\n"
-            "                                        [--max-replays N]\n"
+            "                                        [--max-replays N] [--ack-timeout D]\n"
             "\n"
             "Inspects the dead-letter topic (<events>.<group_id>.dlt) and replays chosen\n"
             "records with their key and headers, adding x-replay-count.\n"
@@ -98,28 +116,41 @@ static void usage(FILE *fp)
             "      --dry-run             show what would be replayed; publish and commit nothing\n"
             "      --max-replays N       refuse records already replayed N times (default 3):\n"
             "                            the loop guard against endless replays\n"
-            "  replay reads as consumer group <group_id>.dlt-replay-<hash of the filters and\n"
-            "  target>: running the same command again continues after the last record the\n"
-            "  interrupted run committed.\n"
+            "      --ack-timeout D       how long to wait for the broker to acknowledge each\n"
+            "                            copy (default 30s); when it does not, replay stops\n"
+            "                            with status 1 before committing that record\n"
+            "\n"
+            "Resuming: replay reads as consumer group <group_id>.dlt-replay-<hash of the\n"
+            "filters and --to>, and commits each record once its copy is acknowledged, so\n"
+            "running the same command again continues after the last record the interrupted\n"
+            "run committed.  Relative times are part of that identity as written, not as\n"
+            "the instant they resolve to: --since 2h names the same replay tomorrow.  A\n"
+            "resumed run keeps the window the interrupted run resolved when it started;\n"
+            "once a run reaches the end, the next run with the same options resolves\n"
+            "\"2h ago\" afresh and looks only at records after those already done.\n"
             "\n"
             "Other: -h, --help this help; -V, --version the version.\n"
             "\n"
             "Examples:\n"
             "  wsflyte-dlt --config c.yaml list --class TRANSIENT --since 2h\n"
             "  wsflyte-dlt --config c.yaml show --partition 0 --offset 42\n"
-            "  wsflyte-dlt --config c.yaml replay --workspace ws-ml-prod-001 --dry-run\n");
+            "  wsflyte-dlt --config c.yaml replay --workspace ws-ml-prod-001 --dry-run\n"
+            "  wsflyte-dlt --config c.yaml replay --class TRANSIENT --since 2h --to main\n");
 }
 
 /* ---- filters ---- */
 
-static int parse_time(const char *s, int64_t *out)
+/* Reads T into *out (epoch ms); *ago is the duration when T was given as one. */
+static int parse_time(const char *s, int64_t *out, long *ago)
 {
     struct tm tm;
     long ms;
     char *end;
 
     memset(&tm, 0, sizeof(tm));
+    *ago = 0;
     if (wf_duration_parse(s, &ms) == 0) {
+        *ago = ms;
         *out = now_ms() - ms;
         return 0;
     }
@@ -201,7 +232,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     tool *t = opaque;
     (void)rk;
-    if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        t->delivery_errors++; /* already reported by acknowledged() */
+    } else if (m->err) {
         fprintf(stderr, "wsflyte-dlt: publish to %s failed: %s\n", rd_kafka_topic_name(m->rkt),
                 rd_kafka_err2str(m->err));
         t->delivery_errors++;
@@ -229,9 +262,63 @@ static rd_kafka_t *make_producer(tool *t, wf_err *err)
     return rk;
 }
 
+/* ---- the replay's window, kept in its commits ---- */
+
+#define WINDOW_TAG "wsflyte-dlt/1"
+
+/* Reads commit metadata written by window_metadata; returns 1 for a run
+ * that was interrupted, 2 for one that reached its end, 0 for anything else
+ * (no metadata, or commits of an older wsflyte-dlt). */
+static int window_parse(const rd_kafka_topic_partition_t *tp, int64_t *since, int64_t *until)
+{
+    char buf[128], state[16];
+    long long s, u;
+
+    if (tp->metadata == NULL || tp->metadata_size == 0 || tp->metadata_size >= sizeof(buf))
+        return 0;
+    memcpy(buf, tp->metadata, tp->metadata_size);
+    buf[tp->metadata_size] = '\0';
+    if (sscanf(buf, WINDOW_TAG " since=%lld until=%lld %15s", &s, &u, state) != 3)
+        return 0;
+    *since = s;
+    *until = u;
+    return strcmp(state, "running") == 0 ? 1 : strcmp(state, "done") == 0 ? 2 : 0;
+}
+
+static void window_metadata(const filters *f, int done, char *buf, size_t len)
+{
+    snprintf(buf, len, WINDOW_TAG " since=%lld until=%lld %s", (long long)f->since_ms,
+             (long long)f->until_ms, done ? "done" : "running");
+}
+
+/* A resumed replay filters with the window its interrupted run resolved:
+ * with "--since 2h" re-resolved now, records the first run would have
+ * replayed could fall out of the window and be committed as skipped. */
+static void resume_window(tool *t, filters *f, const rd_kafka_topic_partition_list_t *c)
+{
+    int64_t since = 0, until = 0, s, u;
+    int running = 0;
+
+    for (int i = 0; i < c->cnt; i++) {
+        int state = window_parse(&c->elems[i], &s, &u);
+        if (state == 2)
+            return; /* the last run finished: this is a new one */
+        if (state == 1 && !running) {
+            running = 1;
+            since = s;
+            until = u;
+        }
+    }
+    if (running && (since != f->since_ms || until != f->until_ms)) {
+        f->since_ms = since;
+        f->until_ms = until;
+        t->window_resumed = 1;
+    }
+}
+
 /* Assigns the DLT's partitions (one, or all) at the given start and records
  * where each ends now, so a run has a fixed end. */
-static int assign(tool *t, const filters *f, int use_committed, wf_err *err)
+static int assign(tool *t, filters *f, int use_committed, wf_err *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->consumer, t->dlt, NULL);
@@ -251,8 +338,10 @@ static int assign(tool *t, const filters *f, int use_committed, wf_err *err)
         int32_t p = md->topics[0].partitions[i].id;
         int64_t lo = 0, hi = 0;
         t->end[p] = t->pos[p] = 0;
+        t->assigned[p] = 0;
         if (f->partition >= 0 && p != f->partition)
             continue;
+        t->assigned[p] = 1;
         rd_kafka_query_watermark_offsets(t->consumer, t->dlt, p, &lo, &hi, 10000);
         t->end[p] = hi;
         t->pos[p] = f->from_offset > lo ? f->from_offset : lo;
@@ -261,12 +350,23 @@ static int assign(tool *t, const filters *f, int use_committed, wf_err *err)
     if (use_committed) {
         /* A resumed replay starts after the last committed record. */
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
-        if (rd_kafka_committed(t->consumer, c, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-            for (int i = 0; i < c->cnt; i++)
-                if (c->elems[i].offset >= 0 && c->elems[i].offset > l->elems[i].offset) {
-                    l->elems[i].offset = c->elems[i].offset;
-                    t->pos[l->elems[i].partition] = c->elems[i].offset;
-                }
+        rerr = rd_kafka_committed(t->consumer, c, 10000);
+        for (int i = 0; i < c->cnt && !rerr; i++)
+            rerr = c->elems[i].err;
+        if (rerr) {
+            /* Starting from the beginning would publish again what the
+             * interrupted run published. */
+            wf_err_set(err, WF_TRANSIENT, "kafka.committed", "committed offsets of %s: %s", t->dlt,
+                       rd_kafka_err2str(rerr));
+            rd_kafka_topic_partition_list_destroy(c);
+            goto out;
+        }
+        for (int i = 0; i < c->cnt; i++)
+            if (c->elems[i].offset >= 0 && c->elems[i].offset > l->elems[i].offset) {
+                l->elems[i].offset = c->elems[i].offset;
+                t->pos[l->elems[i].partition] = c->elems[i].offset;
+            }
+        resume_window(t, f, c);
         rd_kafka_topic_partition_list_destroy(c);
     }
     rerr = rd_kafka_assign(t->consumer, l);
@@ -350,12 +450,9 @@ static int cmd_list(tool *t, const filters *f)
     while ((m = next_record(t)) != NULL) {
         total++;
         if (matches(f, m)) {
-            char when[32], cls[32], code[64], attempts[16], type[32];
+            char when[32] = "", cls[32], code[64], attempts[16], type[32];
             rd_kafka_timestamp_type_t tt;
-            time_t secs = (time_t)(rd_kafka_message_timestamp(m, &tt) / 1000);
-            struct tm tm;
-            gmtime_r(&secs, &tm);
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            format_time(rd_kafka_message_timestamp(m, &tt), when, sizeof(when));
             header(m, "x-error-class", cls, sizeof(cls));
             header(m, "x-error-code", code, sizeof(code));
             header(m, "x-attempts", attempts, sizeof(attempts));
@@ -409,18 +506,75 @@ static int cmd_show(tool *t, const filters *f)
 
 /* ---- replay ---- */
 
-static int commit_through(tool *t, int32_t partition, int64_t next)
+static void add_commit(rd_kafka_topic_partition_list_t *l, const char *topic, int32_t partition,
+                       int64_t next, const char *metadata)
+{
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, topic, partition);
+
+    tp->offset = next;
+    tp->metadata_size = strlen(metadata);
+    tp->metadata = malloc(tp->metadata_size);
+    if (tp->metadata)
+        memcpy(tp->metadata, metadata, tp->metadata_size);
+    else
+        tp->metadata_size = 0;
+}
+
+static int commit_list(tool *t, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(t->consumer, l, 0);
+
+    if (err)
+        fprintf(stderr, "wsflyte-dlt: commit %s: %s\n", t->dlt, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? -1 : 0;
+}
+
+static int commit_through(tool *t, const filters *f, int32_t partition, int64_t next)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_resp_err_t err;
+    char md[128];
 
-    rd_kafka_topic_partition_list_add(l, t->dlt, partition)->offset = next;
-    err = rd_kafka_commit(t->consumer, l, 0);
-    rd_kafka_topic_partition_list_destroy(l);
-    if (err)
-        fprintf(stderr, "wsflyte-dlt: commit %s[%d]: %s\n", t->dlt, (int)partition,
-                rd_kafka_err2str(err));
-    return err ? -1 : 0;
+    window_metadata(f, 0, md, sizeof(md));
+    add_commit(l, t->dlt, partition, next, md);
+    return commit_list(t, l);
+}
+
+/* Marks every partition of a replay that reached its end as done, so the
+ * next run with the same options resolves relative times afresh. */
+static int commit_done(tool *t, const filters *f)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->n_partitions);
+    char md[128];
+
+    window_metadata(f, 1, md, sizeof(md));
+    for (int p = 0; p < t->n_partitions; p++)
+        if (t->assigned[p])
+            add_commit(l, t->dlt, p, t->pos[p], md);
+    return commit_list(t, l);
+}
+
+/* Waits for the broker to acknowledge everything republished so far.
+ * Anything still queued after the wait may or may not arrive; the record
+ * it copies must not be committed, or a lost copy would be lost for good.
+ * Queued copies are purged so that none leaves after the run gave up. */
+static int acknowledged(tool *t, const rd_kafka_message_t *m, long timeout_ms)
+{
+    rd_kafka_resp_err_t err = rd_kafka_flush(t->producer, (int)timeout_ms);
+    int queued = rd_kafka_outq_len(t->producer);
+
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && queued == 0)
+        return 1;
+    fprintf(stderr,
+            "wsflyte-dlt: the copy of %s[%d]@%" PRId64 " was not acknowledged by the broker "
+            "within %ld ms (%s; %d message(s) still queued for %s): stopping without "
+            "committing it.  The copy may still arrive; running the same command again "
+            "resumes at this record and may publish it a second time.\n",
+            t->dlt, (int)m->partition, m->offset, timeout_ms,
+            err ? rd_kafka_err2str(err) : "queue not empty", queued, t->target);
+    rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(t->producer, 0);
+    return 0;
 }
 
 /* Republishes m to the target with its key and headers, x-replay-count
@@ -453,12 +607,15 @@ typedef struct replay_stats {
     long replayed, skipped, refused, seen;
 } replay_stats;
 
+/* final: 0 while running, 1 at the end, 2 after a failure. */
 static void progress(const replay_stats *s, int final, int dry_run)
 {
+    static const char *const prefix[] = {"", "done: ", "stopped: "};
+
     fprintf(stderr,
             "wsflyte-dlt: %s%ld replayed%s, %ld skipped by filter, %ld refused (loop guard) "
             "of %ld read\n",
-            final ? "done: " : "", s->replayed, dry_run ? " (dry run)" : "", s->skipped, s->refused,
+            prefix[final], s->replayed, dry_run ? " (dry run)" : "", s->skipped, s->refused,
             s->seen);
 }
 
@@ -468,10 +625,12 @@ static int cmd_replay(tool *t, const options *o)
     rd_kafka_message_t *m;
     int64_t last_progress = now_ms();
     char buf[32];
+    int failed = 0;
 
     while ((m = next_record(t)) != NULL) {
         int32_t part = m->partition;
         int64_t next = m->offset + 1;
+        int published = 0;
         s.seen++;
         if (!matches(&o->f, m)) {
             s.skipped++;
@@ -489,26 +648,49 @@ static int cmd_replay(tool *t, const options *o)
                 printf("would replay %s[%d]@%" PRId64 " key %.*s to %s\n", t->dlt, (int)part,
                        m->offset, (int)m->key_len, m->key ? (const char *)m->key : "", t->target);
             } else if (republish(t, m, replays) == 0) {
-                s.replayed++;
+                published = 1; /* counted once acknowledged */
             } else {
                 rd_kafka_message_destroy(m);
+                failed = 1;
                 break;
             }
         }
-        rd_kafka_message_destroy(m);
         if (!o->dry_run) {
             /* Commit only what is acknowledged: flush, then commit. */
-            rd_kafka_flush(t->producer, 30000);
-            if (t->delivery_errors || commit_through(t, part, next) != 0)
+            if (!acknowledged(t, m, o->ack_timeout_ms) || t->delivery_errors ||
+                commit_through(t, &o->f, part, next) != 0) {
+                rd_kafka_message_destroy(m);
+                failed = 1;
                 break;
+            }
         }
+        s.replayed += published;
+        rd_kafka_message_destroy(m);
         if (now_ms() - last_progress > 2000) {
             progress(&s, 0, o->dry_run);
             last_progress = now_ms();
         }
     }
-    progress(&s, 1, o->dry_run);
-    return t->delivery_errors || stop_requested ? 1 : 0;
+    if (!failed && !stop_requested && !o->dry_run && commit_done(t, &o->f) != 0)
+        failed = 1;
+    progress(&s, failed ? 2 : 1, o->dry_run);
+    if (failed || stop_requested)
+        fprintf(stderr,
+                "wsflyte-dlt: replay %s; run the same command again to resume after the "
+                "last record committed\n",
+                failed ? "stopped early" : "interrupted");
+    return failed || t->delivery_errors || stop_requested ? 1 : 0;
+}
+
+/* A time filter as part of the replay's identity: an absolute time as the
+ * instant it names, a relative one as the duration given, since the instant
+ * it resolves to changes with every run. */
+static void time_key(int64_t ms, long ago, char *buf, size_t len)
+{
+    if (ago > 0)
+        snprintf(buf, len, "ago:%ld", ago);
+    else
+        snprintf(buf, len, "%lld", (long long)ms);
 }
 
 /* The replay's consumer group: one per (filters, target), so that running
@@ -516,13 +698,15 @@ static int cmd_replay(tool *t, const options *o)
  * not told that records it never looked at were done. */
 static void replay_group(const wf_config *cfg, const options *o, char *buf, size_t len)
 {
-    char key[1024], hash[17];
+    char key[1024], hash[17], since[32], until[32];
     const filters *f = &o->f;
 
-    snprintf(key, sizeof(key), "w=%s|c=%s|e=%s|s=%lld|u=%lld|p=%d|f=%lld|t=%lld|to=%d",
+    time_key(f->since_ms, f->since_ago, since, sizeof(since));
+    time_key(f->until_ms, f->until_ago, until, sizeof(until));
+    snprintf(key, sizeof(key), "w=%s|c=%s|e=%s|s=%s|u=%s|p=%d|f=%lld|t=%lld|to=%d",
              f->workspace ? f->workspace : "", f->error_class ? f->error_class : "",
-             f->error_code ? f->error_code : "", (long long)f->since_ms, (long long)f->until_ms,
-             f->partition, (long long)f->from_offset, (long long)f->to_offset, o->to_main);
+             f->error_code ? f->error_code : "", since, until, f->partition,
+             (long long)f->from_offset, (long long)f->to_offset, o->to_main);
     names_hash_hex(key, 8, hash);
     snprintf(buf, len, "%s.dlt-replay-%s", cfg->kafka.group_id, hash);
 }
@@ -544,6 +728,7 @@ static int parse_args(int argc, char **argv, options *o)
                                          {"dry-run", no_argument, NULL, 'n'},
                                          {"to", required_argument, NULL, 'T'},
                                          {"max-replays", required_argument, NULL, 'm'},
+                                         {"ack-timeout", required_argument, NULL, 'A'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -553,6 +738,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->f.partition = -1;
     o->f.from_offset = o->f.to_offset = -1;
     o->max_replays = 3;
+    o->ack_timeout_ms = 30000;
     while ((c = getopt_long(argc, argv, "c:w:p:nhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -585,6 +771,13 @@ static int parse_args(int argc, char **argv, options *o)
         case 'm':
             o->max_replays = atoi(optarg);
             break;
+        case 'A':
+            if (wf_duration_parse(optarg, &o->ack_timeout_ms) != 0 || o->ack_timeout_ms > INT_MAX) {
+                fprintf(stderr, "wsflyte-dlt: --ack-timeout: \"%s\" is not a duration (30s, 2m)\n",
+                        optarg);
+                return -1;
+            }
+            break;
         case 'V':
             printf("wsflyte-dlt %s\n", WSFLYTE_VERSION);
             exit(0);
@@ -593,7 +786,8 @@ static int parse_args(int argc, char **argv, options *o)
             exit(0);
         case 's':
         case 'u':
-            if (parse_time(optarg, c == 's' ? &o->f.since_ms : &o->f.until_ms) != 0) {
+            if (parse_time(optarg, c == 's' ? &o->f.since_ms : &o->f.until_ms,
+                           c == 's' ? &o->f.since_ago : &o->f.until_ago) != 0) {
                 fprintf(stderr, "wsflyte-dlt: --%s: cannot read \"%s\" as a time\n",
                         c == 's' ? "since" : "until", optarg);
                 return -1;
@@ -667,6 +861,15 @@ int main(int argc, char **argv)
     if (strcmp(o.command, "replay") == 0)
         fprintf(stderr, "wsflyte-dlt: replaying %s to %s as group %s%s\n", t.dlt, t.target, group,
                 o.dry_run ? " (dry run)" : "");
+    if (t.window_resumed) {
+        char since[32] = "open", until[32] = "open";
+        format_time(o.f.since_ms, since, sizeof(since));
+        format_time(o.f.until_ms, until, sizeof(until));
+        fprintf(stderr,
+                "wsflyte-dlt: resuming an interrupted replay with the time window it started "
+                "with: since %s, until %s\n",
+                since, until);
+    }
     if (strcmp(o.command, "list") == 0)
         rc = cmd_list(&t, &o.f);
     else if (strcmp(o.command, "show") == 0)

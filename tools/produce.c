@@ -1,6 +1,7 @@
 /* wsflyte-produce: publishes workspace lifecycle events given as JSON (one
- * object per line, from files or stdin), encoded as Avro or JSON and keyed
- * by workspace_id, so that per-workspace order holds. */
+ * object per line, or a file holding one object or an array of them, from
+ * files or stdin), encoded as Avro or JSON and keyed by workspace_id, so
+ * that per-workspace order holds. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
@@ -28,10 +29,16 @@ static void usage(FILE *fp)
         fp,
         "Usage: wsflyte-produce --config FILE [--format avro|json] [--topic T] [FILE...]\n"
         "\n"
-        "Reads workspace lifecycle events as JSON, one object per line (blank lines and\n"
-        "lines starting with # are skipped), from each FILE or from stdin, checks each\n"
-        "against the event schema, and publishes it keyed by workspace_id.  A bad line\n"
-        "is reported with its file, line number and field, and not sent.\n"
+        "Reads workspace lifecycle events as JSON from each FILE or from stdin, checks\n"
+        "each against the event schema, and publishes it keyed by workspace_id.  Input is\n"
+        "either JSON lines, one object per line (blank lines and lines starting with #\n"
+        "are skipped), or one JSON document: an event object, pretty-printed or not, or\n"
+        "an array of event objects.  The first line that is not blank or a comment\n"
+        "decides: when it is a JSON object by itself, the input is JSON lines, sent line\n"
+        "by line as it is read (a pipe works as a feed); otherwise the whole input is\n"
+        "read as one document.  A bad event is reported with where it is (file:line for\n"
+        "JSON lines, file[index] for an array) and its field, and not sent; the others\n"
+        "are.\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE    wsflyte configuration (Kafka settings, schemas)\n"
@@ -42,9 +49,11 @@ static void usage(FILE *fp)
         "\n"
         "Examples:\n"
         "  wsflyte-produce --config dev.yaml tests/data/events/seed.jsonl\n"
+        "  wsflyte-produce --config dev.yaml event.json       # one event, pretty-printed\n"
+        "  wsflyte-produce --config dev.yaml events.json      # a JSON array of events\n"
         "  echo '{\"event_id\":\"e1\", ...}' | wsflyte-produce --config dev.yaml --format json\n"
         "\n"
-        "Exit status: 0 when every line was delivered, 1 otherwise.\n");
+        "Exit status: 0 when every event was delivered, 1 otherwise.\n");
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -58,10 +67,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int send_line(producer_state *ps, const char *where, const char *line)
+/* Checks, encodes and publishes one event; where names it in errors. */
+static int send_event(producer_state *ps, const char *where, const json_t *obj)
 {
-    json_error_t jerr;
-    json_t *obj = json_loads(line, 0, &jerr);
     ws_event ev;
     wf_err err;
     void *buf = NULL;
@@ -70,8 +78,8 @@ static int send_line(producer_state *ps, const char *where, const char *line)
 
     wf_err_init(&err);
     memset(&ev, 0, sizeof(ev));
-    if (obj == NULL) {
-        fprintf(stderr, "%s:%d: invalid JSON: %s\n", where, jerr.column, jerr.text);
+    if (!json_is_object(obj)) {
+        fprintf(stderr, "%s: not a JSON object (an event is one object)\n", where);
         return -1;
     }
     if (ws_event_from_json(obj, &ev, &err) != 0 ||
@@ -100,28 +108,112 @@ static int send_line(producer_state *ps, const char *where, const char *line)
 out:
     free(buf);
     ws_event_fini(&ev);
-    json_decref(obj);
     return rc;
 }
 
+static void count(producer_state *ps, int rc)
+{
+    if (rc == 0)
+        ps->sent++;
+    else
+        ps->bad++;
+}
+
+/* Blank lines and # comments carry no record, in either form of input. */
+static int is_record(const char *line)
+{
+    while (*line == ' ' || *line == '\t' || *line == '\r')
+        line++;
+    return *line != '\0' && *line != '\n' && *line != '#';
+}
+
+/* One JSON line: an event, or an error with its line number. */
+static void send_line(producer_state *ps, const char *name, long lineno, const json_t *obj,
+                      const json_error_t *jerr)
+{
+    char where[600];
+
+    snprintf(where, sizeof(where), "%s:%ld", name, lineno);
+    if (obj == NULL) {
+        fprintf(stderr, "%s:%d: invalid JSON: %s\n", where, jerr->column, jerr->text);
+        ps->bad++;
+        return;
+    }
+    count(ps, send_event(ps, where, obj));
+}
+
+/* The whole input as one JSON document: an event or an array of events.
+ * Comment lines are blanked, not removed, so that jansson's line numbers
+ * are the file's. */
+static void send_document(producer_state *ps, FILE *fp, const char *name, long skipped,
+                          const char *first, long first_lineno)
+{
+    char *line = NULL, *text = NULL, where[600];
+    size_t cap = 0, len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    json_error_t jerr;
+    json_t *doc, *item;
+    size_t i;
+
+    if (mem == NULL) {
+        perror(name);
+        ps->bad++;
+        return;
+    }
+    for (long n = 0; n < skipped; n++)
+        fputc('\n', mem);
+    fputs(first, mem);
+    while (getline(&line, &cap, fp) >= 0)
+        fputs(is_record(line) ? line : "\n", mem);
+    free(line);
+    fclose(mem);
+    doc = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    if (doc == NULL) {
+        fprintf(stderr,
+                "%s:%d:%d: invalid JSON: %s (read as one JSON document, since line %ld is not "
+                "a JSON object by itself)\n",
+                name, jerr.line, jerr.column, jerr.text, first_lineno);
+        ps->bad++;
+    } else if (json_is_array(doc)) {
+        json_array_foreach(doc, i, item)
+        {
+            snprintf(where, sizeof(where), "%s[%zu]", name, i);
+            count(ps, send_event(ps, where, item));
+        }
+    } else if (json_is_object(doc)) {
+        count(ps, send_event(ps, name, doc));
+    } else {
+        fprintf(stderr, "%s: not a JSON object or an array of event objects\n", name);
+        ps->bad++;
+    }
+    json_decref(doc);
+    free(text);
+}
+
+/* Reads JSON lines or one JSON document, as the first record line says:
+ * deciding on that line alone lets JSON lines stream from a pipe. */
 static void send_stream(producer_state *ps, FILE *fp, const char *name)
 {
-    char *line = NULL, where[600];
+    char *line = NULL;
     size_t cap = 0;
-    long lineno = 0;
+    long lineno = 0, first = 0;
 
     while (getline(&line, &cap, fp) >= 0) {
         lineno++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0' || *p == '\n' || *p == '#')
+        if (!is_record(line))
             continue;
-        snprintf(where, sizeof(where), "%s:%ld", name, lineno);
-        if (send_line(ps, where, p) == 0)
-            ps->sent++;
-        else
-            ps->bad++;
+        json_error_t jerr;
+        json_t *obj = json_loads(line, 0, &jerr);
+        if (first == 0) {
+            first = lineno;
+            if (!json_is_object(obj)) {
+                json_decref(obj);
+                send_document(ps, fp, name, lineno - 1, line, lineno);
+                break;
+            }
+        }
+        send_line(ps, name, lineno, obj, &jerr);
+        json_decref(obj);
     }
     free(line);
 }

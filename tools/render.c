@@ -15,18 +15,24 @@ extern char **environ;
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "Usage: wsflyte-render --config FILE EVENT.json\n"
-            "\n"
-            "Prints, as one JSON document, the requests EVENT.json leads to, in the order\n"
-            "the handler sends them: FlyteAdmin calls and the Kubernetes objects it\n"
-            "server-side applies (fieldManager=wsflyte), or the clean-up when Flyte is not\n"
-            "wanted.  Reads no server, so steps that depend on what the servers hold carry\n"
-            "a \"when\" condition, and the version check is shown as its rules.\n"
-            "EVENT.json is one event in the plain JSON form.\n"
-            "\n"
-            "Example:\n"
-            "  wsflyte-render --config dev.yaml tests/data/events/ws-ml-prod-001.json | less\n");
+    fprintf(fp, "Usage: wsflyte-render --config FILE EVENT.json\n"
+                "\n"
+                "Prints, as one JSON document, the requests EVENT.json leads to, in the order\n"
+                "the handler sends them: FlyteAdmin calls and the Kubernetes objects it\n"
+                "server-side applies (fieldManager=wsflyte), or the clean-up when Flyte is not\n"
+                "wanted.  Reads no server, so steps that depend on what the servers hold carry\n"
+                "a \"when\" condition, and the version check is shown as its rules.\n"
+                "EVENT.json is one event in the plain JSON form.\n"
+                "\n"
+                "Options:\n"
+                "  -c, --config FILE   wsflyte configuration (domains, templates, AWS settings)\n"
+                "  -h, --help          this help\n"
+                "  -V, --version       print the version\n"
+                "\n"
+                "Examples:\n"
+                "  wsflyte-render --config dev.yaml tests/data/events/ws-ml-prod-001.json | less\n"
+                "  wsflyte-render --config dev.yaml event.json | jq '.steps[] | .method + \" \" + "
+                ".path'\n");
 }
 
 static json_t *request(const char *when, const char *method, const char *path, json_t *body)
@@ -161,6 +167,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     char *report = NULL, *text, digest[DESIRED_DIGEST_LEN + 1];
@@ -172,11 +179,14 @@ int main(int argc, char **argv)
     wf_err err;
     int c, rc = 1;
 
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         if (c == 'c') {
             config_path = optarg;
         } else if (c == 'h') {
             usage(stdout);
+            return 0;
+        } else if (c == 'V') {
+            printf("wsflyte-render %s\n", WSFLYTE_VERSION);
             return 0;
         } else {
             usage(stderr);

@@ -1,8 +1,13 @@
 // Operating wsflyte: dead letters listed, shown and replayed with
-// wsflyte-dlt; the replay loop guard; metrics that move; readiness that
-// follows the APIs; wsflyte-produce's errors.
+// wsflyte-dlt; the replay loop guard; replays that resume, and that stop when
+// the broker does not acknowledge; metrics that move; readiness that follows
+// the APIs; wsflyte-produce's input forms and errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import {
   Stack, run, bin, sleep, healthPort, readTopic, addFault, clearFaults, eventsFile, workspaceEvent,
 } from './harness.mjs';
@@ -41,6 +46,38 @@ async function waitFor(fn, timeoutMs = 30000, what = 'condition') {
 
 const resultsFor = async (id, n) =>
   (await stack.results(n, 30)).filter((r) => r.workspace_id === id);
+
+// A Kafka cluster of the test's own, with a configuration pointing at it,
+// for faults and slowness that would disturb the shared stack's consumer.
+async function privateKafka(name) {
+  const child = spawn(bin('wsflyte-devkafka'), [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const bootstrap = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (l) => resolve(l.trim()));
+    child.once('exit', (code) => reject(new Error(`wsflyte-devkafka exited ${code}: ${log}`)));
+  });
+  const config = join(stack.dir, `${name}.yaml`);
+  const doc = JSON.parse(stack.configYaml());
+  doc.kafka.bootstrap_servers = bootstrap;
+  writeFileSync(config, JSON.stringify(doc));
+  return {
+    bootstrap,
+    config,
+    // Sends a fault-injection command and waits for devkafka's "ok".
+    async command(line) {
+      const from = log.length;
+      child.stdin.write(line + '\n');
+      await waitFor(() => log.slice(from).includes(`ok ${line.split(' ')[0]}`), 5000, `devkafka: ${line}`);
+    },
+    stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }),
+  };
+}
+
+// Publishes `keys` to the dead-letter topic as JSON events, with these headers.
+const deadLetter = (bootstrap, keys, headers) => run('kcat', ['-P', '-b', bootstrap, '-t', DLT, '-K', '\t',
+  ...Object.entries({ 'content-type': 'application/json', ...headers }).flatMap(([k, v]) => ['-H', `${k}=${v}`])],
+{ input: keys.map((k) => `${k}\t${JSON.stringify(workspaceEvent(k, 1))}`).join('\n') + '\n' });
 
 test('a dead-lettered event is listed, shown, and replayed to SUCCEEDED once the fault is gone', async () => {
   // FlyteAdmin refuses registration: a permanent failure, dead-lettered at once.
@@ -136,6 +173,80 @@ test('an interrupted replay resumes without publishing anything twice', async ()
   assert.doesNotMatch(err, new RegExp(`done: ${n} replayed`), "the first run was interrupted");
 });
 
+test('an interrupted replay with a relative --since resumes as the same replay, in its first window', async () => {
+  const k = await privateKafka('since');
+  try {
+    const n = 100;
+    const keys = Array.from({ length: n }, (_, i) => `ws-since-${i}`);
+    const sent = await deadLetter(k.bootstrap, keys, { 'x-error-class': 'TRANSIENT' });
+    assert.equal(sent.code, 0, sent.stderr);
+    const deadLetteredAt = Date.now();
+    // Slow round trips make the first run take seconds, so that it is
+    // interrupted half-way whatever the machine's speed.
+    await k.command('rtt 1 30');
+    // "5s ago" from the first run's start takes in every record; from the
+    // second run's start, none: only the first run's window finds the rest.
+    const args = ['--config', k.config, 'replay', '--since', '5s', '--to', 'main'];
+    const first = spawn(bin('wsflyte-dlt'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    first.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise((r) => first.once('exit', r));
+    await waitFor(() => /\n?wsflyte-dlt: [1-9]\d* replayed/.test(err), 20000, 'the first run to make progress');
+    first.kill('SIGINT');
+    await exited;
+    assert.match(err, /done: \d+ replayed/, 'the first run stopped cleanly on SIGINT');
+    assert.doesNotMatch(err, new RegExp(`done: ${n} replayed`), 'the first run was interrupted');
+    await k.command('rtt 1 0');
+    await sleep(Math.max(0, deadLetteredAt + 6000 - Date.now()));
+
+    const second = await run(bin('wsflyte-dlt'), args);
+    assert.equal(second.code, 0, second.stderr);
+    const group = (r) => /as group (\S+)/.exec(r)?.[1];
+    assert.equal(group(second.stderr), group(err), 'the same command line is the same replay');
+    assert.match(second.stderr, /resuming an interrupted replay with the time window it started with/);
+    const copies = (await readTopic(k, 'workspace.lifecycle.v1')).filter((x) => x.key.startsWith('ws-since-'));
+    assert.equal(new Set(copies.map((c) => c.key)).size, n, `every record replayed (first run: ${err.trim().split('\n').pop()})`);
+    assert.equal(copies.length, n, 'and none twice');
+
+    // A replay that reached its end is followed by a new one, with "5s ago"
+    // resolved afresh: a record dead-lettered before that is outside it.
+    assert.equal((await deadLetter(k.bootstrap, ['ws-since-late'], { 'x-error-class': 'TRANSIENT' })).code, 0);
+    await sleep(6000);
+    const third = await run(bin('wsflyte-dlt'), args);
+    assert.equal(third.code, 0, third.stderr);
+    assert.doesNotMatch(third.stderr, /resuming an interrupted replay/);
+    assert.match(third.stderr, /done: 0 replayed, 1 skipped by filter, 0 refused \(loop guard\) of 1 read/);
+  } finally {
+    await k.stop();
+  }
+});
+
+test('a replay stops, without committing, when the broker does not acknowledge a copy', async () => {
+  const k = await privateKafka('unacked');
+  try {
+    assert.equal((await deadLetter(k.bootstrap, ['ws-unacked-1'], { 'x-error-class': 'TRANSIENT' })).code, 0);
+    // Produce requests fail with REQUEST_TIMED_OUT for a few seconds: the
+    // producer keeps retrying, so the copy stays queued past --ack-timeout.
+    await k.command('errors 0 40 7');
+    const args = ['--config', k.config, 'replay', '--to', 'main'];
+    const r = await run(bin('wsflyte-dlt'), [...args, '--ack-timeout', '1s']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the copy of .*dlt\[\d+\]@0 was not acknowledged by the broker within 1000 ms .*still queued/);
+    assert.match(r.stderr, /stopping without committing it/);
+    assert.match(r.stderr, /stopped: 0 replayed/);
+
+    // Nothing was committed: the same command, once the broker answers again,
+    // replays the record.
+    const again = await run(bin('wsflyte-dlt'), args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /done: 1 replayed, 0 skipped by filter, 0 refused \(loop guard\) of 1 read/);
+    const copies = (await readTopic(k, 'workspace.lifecycle.v1')).filter((x) => x.key === 'ws-unacked-1');
+    assert.ok(copies.length >= 1, 'the record reached the events topic');
+  } finally {
+    await k.stop();
+  }
+});
+
 test('metrics count events, API calls and dead letters as events flow', async () => {
   const before = await metricsText();
   assert.match(before, /# TYPE wsflyte_events_total counter/);
@@ -181,4 +292,33 @@ test('wsflyte-produce names the line and field of bad input and sends the rest',
   assert.match(r.stderr, /mixed\.jsonl:2:\d+: invalid JSON/);
   assert.match(r.stderr, /mixed\.jsonl:3: workspace\.members\[0\]\.role: unknown role "ADMIN"/);
   assert.match(r.stderr, /1 event\(s\) sent .* 2 rejected/);
+});
+
+test('wsflyte-produce reads a pretty-printed event, and an array of events with bad ones by index', async () => {
+  const one = join(stack.dir, 'one.json');
+  writeFileSync(one, `# one event, as an editor saves it\n\n${JSON.stringify(workspaceEvent('ws-pretty-1', 1), null, 2)}\n`);
+  const single = await stack.produce(one, 'json');
+  assert.equal(single.code, 0, single.stderr);
+  assert.match(single.stderr, /1 event\(s\) sent .* 1 delivered, 0 rejected/);
+
+  const badRole = workspaceEvent('ws-array-2', 1);
+  badRole.workspace.members = [{ user_id: 'x', email: 'x@y', role: 'ADMIN' }];
+  const array = join(stack.dir, 'array.json');
+  writeFileSync(array, JSON.stringify([workspaceEvent('ws-array-1', 1), badRole, workspaceEvent('ws-array-3', 1), 42], null, 2));
+  const many = await stack.produce(array, 'json');
+  assert.equal(many.code, 1);
+  assert.match(many.stderr, /array\.json\[1\]: workspace\.members\[0\]\.role: unknown role "ADMIN"/);
+  assert.match(many.stderr, /array\.json\[3\]: not a JSON object/);
+  assert.match(many.stderr, /2 event\(s\) sent .* 2 delivered, 2 rejected/);
+
+  const broken = join(stack.dir, 'broken.json');
+  writeFileSync(broken, JSON.stringify(workspaceEvent('ws-broken-1', 1), null, 2).replace('"actor"', 'actor'));
+  const b = await stack.produce(broken, 'json');
+  assert.equal(b.code, 1);
+  assert.match(b.stderr, /broken\.json:6:\d+: invalid JSON: .*read as one JSON document/, 'line and column of the error');
+  assert.match(b.stderr, /0 event\(s\) sent .* 1 rejected/);
+
+  const keys = new Set((await readTopic(stack, 'workspace.lifecycle.v1')).map((r) => r.key));
+  for (const id of ['ws-pretty-1', 'ws-array-1', 'ws-array-3']) assert.ok(keys.has(id), `${id} published`);
+  assert.ok(!keys.has('ws-array-2') && !keys.has('ws-broken-1'), 'bad events are not sent');
 });
