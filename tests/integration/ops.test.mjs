@@ -251,7 +251,11 @@ test('metrics count events, API calls and dead letters as events flow', async ()
   const before = await metricsText();
   assert.match(before, /# TYPE wsflyte_events_total counter/);
   const okBefore = metric(before, 'wsflyte_events_total{event_type="WORKSPACE_CREATED",status="SUCCEEDED"}');
-  const file = eventsFile(stack, 'metrics.jsonl', [workspaceEvent('ws-metrics-1', 1), workspaceEvent('ws-metrics-2', 1)]);
+  const forwardedBefore = metric(before, 'wsflyte_retry_forwarded_total{tier="2s"}');
+  // Beyond the in-place attempts: one forward to the first tier.
+  await addFault(stack.flyteUrl, { path: '^/api/v1/projects/ws-metrics-retry$', method: 'GET', status: 503, count: 3 });
+  const file = eventsFile(stack, 'metrics.jsonl', [workspaceEvent('ws-metrics-1', 1), workspaceEvent('ws-metrics-2', 1),
+    workspaceEvent('ws-metrics-retry', 1)]);
   assert.equal((await stack.produce(file)).code, 0);
   await waitFor(async () => metric(await metricsText(),
     'wsflyte_events_total{event_type="WORKSPACE_CREATED",status="SUCCEEDED"}') >= okBefore + 2, 30000, 'metrics');
@@ -261,6 +265,17 @@ test('metrics count events, API calls and dead letters as events flow', async ()
   assert.ok(metric(text, 'wsflyte_event_duration_seconds_count') >= okBefore + 2);
   assert.ok(metric(text, 'wsflyte_dead_lettered_total{error_class="PERMANENT"}') >= 1);
   assert.match(text, /wsflyte_inflight_events \d+/);
+  assert.ok(metric(text, 'wsflyte_rebalances_total') >= 1, 'joining the group was a rebalance');
+  await waitFor(async () => metric(await metricsText(), 'wsflyte_retry_forwarded_total{tier="2s"}') >= forwardedBefore + 1,
+    30000, 'a forward to retry-2s');
+  await waitFor(async () => metric(await metricsText(),
+    'wsflyte_events_total{event_type="WORKSPACE_CREATED",status="SUCCEEDED"}') >= okBefore + 3, 30000,
+  'the forwarded event succeeding from its tier');
+  // librdkafka reports the lag of every owned partition every 5 s.
+  const lagged = await waitFor(async () => (await metricsText()).split('\n')
+    .filter((l) => l.startsWith('wsflyte_consumer_lag{topic="workspace.lifecycle.v1",')), 15000, 'consumer lag');
+  assert.equal(lagged.length, 3, 'one series per partition of the events topic');
+  for (const l of lagged) assert.match(l, /^wsflyte_consumer_lag\{topic="workspace\.lifecycle\.v1",partition="\d"\} \d+$/);
 });
 
 test('readiness follows the APIs; liveness follows the loop', async () => {
