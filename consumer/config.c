@@ -284,7 +284,13 @@ static size_t edit_distance(const char *a, const char *b)
 
 static int is_close(const char *typed, const char *known, size_t *best)
 {
-    size_t d = edit_distance(typed, known);
+    size_t lt = strlen(typed), lk = strlen(known), d;
+
+    /* Strings whose lengths differ by more than 2 are more than 2 edits
+     * apart: most keys are ruled out without the distance table. */
+    if ((lt > lk ? lt - lk : lk - lt) > 2)
+        return 0;
+    d = edit_distance(typed, known);
 
     if (d > 2 || d >= strlen(known) || d >= *best)
         return 0;

@@ -17,6 +17,13 @@
 static char path[64];
 static FILE *devnull;
 
+/* Every run, ctest's corpus replays included, makes one file, in /dev/shm
+ * when it can: remove it at exit, or they pile up (in memory, on tmpfs). */
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     int fd;
@@ -30,6 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fd < 0)
         abort();
     close(fd);
+    atexit(remove_file);
     devnull = fopen("/dev/null", "w");
     if (devnull == NULL)
         abort();

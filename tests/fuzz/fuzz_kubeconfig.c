@@ -11,6 +11,13 @@
 
 static char path[64];
 
+/* Every run, ctest's corpus replays included, makes one file, in /dev/shm
+ * when it can: remove it at exit, or they pile up (in memory, on tmpfs). */
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     int fd;
@@ -24,6 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fd < 0)
         abort();
     close(fd);
+    atexit(remove_file);
     log_setup(WF_LOG_TEXT, WF_LOG_ERROR); /* no warnings per input */
     return 0;
 }
