@@ -19,12 +19,13 @@
 #include "offsets.h"
 #include "provision.h"
 
-#define BACKOFF_BASE_MS    500
-#define BACKOFF_MAX_MS     10000
-#define RETRY_AFTER_MAX_MS 30000
-#define ERROR_HEADER_MAX   1024
-#define FLUSH_MS           10000
-#define TOPIC_MAX          512
+#define BACKOFF_BASE_MS     500
+#define BACKOFF_MAX_MS      10000
+#define RETRY_AFTER_MAX_MS  30000
+#define ERROR_HEADER_MAX    1024
+#define FLUSH_MS            10000
+#define TOPIC_MAX           512
+#define MIN_INFLIGHT_WINDOW 1024
 
 /* Why a partition is paused; it is resumed when no reason is left. */
 enum { PAUSE_DUE = 1, PAUSE_BACKPRESSURE = 2 };
@@ -837,7 +838,15 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
     a->stop = stop;
-    a->max_inflight = (size_t)cfg->processing.concurrency * 8;
+    /* Records wait here for a free worker or for their workspace's earlier
+     * event.  librdkafka hands records over a partition batch at a time,
+     * and a batch may hold few workspaces: a window of a few records per
+     * worker would leave workers idle behind busy keys.  A wide window
+     * costs only memory (about 2 KiB a record) and is handed back at once
+     * on a revoke or a stop. */
+    a->max_inflight = (size_t)cfg->processing.concurrency * 32;
+    if (a->max_inflight < MIN_INFLIGHT_WINDOW)
+        a->max_inflight = MIN_INFLIGHT_WINDOW;
     wf_config_dlt_topic(cfg, a->dlt_topic, sizeof(a->dlt_topic));
     a->tier_topics = calloc(cfg->retry.n_tiers ? cfg->retry.n_tiers : 1, TOPIC_MAX);
     if (a->tier_topics == NULL) {

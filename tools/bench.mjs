@@ -15,7 +15,7 @@ import { Stack, makeEvent, waitFor } from '../tests/integration/harness.mjs';
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const LATENCY = Number(args.latency ?? 10);
-const CONCURRENCIES = (args.concurrency ?? '1,8,64').split(',').map(Number);
+const CONCURRENCIES = (args.concurrency ?? '1,8,16,64').split(',').map(Number);
 
 // CPU seconds a process has used so far (utime + stime), from /proc.
 const cpuS = (pid) => {
@@ -29,7 +29,7 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 
 async function runOne(concurrency) {
   // Concurrency 1 is slow by design: fewer events keep the run short.
-  const n = Number(args.events ?? (concurrency === 1 ? 60 : concurrency <= 8 ? 400 : 2000));
+  const n = Number(args.events ?? (concurrency === 1 ? 60 : concurrency <= 16 ? 50 * concurrency : 2000));
   const m = Number(args.workspaces ?? Math.min(n, Math.max(4 * concurrency, 20)));
   const stack = await new Stack({ partitions: 6, config: { concurrency } }).start();
   try {
@@ -53,7 +53,8 @@ async function runOne(concurrency) {
     await stack.produceEvents(events);
     const results = await stack.results(n, 120);
     const wall = (Date.now() - published) / 1000;
-    const cpu = Object.entries(procs).map(([k, c]) => `${k} ${Math.round((100 * (cpuS(c.pid) - cpu0[k])) / wall)}%`).join(', ');
+    const cpuUsed = Object.fromEntries(Object.entries(procs).map(([k, c]) => [k, cpuS(c.pid) - cpu0[k]]));
+    const cpu = Object.entries(cpuUsed).map(([k, used]) => `${k} ${Math.round((100 * used) / wall)}%`).join(', ');
     const hwm = readFileSync(`/proc/${consumer.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/)[1];
     const [flog, klog] = await Promise.all([stack.flyteRequests(), stack.kubeRequests()]);
     await stack.stopConsumer(consumer);
@@ -68,10 +69,15 @@ async function runOne(concurrency) {
     const perEvent = requests / n;
     const rate = n / ((end - start) / 1000);
     const ideal = concurrency / (perEvent * LATENCY / 1000);
+    // What the servers as measured allow: their own time per request
+    // (injected latency plus their work) instead of the bare latency.
+    const serverBound = concurrency / (perEvent * serverMs / 1000);
     return {
       concurrency, events: n, workspaces: m, 'events/s': rate.toFixed(1),
       'ideal events/s': ideal.toFixed(1), 'of ideal': `${((100 * rate) / ideal).toFixed(0)}%`,
+      'of server-bound': `${((100 * rate) / serverBound).toFixed(0)}% of ${serverBound.toFixed(1)}/s`,
       'requests/event': perEvent.toFixed(1), 'server ms/request': serverMs.toFixed(1),
+      'wsflyte CPU ms/event': ((1000 * cpuUsed.wsflyte) / n).toFixed(2),
       'p50 ms (poll->result)': pct(inside, 50), 'p99 ms (poll->result)': pct(inside, 99),
       'p50 ms (publish->result)': pct(e2e, 50), 'p99 ms (publish->result)': pct(e2e, 99),
       'peak RSS MiB': (Number(hwm) / 1024).toFixed(1),
@@ -94,5 +100,6 @@ for (const r of rows) {
   console.log(`\nconcurrency ${r.concurrency}:`);
   for (const [k, v] of Object.entries(r)) if (k !== 'concurrency') console.log(`  ${k.padEnd(26)} ${v}`);
 }
+console.log('server-bound: concurrency / (requests per event x server ms/request), what the test servers allow;');
 console.log('poll->result: from the consumer taking the record to its result (duration_ms, includes waiting for a worker);');
 console.log('publish->result: from publishing the whole batch at once to each result (includes the backlog).');
