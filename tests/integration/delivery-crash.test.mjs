@@ -111,8 +111,13 @@ test('every event reaches a terminal result; duplicates carry the same result_id
       assert.ok(['SUCCEEDED', 'SKIPPED'].includes(r.status), JSON.stringify(r));
     }
   }
-  // Each kill redoes what finished since the last commit (about a second).
-  assert.ok(results.length < events.length * 1.5, `duplicates stay bounded: ${results.length}`);
+  // Duplicates come only from redelivery: a kill redoes what finished after
+  // the last commit, and so may a broker outage.  Two kills and one outage:
+  // no event is answered more than 1 + 3 times.
+  const perEvent = new Map();
+  for (const r of results) perEvent.set(r.event_id, (perEvent.get(r.event_id) || 0) + 1);
+  const most = Math.max(...perEvent.values());
+  assert.ok(most <= 4, `an event was answered ${most} times`);
 });
 
 test('the final state is the latest version of every workspace', async () => {

@@ -2,9 +2,9 @@
 // the FlyteAdmin and Kubernetes test servers, and wsflyte itself, each a
 // separate process talking over real TCP, as in production.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { join, resolve, dirname, basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -14,10 +14,121 @@ export const bin = (name) => join(BUILD, name);
 // Short retry tiers so that tests see records come back.
 export const TIERS = ['2s', '4s'];
 
+// ---- sanitizer and valgrind reports ----
+//
+// With a sanitizer build in WSFLYTE_BUILD_DIR, a report from any C program
+// fails the test file.  ASan and LeakSanitizer write their reports into
+// REPORT_DIR (log_path), so that a report is found whoever spawned the
+// program and whether or not anyone read its stderr.  GCC's UBSan runtime
+// ignores log_path when linked with ASan: its reports go to stderr, which
+// the harness scans for every program it spawns.  Both sanitizers abort, so a
+// sanitizer death is also a SIGABRT.  Options already set in the environment
+// win over these defaults, except log_path.  A SIGKILLed program reports
+// nothing, as it should.
+//
+// WSFLYTE_WRAPPER runs programs under a command, e.g.
+//   WSFLYTE_WRAPPER="valgrind --leak-check=full --error-exitcode=99"
+// for the programs named in WSFLYTE_WRAP (comma-separated, default wsflyte;
+// "all" for every C program).  Valgrind gets --log-file in REPORT_DIR unless
+// given one (then its logs are not checked), and a log whose ERROR SUMMARY is
+// not 0 is a report.
+const REPORT_DIR = mkdtempSync(join(tmpdir(), 'wsflyte-reports-'));
+const SAN_DEFAULTS = {
+  ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1:disable_coredump=1:strict_string_checks=1:' +
+    'detect_stack_use_after_return=1:check_initialization_order=1',
+  UBSAN_OPTIONS: 'halt_on_error=1:abort_on_error=1:disable_coredump=1:print_stacktrace=1',
+};
+for (const [name, defaults] of Object.entries(SAN_DEFAULTS)) {
+  const forced = name === 'ASAN_OPTIONS' ? `log_path=${join(REPORT_DIR, 'asan')}` : '';
+  process.env[name] = [defaults, process.env[name], forced].filter(Boolean).join(':');
+}
+const SAN_REPORT = /==\d+==ERROR: \w*Sanitizer|SUMMARY: \w*Sanitizer|^.*runtime error: .*$/m;
+const CRASH_SIGNALS = new Set(['SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+const WRAPPER = (process.env.WSFLYTE_WRAPPER || '').split(/\s+/).filter(Boolean);
+const WRAPPED = new Set((process.env.WSFLYTE_WRAP || 'wsflyte').split(',').map((x) => x.trim()));
+if (WRAPPER.length && basename(WRAPPER[0]) === 'valgrind') {
+  // The ERROR SUMMARY line tells a finished log from a running one: no -q.
+  for (let i = WRAPPER.length - 1; i > 0; i--) if (WRAPPER[i] === '-q' || WRAPPER[i] === '--quiet') WRAPPER.splice(i, 1);
+  if (!WRAPPER.some((a) => a.startsWith('--log-file'))) WRAPPER.splice(1, 0, `--log-file=${join(REPORT_DIR, 'valgrind.%p')}`);
+}
+// How long a stopped program may take to exit: valgrind's leak check is slow.
+export const STOP_GRACE_MS = WRAPPER.length ? 60000 : 10000;
+
+const reports = [];
+const seenFiles = new Set();
+let reported = 0;
+const names = new Map(); // pid -> program, for ASan's log files
+
+// The command line that runs the C program `name` (wrapped if asked).
+export function command(name, args = []) {
+  const path = bin(name);
+  if (WRAPPER.length && (WRAPPED.has('all') || WRAPPED.has(name))) return [WRAPPER[0], [...WRAPPER.slice(1), path, ...args]];
+  return [path, args];
+}
+
+// Records a sanitizer report or crash seen in a program's stderr or exit.
+function checkExit(name, pid, stderr, code, signal) {
+  const m = SAN_REPORT.exec(stderr);
+  if (!m && !CRASH_SIGNALS.has(signal)) return;
+  const at = m ? Math.max(0, m.index - 200) : Math.max(0, stderr.length - 4000);
+  reports.push(`${name} (pid ${pid}) ${signal ? `killed by ${signal}` : `exited ${code}`}:\n` +
+    stderr.slice(at, at + 8000));
+}
+
+// Watches a spawned program's stderr and exit for sanitizer reports.
+function watch(child, name) {
+  names.set(child.pid, name);
+  let stderr = '';
+  child.stderr?.on('data', (d) => { if (stderr.length < 4 << 20) stderr += d; });
+  child.once('close', (code, signal) => checkExit(name, child.pid, stderr, code, signal));
+  return child;
+}
+
+// Every report not handed out yet: from watched programs, ASan's log files
+// and valgrind's logs.
+export function takeReports() {
+  const found = reports.splice(0);
+  for (const f of readdirSync(REPORT_DIR).sort()) {
+    if (seenFiles.has(f)) continue;
+    const text = readFileSync(join(REPORT_DIR, f), 'utf8');
+    const pid = Number(f.split('.').pop());
+    const who = `${names.get(pid) ?? 'a program'} (pid ${pid}), ${f}`;
+    if (f.startsWith('valgrind.')) {
+      const summary = /ERROR SUMMARY: (\d+) errors/.exec(text);
+      if (!summary) continue; // still running
+      seenFiles.add(f);
+      if (summary[1] !== '0') found.push(`${who}:\n${text.slice(-16000)}`);
+    } else {
+      seenFiles.add(f);
+      if (SAN_REPORT.test(text)) found.push(`${who}:\n${text.slice(0, 16000)}`);
+    }
+  }
+  return found;
+}
+
+// Throws when a program reported anything since the last check.
+export function assertNoReports(what = 'a wsflyte program') {
+  const found = takeReports();
+  reported += found.length;
+  if (found.length) throw new Error(`${what} reported ${found.length} sanitizer/valgrind finding(s) (${REPORT_DIR}):\n\n${found.join('\n\n')}`);
+}
+
+// The last word: reports from programs nobody checked fail the test file.
+process.on('exit', () => {
+  const found = takeReports();
+  if (found.length) {
+    process.stderr.write(`\nsanitizer/valgrind reports (kept in ${REPORT_DIR}):\n\n${found.join('\n\n')}\n`);
+    process.exitCode = 1;
+  } else if (!reported) {
+    rmSync(REPORT_DIR, { recursive: true, force: true });
+  }
+});
+
 // Starts a program that prints its address as the first line of stdout.
-function startServer(cmd, args, name, logs, stdin = 'ignore') {
+function startServer(cmd, args, name, logs, stdin = 'ignore', native = false) {
   return new Promise((resolveStart, reject) => {
     const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'] });
+    if (native) watch(child, name);
     const lines = createInterface({ input: child.stdout });
     const timer = setTimeout(() => reject(new Error(`${name}: no address within 15 s`)), 15000);
     child.stderr.on('data', (d) => logs.push(`[${name}] ${d}`));
@@ -30,10 +141,18 @@ function startServer(cmd, args, name, logs, stdin = 'ignore') {
   });
 }
 
+// Runs a program to its end; a C program of the build (cmd under BUILD) is
+// wrapped and checked for sanitizer reports.
 export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
+  const name = resolve(dirname(cmd)) === resolve(BUILD) ? basename(cmd) : null;
+  if (name) [cmd, args] = command(name, args);
   return new Promise((resolveRun) => {
     const child = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => resolveRun({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
+      (error, stdout, stderr) => {
+        if (name) checkExit(name, child.pid, stderr, child.exitCode, child.signalCode);
+        resolveRun({ code: error ? (error.code ?? 1) : 0, stdout, stderr });
+      });
+    if (name) names.set(child.pid, name);
     if (input !== undefined) child.stdin.end(input);
   });
 }
@@ -48,8 +167,8 @@ export class Stack {
 
   async start() {
     process.env.WSFLYTE_RETRY_TIERS = TIERS.join(','); // the tier topics devkafka creates
-    const kafka = await startServer(bin('wsflyte-devkafka'),
-      ['--partitions', String(this.opts.partitions)], 'devkafka', this.logs, 'pipe');
+    const kafka = await startServer(...command('wsflyte-devkafka', ['--partitions', String(this.opts.partitions)]),
+      'devkafka', this.logs, 'pipe', true);
     delete process.env.WSFLYTE_RETRY_TIERS;
     this.children.push(kafka.child);
     this.kafkaProcess = kafka.child;
@@ -93,7 +212,8 @@ export class Stack {
   }
 
   startConsumer(name = 'wsflyte') {
-    const child = spawn(bin('wsflyte'), ['--config', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(...command('wsflyte', ['--config', this.configPath]), { stdio: ['ignore', 'ignore', 'pipe'] });
+    watch(child, name);
     child.stderr.on('data', (d) => this.logs.push(`[${name}] ${d}`));
     this.children.push(child);
     return child;
@@ -134,11 +254,13 @@ export class Stack {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, STOP_GRACE_MS))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
     }
     rmSync(this.dir, { recursive: true, force: true });
+    await sleep(100); // the last stderr of the stopped programs
+    assertNoReports();
   }
 }
 
@@ -271,8 +393,9 @@ Stack.prototype.clearFaults = async function clearFaults() {
 
 // Starts a named consumer whose log lines are also kept apart in this.consumerLogs[name].
 Stack.prototype.startNamedConsumer = function startNamedConsumer(name, env = {}) {
-  const child = spawn(bin('wsflyte'), ['--config', this.configPath],
+  const child = spawn(...command('wsflyte', ['--config', this.configPath]),
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  watch(child, name);
   this.consumerLogs = this.consumerLogs || {};
   const mine = (this.consumerLogs[name] = []);
   child.stderr.on('data', (d) => { this.logs.push(`[${name}] ${d}`); mine.push(String(d)); });

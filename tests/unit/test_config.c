@@ -403,6 +403,7 @@ static void oidc_provider_is_issuer_without_scheme(void **state)
     expect_problem(state, "aws:\n  oidc_provider: https://oidc.eks.eu-west-1.amazonaws.com/id/AB\n",
                    ":2:18: aws.oidc_provider: \"https://oidc.eks.eu-west-1.amazonaws.com/id/AB\": "
                    "give the issuer without \"https://\", as in IAM's ARN\n");
+    reset(*state);
     expect_problem(state, "aws:\n  oidc_provider: \"oidc eks\"\n",
                    ":2:18: aws.oidc_provider: \"oidc eks\" is not an OIDC issuer host and path\n");
 }
