@@ -134,6 +134,23 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The CLOCK_REALTIME instant ms from now, as pthread_cond_timedwait takes it. */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec t;
+
+    if (ms < 0)
+        ms = 0;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* Moves delayed jobs that are due to the ready list; returns the earliest
  * due time left, or -1 when none is delayed. */
 static int64_t release_due(dispatcher *d)
@@ -163,15 +180,7 @@ static void wait_for_work(dispatcher *d)
         if (next < 0) {
             pthread_cond_wait(&d->work_cv, &d->lock);
         } else {
-            struct timespec until;
-            int64_t wait = next - mono_ms();
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += wait / 1000;
-            until.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            struct timespec until = deadline_in(next - mono_ms());
             pthread_cond_timedwait(&d->work_cv, &d->lock, &until);
         }
     }
@@ -305,16 +314,9 @@ void dispatcher_submit(dispatcher *d, job *j)
 
 job *dispatcher_collect(dispatcher *d, int timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = deadline_in(timeout_ms);
     job *j;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&d->lock);
     while (d->done_head == NULL && timeout_ms > 0)
         if (pthread_cond_timedwait(&d->done_cv, &d->lock, &until) == ETIMEDOUT)
