@@ -784,6 +784,13 @@ static long find_property(const wf_config *cfg, const char *name)
     return -1;
 }
 
+const char *wf_config_property(const wf_config *cfg, const char *name)
+{
+    long i = find_property(cfg, name);
+
+    return i >= 0 ? cfg->kafka.properties[i].value : NULL;
+}
+
 static void set_property(wf_config *cfg, const char *name, const char *value)
 {
     long i = find_property(cfg, name);

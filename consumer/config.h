@@ -108,6 +108,9 @@ void wf_duration_format(long ms, char *buf, size_t len);
 char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);
 char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len);
 
+/* The value of kafka.properties entry name, or NULL when it is not set. */
+const char *wf_config_property(const wf_config *cfg, const char *name);
+
 /* Writes the effective configuration as YAML to fp, with secrets never
  * printed (only the secret file's path is). */
 #include <stdio.h>

@@ -743,14 +743,6 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
-static int has_property(const wf_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->kafka.n_properties; i++)
-        if (strcmp(cfg->kafka.properties[i].key, name) == 0)
-            return 1;
-    return 0;
-}
-
 static rd_kafka_t *make_consumer(app *a, wf_err *err)
 {
     rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, RD_KAFKA_CONSUMER, err);
@@ -772,7 +764,7 @@ static rd_kafka_t *make_consumer(app *a, wf_err *err)
     }
     /* What a crash redoes is what finished since the last commit: commit
      * every second rather than librdkafka's 5 s, unless told otherwise. */
-    if (!has_property(a->cfg, "auto.commit.interval.ms") &&
+    if (wf_config_property(a->cfg, "auto.commit.interval.ms") == NULL &&
         kafka_conf_set(conf, "auto.commit.interval.ms", "1000", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;

@@ -185,10 +185,7 @@ static void empty_file_gives_defaults(void **state)
 
 static const char *property(const wf_config *c, const char *key)
 {
-    for (size_t i = 0; i < c->kafka.n_properties; i++)
-        if (strcmp(c->kafka.properties[i].key, key) == 0)
-            return c->kafka.properties[i].value;
-    return NULL;
+    return wf_config_property(c, key);
 }
 
 static void full_file_sets_every_key(void **state)
