@@ -4,32 +4,28 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void wf_err_init(wf_err *e)
 {
     memset(e, 0, sizeof(*e));
     e->retry_after_ms = -1;
 }
 
-/* A message cut to fit (it travels as the x-error-message header and in
- * JSON) must not end in half a UTF-8 sequence: drop the partial one. */
-static void drop_partial_utf8(char *s)
+/* Stores text as the message, cut to fit on a character boundary: it
+ * travels as the x-error-message header and in JSON.  text may hold one
+ * byte more than fits, so the cut can tell a whole character from half. */
+static void store_msg(wf_err *e, const char *text)
 {
-    size_t n = strlen(s), start = n, need;
+    size_t n = utf8_prefix_len(text, sizeof(e->msg) - 1);
 
-    while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    unsigned char lead = (unsigned char)s[start - 1];
-    if (lead < 0x80)
-        return;
-    need = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 1;
-    if (n - (start - 1) < need)
-        s[start - 1] = '\0';
+    memcpy(e->msg, text, n);
+    e->msg[n] = '\0';
 }
 
 void wf_err_set(wf_err *e, wf_class cls, const char *code, const char *fmt, ...)
 {
+    char full[WF_ERR_MSG_MAX + 1];
     va_list ap;
 
     if (e == NULL || e->cls != WF_OK)
@@ -37,15 +33,15 @@ void wf_err_set(wf_err *e, wf_class cls, const char *code, const char *fmt, ...)
     e->cls = cls;
     snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
     va_start(ap, fmt);
-    if (vsnprintf(e->msg, sizeof(e->msg), fmt, ap) >= (int)sizeof(e->msg))
-        drop_partial_utf8(e->msg);
+    vsnprintf(full, sizeof(full), fmt, ap);
     va_end(ap);
+    store_msg(e, full);
 }
 
 void wf_err_prefix(wf_err *e, const char *fmt, ...)
 {
-    char prefix[256];
-    char old[WF_ERR_MSG_MAX];
+    char prefix[256], full[WF_ERR_MSG_MAX + 1];
+    size_t n, rest;
     va_list ap;
 
     if (e == NULL || e->cls == WF_OK)
@@ -53,18 +49,16 @@ void wf_err_prefix(wf_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    size_t n;
-
-    memcpy(old, e->msg, sizeof(old));
     n = strlen(prefix);
     if (n + 2 >= sizeof(e->msg))
         return;
-    memcpy(e->msg, prefix, n);
-    memcpy(e->msg + n, ": ", 2);
     /* Truncating the tail is fine: the start says what failed. */
-    memcpy(e->msg + n + 2, old, sizeof(e->msg) - n - 3);
-    e->msg[sizeof(e->msg) - 1] = '\0';
-    drop_partial_utf8(e->msg);
+    memcpy(full, prefix, n);
+    memcpy(full + n, ": ", 2);
+    rest = strnlen(e->msg, sizeof(full) - 1 - n - 2);
+    memcpy(full + n + 2, e->msg, rest);
+    full[n + 2 + rest] = '\0';
+    store_msg(e, full);
 }
 
 int wf_err_is_set(const wf_err *e)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static int is_lower_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -176,15 +178,7 @@ char *names_display(const char *s)
 
 char *names_truncate_utf8(const char *s, size_t max_bytes)
 {
-    size_t n = strlen(s);
-
-    if (n > max_bytes) {
-        n = max_bytes;
-        /* Back up over continuation bytes to the start of a sequence. */
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    return strndup(s, n);
+    return strndup(s, utf8_prefix_len(s, max_bytes));
 }
 
 static char *replace_all(const char *s, const char *needle, const char *with)
