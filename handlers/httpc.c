@@ -412,6 +412,25 @@ void httpc_classify(const char *api, const http_response *resp, const char *what
     err->retry_after_ms = resp->retry_after_ms;
 }
 
+int httpc_read_credential(const char *path, char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n, start = 0;
+
+    if (fp == NULL)
+        return -1;
+    n = fread(buf, 1, len - 1, fp);
+    fclose(fp);
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    while (start < n && isspace((unsigned char)buf[start]))
+        start++;
+    memmove(buf, buf + start, n - start);
+    n -= start;
+    buf[n] = '\0';
+    return (int)n;
+}
+
 char *httpc_escape(const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -81,6 +81,12 @@ json_t *http_response_json(const http_response *resp);
  * <server message>".  Retry-After is copied. */
 void httpc_classify(const char *api, const http_response *resp, const char *what, wf_err *err);
 
+/* Reads a credential file (a token, a client secret) into buf, without
+ * the surrounding whitespace editors and kubelets leave.  Returns its
+ * length, or -1 with errno set.  Files longer than len - 1 are cut; the
+ * caller wipes buf when done. */
+int httpc_read_credential(const char *path, char *buf, size_t len);
+
 /* Percent-encodes one path segment or query value.  Returns a malloc'd
  * string, or NULL on OOM. */
 char *httpc_escape(const char *s);

@@ -77,23 +77,17 @@ int k8s_path(const char *api_version, const char *kind, const char *ns, const ch
  * unreadable during a rotation. */
 static int token_reload(token_source *ts, wf_err *err)
 {
-    FILE *fp = fopen(ts->path, "r");
     char buf[TOKEN_MAX];
-    size_t n;
+    int n = httpc_read_credential(ts->path, buf, sizeof(buf));
 
-    if (fp == NULL) {
+    if (n < 0) {
         if (ts->token[0])
             return 0;
         wf_err_set(err, WF_TRANSIENT, "k8s.token", "read token file %s: %s", ts->path,
                    strerror(errno));
         return -1;
     }
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
-    buf[n] = '\0';
-    memcpy(ts->token, buf, n + 1);
+    memcpy(ts->token, buf, (size_t)n + 1);
     memset(buf, 0, sizeof(buf));
     ts->read_at = time(NULL);
     return 0;

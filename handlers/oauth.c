@@ -263,29 +263,19 @@ out:
 /* Reads the secret file into buf, trimmed.  Returns its length or -1. */
 static int read_secret(const oauth *o, char *buf, size_t len, wf_err *err)
 {
-    FILE *fp = fopen(o->secret_file, "r");
-    size_t n, start = 0;
+    int n = httpc_read_credential(o->secret_file, buf, len);
 
-    if (fp == NULL) {
+    if (n < 0) {
         wf_err_set(err, WF_TRANSIENT, OAUTH_CODE, "flyte auth: read client_secret_file %s: %s",
                    o->secret_file, strerror(errno));
         return -1;
     }
-    n = fread(buf, 1, len - 1, fp);
-    fclose(fp);
-    while (n > 0 && isspace((unsigned char)buf[n - 1]))
-        n--;
-    while (start < n && isspace((unsigned char)buf[start]))
-        start++;
-    memmove(buf, buf + start, n - start);
-    n -= start;
-    buf[n] = '\0';
     if (n == 0) {
         wf_err_set(err, WF_TRANSIENT, OAUTH_CODE, "flyte auth: client_secret_file %s is empty",
                    o->secret_file);
         return -1;
     }
-    return (int)n;
+    return n;
 }
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
