@@ -268,11 +268,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- operations helpers ----
 
-// The port of wsflyte's metrics/health endpoint, read from its start-up log.
-export async function healthPort(stack, timeoutMs = 15000) {
+// The port of wsflyte's metrics/health endpoint, read from its start-up log;
+// from: the index in stack.logs where the consumer of interest started.
+export async function healthPort(stack, timeoutMs = 15000, from = 0) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const m = stack.logs.join('').match(/metrics and health on \S+ \(port (\d+)\)/);
+    const m = stack.logs.slice(from).join('').match(/metrics and health on \S+ \(port (\d+)\)/);
     if (m) return Number(m[1]);
     await sleep(100);
   }
@@ -391,9 +392,10 @@ Stack.prototype.clearFaults = async function clearFaults() {
   for (const url of [this.flyteUrl, this.kubeUrl]) await fetch(`${url}/_test/faults`, { method: 'DELETE' });
 };
 
-// Starts a named consumer whose log lines are also kept apart in this.consumerLogs[name].
-Stack.prototype.startNamedConsumer = function startNamedConsumer(name, env = {}) {
-  const child = spawn(...command('wsflyte', ['--config', this.configPath]),
+// Starts a named consumer whose log lines are also kept apart in this.consumerLogs[name];
+// configPath defaults to the stack's own configuration.
+Stack.prototype.startNamedConsumer = function startNamedConsumer(name, env = {}, configPath = this.configPath) {
+  const child = spawn(...command('wsflyte', ['--config', configPath]),
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   watch(child, name);
   this.consumerLogs = this.consumerLogs || {};

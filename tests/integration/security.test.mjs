@@ -5,11 +5,11 @@
 // client secret rotates.  Nothing secret ever shows in what wsflyte prints.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import { Stack, bin, sleep, eventsFile, workspaceEvent, waitFor } from './harness.mjs';
+import { Stack, bin, sleep, eventsFile, workspaceEvent, waitFor, healthPort } from './harness.mjs';
 
 const SECRET_1 = 'flyte-secret-one-5d1e0c';
 const SECRET_2 = 'flyte-secret-two-9a77b2';
@@ -19,14 +19,6 @@ const SASL_PASSWORD = 'sasl-password-71aa0e';
 
 let stack, consumer, consumerPort, certDir, kubeDir, ca;
 
-// The health port a consumer started after log line `from` reported.
-async function portLoggedAfter(from) {
-  for (const until = Date.now() + 15000; Date.now() < until; await sleep(100)) {
-    const m = stack.logs.slice(from).join('').match(/metrics and health on \S+ \(port (\d+)\)/);
-    if (m) return Number(m[1]);
-  }
-  throw new Error('wsflyte did not report its metrics port');
-}
 
 function openssl(...args) {
   execFileSync('openssl', args, { cwd: certDir, stdio: 'ignore' });
@@ -128,11 +120,8 @@ test('a consumer that does not trust the servers\' CA reaches neither API and is
   await control(stack.flyteUrl, 'DELETE', 'requests');
   await control(stack.kubeUrl, 'DELETE', 'requests');
   const logsBefore = stack.logs.length;
-  const child = spawn(bin('wsflyte'), ['--config', path],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr.on('data', (d) => stack.logs.push(`[untrusting] ${d}`));
-  stack.children.push(child);
-  const port = await portLoggedAfter(logsBefore);
+  const child = stack.startNamedConsumer('untrusting', {}, path);
+  const port = await healthPort(stack, 15000, logsBefore);
   const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
   const why = await ready.text();
   assert.equal(ready.status, 503, why);
@@ -146,7 +135,7 @@ test('a consumer that does not trust the servers\' CA reaches neither API and is
 test('over HTTPS, with a kubeconfig and OAuth2 client credentials, events are provisioned', async () => {
   const logsBefore = stack.logs.length;
   consumer = stack.startConsumer();
-  consumerPort = await portLoggedAfter(logsBefore);
+  consumerPort = await healthPort(stack, 15000, logsBefore);
   await stack.produce(eventsFile(stack, 'first.jsonl',
     [workspaceEvent('ws-sec-1', 1), workspaceEvent('ws-sec-2', 1)]));
   const results = await waitForResults(['ws-sec-1', 'ws-sec-2']);
@@ -233,13 +222,9 @@ test('in a pod: KUBERNETES_SERVICE_HOST/PORT with the service account\'s token a
   doc.kubernetes = { api_url: '', token_file: join(kubeDir, 'token'), ca_file: join(kubeDir, 'ca.crt') };
   writeFileSync(path, JSON.stringify(doc));
   const logsBefore = stack.logs.length;
-  const child = spawn(bin('wsflyte'), ['--config', path], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port },
-  });
-  child.stderr.on('data', (d) => stack.logs.push(`[in-cluster] ${d}`));
-  stack.children.push(child);
-  const port = await portLoggedAfter(logsBefore);
+  const child = stack.startNamedConsumer('in-cluster',
+    { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port }, path);
+  const port = await healthPort(stack, 15000, logsBefore);
   const ready = await waitFor(async () => {
     const r = await fetch(`http://127.0.0.1:${port}/readyz`);
     return r.status === 200 ? r.text() : null;
