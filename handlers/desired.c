@@ -55,12 +55,50 @@ static json_t *labels_for(const char *workspace_id)
     return json_pack("{s:s, s:s}", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
 }
 
+/* Every builder below returns a new reference, or NULL when jansson ran out
+ * of memory: a missing piece must fail the build, never shrink the desired
+ * state (pruning would then delete what the event still wants). */
+
+/* Sets o[key] to v, stealing v; on failure releases o and v and returns
+ * NULL, so builders chain it as o = with(o, key, v). */
+static json_t *with(json_t *o, const char *key, json_t *v)
+{
+    if (o == NULL) {
+        json_decref(v);
+        return NULL;
+    }
+    if (json_object_set_new(o, key, v) != 0) { /* it released v */
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Appends v to a, stealing v; returns -1 when either is missing. */
+static int append(json_t *a, json_t *v)
+{
+    if (a == NULL) {
+        json_decref(v);
+        return -1;
+    }
+    return json_array_append_new(a, v);
+}
+
 static json_t *metadata(const char *name, const char *ns, const char *workspace_id)
 {
     json_t *m = json_pack("{s:s, s:o}", "name", name, "labels", labels_for(workspace_id));
-    if (m && ns)
-        json_object_set_new(m, "namespace", json_string(ns));
-    return m;
+    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+}
+
+/* Adds a label to a metadata object built by metadata(). */
+static json_t *with_label(json_t *meta, const char *key, const char *value)
+{
+    if (meta &&
+        json_object_set_new(json_object_get(meta, "labels"), key, json_string(value)) != 0) {
+        json_decref(meta);
+        return NULL;
+    }
+    return meta;
 }
 
 static json_t *manifest(const char *api_version, const char *kind, json_t *meta)
@@ -227,11 +265,10 @@ static json_t *build_domain_attributes(const workspace *ws, const char *domain)
 static json_t *build_namespace(const ws_event *ev, const char *ns, const char *domain)
 {
     char version[32];
-    json_t *meta = metadata(ns, NULL, ev->ws.workspace_id);
+    json_t *meta = with_label(metadata(ns, NULL, ev->ws.workspace_id), LABEL_DOMAIN, domain);
 
     snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
-    json_object_set_new(json_object_get(meta, "labels"), LABEL_DOMAIN, json_string(domain));
-    json_object_set_new(meta, "annotations", json_pack("{s:s}", ANNOTATION_VERSION, version));
+    meta = with(meta, "annotations", json_pack("{s:s}", ANNOTATION_VERSION, version));
     return manifest("v1", "Namespace", meta);
 }
 
@@ -243,13 +280,12 @@ static json_t *build_quota(const workspace *ws, const char *ns)
 
     snprintf(pods, sizeof(pods), "%lld", q ? (long long)q->pods : 100LL);
     snprintf(pvcs, sizeof(pvcs), "%lld", q ? (long long)q->persistent_volume_claims : 20LL);
-    json_object_set_new(
-        o, "spec",
-        json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "hard", "requests.cpu",
-                  q ? q->requests_cpu : "20", "requests.memory", q ? q->requests_memory : "40Gi",
-                  "limits.cpu", q ? q->limits_cpu : "40", "limits.memory",
-                  q ? q->limits_memory : "80Gi", "pods", pods, "persistentvolumeclaims", pvcs));
-    return o;
+    return with(o, "spec",
+                json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "hard", "requests.cpu",
+                          q ? q->requests_cpu : "20", "requests.memory",
+                          q ? q->requests_memory : "40Gi", "limits.cpu", q ? q->limits_cpu : "40",
+                          "limits.memory", q ? q->limits_memory : "80Gi", "pods", pods,
+                          "persistentvolumeclaims", pvcs));
 }
 
 /* Peers are selected by kubernetes.io/metadata.name, which the API server
@@ -271,8 +307,7 @@ static json_t *build_network_policy(const wf_config *cfg, const workspace *ws, c
         "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", "kube-system",
         "podSelector", "matchLabels", "k8s-app", "kube-dns", "ports", "protocol", "UDP", "port", 53,
         "protocol", "TCP", "port", 53, "ports", "protocol", "TCP", "port", 443);
-    json_object_set_new(o, "spec", spec);
-    return o;
+    return with(o, "spec", spec);
 }
 
 /* IAM role names are at most 64 characters; a longer rendered name keeps
@@ -294,11 +329,14 @@ static json_t *build_service_account(const wf_config *cfg, const workspace *ws, 
 {
     char *role = iam_role_name(cfg, ws->workspace_id);
     char arn[256];
-    json_t *meta = metadata(RUNNER_SA, ns, ws->workspace_id);
+    json_t *meta;
 
-    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:role/%s", cfg->aws.account_id, role ? role : "");
+    if (role == NULL)
+        return NULL;
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:role/%s", cfg->aws.account_id, role);
     free(role);
-    json_object_set_new(meta, "annotations", json_pack("{s:s}", "eks.amazonaws.com/role-arn", arn));
+    meta = with(metadata(RUNNER_SA, ns, ws->workspace_id), "annotations",
+                json_pack("{s:s}", "eks.amazonaws.com/role-arn", arn));
     return manifest("v1", "ServiceAccount", meta);
 }
 
@@ -349,8 +387,7 @@ static json_t *build_role(const workspace *ws, const char *ns, const role_spec *
 {
     json_t *o = manifest("rbac.authorization.k8s.io/v1", "Role",
                          metadata(r->k8s_role, ns, ws->workspace_id));
-    json_object_set_new(o, "rules", role_rules(r->role));
-    return o;
+    return with(o, "rules", role_rules(r->role));
 }
 
 /* The role is part of the name because roleRef is immutable: a role change
@@ -364,18 +401,15 @@ static json_t *build_binding(const workspace *ws, const char *ns, const ws_membe
     names_user_key(m->user_id, key);
     names_hash_hex(m->user_id, 8, member_hash);
     snprintf(name, sizeof(name), "%s-%s", r->k8s_role, key);
-    meta = metadata(name, ns, ws->workspace_id);
-    json_object_set_new(json_object_get(meta, "labels"), LABEL_MEMBER, json_string(member_hash));
-    json_object_set_new(json_object_get(meta, "labels"), LABEL_ROLE,
-                        json_string(ws_role_name(r->role)));
+    meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, member_hash);
+    meta = with_label(meta, LABEL_ROLE, ws_role_name(r->role));
     o = manifest("rbac.authorization.k8s.io/v1", "RoleBinding", meta);
-    json_object_set_new(o, "subjects",
-                        json_pack("[{s:s, s:s, s:s}]", "kind", "User", "apiGroup",
-                                  "rbac.authorization.k8s.io", "name", m->user_id));
-    json_object_set_new(o, "roleRef",
-                        json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io",
-                                  "kind", "Role", "name", r->k8s_role));
-    return o;
+    o = with(o, "subjects",
+             json_pack("[{s:s, s:s, s:s}]", "kind", "User", "apiGroup", "rbac.authorization.k8s.io",
+                       "name", m->user_id));
+    return with(o, "roleRef",
+                json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io", "kind",
+                          "Role", "name", r->k8s_role));
 }
 
 /* A member listed twice keeps the most privileged role (owner < contributor
@@ -392,18 +426,23 @@ static const ws_member *effective_member(const workspace *ws, size_t i)
     return m;
 }
 
+static int oom(wf_err *err)
+{
+    wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
+    return -1;
+}
+
 static int build_domain(const wf_config *cfg, const ws_event *ev, const char *domain,
                         desired_domain *dd, wf_err *err)
 {
     const workspace *ws = &ev->ws;
+    int rc = 0;
 
     dd->domain = strdup(domain);
     dd->namespace_name =
         names_render_template(cfg->kubernetes.namespace_template, ws->workspace_id, domain);
-    if (dd->domain == NULL || dd->namespace_name == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
-        return -1;
-    }
+    if (dd->domain == NULL || dd->namespace_name == NULL)
+        return oom(err);
     if (!names_is_dns1123_label(dd->namespace_name, 63)) {
         wf_err_set(err, WF_VALIDATION, "event.namespace",
                    "namespace \"%.80s\" from kubernetes.namespace_template is not a DNS-1123 "
@@ -414,34 +453,62 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     dd->attributes = build_domain_attributes(ws, domain);
     dd->objects = json_array();
     dd->bindings = json_array();
-    json_array_append_new(dd->objects, build_namespace(ev, dd->namespace_name, domain));
-    json_array_append_new(dd->objects, build_quota(ws, dd->namespace_name));
-    json_array_append_new(dd->objects, build_network_policy(cfg, ws, dd->namespace_name));
-    json_array_append_new(dd->objects, build_service_account(cfg, ws, dd->namespace_name));
+    if (dd->attributes == NULL || dd->bindings == NULL)
+        return oom(err);
+    rc |= append(dd->objects, build_namespace(ev, dd->namespace_name, domain));
+    rc |= append(dd->objects, build_quota(ws, dd->namespace_name));
+    rc |= append(dd->objects, build_network_policy(cfg, ws, dd->namespace_name));
+    rc |= append(dd->objects, build_service_account(cfg, ws, dd->namespace_name));
     for (size_t r = 0; r < WS_ROLE_COUNT; r++)
-        json_array_append_new(dd->objects, build_role(ws, dd->namespace_name, &roles[r]));
-    for (size_t i = 0; i < ws->n_members; i++) {
+        rc |= append(dd->objects, build_role(ws, dd->namespace_name, &roles[r]));
+    for (size_t i = 0; rc == 0 && i < ws->n_members; i++) {
         const ws_member *m = effective_member(ws, i);
         if (m == NULL || !role_allows_domain(&roles[m->role], domain))
             continue;
         json_t *b = build_binding(ws, dd->namespace_name, m, &roles[m->role]);
-        json_array_append(dd->bindings, json_object_get(json_object_get(b, "metadata"), "name"));
-        json_array_append_new(dd->objects, b);
+        json_t *name = json_object_get(json_object_get(b, "metadata"), "name");
+        rc |= b == NULL || json_array_append(dd->bindings, name) != 0;
+        rc |= append(dd->objects, b);
     }
-    return 0;
+    return rc == 0 ? 0 : oom(err);
 }
 
 static json_t *member_permissions(const wf_config *cfg, const role_spec *r)
 {
     json_t *domains = json_array(), *perms = json_array();
+    int rc = 0;
 
     for (size_t i = 0; i < cfg->flyte.n_domains; i++)
         if (role_allows_domain(r, cfg->flyte.domains[i]))
-            json_array_append_new(domains, json_string(cfg->flyte.domains[i]));
+            rc |= append(domains, json_string(cfg->flyte.domains[i]));
     for (size_t i = 0; r->permissions[i]; i++)
-        json_array_append_new(perms, json_string(r->permissions[i]));
+        rc |= append(perms, json_string(r->permissions[i]));
+    if (rc != 0) {
+        json_decref(domains);
+        json_decref(perms);
+        return NULL;
+    }
     return json_pack("{s:s, s:o, s:o}", "role", ws_role_name(r->role), "domains", domains,
                      "permissions", perms);
+}
+
+/* The member entries of the permission matrix, keyed by user id. */
+static json_t *authz_members(const wf_config *cfg, const workspace *ws)
+{
+    json_t *members = json_object();
+
+    for (size_t i = 0; members && i < ws->n_members; i++) {
+        const ws_member *m = effective_member(ws, i);
+        if (m == NULL)
+            continue;
+        json_t *entry =
+            with(member_permissions(cfg, &roles[m->role]), "email", json_string(m->email));
+        if (entry == NULL || json_object_set_new(members, m->user_id, entry) != 0) {
+            json_decref(members);
+            return NULL;
+        }
+    }
+    return members;
 }
 
 /* The permission matrix for the authorization proxy in front of FlyteAdmin;
@@ -450,73 +517,72 @@ static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
 {
     const workspace *ws = &ev->ws;
     char name[128], *text;
-    json_t *members = json_object(), *doc, *meta, *o;
+    json_t *doc, *meta, *o;
 
-    for (size_t i = 0; i < ws->n_members; i++) {
-        const ws_member *m = effective_member(ws, i);
-        if (m == NULL)
-            continue;
-        json_t *entry = member_permissions(cfg, &roles[m->role]);
-        json_object_set_new(entry, "email", json_string(m->email));
-        json_object_set_new(members, m->user_id, entry);
-    }
     doc = json_pack("{s:s, s:s, s:I, s:o}", "workspace_id", ws->workspace_id, "project",
                     ws->workspace_id, "workspace_version", (json_int_t)ev->workspace_version,
-                    "members", members);
-    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+                    "members", authz_members(cfg, ws));
+    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
+    if (text == NULL)
+        return NULL;
     snprintf(name, sizeof(name), "wsflyte-authz-%s", ws->workspace_id);
-    meta = metadata(name, cfg->flyte.authz_namespace, ws->workspace_id);
-    json_object_set_new(json_object_get(meta, "labels"), "openpolicyagent.org/data",
-                        json_string("opa"));
-    o = manifest("v1", "ConfigMap", meta);
-    json_object_set_new(o, "data", json_pack("{s:s}", "workspace.json", text ? text : "{}"));
+    meta = with_label(metadata(name, cfg->flyte.authz_namespace, ws->workspace_id),
+                      "openpolicyagent.org/data", "opa");
+    o = with(manifest("v1", "ConfigMap", meta), "data", json_pack("{s:s}", "workspace.json", text));
     free(text);
     return o;
 }
 
-/* ACK IAM objects giving the runner service accounts the data bucket only.
- *
- * The objects' metadata.name is derived from the workspace id, a DNS-1123
- * label, because IAM names (spec.name, from aws.role_name_template) may hold
- * capitals that Kubernetes refuses in object names.  The role trusts the
- * cluster's OIDC provider for exactly the workspace's runner service
- * accounts (IRSA, matching their eks.amazonaws.com/role-arn annotation):
- * no other service account, in this cluster or another, can assume it. */
-static void build_ack_objects(const wf_config *cfg, const ws_event *ev, const desired *d,
-                              json_t *out)
+/* The ACK Policy: get/put/delete/list on the data bucket only.  Its IAM
+ * name is the whole role name plus "-data": role names are unique (a long
+ * one ends in a hash of the full name) and at most 64 characters, and IAM
+ * allows 128 for policy names, so nothing is cut and no two workspaces
+ * share a policy. */
+static json_t *build_ack_policy(const wf_config *cfg, const workspace *ws, const char *role,
+                                const char *object)
 {
-    const workspace *ws = &ev->ws;
-    const char *oidc = cfg->aws.oidc_provider;
-    char *role = iam_role_name(cfg, ws->workspace_id);
-    char policy_name[128], b1[128], b2[128], object[96], policy_object[96], provider[512],
-        aud_key[512], sub_key[512];
-    json_t *doc, *o, *subjects = json_array();
-    char *text;
+    char policy_name[IAM_ROLE_NAME_MAX + 8], b1[128], b2[128], *text;
+    json_t *doc, *o;
 
-    snprintf(object, sizeof(object), "wsflyte-%s", ws->workspace_id);
-    snprintf(policy_object, sizeof(policy_object), "wsflyte-%s-data", ws->workspace_id);
-    snprintf(policy_name, sizeof(policy_name), "%.55s-data", role ? role : "");
+    snprintf(policy_name, sizeof(policy_name), "%s-data", role);
     snprintf(b1, sizeof(b1), "arn:aws:s3:::%s", ws->data_bucket);
     snprintf(b2, sizeof(b2), "arn:aws:s3:::%s/*", ws->data_bucket);
     doc = json_pack("{s:s, s:[{s:s, s:[s,s,s,s], s:[s,s]}]}", "Version", "2012-10-17", "Statement",
                     "Effect", "Allow", "Action", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                     "s3:ListBucket", "Resource", b1, b2);
-    text = json_dumps(doc, JSON_COMPACT);
-    o = manifest("iam.services.k8s.aws/v1alpha1", "Policy",
-                 metadata(policy_object, cfg->flyte.authz_namespace, ws->workspace_id));
-    json_object_set_new(
-        o, "spec",
-        json_pack("{s:s, s:s}", "name", policy_name, "policyDocument", text ? text : "{}"));
-    json_array_append_new(out, o);
-    free(text);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
+    if (text == NULL)
+        return NULL;
+    o = manifest("iam.services.k8s.aws/v1alpha1", "Policy",
+                 metadata(object, cfg->flyte.authz_namespace, ws->workspace_id));
+    o = with(o, "spec", json_pack("{s:s, s:s}", "name", policy_name, "policyDocument", text));
+    free(text);
+    return o;
+}
+
+/* The ACK Role: trusts the cluster's OIDC provider for exactly the
+ * workspace's runner service accounts (IRSA, matching their
+ * eks.amazonaws.com/role-arn annotation). */
+static json_t *build_ack_role(const wf_config *cfg, const ws_event *ev, const desired *d,
+                              const char *role, const char *object, const char *policy_object)
+{
+    const workspace *ws = &ev->ws;
+    const char *oidc = cfg->aws.oidc_provider;
+    char provider[512], aud_key[512], sub_key[512], *text;
+    json_t *doc, *o, *subjects = json_array();
+    int rc = 0;
 
     for (size_t i = 0; i < d->n_domains; i++) {
         char sub[256];
         snprintf(sub, sizeof(sub), "system:serviceaccount:%s:%s", d->domains[i].namespace_name,
                  RUNNER_SA);
-        json_array_append_new(subjects, json_string(sub));
+        rc |= append(subjects, json_string(sub));
+    }
+    if (rc != 0) {
+        json_decref(subjects);
+        return NULL;
     }
     snprintf(provider, sizeof(provider), "arn:aws:iam::%s:oidc-provider/%s", cfg->aws.account_id,
              oidc);
@@ -526,47 +592,98 @@ static void build_ack_objects(const wf_config *cfg, const ws_event *ev, const de
                     "Statement", "Effect", "Allow", "Principal", "Federated", provider, "Action",
                     "sts:AssumeRoleWithWebIdentity", "Condition", "StringEquals", aud_key,
                     "sts.amazonaws.com", sub_key, subjects);
-    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (text == NULL)
+        return NULL;
     o = manifest("iam.services.k8s.aws/v1alpha1", "Role",
                  metadata(object, cfg->flyte.authz_namespace, ws->workspace_id));
-    json_object_set_new(o, "spec",
-                        json_pack("{s:s, s:s, s:[{s:{s:s, s:s}}]}", "name", role ? role : "",
-                                  "assumeRolePolicyDocument", text ? text : "{}", "policyRefs",
-                                  "from", "name", policy_object, "namespace",
-                                  cfg->flyte.authz_namespace));
-    json_array_append_new(out, o);
+    o = with(o, "spec",
+             json_pack("{s:s, s:s, s:[{s:{s:s, s:s}}]}", "name", role, "assumeRolePolicyDocument",
+                       text, "policyRefs", "from", "name", policy_object, "namespace",
+                       cfg->flyte.authz_namespace));
     free(text);
+    return o;
+}
+
+/* ACK IAM objects giving the runner service accounts the data bucket only.
+ * The objects' metadata.name is derived from the workspace id, a DNS-1123
+ * label, because IAM names (spec.name, from aws.role_name_template) may hold
+ * capitals that Kubernetes refuses in object names.  No service account
+ * other than the workspace's runners, in this cluster or another, can
+ * assume the role.  Returns 0, or -1 out of memory. */
+static int build_ack_objects(const wf_config *cfg, const ws_event *ev, const desired *d,
+                             json_t *out)
+{
+    char *role = iam_role_name(cfg, ev->ws.workspace_id);
+    char object[96], policy_object[96];
+    int rc;
+
+    if (role == NULL)
+        return -1;
+    snprintf(object, sizeof(object), "wsflyte-%s", ev->ws.workspace_id);
+    snprintf(policy_object, sizeof(policy_object), "wsflyte-%s-data", ev->ws.workspace_id);
+    rc = append(out, build_ack_policy(cfg, &ev->ws, role, policy_object));
+    rc |= append(out, build_ack_role(cfg, ev, d, role, object, policy_object));
     free(role);
-    json_decref(doc);
+    return rc;
+}
+
+/* One desired.cleanup entry: an object wsflyte would have created, by name. */
+static json_t *cleanup_entry(const char *api_version, const char *kind, const char *ns,
+                             const char *name)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "apiVersion", api_version, "kind", kind, "name", name);
+    return e && ns ? with(e, "namespace", json_string(ns)) : e;
+}
+
+/* The namespaces the template renders for the configured domains.  A name
+ * that is not a DNS-1123 label cannot exist, so it is left out rather than
+ * failing the removal of everything else. */
+static int absent_namespaces(const wf_config *cfg, const char *id, json_t *cleanup)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < cfg->flyte.n_domains; i++) {
+        char *ns =
+            names_render_template(cfg->kubernetes.namespace_template, id, cfg->flyte.domains[i]);
+        if (ns == NULL)
+            return -1;
+        if (names_is_dns1123_label(ns, 63))
+            rc = append(cleanup, cleanup_entry("v1", "Namespace", NULL, ns));
+        free(ns);
+    }
+    return rc;
 }
 
 /* Flyte absent: the project is archived (FlyteAdmin has no delete) with
- * the version recorded, so that no stale event brings it back; namespaces
- * (and with them everything inside), the authz ConfigMap and ACK objects
- * are deleted by label, so nothing is left behind. */
+ * the version recorded, so that no stale event brings it back; the
+ * namespaces (and with them everything inside), the authz ConfigMap and
+ * the ACK objects are looked up and deleted by the names wsflyte renders
+ * for the workspace, never found by label. */
 static int build_absent(const wf_config *cfg, const ws_event *ev, desired *d)
 {
     const char *id = ev->ws.workspace_id, *authz = cfg->flyte.authz_namespace;
-    char version[32], selector[512];
+    char version[32], name[128];
+    int rc;
 
     snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
-    desired_workspace_selector(id, selector, sizeof(selector));
     d->archive =
         json_pack("{s:s, s:s, s:{s:{s:s, s:s}}}", "id", id, "state", "ARCHIVED", "labels", "values",
                   FLYTE_LABEL_MANAGED, MANAGER_NAME, FLYTE_LABEL_VERSION, version);
-    d->cleanup = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind",
-                           "Namespace", "labelSelector", selector, "apiVersion", "v1", "kind",
-                           "ConfigMap", "namespace", authz, "labelSelector", selector);
-    if (d->cleanup && cfg->aws.ack_enabled) {
-        json_array_append_new(d->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "apiVersion",
-                                                    "iam.services.k8s.aws/v1alpha1", "kind", "Role",
-                                                    "namespace", authz, "labelSelector", selector));
-        json_array_append_new(d->cleanup,
-                              json_pack("{s:s, s:s, s:s, s:s}", "apiVersion",
-                                        "iam.services.k8s.aws/v1alpha1", "kind", "Policy",
-                                        "namespace", authz, "labelSelector", selector));
+    d->cleanup = json_array();
+    rc = d->archive && d->cleanup ? absent_namespaces(cfg, id, d->cleanup) : -1;
+    snprintf(name, sizeof(name), "wsflyte-authz-%s", id);
+    rc |= append(d->cleanup, cleanup_entry("v1", "ConfigMap", authz, name));
+    if (cfg->aws.ack_enabled) {
+        snprintf(name, sizeof(name), "wsflyte-%s", id);
+        rc |=
+            append(d->cleanup, cleanup_entry("iam.services.k8s.aws/v1alpha1", "Role", authz, name));
+        snprintf(name, sizeof(name), "wsflyte-%s-data", id);
+        rc |= append(d->cleanup,
+                     cleanup_entry("iam.services.k8s.aws/v1alpha1", "Policy", authz, name));
     }
-    return d->archive && d->cleanup ? 0 : -1;
+    return rc;
 }
 
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
@@ -576,30 +693,27 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     if (validate_event(ev, d->flyte_wanted, err) != 0)
         return -1;
     d->project_id = strdup(ev->ws.workspace_id);
-    if (!d->flyte_wanted) {
-        if (d->project_id == NULL || build_absent(cfg, ev, d) != 0) {
-            wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
-            return -1;
-        }
-        return 0;
-    }
+    if (d->project_id == NULL)
+        return oom(err);
+    if (!d->flyte_wanted)
+        return build_absent(cfg, ev, d) == 0 ? 0 : oom(err);
     d->project = build_project(ev);
     d->domains = calloc(cfg->flyte.n_domains, sizeof(*d->domains));
-    if (d->project == NULL || d->domains == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "desired state: out of memory");
-        return -1;
-    }
+    if (d->project == NULL || d->domains == NULL)
+        return oom(err);
     d->n_domains = cfg->flyte.n_domains;
     for (size_t i = 0; i < d->n_domains; i++)
         if (build_domain(cfg, ev, cfg->flyte.domains[i], &d->domains[i], err) != 0)
             return -1;
     d->cluster_objects = json_array();
-    json_array_append_new(d->cluster_objects, build_authz_configmap(cfg, ev));
-    if (cfg->aws.ack_enabled)
-        build_ack_objects(cfg, ev, d, d->cluster_objects);
+    if (append(d->cluster_objects, build_authz_configmap(cfg, ev)) != 0 ||
+        (cfg->aws.ack_enabled && build_ack_objects(cfg, ev, d, d->cluster_objects) != 0))
+        return oom(err);
     if (asprintf(&d->console_url, "%s/projects/%s/domains/%s/executions", cfg->flyte.console_url,
-                 ev->ws.workspace_id, cfg->flyte.domains[0]) < 0)
+                 ev->ws.workspace_id, cfg->flyte.domains[0]) < 0) {
         d->console_url = NULL;
+        return oom(err);
+    }
     return 0;
 }
 
@@ -658,4 +772,14 @@ void desired_member_selector(const char *workspace_id, char *buf, size_t len)
 {
     snprintf(buf, len, "%s=%s,%s=%s,%s", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE,
              workspace_id, LABEL_MEMBER);
+}
+
+int desired_is_binding_name(const char *name)
+{
+    for (size_t r = 0; r < WS_ROLE_COUNT; r++) {
+        size_t n = strlen(roles[r].k8s_role);
+        if (strncmp(name, roles[r].k8s_role, n) == 0 && name[n] == '-')
+            return names_is_user_key(name + n + 1);
+    }
+    return 0;
 }

@@ -44,8 +44,9 @@ typedef struct desired {
     char *console_url;
     /* Flyte not wanted: */
     json_t *archive; /* Project body for UpdateProject: ARCHIVED, labels with version */
-    json_t *cleanup; /* [{apiVersion, kind, namespace (absent: all), labelSelector}],
-                        the Namespace entry first: what is deleted by label */
+    json_t *cleanup; /* [{apiVersion, kind, name, namespace (absent: cluster-scoped)}]:
+                        every object wsflyte would have created for the workspace, by the
+                        names it renders, the Namespaces first; nothing is found by label */
 } desired;
 
 /* Checks the event and computes its desired state.  Returns 0, or -1 with
@@ -64,5 +65,8 @@ void desired_digest(const desired *d, char *out);
 void desired_workspace_selector(const char *workspace_id, char *buf, size_t len);
 /* The label selector matching the workspace's member RoleBindings. */
 void desired_member_selector(const char *workspace_id, char *buf, size_t len);
+/* True when name has the form of a member RoleBinding wsflyte renders
+ * ("<workspace role>-<user key>"): only such names are ever pruned. */
+int desired_is_binding_name(const char *name);
 
 #endif

@@ -10,6 +10,25 @@ static int call(httpc *h, const char *method, const char *path, const json_t *bo
     return httpc_json(h, method, path, body, NULL, resp, err);
 }
 
+/* True when a 404 is FlyteAdmin's own answer that project id does not
+ * exist: a google.rpc.Status with code 5 (NotFound) and the message its
+ * project manager writes.  grpc-gateway's unknown-route 404 ({"code":5,
+ * "message":"Not Found"}) and an ingress's HTML 404 say nothing about the
+ * project; reading them as "absent" would skip the archive. */
+static int project_not_found(const http_response *resp, const char *id)
+{
+    json_t *st = resp->status == 404 ? http_response_json(resp) : NULL;
+    json_t *code = json_object_get(st, "code");
+    const char *msg = json_string_value(json_object_get(st, "message"));
+    char want[256];
+    int yes;
+
+    snprintf(want, sizeof(want), "project [%s] not found", id);
+    yes = json_is_integer(code) && json_integer_value(code) == 5 && msg && strcmp(msg, want) == 0;
+    json_decref(st);
+    return yes;
+}
+
 int flyte_get_project(httpc *h, const char *id, json_t **project, wf_err *err)
 {
     char path[512];
@@ -22,8 +41,13 @@ int flyte_get_project(httpc *h, const char *id, json_t **project, wf_err *err)
     free(eid);
     if (call(h, "GET", path, NULL, &resp, err) != 0)
         return -1;
-    if (resp.status == 404) {
+    if (project_not_found(&resp, id)) {
         rc = 0;
+    } else if (resp.status == 404) {
+        wf_err_set(err, WF_TRANSIENT, "flyte.404",
+                   "get project %s: 404 that is not FlyteAdmin's \"project not found\" (a "
+                   "gateway or ingress route?): %.200s",
+                   id, resp.body ? resp.body : "");
     } else if (resp.status == 200) {
         *project = http_response_json(&resp);
         if (*project && json_is_object(*project))

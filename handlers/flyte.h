@@ -17,7 +17,9 @@
 #define FLYTE_STATE_ARCHIVED "ARCHIVED"
 
 /* GET /api/v1/projects/{id}.  Returns 0 with *project a new reference, or
- * NULL when the project does not exist; -1 with err set otherwise. */
+ * NULL when the project does not exist (FlyteAdmin's own 404: code 5,
+ * "project [<id>] not found"); -1 with err set otherwise, WF_TRANSIENT code
+ * flyte.404 for any other 404 (a gateway's or ingress's). */
 int flyte_get_project(httpc *h, const char *id, json_t **project, wf_err *err);
 
 /* POST /api/v1/projects.  Returns 0 (*exists = 1 when FlyteAdmin answered

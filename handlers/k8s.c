@@ -226,9 +226,42 @@ static int status_has_cause(const json_t *status, const char *cause)
     return 0;
 }
 
+static int string_is(const json_t *v, const char *want)
+{
+    const char *s = json_string_value(v);
+    return s && strcmp(s, want) == 0;
+}
+
+/* True when st is the API server's own NotFound Status. */
+static int status_not_found(const json_t *st)
+{
+    return string_is(json_object_get(st, "kind"), "Status") &&
+           string_is(json_object_get(st, "reason"), "NotFound");
+}
+
+/* True when a 404's body is the API server's NotFound for this very object:
+ * a Status, reason NotFound, whose details name it (and give its resource
+ * plural as details.kind, when they give a kind).  A 404 from anything else
+ * on the way (an ingress, a proxy, a gateway's unknown route) says nothing
+ * about the object, so it must never read as "it does not exist". */
+static int object_not_found(const http_response *resp, const char *api_version, const char *kind,
+                            const char *name)
+{
+    json_t *st = resp->status == 404 ? http_response_json(resp) : NULL;
+    json_t *details = json_object_get(st, "details"), *dkind = json_object_get(details, "kind");
+    const k8s_kind *k = find_kind(api_version, kind);
+    int yes = status_not_found(st) && string_is(json_object_get(details, "name"), name) &&
+              (dkind == NULL || (k && string_is(dkind, k->plural)));
+
+    json_decref(st);
+    return yes;
+}
+
 /* Classifies a non-2xx answer, with the cases where the status code alone
  * misleads: a terminating namespace is a wait, not a refusal; an SSA schema
- * error is a 500 that no retry will fix. */
+ * error is a 500 that no retry will fix; a 404 is only the server's word
+ * when it comes as its own Status (a missing kind: permanent), otherwise it
+ * is whatever stands in front of the server, and transient. */
 static void classify(const http_response *resp, const char *what, wf_err *err)
 {
     json_t *st = http_response_json(resp);
@@ -239,10 +272,18 @@ static void classify(const http_response *resp, const char *what, wf_err *err)
                    msg ? msg : "namespace is terminating");
     } else if (resp->status == 500 && msg && strstr(msg, "field not declared in schema")) {
         wf_err_set(err, WF_PERMANENT, "k8s.schema", "%s: %s", what, msg);
-    } else if (resp->status == 404 && st &&
+    } else if (resp->status == 404 && status_not_found(st) &&
                !json_is_string(json_object_get(json_object_get(st, "details"), "name"))) {
         wf_err_set(err, WF_PERMANENT, "k8s.no-kind",
                    "%s: the API server does not serve this kind (CRD not installed?)", what);
+    } else if (resp->status == 404) {
+        wf_err_set(err, WF_TRANSIENT, "k8s.404",
+                   "%s: 404 that is not the API server's NotFound for this object (a proxy or "
+                   "gateway in between?): %.200s",
+                   what,
+                   msg          ? msg
+                   : resp->body ? resp->body
+                                : "");
     } else {
         httpc_classify("k8s", resp, what, err);
     }
@@ -303,15 +344,8 @@ int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, c
     }
     if (httpc_json(k->http, "GET", path, NULL, NULL, &resp, err) != 0)
         return -1;
-    if (resp.status == 404) {
-        json_t *st = http_response_json(&resp);
-        int missing_object =
-            json_is_string(json_object_get(json_object_get(st, "details"), "name"));
-        json_decref(st);
-        if (missing_object)
-            rc = 0;
-        else
-            classify(&resp, path, err);
+    if (object_not_found(&resp, api_version, kind, name)) {
+        rc = 0;
     } else if (resp.status == 200) {
         *obj = http_response_json(&resp);
         rc = 0;
@@ -382,8 +416,8 @@ int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns
         return -1;
     }
     if (httpc_json(k->http, "DELETE", path, opts, NULL, &resp, err) == 0) {
-        if (resp.status == 200 || resp.status == 202 || resp.status == 404 ||
-            (uid && resp.status == 409))
+        if (resp.status == 200 || resp.status == 202 ||
+            object_not_found(&resp, api_version, kind, name) || (uid && resp.status == 409))
             rc = 0;
         else
             classify(&resp, path, err);

@@ -33,7 +33,10 @@ void k8s_free(k8s *k);
  * a schema rejection (500 "field not declared in schema") is WF_PERMANENT. */
 int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *err);
 
-/* GET one object.  Returns 0 with *obj (NULL when it does not exist). */
+/* GET one object.  Returns 0 with *obj (NULL when it does not exist: the
+ * API server answered its NotFound Status naming this object).  Any other
+ * 404 is WF_TRANSIENT, code k8s.404; a 404 Status for the path itself is
+ * WF_PERMANENT, code k8s.no-kind (CRD not installed). */
 int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
             json_t **obj, wf_err *err);
 
@@ -42,7 +45,8 @@ int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, c
 int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
              const char *selector, json_t **items, wf_err *err);
 
-/* DELETE (background propagation).  A missing object is success.  uid
+/* DELETE (background propagation).  A missing object (the server's
+ * NotFound naming it, as for k8s_get) is success.  uid
  * (may be NULL) is a precondition: an object re-created under the same name
  * since it was listed is left alone (409), and that too counts as success. */
 int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,

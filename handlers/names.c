@@ -130,6 +130,24 @@ void names_user_key(const char *user_id, char *out)
         snprintf(out, NAMES_USER_KEY_MAX, "u-%s", hash);
 }
 
+int names_is_user_key(const char *s)
+{
+    size_t n = strlen(s), readable;
+
+    if (n < 12 || n > 20 + 11 || s[n - 11] != '-')
+        return 0;
+    for (size_t i = n - 10; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    readable = n - 11;
+    if (s[0] == '-' || s[readable - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < readable; i++)
+        if (!is_lower_alnum(s[i]) && !(s[i] == '-' && s[i - 1] != '-'))
+            return 0;
+    return 1;
+}
+
 int names_is_utf8(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -27,6 +27,8 @@ void names_hash_hex(const char *s, size_t nbytes, char *out);
  * hash, e.g. "alice-2bd806c97f".  out must hold NAMES_USER_KEY_MAX. */
 #define NAMES_USER_KEY_MAX 32
 void names_user_key(const char *user_id, char *out);
+/* True when s has the form names_user_key produces. */
+int names_is_user_key(const char *s);
 
 /* True when s is well-formed UTF-8 (no overlongs, surrogates or code
  * points above U+10FFFF): jansson refuses anything else. */

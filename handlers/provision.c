@@ -289,6 +289,29 @@ static const char *meta_string(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
+static const char *label_of(const json_t *obj, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
+}
+
+/* An object is the workspace's only when it carries wsflyte's labels for
+ * that very workspace: a name alone proves nothing (another team, another
+ * workspace whose custom domain renders the same name). */
+static int object_is_ours(const json_t *obj, const char *workspace_id)
+{
+    const char *managed = label_of(obj, LABEL_MANAGED_BY), *ws = label_of(obj, LABEL_WORKSPACE);
+    return managed && ws && strcmp(managed, MANAGER_NAME) == 0 && strcmp(ws, workspace_id) == 0;
+}
+
+static void foreign_namespace(const char *ns, const char *workspace_id, wf_err *err)
+{
+    wf_err_set(err, WF_PERMANENT, "k8s.foreign-namespace",
+               "namespace %s exists but is not wsflyte's for workspace %s (labels %s=%s and "
+               "%s=%s); wsflyte writes nothing into it, labels nothing in it and never deletes it",
+               ns, workspace_id, LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
+}
+
 static int namespace_terminating(const json_t *ns)
 {
     const char *phase = json_string_value(json_object_get(json_object_get(ns, "status"), "phase"));
@@ -339,29 +362,62 @@ static int fill_absent(prov_result *r, prov_status status, const char *reason, c
 
 /* ---- Flyte present ---- */
 
-/* Applies every domain's Namespace first: a namespace still terminating
- * from an earlier deletion makes the event wait (transient) before anything
- * else is written.  *all_created tells whether every one is new. */
-static int apply_namespaces(provisioner *p, const desired *d, int *all_created, wf_err *err)
+static void still_terminating(const char *ns, wf_err *err)
 {
-    *all_created = 1;
+    wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
+               "namespace %s is still terminating from an earlier deletion; waiting for it to go "
+               "before re-creating it",
+               ns);
+}
+
+/* Reads every namespace the event would create before anything is written
+ * for the workspace.  One that exists without wsflyte's labels for this
+ * workspace fails the event (permanent) and is left untouched; one of ours
+ * still terminating makes it wait (transient).  existed[i] tells whether
+ * domain i's namespace exists: only those can hold bindings to prune. */
+static int check_namespaces(provisioner *p, const desired *d, int *existed, wf_err *err)
+{
+    for (size_t i = 0; i < d->n_domains; i++) {
+        const char *ns = d->domains[i].namespace_name;
+        json_t *live = NULL;
+        int ours, terminating;
+
+        if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
+            return -1;
+        existed[i] = live != NULL;
+        ours = live == NULL || object_is_ours(live, d->project_id);
+        terminating = live && namespace_terminating(live);
+        json_decref(live);
+        if (!ours) {
+            foreign_namespace(ns, d->project_id, err);
+            return -1;
+        }
+        if (terminating) {
+            still_terminating(ns, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Applies every domain's Namespace first.  A namespace that started
+ * terminating since check_namespaces read it makes the event wait before
+ * anything else is written. */
+static int apply_namespaces(provisioner *p, const desired *d, wf_err *err)
+{
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
         json_t *live = NULL;
-        int created = 0, terminating;
+        int terminating;
 
-        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, &created, err) != 0)
+        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, NULL, err) != 0)
             return -1;
         terminating = namespace_terminating(live);
         json_decref(live);
         if (terminating) {
-            wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
-                       "namespace %s is still terminating from an earlier deletion; waiting "
-                       "for it to go before re-creating it",
-                       dd->namespace_name);
+            still_terminating(dd->namespace_name, err);
             return -1;
         }
-        *all_created &= created;
     }
     return 0;
 }
@@ -382,27 +438,27 @@ static int apply_domain(provisioner *p, const char *project, const desired_domai
     return 0;
 }
 
-static int binding_wanted(const desired *d, const char *ns, const char *name)
+static int binding_wanted(const desired_domain *dd, const char *name)
 {
     size_t i;
     json_t *n;
 
-    for (size_t k = 0; k < d->n_domains; k++) {
-        if (strcmp(d->domains[k].namespace_name, ns) != 0)
-            continue;
-        json_array_foreach(d->domains[k].bindings, i, n)
-        {
-            if (strcmp(json_string_value(n), name) == 0)
-                return 1;
-        }
+    json_array_foreach(dd->bindings, i, n)
+    {
+        if (strcmp(json_string_value(n), name) == 0)
+            return 1;
     }
     return 0;
 }
 
-/* Deletes the workspace's member RoleBindings the event no longer wants
- * (former members, changed roles: roleRef is immutable, so a new role is a
- * new binding).  One LIST across namespaces; deletes carry the listed uid. */
-static int prune_bindings(provisioner *p, const desired *d, wf_err *err)
+/* Deletes the member RoleBindings of one of the workspace's own (checked)
+ * namespaces that the event no longer wants (former members, changed
+ * roles: roleRef is immutable, so a new role is a new binding).  The label
+ * selector only narrows the LIST; a binding is deleted only when its name
+ * is one wsflyte renders for members, so bindings of another installation
+ * or another writer that happen to carry the labels survive.  Deletes carry
+ * the listed uid. */
+static int prune_bindings(provisioner *p, const desired *d, const desired_domain *dd, wf_err *err)
 {
     char selector[512];
     json_t *items = NULL, *item;
@@ -410,12 +466,14 @@ static int prune_bindings(provisioner *p, const desired *d, wf_err *err)
     int rc = 0;
 
     desired_member_selector(d->project_id, selector, sizeof(selector));
-    if (k8s_list(p->kube, RBAC_V1, "RoleBinding", NULL, selector, &items, err) != 0)
+    if (k8s_list(p->kube, RBAC_V1, "RoleBinding", dd->namespace_name, selector, &items, err) != 0)
         return -1;
     json_array_foreach(items, i, item)
     {
         const char *ns = meta_string(item, "namespace"), *name = meta_string(item, "name");
-        if (ns == NULL || name == NULL || binding_wanted(d, ns, name))
+        if (ns == NULL || name == NULL || strcmp(ns, dd->namespace_name) != 0 ||
+            !desired_is_binding_name(name) || !object_is_ours(item, d->project_id) ||
+            binding_wanted(dd, name))
             continue;
         if (k8s_delete(p->kube, RBAC_V1, "RoleBinding", ns, name, meta_string(item, "uid"), err) !=
             0) {
@@ -459,14 +517,13 @@ static int register_project(provisioner *p, const desired *d, long long version,
     return 0;
 }
 
-/* Order: project record first (so nothing in Kubernetes exists without
- * one), namespaces (wait if terminating), project update (re-activation),
- * per domain attributes and objects, pruning, cluster-wide objects. */
-static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                         prov_result *r, wf_err *err)
+/* Converges a workspace whose namespaces check_namespaces found free or
+ * its own. */
+static int converge_present(provisioner *p, const ws_event *ev, const desired *d,
+                            const json_t *live, const int *existed, prov_result *r, wf_err *err)
 {
     json_t *raced = NULL, *obj;
-    int needs_update, all_created, stale = 0;
+    int needs_update, stale = 0;
     size_t i;
 
     if (live == NULL) {
@@ -479,16 +536,17 @@ static int apply_present(provisioner *p, const ws_event *ev, const desired *d, c
     } else {
         needs_update = !project_matches(live, d->project);
     }
-    if (apply_namespaces(p, d, &all_created, err) != 0)
+    if (apply_namespaces(p, d, err) != 0)
         return -1;
     if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
     for (i = 0; i < d->n_domains; i++)
         if (apply_domain(p, d->project_id, &d->domains[i], err) != 0)
             return -1;
-    /* Namespaces this apply created hold nothing older to prune. */
-    if (!all_created && prune_bindings(p, d, err) != 0)
-        return -1;
+    /* A namespace this apply created holds nothing older to prune. */
+    for (i = 0; i < d->n_domains; i++)
+        if (existed[i] && prune_bindings(p, d, &d->domains[i], err) != 0)
+            return -1;
     json_array_foreach(d->cluster_objects, i, obj)
     {
         if (k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
@@ -497,47 +555,75 @@ static int apply_present(provisioner *p, const ws_event *ev, const desired *d, c
     return fill_present(r, d, err);
 }
 
+/* Order: the namespaces are read (nothing is written for a workspace whose
+ * names someone else holds), the project record first (so nothing in
+ * Kubernetes exists without one), namespaces (wait if terminating),
+ * project update (re-activation), per domain attributes and objects,
+ * pruning in the namespaces that existed before, cluster-wide objects. */
+static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
+                         prov_result *r, wf_err *err)
+{
+    int *existed = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
+    int rc;
+
+    if (existed == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
+        return -1;
+    }
+    rc = check_namespaces(p, d, existed, err);
+    if (rc == 0)
+        rc = converge_present(p, ev, d, live, existed, r, err);
+    free(existed);
+    return rc;
+}
+
 /* ---- Flyte absent ---- */
 
-/* Deletes the listed objects that are not already going away; counts them
- * into *deleted. */
-static int delete_items(provisioner *p, const char *api_version, const char *kind,
-                        const json_t *items, int *deleted, wf_err *err)
+static const char *entry_string(const json_t *entry, const char *key)
+{
+    return json_string_value(json_object_get(entry, key));
+}
+
+/* Reads every object of d->cleanup by name into live (one element per
+ * entry: the object, or null when it does not exist). */
+static int read_cleanup(provisioner *p, const desired *d, json_t *live, wf_err *err)
 {
     size_t i;
-    json_t *item;
+    json_t *entry;
 
-    json_array_foreach(items, i, item)
+    json_array_foreach(d->cleanup, i, entry)
     {
-        const char *name = meta_string(item, "name");
-        if (name == NULL || json_object_get(json_object_get(item, "metadata"), "deletionTimestamp"))
-            continue;
-        if (k8s_delete(p->kube, api_version, kind, meta_string(item, "namespace"), name,
-                       meta_string(item, "uid"), err) != 0)
+        json_t *obj = NULL;
+        if (k8s_get(p->kube, entry_string(entry, "apiVersion"), entry_string(entry, "kind"),
+                    entry_string(entry, "namespace"), entry_string(entry, "name"), &obj,
+                    err) != 0 ||
+            json_array_append_new(live, obj ? obj : json_null()) != 0)
             return -1;
-        (*deleted)++;
     }
     return 0;
 }
 
-/* Lists one cleanup entry's objects (a desired.cleanup element). */
-static int list_cleanup(provisioner *p, const json_t *entry, json_t **items, wf_err *err)
-{
-    return k8s_list(p->kube, json_string_value(json_object_get(entry, "apiVersion")),
-                    json_string_value(json_object_get(entry, "kind")),
-                    json_string_value(json_object_get(entry, "namespace")),
-                    json_string_value(json_object_get(entry, "labelSelector")), items, err);
-}
-
-static long long newest_namespace_version(const json_t *namespaces)
+/* The newest version annotated on the workspace's own namespaces among
+ * the objects read; *foreign is the first rendered namespace held by
+ * someone else (NULL when none). */
+static long long own_namespaces_version(const desired *d, const json_t *live, const char **foreign)
 {
     long long newest = -1;
     size_t i;
-    json_t *ns;
+    json_t *entry;
 
-    json_array_foreach(namespaces, i, ns)
+    *foreign = NULL;
+    json_array_foreach(d->cleanup, i, entry)
     {
-        json_t *ann = json_object_get(json_object_get(ns, "metadata"), "annotations");
+        const json_t *obj = json_array_get(live, i);
+        if (strcmp(entry_string(entry, "kind"), "Namespace") != 0 || json_is_null(obj))
+            continue;
+        if (!object_is_ours(obj, d->project_id)) {
+            if (*foreign == NULL)
+                *foreign = entry_string(entry, "name");
+            continue;
+        }
+        json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
         long long v = parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
         if (v > newest)
             newest = v;
@@ -545,37 +631,62 @@ static long long newest_namespace_version(const json_t *namespaces)
     return newest;
 }
 
-/* Makes the workspace's Flyte footprint absent (see desired.archive and
- * desired.cleanup).  The namespaces are listed first: their version
- * annotation guards too, a namespace newer than the event makes it stale. */
-static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                        prov_result *r, wf_err *err)
+/* Deletes the objects read that are the workspace's own and not already
+ * going away, by name with their uid as precondition; counts them into
+ * *deleted.  Anything else under those names is left alone. */
+static int delete_own(provisioner *p, const desired *d, const json_t *live, int *deleted,
+                      wf_err *err)
 {
-    long long v = ev->workspace_version;
-    json_t *items = NULL, *entry;
-    int deleted = 0, rc = -1;
     size_t i;
+    json_t *entry;
 
     json_array_foreach(d->cleanup, i, entry)
     {
-        const char *av = json_string_value(json_object_get(entry, "apiVersion"));
-        const char *kind = json_string_value(json_object_get(entry, "kind"));
+        const json_t *obj = json_array_get(live, i);
+        if (json_is_null(obj) || !object_is_ours(obj, d->project_id) ||
+            json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+            continue;
+        if (k8s_delete(p->kube, entry_string(entry, "apiVersion"), entry_string(entry, "kind"),
+                       entry_string(entry, "namespace"), entry_string(entry, "name"),
+                       meta_string(obj, "uid"), err) != 0)
+            return -1;
+        (*deleted)++;
+    }
+    return 0;
+}
 
-        if (list_cleanup(p, entry, &items, err) != 0)
-            goto out;
-        if (i == 0) {
-            if (newest_namespace_version(items) > v) {
-                rc = finish(r, PROV_SKIPPED, "stale", err);
-                goto out;
-            }
-            if (live && (!flyte_project_archived(live) || recorded_version(live) != v) &&
-                flyte_update_project(p->flyte, d->archive, err) != 0)
-                goto out;
-        }
-        if (delete_items(p, av, kind, items, &deleted, err) != 0)
-            goto out;
-        json_decref(items);
-        items = NULL;
+/* Makes the workspace's Flyte footprint absent (see desired.archive and
+ * desired.cleanup).  Everything is read first, by the names wsflyte renders:
+ * a namespace of ours newer than the event makes it stale.  A rendered
+ * namespace held by someone else is never touched; the rest of the
+ * workspace is still removed (its members lose their access), and the
+ * event then fails with k8s.foreign-namespace so that someone looks. */
+static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
+                        prov_result *r, wf_err *err)
+{
+    json_t *objs = json_array();
+    const char *foreign = NULL;
+    int deleted = 0, rc = -1;
+
+    if (objs == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
+        return -1;
+    }
+    if (read_cleanup(p, d, objs, err) != 0)
+        goto out;
+    if (own_namespaces_version(d, objs, &foreign) > ev->workspace_version) {
+        rc = finish(r, PROV_SKIPPED, "stale", err);
+        goto out;
+    }
+    if (live &&
+        (!flyte_project_archived(live) || recorded_version(live) != ev->workspace_version) &&
+        flyte_update_project(p->flyte, d->archive, err) != 0)
+        goto out;
+    if (delete_own(p, d, objs, &deleted, err) != 0)
+        goto out;
+    if (foreign) {
+        foreign_namespace(foreign, d->project_id, err);
+        goto out;
     }
     if (live == NULL && deleted == 0)
         rc = fill_absent(r, PROV_SKIPPED, "flyte-not-enabled", NULL, err);
@@ -584,7 +695,7 @@ static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, co
                          ev->type == WS_WORKSPACE_DELETED ? "workspace-deleted" : "flyte-removed",
                          live ? d->project_id : NULL, err);
 out:
-    json_decref(items);
+    json_decref(objs);
     return rc;
 }
 

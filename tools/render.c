@@ -81,6 +81,15 @@ static json_t *render_present(const desired *d, const char *digest)
 
     snprintf(base, sizeof(base), "/api/v1/projects/%s", d->project_id);
     json_array_append_new(steps, request(NULL, "GET", base, NULL));
+    for (size_t i = 0; i < d->n_domains; i++) {
+        k8s_path("v1", "Namespace", NULL, d->domains[i].namespace_name, path, sizeof(path));
+        json_t *get = request(NULL, "GET", path, NULL);
+        json_object_set_new(get, "then",
+                            json_string("exists without labels " LABEL_MANAGED_BY "=" MANAGER_NAME
+                                        " and " LABEL_WORKSPACE "=<workspace_id>: FAILED, "
+                                        "PERMANENT, k8s.foreign-namespace; nothing written"));
+        json_array_append_new(steps, get);
+    }
     json_array_append_new(steps, request("the project does not exist", "POST", "/api/v1/projects",
                                          json_pack("{s:O}", "project", d->project)));
     for (size_t i = 0; i < d->n_domains; i++) {
@@ -109,18 +118,17 @@ static json_t *render_present(const desired *d, const char *digest)
         }
     }
     desired_member_selector(d->project_id, selector, sizeof(selector));
-    k8s_path("rbac.authorization.k8s.io/v1", "RoleBinding", NULL, NULL, path, sizeof(path));
-    json_t *keep = json_array();
     for (size_t i = 0; i < d->n_domains; i++) {
-        size_t j;
-        json_t *n;
-        json_array_foreach(d->domains[i].bindings, j, n) json_array_append_new(
-            keep, json_pack("{s:s, s:O}", "namespace", d->domains[i].namespace_name, "name", n));
+        k8s_path("rbac.authorization.k8s.io/v1", "RoleBinding", d->domains[i].namespace_name, NULL,
+                 path, sizeof(path));
+        json_array_append_new(
+            steps, json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "when",
+                             "the namespace existed before this apply", "method", "GET", "path",
+                             path, "labelSelector", selector, "then_delete",
+                             "listed bindings whose name has the member-binding form and is not "
+                             "one of",
+                             "keep", d->domains[i].bindings));
     }
-    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:o}", "when",
-                                           "not every namespace was created by this apply",
-                                           "method", "GET", "path", path, "labelSelector", selector,
-                                           "then_delete_all_but", keep));
     for (size_t i = 0; i < json_array_size(d->cluster_objects); i++)
         json_array_append_new(steps, apply_request(json_array_get(d->cluster_objects, i)));
     return json_pack("{s:b, s:s, s:s, s:o, s:o}", "flyte_wanted", 1, "console_url",
@@ -131,34 +139,42 @@ static json_t *render_present(const desired *d, const char *digest)
 static json_t *render_absent(const desired *d, const char *digest)
 {
     json_t *steps = json_array(), *entry;
-    char path[512];
+    char path[512], obj[512];
     size_t i;
 
     snprintf(path, sizeof(path), "/api/v1/projects/%s", d->project_id);
     json_array_append_new(steps, request(NULL, "GET", path, NULL));
     json_array_foreach(d->cleanup, i, entry)
     {
-        char list[512];
         k8s_path(json_string_value(json_object_get(entry, "apiVersion")),
                  json_string_value(json_object_get(entry, "kind")),
-                 json_string_value(json_object_get(entry, "namespace")), NULL, list, sizeof(list));
-        json_t *get = json_pack("{s:s, s:s, s:O}", "method", "GET", "path", list, "labelSelector",
-                                json_object_get(entry, "labelSelector"));
-        json_array_append_new(steps, get);
-        if (i == 0) {
-            json_object_set_new(get, "stale",
-                                json_string("a namespace annotated " ANNOTATION_VERSION
-                                            " above workspace_version: SKIPPED/stale"));
-            json_array_append_new(steps,
-                                  request("the project exists, is managed by wsflyte and is not "
-                                          "archived at this version",
-                                          "PUT", path, json_incref(d->archive)));
-        }
-        strcat(list, "/{name}");
-        json_array_append_new(steps, request("for each listed object not already being deleted "
-                                             "(DeleteOptions.preconditions.uid)",
-                                             "DELETE", list, NULL));
+                 json_string_value(json_object_get(entry, "namespace")),
+                 json_string_value(json_object_get(entry, "name")), obj, sizeof(obj));
+        json_array_append_new(steps, request(NULL, "GET", obj, NULL));
     }
+    json_array_append_new(
+        steps, json_pack("{s:s}", "stale",
+                         "a namespace of the workspace's (labels " LABEL_MANAGED_BY "=" MANAGER_NAME
+                         ", " LABEL_WORKSPACE "=<workspace_id>) annotated " ANNOTATION_VERSION
+                         " above workspace_version: SKIPPED/stale, nothing written"));
+    json_array_append_new(steps, request("the project exists, is managed by wsflyte and is not "
+                                         "archived at this version",
+                                         "PUT", path, json_incref(d->archive)));
+    json_array_foreach(d->cleanup, i, entry)
+    {
+        k8s_path(json_string_value(json_object_get(entry, "apiVersion")),
+                 json_string_value(json_object_get(entry, "kind")),
+                 json_string_value(json_object_get(entry, "namespace")),
+                 json_string_value(json_object_get(entry, "name")), obj, sizeof(obj));
+        json_array_append_new(steps, request("it exists, carries the workspace's labels and is not "
+                                             "already being deleted "
+                                             "(DeleteOptions.preconditions.uid)",
+                                             "DELETE", obj, NULL));
+    }
+    json_array_append_new(
+        steps, json_pack("{s:s}", "then",
+                         "a rendered namespace held by someone else is left untouched and the "
+                         "event ends FAILED, PERMANENT, k8s.foreign-namespace"));
     return json_pack("{s:b, s:s, s:o, s:o}", "flyte_wanted", 0, "digest", digest, "version_check",
                      version_rules(), "steps", steps);
 }
