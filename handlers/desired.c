@@ -84,6 +84,22 @@ static int append(json_t *a, json_t *v)
     return json_array_append_new(a, v);
 }
 
+/* json_dumps, checked.  jansson 2.14 ignores a failed write of an object
+ * key when memory runs out and returns the text without it, so the text
+ * is parsed back and compared; NULL when it is not the document. */
+static char *dumps_checked(const json_t *doc, size_t flags)
+{
+    char *text = doc ? json_dumps(doc, flags) : NULL;
+    json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+
+    if (back == NULL || !json_equal(back, doc)) {
+        free(text);
+        text = NULL;
+    }
+    json_decref(back);
+    return text;
+}
+
 static json_t *metadata(const char *name, const char *ns, const char *workspace_id)
 {
     json_t *m = json_pack("{s:s, s:o}", "name", name, "labels", labels_for(workspace_id));
@@ -522,7 +538,7 @@ static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
     doc = json_pack("{s:s, s:s, s:I, s:o}", "workspace_id", ws->workspace_id, "project",
                     ws->workspace_id, "workspace_version", (json_int_t)ev->workspace_version,
                     "members", authz_members(cfg, ws));
-    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    text = dumps_checked(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
     if (text == NULL)
         return NULL;
@@ -551,7 +567,7 @@ static json_t *build_ack_policy(const wf_config *cfg, const workspace *ws, const
     doc = json_pack("{s:s, s:[{s:s, s:[s,s,s,s], s:[s,s]}]}", "Version", "2012-10-17", "Statement",
                     "Effect", "Allow", "Action", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                     "s3:ListBucket", "Resource", b1, b2);
-    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    text = dumps_checked(doc, JSON_COMPACT);
     json_decref(doc);
     if (text == NULL)
         return NULL;
@@ -592,7 +608,7 @@ static json_t *build_ack_role(const wf_config *cfg, const ws_event *ev, const de
                     "Statement", "Effect", "Allow", "Principal", "Federated", provider, "Action",
                     "sts:AssumeRoleWithWebIdentity", "Condition", "StringEquals", aud_key,
                     "sts.amazonaws.com", sub_key, subjects);
-    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    text = dumps_checked(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
     if (text == NULL)
         return NULL;
@@ -759,7 +775,7 @@ void desired_digest(const desired *d, char *out)
                                                  d->domains[i].namespace_name, "attributes",
                                                  d->domains[i].attributes, "objects",
                                                  d->domains[i].objects));
-    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    text = dumps_checked(doc, JSON_COMPACT | JSON_SORT_KEYS);
     /* Without a text the digest matches nothing a successful apply stored. */
     names_hash_hex(text ? text : "", DESIRED_DIGEST_LEN / 2, out);
     if (text == NULL)

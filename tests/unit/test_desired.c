@@ -393,6 +393,212 @@ static void ack_objects_have_valid_names_and_trust_only_the_runners(void **state
     desired_fini(&d);
 }
 
+/* ---- allocation failures ---- */
+
+static size_t allocs, fail_at; /* fail_at 0: never fail */
+
+static void *failing_malloc(size_t n)
+{
+    return ++allocs == fail_at ? NULL : malloc(n);
+}
+
+/* Everything d holds, as one text; "" for a NULL field. */
+static char *dump_desired(const desired *d)
+{
+    json_t *doc = json_pack("{s:b, s:s?, s:O?, s:O?, s:s?, s:O?, s:O?, s:[]}", "flyte_wanted",
+                            d->flyte_wanted, "project_id", d->project_id, "project", d->project,
+                            "cluster_objects", d->cluster_objects, "console_url", d->console_url,
+                            "archive", d->archive, "cleanup", d->cleanup, "domains");
+    char *text;
+
+    assert_non_null(doc);
+    for (size_t i = 0; i < d->n_domains; i++)
+        assert_int_equal(json_array_append_new(json_object_get(doc, "domains"),
+                                               json_pack("{s:s?, s:s?, s:O?, s:O?, s:O?}", "domain",
+                                                         d->domains[i].domain, "namespace",
+                                                         d->domains[i].namespace_name, "attributes",
+                                                         d->domains[i].attributes, "objects",
+                                                         d->domains[i].objects, "bindings",
+                                                         d->domains[i].bindings)),
+                         0);
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    assert_non_null(text);
+    return text;
+}
+
+/* Fails jansson's 1st, 2nd, ... allocation in turn until a build no longer
+ * reaches the failing one: every build either fails (out of memory) or is
+ * exactly the build without failures.  A half-built desired state would
+ * make pruning delete the bindings it lacks. */
+static void build_fails_or_is_complete_under_every_allocation_failure(fixture *f,
+                                                                      void (*edit)(json_t *))
+{
+    json_t *ev_json = json_deep_copy(f->seed);
+    char *want, *got;
+    size_t failed = 0, n;
+    ws_event ev;
+    desired d;
+    wf_err err;
+
+    if (edit)
+        edit(ev_json);
+    wf_err_init(&err);
+    assert_int_equal(ws_event_from_json(ev_json, &ev, &err), 0);
+    assert_int_equal(desired_build(&f->cfg, &ev, &d, &err), 0);
+    want = dump_desired(&d);
+    desired_fini(&d);
+    for (n = 1;; n++) {
+        allocs = 0;
+        fail_at = n;
+        wf_err_init(&err);
+        json_set_alloc_funcs(failing_malloc, free);
+        int rc = desired_build(&f->cfg, &ev, &d, &err);
+        json_set_alloc_funcs(malloc, free);
+        if (rc != 0) {
+            assert_int_equal(err.cls, WF_INTERNAL);
+            assert_string_equal(err.code, "oom");
+            failed++;
+        } else {
+            got = dump_desired(&d);
+            if (strcmp(got, want) != 0) {
+                size_t k = 0;
+                while (got[k] == want[k])
+                    k++;
+                fprintf(stderr, "allocation %zu: differs at %zu: got ...%.120s\nwant ...%.120s\n",
+                        n, k, got + (k > 40 ? k - 40 : 0), want + (k > 40 ? k - 40 : 0));
+            }
+            assert_string_equal(got, want);
+            free(got);
+        }
+        desired_fini(&d);
+        if (allocs < n)
+            break; /* the build never reached the failing allocation */
+    }
+    assert_true(n > 10);
+    assert_true(failed > 10);
+    free(want);
+    ws_event_fini(&ev);
+    json_decref(ev_json);
+}
+
+static void enable_ack(fixture *f)
+{
+    f->cfg.aws.ack_enabled = 1;
+    free(f->cfg.aws.oidc_provider);
+    f->cfg.aws.oidc_provider = strdup("oidc.eks.eu-west-1.amazonaws.com/id/ABC123");
+}
+
+static void present_build_fails_or_is_complete_when_memory_runs_out(void **state)
+{
+    fixture *f = *state;
+    enable_ack(f);
+    build_fails_or_is_complete_under_every_allocation_failure(f, NULL);
+}
+
+static void absent_build_fails_or_is_complete_when_memory_runs_out(void **state)
+{
+    fixture *f = *state;
+    enable_ack(f);
+    build_fails_or_is_complete_under_every_allocation_failure(f, make_delete);
+}
+
+/* Removal names every object wsflyte would have created, namespaces first,
+ * so nothing is ever looked up (or deleted) by label. */
+static void removal_names_the_rendered_objects(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    enable_ack(f);
+    assert_int_equal(build(f, make_delete, &d, &err), 0);
+    char *text = json_dumps(d.cleanup, JSON_COMPACT);
+    assert_string_equal(
+        text,
+        "[{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"name\":\"ws-ml-prod-001-development\"},"
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"name\":\"ws-ml-prod-001-staging\"},"
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"name\":\"ws-ml-prod-001-production\"},"
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"wsflyte-authz-ws-ml-prod-001\","
+        "\"namespace\":\"flyte\"},"
+        "{\"apiVersion\":\"iam.services.k8s.aws/v1alpha1\",\"kind\":\"Role\",\"name\":"
+        "\"wsflyte-ws-ml-prod-001\",\"namespace\":\"flyte\"},"
+        "{\"apiVersion\":\"iam.services.k8s.aws/v1alpha1\",\"kind\":\"Policy\",\"name\":"
+        "\"wsflyte-ws-ml-prod-001-data\",\"namespace\":\"flyte\"}]");
+    free(text);
+    desired_fini(&d);
+}
+
+static const char *ack_policy_name(const desired *d)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(d->cluster_objects, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "kind")), "Policy") == 0)
+            return json_string_value(json_object_get(json_object_get(o, "spec"), "name"));
+    }
+    return NULL;
+}
+
+static void set_long_id_a(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_id",
+                        json_string("a23456789012345678901234567890123456789012345678901"));
+}
+static void set_long_id_b(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "workspace_id",
+                        json_string("a23456789012345678901234567890123456789012345678902"));
+}
+
+/* Long ids share the start of their IAM role name; the hash at its end
+ * keeps them apart, so the policy name must keep the whole role name. */
+static void long_ids_get_distinct_ack_policy_names(void **state)
+{
+    fixture *f = *state;
+    desired a, b;
+    wf_err err;
+
+    enable_ack(f);
+    assert_int_equal(build(f, set_long_id_a, &a, &err), 0);
+    assert_int_equal(build(f, set_long_id_b, &b, &err), 0);
+    const char *pa = ack_policy_name(&a), *pb = ack_policy_name(&b);
+    assert_non_null(pa);
+    assert_non_null(pb);
+    assert_string_not_equal(pa, pb);
+    assert_true(strlen(pa) <= 128);
+    const char *role = json_string_value(
+        json_object_get(json_object_get(json_array_get(a.cluster_objects, 2), "spec"), "name"));
+    assert_int_equal(strlen(role), 64);
+    assert_true(strncmp(pa, role, strlen(role)) == 0);
+    assert_string_equal(pa + strlen(role), "-data");
+    desired_fini(&a);
+    desired_fini(&b);
+}
+
+static void binding_names_of_the_rendered_form_only(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+    size_t i;
+    json_t *n;
+
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    json_array_foreach(d.domains[0].bindings, i, n)
+        assert_true(desired_is_binding_name(json_string_value(n)));
+    desired_fini(&d);
+    assert_false(desired_is_binding_name("ci-deployer"));
+    assert_false(desired_is_binding_name("workspace-owner"));
+    assert_false(desired_is_binding_name("workspace-owner-alice"));
+    assert_false(desired_is_binding_name("workspace-admin-alice-2bd806c97f"));
+    assert_false(desired_is_binding_name("workspace-owner-alice-2BD806C97F"));
+    assert_false(desired_is_binding_name("workspace-owner-alice-2bd806c97f-x"));
+    assert_true(desired_is_binding_name("workspace-viewer-u-0123456789"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +617,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(ack_objects_have_valid_names_and_trust_only_the_runners,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(present_build_fails_or_is_complete_when_memory_runs_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(absent_build_fails_or_is_complete_when_memory_runs_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(removal_names_the_rendered_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_ids_get_distinct_ack_policy_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(binding_names_of_the_rendered_form_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
