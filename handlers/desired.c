@@ -362,41 +362,54 @@ static json_t *rule(json_t *groups, json_t *resources, json_t *verbs)
                      verbs);
 }
 
+/* Each rule takes its own reference to the shared verb lists, and ours are
+ * dropped last: a rule that fails releases what it was given. */
 static json_t *role_rules(ws_role r)
 {
     json_t *rw =
         json_pack("[s,s,s,s,s,s,s]", "get", "list", "watch", "create", "update", "patch", "delete");
     json_t *ro = json_pack("[s,s,s]", "get", "list", "watch");
+    json_t *create = json_pack("[s,s,s,s]", "get", "list", "watch", "create");
+    json_t *rules = json_array();
+    int rc = 0;
 
     switch (r) {
     case WS_ROLE_OWNER:
-        return json_pack(
-            "[o, o, o, o]",
-            rule(json_pack("[s]", ""),
-                 json_pack("[s,s,s,s]", "pods", "configmaps", "secrets", "services"),
-                 json_incref(rw)),
-            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"), json_incref(ro)),
-            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), rw),
-            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+        rc |=
+            append(rules, rule(json_pack("[s]", ""),
+                               json_pack("[s,s,s,s]", "pods", "configmaps", "secrets", "services"),
+                               json_incref(rw)));
+        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
+                                 json_incref(ro)));
+        rc |= append(rules,
+                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(rw)));
+        break;
     case WS_ROLE_CONTRIBUTOR:
-        json_decref(rw);
-        return json_pack(
-            "[o, o, o, o]",
-            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods", "configmaps"),
-                 json_pack("[s,s,s,s]", "get", "list", "watch", "create")),
-            rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"), json_incref(ro)),
-            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"),
-                 json_pack("[s,s,s,s]", "get", "list", "watch", "create")),
-            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods", "configmaps"),
+                                 json_incref(create)));
+        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
+                                 json_incref(ro)));
+        rc |= append(
+            rules, rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(create)));
+        break;
     default:
-        json_decref(rw);
-        return json_pack(
-            "[o, o, o]",
-            rule(json_pack("[s]", ""), json_pack("[s,s,s]", "pods", "pods/log", "events"),
-                 json_incref(ro)),
-            rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(ro)),
-            rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"), ro));
+        rc |= append(rules,
+                     rule(json_pack("[s]", ""), json_pack("[s,s,s]", "pods", "pods/log", "events"),
+                          json_incref(ro)));
+        rc |= append(rules,
+                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(ro)));
+        break;
     }
+    rc |= append(rules, rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"),
+                             json_incref(ro)));
+    json_decref(rw);
+    json_decref(ro);
+    json_decref(create);
+    if (rc != 0) {
+        json_decref(rules);
+        return NULL;
+    }
+    return rules;
 }
 
 static json_t *build_role(const workspace *ws, const char *ns, const role_spec *r)

@@ -52,13 +52,14 @@ async function cost(e) {
 
 test('first apply, same-version re-apply and stale events cost the minimum', async () => {
   const id = 'ws-econ';
-  // 3 namespaces; per domain attributes + quota, policy, SA, 3 roles;
-  // 8 bindings (owner 3, contributor 2, viewer 3); the authz ConfigMap.
+  // 3 namespaces read first (none may be someone else's), then applied;
+  // per domain attributes + quota, policy, SA, 3 roles; 8 bindings (owner
+  // 3, contributor 2, viewer 3); the authz ConfigMap.
   let c = await cost(event(id, 1, 'WORKSPACE_CREATED'));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, POST: 1, PUT: 3 });
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 8 + 1 }); // no prune LIST: all namespaces new
-  assert.equal(c.total, 35);
+  assert.deepEqual(c.kube, { GET: 3, PATCH: 3 + 3 * 6 + 8 + 1 }); // no prune LIST: all namespaces new
+  assert.equal(c.total, 38);
 
   c = await cost(event(id, 1, 'WORKSPACE_CREATED', { eventId: 'duplicate-of-v1' }));
   assert.equal(c.result.status, 'SUCCEEDED');
@@ -70,11 +71,12 @@ test('first apply, same-version re-apply and stale events cost the minimum', asy
   assert.equal(c.result.reason, 'stale');
   assert.equal(c.total, 0, 'a version older than one this process applied costs nothing');
 
-  // Charlie leaves: the project label changes, the prune LIST finds 3 bindings.
+  // Charlie leaves: the project label changes; 3 namespace reads, and one
+  // prune LIST per namespace finds his 3 bindings.
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2) }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 4 });
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 1, DELETE: 3 });
+  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 3 + 3, DELETE: 3 });
 });
 
 test('after a restart (empty cache) re-apply converges fully and stale costs one read', async () => {
@@ -88,7 +90,7 @@ test('after a restart (empty cache) re-apply converges fully and stale costs one
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2), eventId: 'again-v2' }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 3 }); // the project already matches
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 1 });
+  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 3 + 3 });
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2), eventId: 'third-v2' }));
   assert.deepEqual([c.flyte, c.kube], [{ GET: 1 }, {}], 'applied by this process now');
 });
@@ -98,7 +100,7 @@ test('removal, its replay, deletion and a workspace without Flyte', async () => 
   let c = await cost(event(id, 3, 'SERVICE_REMOVED', { services: [] }));
   assert.equal(c.result.reason, 'flyte-removed');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 1 });
-  assert.deepEqual(c.kube, { GET: 2, DELETE: 4 }); // list namespaces + ConfigMaps, delete 3 + 1
+  assert.deepEqual(c.kube, { GET: 4, DELETE: 4 }); // read 3 namespaces + the ConfigMap by name, delete them
   c = await cost(event(id, 3, 'SERVICE_REMOVED', { services: [], eventId: 'removed-again' }));
   assert.equal(c.result.reason, 'flyte-removed');
   assert.equal(c.total, 1);
@@ -108,11 +110,11 @@ test('removal, its replay, deletion and a workspace without Flyte', async () => 
   c = await cost(event(id, 4, 'WORKSPACE_DELETED'));
   assert.equal(c.result.reason, 'workspace-deleted');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 1 }); // the version label moves to 4
-  assert.deepEqual(c.kube, { GET: 2 }); // namespaces already terminating
+  assert.deepEqual(c.kube, { GET: 4 }); // namespaces already terminating or gone
   c = await cost(event('ws-econ-none', 1, 'WORKSPACE_CREATED', { services: ['emr'] }));
   assert.equal(c.result.reason, 'flyte-not-enabled');
   assert.deepEqual(c.flyte, { GET: 1 });
-  assert.deepEqual(c.kube, { GET: 2 });
+  assert.deepEqual(c.kube, { GET: 4 });
   c = await cost(event('ws-econ-none', 1, 'WORKSPACE_CREATED', { services: ['emr'], eventId: 'none-again' }));
   assert.equal(c.result.reason, 'flyte-not-enabled');
   assert.equal(c.total, 1);
