@@ -362,47 +362,34 @@ static int fill_absent(prov_result *r, prov_status status, const char *reason, c
 
 /* ---- Flyte present ---- */
 
-static void still_terminating(const char *ns, wf_err *err)
-{
-    wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
-               "namespace %s is still terminating from an earlier deletion; waiting for it to go "
-               "before re-creating it",
-               ns);
-}
-
 /* Reads every namespace the event would create before anything is written
  * for the workspace.  One that exists without wsflyte's labels for this
- * workspace fails the event (permanent) and is left untouched; one of ours
- * still terminating makes it wait (transient).  existed[i] tells whether
- * domain i's namespace exists: only those can hold bindings to prune. */
+ * workspace fails the event (permanent) and is left untouched.  existed[i]
+ * tells whether domain i's namespace exists: only those can hold bindings
+ * to prune.  (One of ours still terminating is found by its apply.) */
 static int check_namespaces(provisioner *p, const desired *d, int *existed, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
         const char *ns = d->domains[i].namespace_name;
         json_t *live = NULL;
-        int ours, terminating;
+        int ours;
 
         if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
             return -1;
         existed[i] = live != NULL;
         ours = live == NULL || object_is_ours(live, d->project_id);
-        terminating = live && namespace_terminating(live);
         json_decref(live);
         if (!ours) {
             foreign_namespace(ns, d->project_id, err);
-            return -1;
-        }
-        if (terminating) {
-            still_terminating(ns, err);
             return -1;
         }
     }
     return 0;
 }
 
-/* Applies every domain's Namespace first.  A namespace that started
- * terminating since check_namespaces read it makes the event wait before
- * anything else is written. */
+/* Applies every domain's Namespace first: a namespace still terminating
+ * from an earlier deletion makes the event wait (transient) before anything
+ * else is written into it. */
 static int apply_namespaces(provisioner *p, const desired *d, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
@@ -415,7 +402,10 @@ static int apply_namespaces(provisioner *p, const desired *d, wf_err *err)
         terminating = namespace_terminating(live);
         json_decref(live);
         if (terminating) {
-            still_terminating(dd->namespace_name, err);
+            wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
+                       "namespace %s is still terminating from an earlier deletion; waiting "
+                       "for it to go before re-creating it",
+                       dd->namespace_name);
             return -1;
         }
     }

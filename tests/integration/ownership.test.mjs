@@ -15,6 +15,8 @@
 //                   a-pre-prod                                      the first one's namespace kept
 //   ws-own-gw       grpc-gateway 404 on GET project during       -> retried (TRANSIENT), nothing
 //                   SERVICE_REMOVED                                 deleted; archived after the fault
+//   ws-own-kgw      an ingress's HTML 404 on GET namespace       -> retried (TRANSIENT), nothing
+//                   during WORKSPACE_DELETED                        deleted; all deleted after the fault
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stack, makeEvent, waitFor } from './harness.mjs';
@@ -210,4 +212,34 @@ test('a gateway 404 on GET project during SERVICE_REMOVED is retried, deletes no
   assert.equal(project.labels.values['wsflyte-workspace-version'], '2');
   objs = (await stack.kubeState()).objects.filter((o) => o.kind === 'Namespace' && o.metadata.labels?.[WS] === id);
   assert.ok(objs.every((o) => o.metadata.deletionTimestamp), 'namespaces deleted once the project was archived');
+});
+
+test('a 404 from something in front of the API server on GET namespace is retried, not read as "already gone"', async () => {
+  const id = 'ws-own-kgw';
+  const created = makeEvent({ workspace: id, version: 1, members: [alice] });
+  await send([created]);
+  assert.equal((await resultOf(created.event_id)).status, 'SUCCEEDED');
+  const fault = await stack.fault('kube', {
+    path: `^/api/v1/namespaces/${id}-staging$`, method: 'GET', status: 404, count: -1,
+    body: '<html><body><h1>404 Not Found</h1>nginx</body></html>',
+  });
+  const deleted = makeEvent({ workspace: id, version: 2, type: 'WORKSPACE_DELETED', services: [] });
+  await send([deleted]);
+  const forwarded = await waitFor(async () => {
+    const mine = (await stack.readTopic(RETRY2)).filter((d) => d.key === id);
+    return mine.length ? mine : null;
+  }, 30000, 500);
+  assert.ok(forwarded, `not forwarded to retry-2s\n${stack.logs.join('').slice(-3000)}`);
+  assert.equal(forwarded[0].headers['x-error-class'], 'TRANSIENT');
+  assert.equal(forwarded[0].headers['x-error-code'], 'k8s.404');
+  let objs = (await stack.kubeState()).objects.filter((o) => o.kind === 'Namespace' && o.metadata.labels?.[WS] === id);
+  assert.equal(objs.length, DOMAINS.length);
+  assert.ok(objs.every((o) => !o.metadata.deletionTimestamp), 'nothing deleted while a namespace is not readable');
+
+  await fetch(`${stack.kubeUrl}/_test/faults/${fault}`, { method: 'DELETE' });
+  const r = await resultOf(deleted.event_id);
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  assert.equal(r.reason, 'workspace-deleted');
+  objs = (await stack.kubeState()).objects.filter((o) => o.kind === 'Namespace' && o.metadata.labels?.[WS] === id);
+  assert.ok(objs.every((o) => o.metadata.deletionTimestamp), 'every namespace deleted, staging included');
 });
