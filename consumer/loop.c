@@ -41,6 +41,15 @@ typedef struct paused {
     struct paused *next;
 } paused;
 
+/* The due time first given to a retry-tier partition's head record. */
+typedef struct deferral {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t due_ms;
+    struct deferral *next;
+} deferral;
+
 typedef struct app {
     const wf_config *cfg;
     volatile sig_atomic_t *stop;
@@ -53,6 +62,7 @@ typedef struct app {
     dispatcher *dispatcher;
     offsets *offsets;
     paused *paused;
+    deferral *deferrals; /* one per retry-tier partition seen */
     metrics *metrics;
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
@@ -675,6 +685,34 @@ static int tier_of(const app *a, const char *topic)
     return -1;
 }
 
+/* The due time of m: the one it got when first read, so that a due time
+ * clamped to "now + delay" does not move away on every re-read of the
+ * same record.  due is what m says now. */
+static int64_t first_due(app *a, const rd_kafka_message_t *m, int64_t due)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    deferral *d;
+
+    for (d = a->deferrals; d; d = d->next)
+        if (d->partition == m->partition && strcmp(d->topic, topic) == 0)
+            break;
+    if (d == NULL) {
+        if ((d = calloc(1, sizeof(*d))) == NULL || (d->topic = strdup(topic)) == NULL) {
+            free(d);
+            return due; /* out of memory: the clamp alone still bounds it */
+        }
+        d->partition = m->partition;
+        d->offset = -1;
+        d->next = a->deferrals;
+        a->deferrals = d;
+    }
+    if (d->offset != m->offset) {
+        d->offset = m->offset;
+        d->due_ms = due;
+    }
+    return d->due_ms < due ? d->due_ms : due;
+}
+
 /* A retry-tier record is only handled once due; until then its partition
  * is rewound to it and paused.  With one fixed delay per tier, records are
  * in due order, so only the head of each partition needs checking. */
@@ -690,8 +728,9 @@ static int defer_if_not_due(app *a, const rd_kafka_message_t *m, int tier)
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         kafka_header_get(h, "x-retry-due-ms", buf, sizeof(buf)) == 0)
         header = buf;
-    due = loop_retry_due(header, rd_kafka_message_timestamp(m, &tstype),
-                         a->cfg->retry.tiers_ms[tier], now_ms(), &bad);
+    due = first_due(a, m,
+                    loop_retry_due(header, rd_kafka_message_timestamp(m, &tstype),
+                                   a->cfg->retry.tiers_ms[tier], now_ms(), &bad));
     if (bad)
         log_warn(LOG_CTX_NONE,
                  "%s[%" PRId32 "]@%" PRId64 ": x-retry-due-ms \"%s\" is not a time in epoch ms; "
@@ -1069,6 +1108,12 @@ static void app_fini(app *a)
     oauth_free(a->flyte_auth);
     metrics_free(a->metrics);
     forget_pauses(a);
+    while (a->deferrals) {
+        deferral *d = a->deferrals;
+        a->deferrals = d->next;
+        free(d->topic);
+        free(d);
+    }
     offsets_free(a->offsets);
     codec_free(a->codec);
     free(a->tier_topics);
