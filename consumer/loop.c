@@ -317,7 +317,8 @@ static int forward_as(work *w, const char *topic, int64_t due_ms, int stub)
     kafka_header_set(h, "x-error-code", why.code[0] ? why.code : "unknown");
     /* wf_err keeps messages within ERROR_HEADER_MAX, cut on a character. */
     kafka_header_set(h, "x-error-message", why.msg);
-    rc = produce(w, topic, m->partition, m->key, m->key_len, stub ? NULL : m->payload,
+    /* A stub's value is empty, not null: null is a tombstone to Kafka. */
+    rc = produce(w, topic, m->partition, m->key, m->key_len, stub ? "" : m->payload,
                  stub ? 0 : m->len, h);
     if (rc == 1 && stub)
         log_error(LOG_CTX_NONE,
@@ -464,12 +465,16 @@ static void give_up_too_large(work *w, const char *tier)
                w->msg->len, tier, last.code[0] ? last.code : "unknown", last.msg);
 }
 
-/* The FAILED result of w, dead-lettered: unchanged or as a stub. */
-static void fail(work *w)
+/* Makes w's result FAILED and dead-letters its record: unchanged (or as a
+ * stub if it turns out too large), or as a stub at once. */
+static void fail(work *w, int stub)
 {
     if (set_failed(&w->result, &w->err) != 0)
         w->failed = 1;
-    forward(w, w->app->dlt_topic, 0);
+    if (stub)
+        forward_as(w, w->app->dlt_topic, 0, 1);
+    else
+        forward(w, w->app->dlt_topic, 0);
 }
 
 /* Produces w's result (status and error already in w->result). */
@@ -525,8 +530,10 @@ static void finish(app *a, work *w)
                 return;
             }
             give_up_too_large(w, a->tier_topics[next]);
+            fail(w, 1);
+        } else {
+            fail(w, 0);
         }
-        fail(w);
     }
     conclude(a, w);
     work_release(w);
@@ -551,7 +558,7 @@ static void output_too_large(work *w, const rd_kafka_message_t *m)
             w->failed = 1;
     } else {
         give_up_too_large(w, topic);
-        fail(w);
+        fail(w, 1);
         conclude(a, w);
     }
 }
