@@ -117,6 +117,62 @@ void kafka_header_set(rd_kafka_headers_t *hdrs, const char *name, const char *va
     rd_kafka_header_add(hdrs, name, -1, value, -1);
 }
 
+/* The partition count of topic in md, or -1 when it is not there. */
+static int partition_count(const struct rd_kafka_metadata *md, const char *topic)
+{
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            return md->topics[i].err ? -1 : md->topics[i].partition_cnt;
+    return -1;
+}
+
+int kafka_check_copartitioned(rd_kafka_t *rk, const char *events, const char *const *others,
+                              size_t n, int timeout_ms, wf_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rerr = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    int want, rc = -1;
+
+    if (rerr) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.metadata", "read topic metadata: %s",
+                   rd_kafka_err2str(rerr));
+        return -1;
+    }
+    if ((want = partition_count(md, events)) <= 0) {
+        wf_err_set(err, WF_CONFIG, "kafka.topics", "events topic %s does not exist", events);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int have = partition_count(md, others[i]);
+        if (have < 0) {
+            wf_err_set(err, WF_CONFIG, "kafka.topics",
+                       "topic %s does not exist; create it with %d partitions, as many as the "
+                       "events topic %s",
+                       others[i], want, events);
+            goto out;
+        }
+        if (have != want) {
+            wf_err_set(err, WF_CONFIG, "kafka.topics",
+                       "topic %s has %d partitions but the events topic %s has %d: records "
+                       "about an event go to the partition number it was read from, so both "
+                       "need the same count",
+                       others[i], have, events, want);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+int kafka_err_is_size(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
+}
+
 codec *kafka_codec_new(const wf_config *cfg, wf_err *err)
 {
     char event_subject[300], result_subject[300];

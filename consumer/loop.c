@@ -15,6 +15,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "numparse.h"
 #include "oauth.h"
 #include "offsets.h"
 #include "provision.h"
@@ -25,6 +26,8 @@
 #define ERROR_HEADER_MAX    1024
 #define FLUSH_MS            10000
 #define TOPIC_MAX           512
+#define ATTEMPTS_MAX        1000000
+#define RECORD_TOO_LARGE    "kafka.record-too-large"
 #define MIN_INFLIGHT_WINDOW 1024
 
 /* Why a partition is paused; it is resumed when no reason is left. */
@@ -38,6 +41,15 @@ typedef struct paused {
     struct paused *next;
 } paused;
 
+/* The due time first given to a retry-tier partition's head record. */
+typedef struct deferral {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t due_ms;
+    struct deferral *next;
+} deferral;
+
 typedef struct app {
     const wf_config *cfg;
     volatile sig_atomic_t *stop;
@@ -50,6 +62,7 @@ typedef struct app {
     dispatcher *dispatcher;
     offsets *offsets;
     paused *paused;
+    deferral *deferrals; /* one per retry-tier partition seen */
     metrics *metrics;
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
@@ -91,17 +104,41 @@ static int64_t now_ms(void)
 
 void loop_result_id(const char *event_id, char *out)
 {
+    static const char prefix[] = "wsflyte-result:";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    char name[512];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-    snprintf(name, sizeof(name), "wsflyte-result:%s", event_id);
-    EVP_Digest(name, strlen(name), md, &n, EVP_sha256(), NULL);
+    /* All of the id: ids that share a long prefix get different results. */
+    if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(ctx, prefix, sizeof(prefix) - 1) ||
+        !EVP_DigestUpdate(ctx, event_id, strlen(event_id)) || !EVP_DigestFinal_ex(ctx, md, &n)) {
+        /* Out of memory: a wrong result_id would break redelivery's promise. */
+        log_error(LOG_CTX_NONE, "result_id: SHA-256 failed; stopping");
+        abort();
+    }
+    EVP_MD_CTX_free(ctx);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* UUID version 8: custom */
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
              md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
              md[13], md[14], md[15]);
+}
+
+int64_t loop_retry_due(const char *header, int64_t timestamp_ms, int64_t delay_ms, int64_t now,
+                       int *bad)
+{
+    int64_t due = 0;
+
+    *bad = header != NULL && numparse_i64(header, 1, INT64_MAX, &due, NULL, 0) != 0;
+    if (due <= 0)
+        due = timestamp_ms + delay_ms;
+    /* A record is never held longer than its tier's delay from now: a bad
+     * header or a producer's fast clock would pause the partition for as
+     * long as it says. */
+    if (due > now + delay_ms)
+        due = now + delay_ms;
+    return due;
 }
 
 /* ---- offsets and outputs ---- */
@@ -146,13 +183,19 @@ static void work_release(work *w)
     free(w);
 }
 
+static void output_too_large(work *w, const rd_kafka_message_t *m);
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     work *w = m->_private;
 
     (void)rk;
     (void)opaque;
-    if (m->err) {
+    if (kafka_err_is_size(m->err)) {
+        /* A broker limit below ours: sending it again can never work, and
+         * stopping would bring the same record back after the restart. */
+        output_too_large(w, m);
+    } else if (m->err) {
         log_error(LOG_CTX_NONE, "delivery to %s failed: %s; the input offset stays uncommitted",
                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         w->failed = 1;
@@ -160,26 +203,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     work_release(w);
 }
 
-/* Produces one output of w.  Takes ownership of hdrs on every path. */
-static void produce(work *w, const char *topic, const void *key, size_t key_len, const void *value,
-                    size_t len, rd_kafka_headers_t *hdrs)
+/* Produces one output of w to partition (RD_KAFKA_PARTITION_UA: by key).
+ * Takes ownership of hdrs on every path.  Returns 0 when queued, 1 when the
+ * record is larger than the producer's message.max.bytes (nothing else
+ * set), or -1 with w failed. */
+static int produce(work *w, const char *topic, int32_t partition, const void *key, size_t key_len,
+                   const void *value, size_t len, rd_kafka_headers_t *hdrs)
 {
     app *a = w->app;
     rd_kafka_resp_err_t err;
 
     w->refs++;
     while ((err = rd_kafka_producev(
-                a->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                a->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(a->producer, 100); /* let deliveries drain the queue */
-    if (err) {
-        log_error(LOG_CTX_NONE, "produce to %s: %s", topic, rd_kafka_err2str(err));
-        rd_kafka_headers_destroy(hdrs);
-        w->failed = 1;
-        w->refs--;
-    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    rd_kafka_headers_destroy(hdrs);
+    w->refs--;
+    if (kafka_err_is_size(err))
+        return 1;
+    log_error(LOG_CTX_NONE, "produce to %s: %s", topic, rd_kafka_err2str(err));
+    w->failed = 1;
+    return -1;
 }
 
 static void produce_result(work *w)
@@ -203,21 +252,32 @@ static void produce_result(work *w)
                                                         : "application/vnd.confluent.avro",
                         -1);
     rd_kafka_header_add(hdrs, "x-event-id", -1, r->event_id, -1);
-    produce(w, a->cfg->kafka.topic_results, r->workspace_id, strlen(r->workspace_id), buf, len,
-            hdrs);
+    /* Results are keyed by workspace: not records about the event's
+     * partition, so the default partitioner places them. */
+    if (produce(w, a->cfg->kafka.topic_results, RD_KAFKA_PARTITION_UA, r->workspace_id,
+                strlen(r->workspace_id), buf, len, hdrs) == 1) {
+        log_error(LOG_CTX_NONE, "result of event %s: %zu bytes, too large to produce", r->event_id,
+                  len);
+        w->failed = 1;
+    }
     free(buf);
 }
 
-/* Forwards the original record, unchanged, to topic with the contract's
- * headers: the first x-original-* values are kept, the error headers
- * describe the last failure. */
-static void forward(work *w, const char *topic, int64_t due_ms)
+/* Sends the original record to topic, on the partition it was read from
+ * (the contract's co-partitioning, whatever partitioner the platform used),
+ * with the contract's headers: the first x-original-* values are kept, the
+ * error headers describe the last failure.  A stub has an empty value and
+ * says why in x-error-code and x-error-message.  Returns produce()'s
+ * status. */
+static int forward_as(work *w, const char *topic, int64_t due_ms, int stub)
 {
     app *a = w->app;
     const rd_kafka_message_t *m = w->msg;
     rd_kafka_headers_t *in = NULL, *h;
-    char buf[64], msg[ERROR_HEADER_MAX + 1];
+    char buf[64];
     rd_kafka_timestamp_type_t tstype;
+    wf_err why;
+    int rc;
 
     if (rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR)
         h = rd_kafka_headers_copy(in);
@@ -245,13 +305,42 @@ static void forward(work *w, const char *topic, int64_t due_ms)
     } else {
         rd_kafka_header_remove(h, "x-retry-due-ms");
     }
-    kafka_header_set(h, "x-error-class", wf_class_name(w->err.cls));
-    kafka_header_set(h, "x-error-code", w->err.code[0] ? w->err.code : "unknown");
-    snprintf(msg, sizeof(msg), "%s", w->err.msg);
-    kafka_header_set(h, "x-error-message", msg);
-    produce(w, topic, m->key, m->key_len, m->payload, m->len, h);
-    if (due_ms <= 0)
-        metrics_dead_lettered(a->metrics, w->err.cls);
+    wf_err_init(&why);
+    if (stub)
+        wf_err_set(&why, w->err.cls, RECORD_TOO_LARGE,
+                   "record with a %zu-byte value is too large to forward unchanged; last "
+                   "failure %s: %s",
+                   m->len, w->err.code[0] ? w->err.code : "unknown", w->err.msg);
+    else
+        why = w->err;
+    kafka_header_set(h, "x-error-class", wf_class_name(wf_class_reported(why.cls)));
+    kafka_header_set(h, "x-error-code", why.code[0] ? why.code : "unknown");
+    /* wf_err keeps messages within ERROR_HEADER_MAX, cut on a character. */
+    kafka_header_set(h, "x-error-message", why.msg);
+    /* A stub's value is empty, not null: null is a tombstone to Kafka. */
+    rc = produce(w, topic, m->partition, m->key, m->key_len, stub ? "" : m->payload,
+                 stub ? 0 : m->len, h);
+    if (rc == 1 && stub)
+        log_error(LOG_CTX_NONE,
+                  "%s[%" PRId32 "]@%" PRId64 ": even its stub (key and headers) is too large for "
+                  "%s; no dead letter written",
+                  rd_kafka_topic_name(m->rkt), m->partition, m->offset, topic);
+    if (rc == 0 && due_ms <= 0)
+        metrics_dead_lettered(a->metrics, wf_class_reported(w->err.cls));
+    return rc;
+}
+
+/* Forwards w's record to a retry tier (due_ms > 0) or the dead-letter
+ * topic.  A dead letter too large to send unchanged becomes a stub, so
+ * that nothing stops on it; a tier forward reports 1 instead, for the
+ * caller to dead-letter it. */
+static int forward(work *w, const char *topic, int64_t due_ms)
+{
+    int rc = forward_as(w, topic, due_ms, 0);
+
+    if (rc == 1 && due_ms <= 0)
+        rc = forward_as(w, topic, due_ms, 1) == -1 ? -1 : 0;
+    return rc;
 }
 
 /* ---- running an event (worker threads) ---- */
@@ -358,18 +447,61 @@ static int set_failed(prov_result *r, const wf_err *err)
     memset(r, 0, sizeof(*r));
     r->status = PROV_FAILED;
     r->has_error = 1;
-    r->error_class = strdup(wf_class_name(err->cls));
+    r->error_class = strdup(wf_class_name(wf_class_reported(err->cls)));
     r->error_code = strdup(err->code[0] ? err->code : "unknown");
     r->error_message = strdup(err->msg);
     return r->error_class && r->error_code && r->error_message ? 0 : -1;
+}
+
+/* A record that no retry tier can take (too large to forward unchanged)
+ * fails for good: its outcome says why and what failed last. */
+static void give_up_too_large(work *w, const char *tier)
+{
+    wf_err last = w->err;
+
+    wf_err_init(&w->err);
+    wf_err_set(&w->err, WF_PERMANENT, RECORD_TOO_LARGE,
+               "record with a %zu-byte value is too large to forward to %s; last failure %s: %s",
+               w->msg->len, tier, last.code[0] ? last.code : "unknown", last.msg);
+}
+
+/* Makes w's result FAILED and dead-letters its record: unchanged (or as a
+ * stub if it turns out too large), or as a stub at once. */
+static void fail(work *w, int stub)
+{
+    if (set_failed(&w->result, &w->err) != 0)
+        w->failed = 1;
+    if (stub)
+        forward_as(w, w->app->dlt_topic, 0, 1);
+    else
+        forward(w, w->app->dlt_topic, 0);
+}
+
+/* Produces w's result (status and error already in w->result). */
+static void conclude(app *a, work *w)
+{
+    prov_result *r = &w->result;
+    char result_id[37];
+
+    loop_result_id(w->ev.event_id, result_id);
+    free(r->result_id);
+    r->result_id = strdup(result_id);
+    r->event_id = w->ev.event_id;
+    r->event_type = w->ev.type;
+    r->workspace_id = w->ev.ws.workspace_id;
+    r->workspace_version = w->ev.workspace_version;
+    r->attempts = w->prior_attempts + w->attempts;
+    r->completed_at = now_ms();
+    r->duration_ms = r->completed_at - w->started_ms;
+    log_outcome(w);
+    metrics_event(a->metrics, r->event_type, r->status, (double)r->duration_ms / 1000.0);
+    produce_result(w);
 }
 
 /* Gives w its outcome: a result (and a dead letter when it failed), or a
  * forward to the next retry tier for a transient failure with tiers left. */
 static void finish(app *a, work *w)
 {
-    prov_result *r = &w->result;
-    char result_id[37];
     int total = w->prior_attempts + w->attempts;
 
     if (w->j.cancelled || w->abandoned) {
@@ -390,31 +522,45 @@ static void finish(app *a, work *w)
             log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, total, -1};
             log_warn(&ctx, "%s still failing (%s): forwarding to %s",
                      ws_event_type_name(w->ev.type), w->err.code, a->tier_topics[next]);
-            forward(w, a->tier_topics[next], due);
-            char tier[32];
-            wf_duration_format(a->cfg->retry.tiers_ms[next], tier, sizeof(tier));
-            metrics_retry_forwarded(a->metrics, tier);
-            work_release(w);
-            return;
+            if (forward(w, a->tier_topics[next], due) != 1) {
+                char tier[32];
+                wf_duration_format(a->cfg->retry.tiers_ms[next], tier, sizeof(tier));
+                metrics_retry_forwarded(a->metrics, tier);
+                work_release(w);
+                return;
+            }
+            give_up_too_large(w, a->tier_topics[next]);
+            fail(w, 1);
+        } else {
+            fail(w, 0);
         }
-        if (set_failed(r, &w->err) != 0)
-            w->failed = 1;
-        forward(w, a->dlt_topic, 0);
     }
-    loop_result_id(w->ev.event_id, result_id);
-    free(r->result_id);
-    r->result_id = strdup(result_id);
-    r->event_id = w->ev.event_id;
-    r->event_type = w->ev.type;
-    r->workspace_id = w->ev.ws.workspace_id;
-    r->workspace_version = w->ev.workspace_version;
-    r->attempts = total;
-    r->completed_at = now_ms();
-    r->duration_ms = r->completed_at - w->started_ms;
-    log_outcome(w);
-    metrics_event(a->metrics, r->event_type, r->status, (double)r->duration_ms / 1000.0);
-    produce_result(w);
+    conclude(a, w);
     work_release(w);
+}
+
+/* A broker refused an output of w as too large (its limit is below ours).
+ * A dead letter is sent again as a stub; a retry-tier forward ends the
+ * event FAILED with a stub dead letter instead.  Runs in a delivery
+ * report, before the output's reference on w is released. */
+static void output_too_large(work *w, const rd_kafka_message_t *m)
+{
+    app *a = w->app;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+
+    log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s refused it: %s",
+              rd_kafka_topic_name(w->msg->rkt), w->msg->partition, w->msg->offset, topic,
+              rd_kafka_err2str(m->err));
+    if (strcmp(topic, a->cfg->kafka.topic_results) == 0) {
+        w->failed = 1; /* no smaller form of a result exists */
+    } else if (strcmp(topic, a->dlt_topic) == 0) {
+        if (m->len > 0 && forward_as(w, a->dlt_topic, 0, 1) == -1)
+            w->failed = 1;
+    } else {
+        give_up_too_large(w, topic);
+        fail(w, 1);
+        conclude(a, w);
+    }
 }
 
 static void collect_finished(app *a, int timeout_ms)
@@ -546,6 +692,34 @@ static int tier_of(const app *a, const char *topic)
     return -1;
 }
 
+/* The due time of m: the one it got when first read, so that a due time
+ * clamped to "now + delay" does not move away on every re-read of the
+ * same record.  due is what m says now. */
+static int64_t first_due(app *a, const rd_kafka_message_t *m, int64_t due)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    deferral *d;
+
+    for (d = a->deferrals; d; d = d->next)
+        if (d->partition == m->partition && strcmp(d->topic, topic) == 0)
+            break;
+    if (d == NULL) {
+        if ((d = calloc(1, sizeof(*d))) == NULL || (d->topic = strdup(topic)) == NULL) {
+            free(d);
+            return due; /* out of memory: the clamp alone still bounds it */
+        }
+        d->partition = m->partition;
+        d->offset = -1;
+        d->next = a->deferrals;
+        a->deferrals = d;
+    }
+    if (d->offset != m->offset) {
+        d->offset = m->offset;
+        d->due_ms = due;
+    }
+    return d->due_ms < due ? d->due_ms : due;
+}
+
 /* A retry-tier record is only handled once due; until then its partition
  * is rewound to it and paused.  With one fixed delay per tier, records are
  * in due order, so only the head of each partition needs checking. */
@@ -554,13 +728,21 @@ static int defer_if_not_due(app *a, const rd_kafka_message_t *m, int tier)
     rd_kafka_headers_t *h = NULL;
     rd_kafka_timestamp_type_t tstype;
     char buf[32];
-    int64_t due = 0;
+    const char *header = NULL;
+    int bad = 0;
+    int64_t due;
 
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         kafka_header_get(h, "x-retry-due-ms", buf, sizeof(buf)) == 0)
-        due = strtoll(buf, NULL, 10);
-    if (due <= 0)
-        due = rd_kafka_message_timestamp(m, &tstype) + a->cfg->retry.tiers_ms[tier];
+        header = buf;
+    due = first_due(a, m,
+                    loop_retry_due(header, rd_kafka_message_timestamp(m, &tstype),
+                                   a->cfg->retry.tiers_ms[tier], now_ms(), &bad));
+    if (bad)
+        log_warn(LOG_CTX_NONE,
+                 "%s[%" PRId32 "]@%" PRId64 ": x-retry-due-ms \"%s\" is not a time in epoch ms; "
+                 "due by its timestamp instead",
+                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, buf);
     if (due <= now_ms())
         return 0;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -586,15 +768,23 @@ static int defer_if_not_due(app *a, const rd_kafka_message_t *m, int tier)
     return 1;
 }
 
+/* A count header (x-attempts): 0 when absent; a value that is not a
+ * count is reported and read as 0, since it only informs. */
 static int header_int(rd_kafka_message_t *m, const char *name)
 {
     rd_kafka_headers_t *h = NULL;
-    char buf[32];
+    char buf[32], why[64];
+    int v;
 
     if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         kafka_header_get(h, name, buf, sizeof(buf)) != 0)
         return 0;
-    return atoi(buf);
+    if (numparse_int(buf, 0, ATTEMPTS_MAX, &v, why, sizeof(why)) != 0) {
+        log_warn(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": header %s \"%s\": %s; read as 0",
+                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, name, buf, why);
+        return 0;
+    }
+    return v;
 }
 
 static void handle_message(app *a, rd_kafka_message_t *m)
@@ -804,10 +994,42 @@ static rd_kafka_t *make_producer(app *a, wf_err *err)
     return rk;
 }
 
+/* Refuses to start unless every retry tier and the dead-letter topic have
+ * as many partitions as the events topic.  Waits for metadata while the
+ * brokers are unreachable. */
+static int check_topics(app *a, wf_err *err)
+{
+    size_t n = a->cfg->retry.n_tiers;
+    const char **others = calloc(n + 1, sizeof(*others));
+    int rc;
+
+    if (others == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        others[i] = a->tier_topics[i];
+    others[n] = a->dlt_topic;
+    for (;;) {
+        wf_err_init(err);
+        rc = kafka_check_copartitioned(a->consumer, a->cfg->kafka.topic_events, others, n + 1,
+                                       10000, err);
+        if (rc == 0 || err->cls != WF_TRANSIENT || *a->stop)
+            break;
+        log_warn(LOG_CTX_NONE, "checking topics: %s; trying again", err->msg);
+    }
+    free(others);
+    return rc;
+}
+
 static int subscribe(app *a, wf_err *err)
 {
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_t *topics;
     rd_kafka_resp_err_t rerr;
+
+    if (check_topics(a, err) != 0)
+        return -1;
+    topics = rd_kafka_topic_partition_list_new(4);
 
     rd_kafka_topic_partition_list_add(topics, a->cfg->kafka.topic_events, RD_KAFKA_PARTITION_UA);
     for (size_t i = 0; i < a->cfg->retry.n_tiers; i++)
@@ -893,6 +1115,12 @@ static void app_fini(app *a)
     oauth_free(a->flyte_auth);
     metrics_free(a->metrics);
     forget_pauses(a);
+    while (a->deferrals) {
+        deferral *d = a->deferrals;
+        a->deferrals = d->next;
+        free(d->topic);
+        free(d);
+    }
     offsets_free(a->offsets);
     codec_free(a->codec);
     free(a->tier_topics);

@@ -8,6 +8,7 @@
 #define WF_LOOP_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "wf_err.h"
@@ -20,5 +21,12 @@ int loop_run(const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err);
 /* result_id for an event: a UUID-shaped SHA-256 digest of the event id, so
  * redeliveries carry the same id.  out must hold 37 bytes. */
 void loop_result_id(const char *event_id, char *out);
+
+/* When a retry-tier record is due: x-retry-due-ms (header, or NULL when
+ * absent), else the record's timestamp plus the tier's delay; never later
+ * than now plus the delay.  *bad is set when header is not a positive
+ * number of epoch ms (it is then ignored). */
+int64_t loop_retry_due(const char *header, int64_t timestamp_ms, int64_t delay_ms, int64_t now,
+                       int *bad);
 
 #endif

@@ -83,6 +83,18 @@ const char *wf_class_name(wf_class cls)
     return class_names[cls];
 }
 
+wf_class wf_class_reported(wf_class cls)
+{
+    switch (cls) {
+    case WF_INTERNAL:
+        return WF_TRANSIENT;
+    case WF_CONFIG:
+        return WF_PERMANENT;
+    default:
+        return cls;
+    }
+}
+
 wf_class wf_class_parse(const char *name)
 {
     for (size_t i = 1; i < sizeof(class_names) / sizeof(class_names[0]); i++)

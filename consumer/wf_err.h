@@ -40,6 +40,11 @@ void wf_err_prefix(wf_err *e, const char *fmt, ...) __attribute__((format(printf
 int wf_err_is_set(const wf_err *e);
 /* Name used in x-error-class headers and metrics: "TRANSIENT", ... */
 const char *wf_class_name(wf_class cls);
+/* The class an event's outcome reports (x-error-class, the result's
+ * error.class): one of the contract's four.  An internal failure (out of
+ * memory, a bug) is TRANSIENT: the same record may well succeed later; a
+ * configuration problem is PERMANENT: only an operator's change helps. */
+wf_class wf_class_reported(wf_class cls);
 /* Parses a class name back; returns WF_OK for an unknown name. */
 wf_class wf_class_parse(const char *name);
 

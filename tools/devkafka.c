@@ -13,8 +13,22 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "numparse.h"
 
 extern char **environ;
+
+#define MAX_EXTRA 32
+
+/* Topics beyond the configuration's: retry tiers and dead-letter topics of
+ * other consumer groups, and topics with a partition count of their own. */
+typedef struct extras {
+    const char *groups[MAX_EXTRA];
+    int n_groups;
+    const char *topics[MAX_EXTRA]; /* "NAME:N" */
+    size_t name_len[MAX_EXTRA];
+    int counts[MAX_EXTRA];
+    int n_topics;
+} extras;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -27,6 +41,7 @@ static void on_signal(int sig)
 static void usage(FILE *fp)
 {
     fprintf(fp, "Usage: wsflyte-devkafka [--partitions N] [--brokers N] [--config FILE]\n"
+                "                        [--group ID]... [--topic NAME:N]...\n"
                 "\n"
                 "Starts an in-memory Kafka-protocol cluster (librdkafka's mock cluster) with\n"
                 "the events, results, retry-tier and dead-letter topics, prints its\n"
@@ -37,6 +52,11 @@ static void usage(FILE *fp)
                 "  -p, --partitions N  partitions per topic (default 3)\n"
                 "  -b, --brokers N     number of brokers (default 1)\n"
                 "  -c, --config FILE   wsflyte configuration to take topic names from\n"
+                "  -g, --group ID      also the retry-tier and dead-letter topics of group ID\n"
+                "                      (repeatable)\n"
+                "  -t, --topic NAME:N  give NAME, one of the topics above, N partitions instead\n"
+                "                      of --partitions (repeatable; for tests of mismatched\n"
+                "                      topics, which wsflyte refuses to start with)\n"
                 "  -h, --help          this help\n"
                 "  -V, --version       print the version\n"
                 "\n"
@@ -53,33 +73,52 @@ static void usage(FILE *fp)
                 "  wsflyte-devkafka --brokers 3 --config dev.yaml   # topic names from dev.yaml\n");
 }
 
-static int parse_count(const char *s, int max, int *out)
+/* The partition count --topic gives name, or partitions. */
+static int count_for(const extras *x, const char *name, int partitions)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
+    for (int i = 0; i < x->n_topics; i++)
+        if (x->name_len[i] == strlen(name) && strncmp(x->topics[i], name, x->name_len[i]) == 0)
+            return x->counts[i];
+    return partitions;
+}
 
-    if (*s == '\0' || *end != '\0' || v < 1 || v > max)
+static int create(rd_kafka_mock_cluster_t *mc, const extras *x, const char *name, int partitions)
+{
+    if (rd_kafka_mock_topic_create(mc, name, count_for(x, name, partitions), 1)) {
+        fprintf(stderr, "wsflyte-devkafka: cannot create topic %s\n", name);
         return -1;
-    *out = (int)v;
+    }
     return 0;
 }
 
-static int create_topics(rd_kafka_mock_cluster_t *mc, const wf_config *cfg, int partitions)
+/* The retry tiers and dead-letter topic of cfg's events topic for group. */
+static int create_group_topics(rd_kafka_mock_cluster_t *mc, const extras *x, wf_config *cfg,
+                               const char *group, int partitions)
 {
+    const char *own = cfg->kafka.group_id;
     char name[512];
-    const char *fixed[] = {cfg->kafka.topic_events, cfg->kafka.topic_results};
+    int rc = 0;
 
-    for (size_t i = 0; i < 2; i++)
-        if (rd_kafka_mock_topic_create(mc, fixed[i], partitions, 1))
+    cfg->kafka.group_id = (char *)group;
+    for (size_t i = 0; rc == 0 && i < cfg->retry.n_tiers; i++)
+        rc = create(mc, x, wf_config_retry_topic(cfg, i, name, sizeof(name)), partitions);
+    if (rc == 0)
+        rc = create(mc, x, wf_config_dlt_topic(cfg, name, sizeof(name)), partitions);
+    cfg->kafka.group_id = (char *)own;
+    return rc;
+}
+
+static int create_topics(rd_kafka_mock_cluster_t *mc, const extras *x, wf_config *cfg,
+                         int partitions)
+{
+    if (create(mc, x, cfg->kafka.topic_events, partitions) ||
+        create(mc, x, cfg->kafka.topic_results, partitions) ||
+        create_group_topics(mc, x, cfg, cfg->kafka.group_id, partitions))
+        return -1;
+    for (int i = 0; i < x->n_groups; i++)
+        if (create_group_topics(mc, x, cfg, x->groups[i], partitions))
             return -1;
-    for (size_t i = 0; i < cfg->retry.n_tiers; i++)
-        if (rd_kafka_mock_topic_create(mc, wf_config_retry_topic(cfg, i, name, sizeof(name)),
-                                       partitions, 1))
-            return -1;
-    return rd_kafka_mock_topic_create(mc, wf_config_dlt_topic(cfg, name, sizeof(name)), partitions,
-                                      1)
-               ? -1
-               : 0;
+    return 0;
 }
 
 /* Applies one fault-injection command; answers "ok" or an error on stderr. */
@@ -129,13 +168,74 @@ static void serve(rd_kafka_mock_cluster_t *mc)
     }
 }
 
-int main(int argc, char **argv)
+/* Reads --topic NAME:N into x.  Returns 0, or -1 after saying why. */
+static int add_topic(extras *x, const char *arg)
+{
+    const char *colon = strrchr(arg, ':');
+    char why[64];
+
+    if (x->n_topics == MAX_EXTRA || colon == NULL || colon == arg) {
+        fprintf(stderr, "wsflyte-devkafka: --topic %s: give NAME:PARTITIONS (at most %d)\n", arg,
+                MAX_EXTRA);
+        return -1;
+    }
+    if (numparse_int(colon + 1, 1, 1000, &x->counts[x->n_topics], why, sizeof(why)) != 0) {
+        fprintf(stderr, "wsflyte-devkafka: --topic %s: partitions \"%s\": %s\n", arg, colon + 1,
+                why);
+        return -1;
+    }
+    x->topics[x->n_topics] = arg;
+    x->name_len[x->n_topics++] = (size_t)(colon - arg);
+    return 0;
+}
+
+/* Reads the options.  Returns 0 to run, 1 after --help or --version, or -1
+ * after saying what is wrong. */
+static int parse_args(int argc, char **argv, int *partitions, int *brokers,
+                      const char **config_path, extras *x)
 {
     static const struct option opts[] = {
         {"partitions", required_argument, NULL, 'p'}, {"brokers", required_argument, NULL, 'b'},
-        {"config", required_argument, NULL, 'c'},     {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},     {"group", required_argument, NULL, 'g'},
+        {"topic", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0}};
-    int partitions = 3, brokers = 1, c, rc = 1;
+    char why[64];
+    int c;
+
+    while ((c = getopt_long(argc, argv, "p:b:c:g:t:hV", opts, NULL)) != -1) {
+        if (c == 'p' && numparse_int(optarg, 1, 1000, partitions, why, sizeof(why)) != 0) {
+            fprintf(stderr, "wsflyte-devkafka: --partitions \"%s\": %s\n", optarg, why);
+            return -1;
+        } else if (c == 'b' && numparse_int(optarg, 1, 10, brokers, why, sizeof(why)) != 0) {
+            fprintf(stderr, "wsflyte-devkafka: --brokers \"%s\": %s\n", optarg, why);
+            return -1;
+        } else if (c == 'c') {
+            *config_path = optarg;
+        } else if (c == 'g') {
+            if (x->n_groups == MAX_EXTRA) {
+                fprintf(stderr, "wsflyte-devkafka: at most %d --group options\n", MAX_EXTRA);
+                return -1;
+            }
+            x->groups[x->n_groups++] = optarg;
+        } else if (c == 't') {
+            if (add_topic(x, optarg) != 0)
+                return -1;
+        } else if (c == 'h') {
+            usage(stdout);
+            return 1;
+        } else if (c == 'V') {
+            printf("wsflyte-devkafka %s\n", WSFLYTE_VERSION);
+            return 1;
+        } else if (c != 'p' && c != 'b') {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int partitions = 3, brokers = 1, rc = 1;
     const char *config_path = NULL;
     char errstr[512], *report = NULL;
     rd_kafka_conf_t *conf;
@@ -143,26 +243,15 @@ int main(int argc, char **argv)
     rd_kafka_mock_cluster_t *mc = NULL;
     wf_config cfg;
     wf_err err;
+    extras x;
 
-    while ((c = getopt_long(argc, argv, "p:b:c:hV", opts, NULL)) != -1) {
-        if (c == 'p' && parse_count(optarg, 1000, &partitions) == 0)
-            continue;
-        if (c == 'b' && parse_count(optarg, 10, &brokers) == 0)
-            continue;
-        if (c == 'c') {
-            config_path = optarg;
-            continue;
-        }
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
-        if (c == 'V') {
-            printf("wsflyte-devkafka %s\n", WSFLYTE_VERSION);
-            return 0;
-        }
-        fprintf(stderr,
-                "wsflyte-devkafka: bad option or value (partitions 1..1000, brokers 1..10)\n");
+    memset(&x, 0, sizeof(x));
+    switch (parse_args(argc, argv, &partitions, &brokers, &config_path, &x)) {
+    case 0:
+        break;
+    case 1:
+        return 0;
+    default:
         usage(stderr);
         return 2;
     }
@@ -181,7 +270,7 @@ int main(int argc, char **argv)
         goto out;
     }
     mc = rd_kafka_mock_cluster_new(rk, brokers);
-    if (mc == NULL || create_topics(mc, &cfg, partitions) != 0) {
+    if (mc == NULL || create_topics(mc, &x, &cfg, partitions) != 0) {
         fprintf(stderr, "wsflyte-devkafka: cannot start the mock cluster\n");
         goto out;
     }

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "names.h"
+#include "numparse.h"
 
 extern char **environ;
 
@@ -68,6 +69,7 @@ typedef struct tool {
     int64_t pos[MAX_PARTITIONS]; /* next offset to read; == end when done */
     unsigned char assigned[MAX_PARTITIONS];
     int n_partitions;
+    int target_partitions; /* of the replay's target topic */
     long delivery_errors;
     int window_resumed; /* the time window came from an interrupted run */
 } tool;
@@ -98,7 +100,8 @@ static void usage(FILE *fp)
             "                                        [--max-replays N] [--ack-timeout D]\n"
             "\n"
             "Inspects the dead-letter topic (<events>.<group_id>.dlt) and replays chosen\n"
-            "records with their key and headers, adding x-replay-count.\n"
+            "records with their key and headers, adding x-replay-count, to the partition\n"
+            "named in x-original-partition (the one the event was first read from).\n"
             "\n"
             "Filters:\n"
             "  -w, --workspace ID        records keyed by this workspace\n"
@@ -384,6 +387,27 @@ out:
     return rc;
 }
 
+/* The replay target's partition count, for checking x-original-partition. */
+static int target_partitions(tool *t, wf_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rerr = rd_kafka_metadata(t->consumer, 1, NULL, &md, 10000);
+
+    if (rerr) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.metadata", "metadata: %s", rd_kafka_err2str(rerr));
+        return -1;
+    }
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, t->target) == 0 && md->topics[i].err == 0)
+            t->target_partitions = md->topics[i].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (t->target_partitions <= 0) {
+        wf_err_set(err, WF_CONFIG, "kafka.topics", "replay target %s does not exist", t->target);
+        return -1;
+    }
+    return 0;
+}
+
 /* Polls the next record before the recorded ends; NULL when all are read. */
 static rd_kafka_message_t *next_record(tool *t)
 {
@@ -577,9 +601,9 @@ static int acknowledged(tool *t, const rd_kafka_message_t *m, long timeout_ms)
     return 0;
 }
 
-/* Republishes m to the target with its key and headers, x-replay-count
- * incremented, and (for a retry tier) due now. */
-static int republish(tool *t, const rd_kafka_message_t *m, int replays)
+/* Republishes m to partition of the target with its key and headers,
+ * x-replay-count incremented, and (for a retry tier) due now. */
+static int republish(tool *t, const rd_kafka_message_t *m, int32_t partition, int replays)
 {
     rd_kafka_headers_t *in = NULL, *h;
     char buf[32];
@@ -592,9 +616,9 @@ static int republish(tool *t, const rd_kafka_message_t *m, int replays)
     snprintf(buf, sizeof(buf), "%" PRId64, now_ms());
     kafka_header_set(h, "x-retry-due-ms", buf);
     err = rd_kafka_producev(
-        t->producer, RD_KAFKA_V_TOPIC(t->target), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        t->producer, RD_KAFKA_V_TOPIC(t->target), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
         fprintf(stderr, "wsflyte-dlt: publish: %s\n", rd_kafka_err2str(err));
@@ -619,12 +643,64 @@ static void progress(const replay_stats *s, int final, int dry_run)
             s->seen);
 }
 
+/* Why m cannot be replayed (a message for the operator), or NULL; fills
+ * *replays and *partition (the target partition: the event's own, from
+ * x-original-partition) otherwise. */
+static const char *unreplayable(tool *t, const options *o, const rd_kafka_message_t *m,
+                                int *replays, int32_t *partition, char *why, size_t len)
+{
+    char buf[64], err[64];
+    int p;
+
+    header(m, "x-error-code", buf, sizeof(buf));
+    if (m->len == 0 && strcmp(buf, "kafka.record-too-large") == 0) {
+        header(m, "x-original-offset", err, sizeof(err));
+        header(m, "x-original-partition", buf, sizeof(buf));
+        snprintf(why, len,
+                 "a stub of a record too large to forward: the event itself is at "
+                 "partition %s offset %s of the events topic, if still retained",
+                 buf[0] ? buf : "?", err[0] ? err : "?");
+        return why;
+    }
+    *replays = 0;
+    header(m, "x-replay-count", buf, sizeof(buf));
+    if (buf[0] && numparse_int(buf, 0, INT_MAX, replays, err, sizeof(err)) != 0) {
+        snprintf(why, len, "x-replay-count \"%.32s\": %s", buf, err);
+        return why;
+    }
+    if (*replays >= o->max_replays) {
+        snprintf(why, len, "replayed %d time(s) already (--max-replays %d)", *replays,
+                 o->max_replays);
+        return why;
+    }
+    header(m, "x-original-partition", buf, sizeof(buf));
+    if (buf[0] == '\0') {
+        /* wsflyte dead-letters on the event's own partition number. */
+        fprintf(stderr,
+                "wsflyte-dlt: %s[%d]@%" PRId64 " has no x-original-partition: replaying it to "
+                "partition %d, the dead letter's own\n",
+                t->dlt, (int)m->partition, m->offset, (int)m->partition);
+        p = m->partition;
+    } else if (numparse_int(buf, 0, t->target_partitions - 1, &p, err, sizeof(err)) != 0) {
+        snprintf(why, len, "x-original-partition \"%.32s\": %s (%.120s has %d partitions)", buf,
+                 err, t->target, t->target_partitions);
+        return why;
+    }
+    if (p >= t->target_partitions) {
+        snprintf(why, len, "partition %d: %.120s has %d partitions", p, t->target,
+                 t->target_partitions);
+        return why;
+    }
+    *partition = p;
+    return NULL;
+}
+
 static int cmd_replay(tool *t, const options *o)
 {
     replay_stats s = {0};
     rd_kafka_message_t *m;
     int64_t last_progress = now_ms();
-    char buf[32];
+    char why[256];
     int failed = 0;
 
     while ((m = next_record(t)) != NULL) {
@@ -635,19 +711,18 @@ static int cmd_replay(tool *t, const options *o)
         if (!matches(&o->f, m)) {
             s.skipped++;
         } else {
-            header(m, "x-replay-count", buf, sizeof(buf));
-            int replays = atoi(buf);
-            if (replays >= o->max_replays) {
+            int replays = 0;
+            int32_t target = 0;
+            if (unreplayable(t, o, m, &replays, &target, why, sizeof(why))) {
                 s.refused++;
-                fprintf(stderr,
-                        "wsflyte-dlt: refused %s[%d]@%" PRId64 ": replayed %d time(s) "
-                        "already (--max-replays %d)\n",
-                        t->dlt, (int)part, m->offset, replays, o->max_replays);
+                fprintf(stderr, "wsflyte-dlt: refused %s[%d]@%" PRId64 ": %s\n", t->dlt, (int)part,
+                        m->offset, why);
             } else if (o->dry_run) {
                 s.replayed++;
-                printf("would replay %s[%d]@%" PRId64 " key %.*s to %s\n", t->dlt, (int)part,
-                       m->offset, (int)m->key_len, m->key ? (const char *)m->key : "", t->target);
-            } else if (republish(t, m, replays) == 0) {
+                printf("would replay %s[%d]@%" PRId64 " key %.*s to %s[%d]\n", t->dlt, (int)part,
+                       m->offset, (int)m->key_len, m->key ? (const char *)m->key : "", t->target,
+                       (int)target);
+            } else if (republish(t, m, target, replays) == 0) {
                 published = 1; /* counted once acknowledged */
             } else {
                 rd_kafka_message_destroy(m);
@@ -713,6 +788,18 @@ static void replay_group(const wf_config *cfg, const options *o, char *buf, size
 
 /* ---- main ---- */
 
+/* Reads --name's value, a whole number 0..max.  Returns 0, or -1 after
+ * saying why. */
+static int number_option(const char *name, const char *arg, int64_t max, int64_t *out)
+{
+    char why[64];
+
+    if (numparse_i64(arg, 0, max, out, why, sizeof(why)) == 0)
+        return 0;
+    fprintf(stderr, "wsflyte-dlt: --%s \"%s\": %s\n", name, arg, why);
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -732,6 +819,7 @@ static int parse_args(int argc, char **argv, options *o)
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
+    int64_t v;
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -754,22 +842,30 @@ static int parse_args(int argc, char **argv, options *o)
             o->f.error_code = optarg;
             break;
         case 'p':
-            o->f.partition = atoi(optarg);
+            if (number_option("partition", optarg, MAX_PARTITIONS - 1, &v) != 0)
+                return -1;
+            o->f.partition = (int)v;
             break;
         case 'f':
-            o->f.from_offset = atoll(optarg);
-            break;
         case 't':
-            o->f.to_offset = atoll(optarg);
-            break;
         case 'o':
-            o->f.from_offset = o->f.to_offset = atoll(optarg);
+            if (number_option(c == 'f'   ? "from-offset"
+                              : c == 't' ? "to-offset"
+                                         : "offset",
+                              optarg, INT64_MAX, &v) != 0)
+                return -1;
+            if (c != 't')
+                o->f.from_offset = v;
+            if (c != 'f')
+                o->f.to_offset = v;
             break;
         case 'n':
             o->dry_run = 1;
             break;
         case 'm':
-            o->max_replays = atoi(optarg);
+            if (number_option("max-replays", optarg, INT_MAX, &v) != 0)
+                return -1;
+            o->max_replays = (int)v;
             break;
         case 'A':
             if (wf_duration_parse(optarg, &o->ack_timeout_ms) != 0 || o->ack_timeout_ms > INT_MAX) {
@@ -854,6 +950,7 @@ int main(int argc, char **argv)
         (t.consumer = make_consumer(&t, group, &err)) == NULL ||
         (strcmp(o.command, "replay") == 0 && !o.dry_run &&
          (t.producer = make_producer(&t, &err)) == NULL) ||
+        (strcmp(o.command, "replay") == 0 && target_partitions(&t, &err) != 0) ||
         assign(&t, &o.f, strcmp(o.command, "replay") == 0 && !o.dry_run, &err) != 0) {
         fprintf(stderr, "wsflyte-dlt: %s\n", err.msg);
         goto out;

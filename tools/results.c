@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "config.h"
 #include "kafka.h"
+#include "numparse.h"
 
 extern char **environ;
 
@@ -133,6 +134,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *only_ws = NULL;
     long count = -1, timeout_s = 5, seen = 0;
     int follow = 0, c, rc = 1;
+    int64_t v;
+    char why[64];
     char *report = NULL;
     rd_kafka_t *rk = NULL;
     codec *cd = NULL;
@@ -145,10 +148,13 @@ int main(int argc, char **argv)
             config_path = optarg;
             break;
         case 'n':
-            count = atol(optarg);
-            break;
         case 't':
-            timeout_s = atol(optarg);
+            if (numparse_i64(optarg, c == 'n' ? 0 : 1, INT32_MAX, &v, why, sizeof(why)) != 0) {
+                fprintf(stderr, "wsflyte-results: --%s \"%s\": %s\n",
+                        c == 'n' ? "count" : "timeout", optarg, why);
+                return 2;
+            }
+            *(c == 'n' ? &count : &timeout_s) = (long)v;
             break;
         case 'f':
             follow = 1;

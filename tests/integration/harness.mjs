@@ -158,8 +158,10 @@ export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
 }
 
 export class Stack {
-  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [] } = {}) {
-    this.opts = { partitions, config, kubeArgs, flyteArgs };
+  // groups: other consumer groups whose retry and dead-letter topics
+  // devkafka creates too; topics: {name: partitions} overriding `partitions`.
+  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {} } = {}) {
+    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics };
     this.logs = [];
     this.children = [];
     this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-'));
@@ -167,7 +169,10 @@ export class Stack {
 
   async start() {
     process.env.WSFLYTE_RETRY_TIERS = TIERS.join(','); // the tier topics devkafka creates
-    const kafka = await startServer(...command('wsflyte-devkafka', ['--partitions', String(this.opts.partitions)]),
+    const kafkaArgs = ['--partitions', String(this.opts.partitions),
+      ...this.opts.groups.flatMap((g) => ['--group', g]),
+      ...Object.entries(this.opts.topics).flatMap(([t, n]) => ['--topic', `${t}:${n}`])];
+    const kafka = await startServer(...command('wsflyte-devkafka', kafkaArgs),
       'devkafka', this.logs, 'pipe', true);
     delete process.env.WSFLYTE_RETRY_TIERS;
     this.children.push(kafka.child);

@@ -90,7 +90,8 @@ function securedConfig(stackSelf, { trust = true, groupId = 'wsflyte' } = {}) {
 
 before(async () => {
   // One worker: which connection holds which token is then predictable.
-  stack = new Stack({ partitions: 2, config: { concurrency: 1 } });
+  // wsflyte starts only when its groups' retry and dead-letter topics exist.
+  stack = new Stack({ partitions: 2, config: { concurrency: 1 }, groups: ['wsflyte-untrusting', 'wsflyte-in-cluster'] });
   certDir = join(stack.dir, 'certs');
   kubeDir = join(stack.dir, 'kube');
   mkdirSync(certDir);

@@ -58,12 +58,32 @@ static void only_the_first_error_is_kept(void **state)
     assert_string_equal(e.msg, "first");
 }
 
+/* Subscribers and wsflyte-dlt --class know the contract's four classes
+ * only: the two internal ones are reported as one of them. */
+static void every_class_is_reported_as_one_of_the_contracts_four(void **state)
+{
+    const char *four[] = {"TRANSIENT", "PERMANENT", "DESERIALIZATION", "VALIDATION"};
+
+    (void)state;
+    assert_string_equal(wf_class_name(wf_class_reported(WF_INTERNAL)), "TRANSIENT");
+    assert_string_equal(wf_class_name(wf_class_reported(WF_CONFIG)), "PERMANENT");
+    for (wf_class c = WF_TRANSIENT; c <= WF_INTERNAL; c++) {
+        const char *name = wf_class_name(wf_class_reported(c));
+        int found = 0;
+        for (size_t i = 0; i < 4; i++)
+            found |= strcmp(name, four[i]) == 0;
+        assert_true(found);
+    }
+    assert_int_equal(wf_class_reported(WF_VALIDATION), WF_VALIDATION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_cut_message_ends_on_a_character_boundary),
         cmocka_unit_test(a_prefix_that_pushes_text_out_keeps_characters_whole),
         cmocka_unit_test(only_the_first_error_is_kept),
+        cmocka_unit_test(every_class_is_reported_as_one_of_the_contracts_four),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
