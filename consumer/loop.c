@@ -555,8 +555,9 @@ static void window_check(void *ud, const char *topic, int32_t partition, size_t 
         if (pending < a->max_inflight || add_pause(a, topic, partition, PAUSE_BACKPRESSURE, 0) != 0)
             return;
         a->backpressure++;
-        log_info(LOG_CTX_NONE, "%s[%" PRId32 "]: %zu records in flight; fetching paused until %zu",
-                 topic, partition, pending, a->max_inflight / 2);
+        log_info(LOG_CTX_NONE,
+                 "%s[%" PRId32 "]: %zu records in flight; fetching paused down to %zu", topic,
+                 partition, pending, a->max_inflight / 2);
     } else if (pending <= a->max_inflight / 2) {
         drop_reason(a, pp, PAUSE_BACKPRESSURE);
         a->backpressure--;
