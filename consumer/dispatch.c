@@ -299,14 +299,35 @@ void dispatcher_free(dispatcher *d)
     free(d);
 }
 
+/* The key's one waiting job and j: the older is handed back unrun.  Ties
+ * go to j, the later record. */
+static void coalesce(dispatcher *d, keyq *q, job *j)
+{
+    job *old = q->head;
+
+    if (j->version >= old->version) {
+        q->head = q->tail = j;
+        j->next = NULL;
+    } else {
+        old = j;
+    }
+    old->superseded = 1;
+    push(&d->done_head, &d->done_tail, old);
+    pthread_cond_broadcast(&d->done_cv);
+}
+
 void dispatcher_submit(dispatcher *d, job *j)
 {
     pthread_mutex_lock(&d->lock);
     keyq *q = find_key(d, j->key, 1);
     j->active = 0;
     j->cancelled = 0;
-    push(&q->head, &q->tail, j);
+    j->superseded = 0;
     d->inflight++;
+    if (d->opts.coalesce && q->head != NULL)
+        coalesce(d, q, j); /* q->head waits behind the key's active job */
+    else
+        push(&q->head, &q->tail, j);
     if (!q->active)
         promote(d, q);
     pthread_mutex_unlock(&d->lock);

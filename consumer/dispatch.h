@@ -6,7 +6,13 @@
  * consumer thread submits jobs and collects finished ones; worker threads
  * only run the job function.  Not a queue of its own: every job stays
  * tied to its Kafka record, whose offset is committed only after the job's
- * outcome is delivered. */
+ * outcome is delivered.
+ *
+ * With coalescing on, a key keeps at most one job waiting behind its active
+ * one: of two waiting jobs, the one with the lower version (on a tie, the
+ * one submitted first) is handed back at once, unrun, with superseded set.
+ * Each job is a full snapshot of its workspace, so the newest one makes the
+ * older ones moot; the active job is never superseded. */
 #ifndef WF_DISPATCH_H
 #define WF_DISPATCH_H
 
@@ -21,7 +27,8 @@ typedef struct job {
     char *key;   /* owned by the job's creator; must stay valid until collected */
     char *topic; /* where the job's record came from, for cancel_partition */
     int32_t partition;
-    void *data; /* the caller's */
+    int64_t version; /* with coalescing: the higher one of a key wins */
+    void *data;      /* the caller's */
     /* Set by the run function: > 0 runs the job again after that many ms
      * (an in-place retry's backoff) without holding a worker meanwhile;
      * its key stays busy until then. */
@@ -29,8 +36,9 @@ typedef struct job {
     /* set by the dispatcher */
     int64_t due_ms; /* when a delayed job may run again */
     struct job *next;
-    int active;    /* the one job of its key that is ready, running or done */
-    int cancelled; /* collected without having run */
+    int active;     /* the one job of its key that is ready, running or done */
+    int cancelled;  /* collected without having run */
+    int superseded; /* collected without having run: a newer job of its key waits */
 } job;
 
 /* Runs one job on a worker thread.  worker_ud is the per-thread value
@@ -51,6 +59,7 @@ typedef struct dispatch_opts {
     dispatch_fini_fn worker_fini;
     void *ud;
     dispatch_notify_fn notify; /* optional */
+    int coalesce;              /* keep only the newest waiting job per key */
 } dispatch_opts;
 
 /* Starts the worker threads.  Returns NULL with err set. */
@@ -59,13 +68,16 @@ dispatcher *dispatcher_new(const dispatch_opts *opts, wf_err *err);
  * drain first (dispatcher_inflight() == 0). */
 void dispatcher_free(dispatcher *d);
 
-/* Queues j behind earlier jobs of its key.  Never blocks. */
+/* Queues j behind earlier jobs of its key.  Never blocks.  With
+ * coalescing, j or the job it replaces may be collectable on return. */
 void dispatcher_submit(dispatcher *d, job *j);
 
 /* Returns a finished (or cancelled) job, waiting up to timeout_ms; NULL
  * when none finished in time.  The next job of a key becomes ready as soon
  * as the previous one has run (or was cancelled), not only once it is
- * collected: finished jobs of one key are still collected in order. */
+ * collected: finished jobs of one key are still collected in order.  A
+ * superseded job is collectable as soon as it is superseded, possibly before
+ * the key's active job. */
 job *dispatcher_collect(dispatcher *d, int timeout_ms);
 
 /* Marks queued, delayed and not yet started jobs of (topic, partition) cancelled, or

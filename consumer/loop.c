@@ -563,11 +563,24 @@ static void output_too_large(work *w, const rd_kafka_message_t *m)
     }
 }
 
+/* A newer event of the workspace was waiting too: w was coalesced in the
+ * dispatcher and never ran.  Answered as an older version is (contract §3),
+ * without any API call; each event is a full snapshot. */
+static void supersede(work *w)
+{
+    w->attempts = 1;
+    w->result.status = PROV_SKIPPED;
+    if ((w->result.reason = strdup("stale")) == NULL)
+        w->failed = 1; /* out of memory: stop rather than commit past it */
+}
+
 static void collect_finished(app *a, int timeout_ms)
 {
     job *j;
 
     while ((j = dispatcher_collect(a->dispatcher, timeout_ms)) != NULL) {
+        if (j->superseded)
+            supersede((work *)j);
         finish(a, (work *)j);
         timeout_ms = 0;
     }
@@ -615,39 +628,50 @@ static void restore_offset(app *a, const char *topic, int32_t partition)
         store_offset(a, topic, partition, next);
 }
 
-static void add_pause(app *a, const char *topic, int32_t partition, int reason, int64_t until)
+/* Returns 0, or -1 when out of memory (the partition then goes on). */
+static int add_pause(app *a, const char *topic, int32_t partition, int reason, int64_t until)
 {
     paused *p = find_paused(a, topic, partition, 1);
 
     if (p == NULL)
-        return;
+        return -1;
     if (p->reasons == 0)
         set_paused(a, topic, partition, 1);
     p->reasons |= reason;
     if (reason == PAUSE_DUE)
         p->resume_at_ms = until;
+    return 0;
 }
 
-/* Drops reason from matching partitions (all when topic is NULL) and
- * resumes those left without a reason.  Only paused partitions are ever
- * resumed: resuming an active one can rewind it in librdkafka 2.0.2. */
+/* Drops reason from *pp and, when no reason is left, resumes the partition
+ * and unlinks *pp.  Only paused partitions are ever resumed: resuming an
+ * active one can rewind it in librdkafka 2.0.2.  Returns 1 when unlinked. */
+static int drop_reason(app *a, paused **pp, int reason)
+{
+    paused *p = *pp;
+
+    p->reasons &= ~reason;
+    if (p->reasons != 0)
+        return 0;
+    set_paused(a, p->topic, p->partition, 0);
+    restore_offset(a, p->topic, p->partition);
+    *pp = p->next;
+    free(p->topic);
+    free(p);
+    return 1;
+}
+
+/* Drops reason from every partition paused for it (only_due_now: whose
+ * due time has come) and resumes those left without a reason. */
 static void remove_pause(app *a, int reason, int only_due_now)
 {
     int64_t now = now_ms();
 
     for (paused **pp = &a->paused; *pp;) {
         paused *p = *pp;
-        if ((p->reasons & reason) && (!only_due_now || p->resume_at_ms <= now)) {
-            p->reasons &= ~reason;
-            if (p->reasons == 0) {
-                set_paused(a, p->topic, p->partition, 0);
-                restore_offset(a, p->topic, p->partition);
-                *pp = p->next;
-                free(p->topic);
-                free(p);
-                continue;
-            }
-        }
+        if ((p->reasons & reason) && (!only_due_now || p->resume_at_ms <= now) &&
+            drop_reason(a, pp, reason))
+            continue;
         pp = &p->next;
     }
 }
@@ -662,24 +686,35 @@ static void forget_pauses(app *a)
     }
 }
 
-/* Too much in flight: stop fetching until half of it is done. */
+/* One partition's window: a partition with max_inflight records in memory
+ * stops fetching until half of them are done.  Only that partition: the
+ * others keep their latency (contract §3: no workspace's backlog holds up
+ * the others).  a->backpressure counts the partitions held. */
+static void window_check(void *ud, const char *topic, int32_t partition, size_t pending)
+{
+    app *a = ud;
+    paused **pp = &a->paused;
+
+    while (*pp && ((*pp)->partition != partition || strcmp((*pp)->topic, topic) != 0))
+        pp = &(*pp)->next;
+    if (*pp == NULL || !((*pp)->reasons & PAUSE_BACKPRESSURE)) {
+        if (pending < a->max_inflight || add_pause(a, topic, partition, PAUSE_BACKPRESSURE, 0) != 0)
+            return;
+        a->backpressure++;
+        log_info(LOG_CTX_NONE,
+                 "%s[%" PRId32 "]: %zu records in flight; fetching paused down to %zu", topic,
+                 partition, pending, a->max_inflight / 2);
+    } else if (pending <= a->max_inflight / 2) {
+        drop_reason(a, pp, PAUSE_BACKPRESSURE);
+        a->backpressure--;
+        log_info(LOG_CTX_NONE, "%s[%" PRId32 "]: %zu records in flight; fetching again", topic,
+                 partition, pending);
+    }
+}
+
 static void apply_backpressure(app *a)
 {
-    size_t inflight = dispatcher_inflight(a->dispatcher);
-    rd_kafka_topic_partition_list_t *assigned = NULL;
-
-    if (!a->backpressure && inflight >= a->max_inflight) {
-        if (rd_kafka_assignment(a->consumer, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return;
-        for (int i = 0; i < assigned->cnt; i++)
-            add_pause(a, assigned->elems[i].topic, assigned->elems[i].partition, PAUSE_BACKPRESSURE,
-                      0);
-        rd_kafka_topic_partition_list_destroy(assigned);
-        a->backpressure = 1;
-    } else if (a->backpressure && inflight <= a->max_inflight / 2) {
-        remove_pause(a, PAUSE_BACKPRESSURE, 0);
-        a->backpressure = 0;
-    }
+    offsets_each_pending(a->offsets, window_check, a);
 }
 
 /* ---- records in ---- */
@@ -850,6 +885,7 @@ static void handle_message(app *a, rd_kafka_message_t *m)
     w->j.key = w->ev.ws.workspace_id;
     w->j.topic = (char *)topic;
     w->j.partition = m->partition;
+    w->j.version = w->ev.workspace_version;
     dispatcher_submit(a->dispatcher, &w->j);
 }
 
@@ -1046,18 +1082,26 @@ static int subscribe(app *a, wf_err *err)
 
 static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
 {
-    dispatch_opts dopts = {
-        cfg->processing.concurrency, run_work, worker_init, worker_fini, a, wake_consumer};
+    /* coalesce: a workspace's waiting events shrink to its newest one
+     * (contract §3), so one workspace's backlog never fills a window. */
+    dispatch_opts dopts = {.threads = cfg->processing.concurrency,
+                           .run = run_work,
+                           .worker_init = worker_init,
+                           .worker_fini = worker_fini,
+                           .ud = a,
+                           .notify = wake_consumer,
+                           .coalesce = 1};
 
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
     a->stop = stop;
-    /* Records wait here for a free worker or for their workspace's earlier
-     * event.  librdkafka hands records over a partition batch at a time,
-     * and a batch may hold few workspaces: a window of a few records per
-     * worker would leave workers idle behind busy keys.  A wide window
-     * costs only memory (about 2 KiB a record) and is handed back at once
-     * on a revoke or a stop. */
+    /* Each partition's window (apply_backpressure): records wait in it for
+     * a free worker or for their workspace's running event.  librdkafka
+     * hands records over a partition batch at a time, and a batch may hold
+     * few workspaces: a window of a few records per worker would leave
+     * workers idle behind busy keys.  A wide window costs only memory
+     * (about 2 KiB a record, at most this many per assigned partition) and
+     * is handed back at once on a revoke or a stop. */
     a->max_inflight = (size_t)cfg->processing.concurrency * 32;
     if (a->max_inflight < MIN_INFLIGHT_WINDOW)
         a->max_inflight = MIN_INFLIGHT_WINDOW;

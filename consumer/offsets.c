@@ -15,6 +15,7 @@ typedef struct part {
     int32_t partition;
     slot *slots;
     size_t head, len, cap;
+    size_t pending;      /* begun and not yet done */
     int64_t committable; /* last offset offsets_done() reported, or -1 */
     struct part *next;
 } part;
@@ -91,6 +92,7 @@ int offsets_begin(offsets *o, const char *topic, int32_t partition, int64_t offs
     p->slots[p->len].offset = offset;
     p->slots[p->len].done = 0;
     p->len++;
+    p->pending++;
     return 0;
 }
 
@@ -112,9 +114,10 @@ int64_t offsets_done(offsets *o, const char *topic, int32_t partition, int64_t o
         else
             hi = mid;
     }
-    if (lo == p->len || p->slots[lo].offset != offset)
+    if (lo == p->len || p->slots[lo].offset != offset || p->slots[lo].done)
         return -1;
     p->slots[lo].done = 1;
+    p->pending--;
     while (p->head < p->len && p->slots[p->head].done) {
         commit = p->slots[p->head].offset + 1;
         p->head++;
@@ -139,6 +142,12 @@ size_t offsets_inflight(const offsets *o, const char *topic, int32_t partition)
         if (topic == NULL || (p->partition == partition && strcmp(p->topic, topic) == 0))
             n += p->len - p->head;
     return n;
+}
+
+void offsets_each_pending(const offsets *o, offsets_pending_fn fn, void *ud)
+{
+    for (const part *p = o->parts; p; p = p->next)
+        fn(ud, p->topic, p->partition, p->pending);
 }
 
 void offsets_drop(offsets *o, const char *topic, int32_t partition)

@@ -31,6 +31,12 @@ int64_t offsets_committable(const offsets *o, const char *topic, int32_t partiti
 /* Number of offsets in flight in all partitions, or in one (topic != NULL). */
 size_t offsets_inflight(const offsets *o, const char *topic, int32_t partition);
 
+/* Calls fn for every partition tracked, with its number of offsets begun
+ * and not yet done (records whose work is still in memory).  fn must not
+ * change o. */
+typedef void (*offsets_pending_fn)(void *ud, const char *topic, int32_t partition, size_t pending);
+void offsets_each_pending(const offsets *o, offsets_pending_fn fn, void *ud);
+
 /* Forgets a partition (revoked): its in-flight work will be redelivered. */
 void offsets_drop(offsets *o, const char *topic, int32_t partition);
 

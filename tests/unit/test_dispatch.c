@@ -266,6 +266,169 @@ static void cancel_all_hands_back_queued_and_backing_off_jobs_at_once(void **sta
     dispatcher_free(d);
 }
 
+/* Coalescing: jobs that wait until the test opens a gate. */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int open;
+    int waiting; /* a job is running and holds its worker at the gate */
+} gate;
+
+typedef struct gated_item {
+    seq_item s;
+    gate *g;
+} gated_item;
+
+static void run_gated(job *j, void *worker_ud)
+{
+    gated_item *it = (gated_item *)j;
+    gate *g = it->g;
+
+    run_seq(j, worker_ud);
+    pthread_mutex_lock(&g->lock);
+    g->waiting = 1;
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->lock);
+    g->waiting = 0;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gated_init(gated_item *it, const char *name, char *key, int64_t version, gate *g,
+                       char *log, pthread_mutex_t *lock)
+{
+    seq_init(&it->s, name, key, 0, log, lock);
+    it->s.j.version = version;
+    it->g = g;
+}
+
+static void wait_at_gate(gate *g)
+{
+    for (int i = 0; i < 400; i++) {
+        pthread_mutex_lock(&g->lock);
+        int w = g->waiting;
+        pthread_mutex_unlock(&g->lock);
+        if (w)
+            return;
+        usleep(5000);
+    }
+    fail_msg("no job reached the gate");
+}
+
+static void open_gate(gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void coalescing_runs_the_active_job_then_only_the_newest_waiting_one(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item a1, a2, a5, a3, a5b, b1;
+    dispatch_opts o = {.threads = 1, .run = run_gated, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    assert_non_null(d);
+    gated_init(&a1, "1", "ws-a", 1, &g, log, &lock);
+    gated_init(&a2, "2", "ws-a", 2, &g, log, &lock);
+    gated_init(&a5, "5", "ws-a", 5, &g, log, &lock);
+    gated_init(&a3, "3", "ws-a", 3, &g, log, &lock);
+    gated_init(&a5b, "F", "ws-a", 5, &g, log, &lock); /* same version, later record */
+    gated_init(&b1, "B", "ws-b", 1, &g, log, &lock);
+    dispatcher_submit(d, &a1.s.j);
+    wait_at_gate(&g); /* 1 is running: the rest of ws-a waits */
+    dispatcher_submit(d, &a2.s.j);
+    dispatcher_submit(d, &b1.s.j);
+    assert_null(dispatcher_collect(d, 0)); /* one waiting job per key is kept */
+    dispatcher_submit(d, &a5.s.j);
+    /* 2 is superseded by 5 at once, while 1 still runs. */
+    assert_ptr_equal(dispatcher_collect(d, 0), &a2.s.j);
+    dispatcher_submit(d, &a3.s.j); /* older than the waiting 5: itself superseded */
+    assert_ptr_equal(dispatcher_collect(d, 0), &a3.s.j);
+    dispatcher_submit(d, &a5b.s.j); /* a tie goes to the later record */
+    assert_ptr_equal(dispatcher_collect(d, 0), &a5.s.j);
+    assert_true(a2.s.j.superseded && a3.s.j.superseded && a5.s.j.superseded);
+    assert_int_equal(a2.s.runs + a3.s.runs + a5.s.runs, 0);
+    assert_int_equal(dispatcher_inflight(d), 3); /* 1 running, F and B waiting */
+    open_gate(&g);
+    /* 1 finishes, then the newest waiting job of ws-a runs; ws-b's too. */
+    job *x = dispatcher_collect(d, 1000), *y = dispatcher_collect(d, 1000),
+        *z = dispatcher_collect(d, 1000);
+    assert_ptr_equal(x, &a1.s.j);
+    assert_true((y == &a5b.s.j && z == &b1.s.j) || (y == &b1.s.j && z == &a5b.s.j));
+    assert_false(a1.s.j.superseded || a5b.s.j.superseded || b1.s.j.superseded);
+    assert_true(strcmp(log, "1FB") == 0 || strcmp(log, "1BF") == 0);
+    assert_int_equal(dispatcher_inflight(d), 0);
+    dispatcher_free(d);
+}
+
+static void coalescing_never_supersedes_a_backing_off_job(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    char log[64] = "";
+    seq_item a1, a2, a3;
+    dispatch_opts o = {.threads = 1, .run = run_seq, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    seq_init(&a1, "1", "ws-a", 150, log, &lock); /* its first run backs off */
+    seq_init(&a2, "2", "ws-a", 0, log, &lock);
+    seq_init(&a3, "3", "ws-a", 0, log, &lock);
+    a1.j.version = 1;
+    a2.j.version = 2;
+    a3.j.version = 3;
+    dispatcher_submit(d, &a1.j);
+    for (int i = 0; i < 200 && a1.runs == 0; i++)
+        usleep(5000);
+    dispatcher_submit(d, &a2.j);
+    dispatcher_submit(d, &a3.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.j);
+    assert_true(a2.j.superseded);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a1.j);
+    assert_false(a1.j.superseded);
+    assert_int_equal(a1.runs, 2);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a3.j);
+    assert_string_equal(log, "113");
+    dispatcher_free(d);
+}
+
+static void coalescing_leaves_other_keys_and_a_lone_waiting_job_alone(void **state)
+{
+    probe p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    item items[8];
+    dispatch_opts o = {.threads = 4, .run = run_item, .coalesce = 1};
+    wf_err err;
+    int superseded = 0;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    make_items(items, 8, &p); /* two jobs for each of four keys */
+    for (size_t i = 0; i < 8; i++) {
+        items[i].j.version = items[i].seq;
+        dispatcher_submit(d, &items[i].j);
+    }
+    for (size_t got = 0; got < 8;) {
+        job *j = dispatcher_collect(d, 1000);
+        if (j) {
+            got++;
+            superseded += j->superseded;
+        }
+    }
+    dispatcher_free(d);
+    assert_int_equal(superseded, 0);
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(p.n_order[k], 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +438,9 @@ int main(void)
         cmocka_unit_test(a_backing_off_job_frees_its_worker_and_keeps_its_key_busy),
         cmocka_unit_test(a_keys_next_job_starts_before_the_previous_one_is_collected),
         cmocka_unit_test(cancel_all_hands_back_queued_and_backing_off_jobs_at_once),
+        cmocka_unit_test(coalescing_runs_the_active_job_then_only_the_newest_waiting_one),
+        cmocka_unit_test(coalescing_never_supersedes_a_backing_off_job),
+        cmocka_unit_test(coalescing_leaves_other_keys_and_a_lone_waiting_job_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

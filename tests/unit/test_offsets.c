@@ -81,6 +81,41 @@ static void committable_remembers_the_last_advance_until_dropped(void **state)
     offsets_free(o);
 }
 
+typedef struct seen {
+    size_t pending[2];
+    int calls;
+} seen;
+
+static void note_pending(void *ud, const char *topic, int32_t partition, size_t pending)
+{
+    seen *s = ud;
+    assert_string_equal(topic, "t");
+    s->pending[partition] = pending;
+    s->calls++;
+}
+
+/* Backpressure counts records still in memory: a done offset behind an
+ * unfinished one no longer counts, though it cannot be committed yet. */
+static void pending_counts_unfinished_offsets_per_partition(void **state)
+{
+    offsets *o = offsets_new();
+    seen s = {{0, 0}, 0};
+    (void)state;
+
+    for (int64_t off = 0; off < 5; off++)
+        assert_int_equal(offsets_begin(o, "t", 0, off), 0);
+    assert_int_equal(offsets_begin(o, "t", 1, 0), 0);
+    assert_int_equal(offsets_done(o, "t", 0, 3), -1);
+    assert_int_equal(offsets_done(o, "t", 0, 4), -1);
+    assert_int_equal(offsets_done(o, "t", 0, 4), -1); /* twice counts once */
+    offsets_each_pending(o, note_pending, &s);
+    assert_int_equal(s.calls, 2);
+    assert_int_equal(s.pending[0], 3);
+    assert_int_equal(s.pending[1], 1);
+    assert_int_equal(offsets_inflight(o, "t", 0), 5);
+    offsets_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +124,7 @@ int main(void)
         cmocka_unit_test(partitions_are_independent),
         cmocka_unit_test(many_offsets_grow_and_compact),
         cmocka_unit_test(committable_remembers_the_last_advance_until_dropped),
+        cmocka_unit_test(pending_counts_unfinished_offsets_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
