@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "avro_json.h"
+#include "config.h" /* wf_url_mask */
 
 #define SCHEMA_FILE_MAX   (1 << 20) /* bytes in a .avsc or the id map */
 #define REGISTRY_BODY_MAX (4 << 20) /* bytes in a registry response */
@@ -330,7 +331,7 @@ static void registry_setup(codec *c, const char *url, body_buf *b, struct curl_s
 static int registry_call(codec *c, const char *path, const char *post, long *status, json_t **body,
                          wf_err *err)
 {
-    char *url = NULL;
+    char *url = NULL, shown[1024];
     body_buf b = {0};
     struct curl_slist *hdrs = NULL;
     CURLcode cc;
@@ -348,7 +349,8 @@ static int registry_call(codec *c, const char *path, const char *post, long *sta
     registry_setup(c, url, &b, hdrs, post);
     if ((cc = curl_easy_perform(c->curl)) != CURLE_OK) {
         wf_err_set(err, WF_TRANSIENT, "registry.unreachable", "schema registry %s %s: %s",
-                   post ? "POST" : "GET", url, curl_easy_strerror(cc));
+                   post ? "POST" : "GET", wf_url_mask(url, shown, sizeof(shown)),
+                   curl_easy_strerror(cc));
         goto out;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
@@ -672,6 +674,40 @@ int codec_decode_event(codec *c, const void *buf, size_t len, const char *conten
     if (decode_value(c, &c->event, buf, len, content_type, &obj, err) != 0)
         return -1;
     rc = ws_event_from_json(obj, ev, err);
+    json_decref(obj);
+    return rc;
+}
+
+/* An Avro record in its writer's own form, not projected onto our schema:
+ * the projection is what refuses an enum symbol we do not know. */
+static int decode_writer_form(codec *c, const unsigned char *buf, size_t len, json_t **out,
+                              wf_err *err)
+{
+    avro_schema_t writer;
+    int32_t id;
+
+    if (read_header(buf, len, &id, err) != 0 || writer_schema_for(c, id, &writer, err) != 0)
+        return -1;
+    return avro_json_decode(writer, buf + WIRE_HEADER, len - WIRE_HEADER, out, err);
+}
+
+int codec_decode_event_ids(codec *c, const void *buf, size_t len, const char *content_type,
+                           ws_event *ev)
+{
+    json_t *obj = NULL;
+    wf_err err; /* why it cannot be read is what codec_decode_event said */
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    wf_err_init(&err);
+    if (buf == NULL)
+        return -1;
+    if (is_json(buf, len, content_type))
+        rc = parse_json(buf, len, &obj, &err);
+    else
+        rc = decode_writer_form(c, buf, len, &obj, &err);
+    if (rc == 0)
+        rc = ws_event_ids_from_json(obj, ev);
     json_decref(obj);
     return rc;
 }

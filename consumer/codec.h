@@ -76,10 +76,20 @@ int codec_format_parse(const char *name, codec_format *out);
 /* Decodes one record value.  content_type is the record's content-type
  * header or NULL.  Returns 0 with *ev filled (release with ws_event_fini),
  * or -1 with err set: class WF_DESERIALIZATION and code avro.magic,
- * avro.schema, avro.decode, json.parse or event.field; WF_TRANSIENT when
+ * avro.schema, avro.decode, json.parse or event.field; WF_VALIDATION
+ * event.limit for an event beyond the limits of event.h; WF_TRANSIENT when
  * the registry cannot be reached. */
 int codec_decode_event(codec *c, const void *buf, size_t len, const char *content_type,
                        ws_event *ev, wf_err *err);
+
+/* For a record codec_decode_event rejected: reads what identifies the event
+ * (ws_event_ids_from_json), from the JSON value or from the Avro record as
+ * its writer schema has it, so that a record our schema cannot resolve (an
+ * event type we do not know) or that exceeds a limit can still be answered
+ * FAILED.  Returns 0 with *ev filled as there, or -1 with *ev zeroed when
+ * event_id or workspace.workspace_id cannot be read. */
+int codec_decode_event_ids(codec *c, const void *buf, size_t len, const char *content_type,
+                           ws_event *ev);
 
 /* Encodes with our own schema.  Returns 0 and a malloc'd buffer the caller
  * frees, or -1 with err set. */

@@ -410,19 +410,39 @@ static int is_http_url(const char *v)
     return rest && *rest && *rest != '/' && strpbrk(v, " \t\r\n") == NULL;
 }
 
+char *wf_url_mask(const char *url, char *buf, size_t len)
+{
+    size_t scheme =
+        strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    const char *host = scheme > 0 && strncmp(url + scheme, "://", 3) == 0 ? url + scheme + 3 : url;
+    const char *at = memrchr(host, '@', strcspn(host, "/?#"));
+
+    if (at == NULL)
+        snprintf(buf, len, "%s", url);
+    else
+        snprintf(buf, len, "%.*s" SECRET_MASK "%s", (int)(host - url), url, at);
+    return buf;
+}
+
 static int check_http_url(const char *v, char *why, size_t len)
 {
+    char shown[512];
+
     if (is_http_url(v))
         return 0;
-    return fail(why, len, "\"%s\" is not an http:// or https:// URL", v);
+    return fail(why, len, "\"%s\" is not an http:// or https:// URL",
+                wf_url_mask(v, shown, sizeof(shown)));
 }
 
 static int check_api_url(const char *v, char *why, size_t len)
 {
+    char shown[512];
+
     /* "kubeconfig:" alone means $KUBECONFIG, else ~/.kube/config. */
     if (is_http_url(v) || strncmp(v, "kubeconfig:", 11) == 0)
         return 0;
-    return fail(why, len, "\"%s\" is neither kubeconfig:PATH nor an http:// or https:// URL", v);
+    return fail(why, len, "\"%s\" is neither kubeconfig:PATH nor an http:// or https:// URL",
+                wf_url_mask(v, shown, sizeof(shown)));
 }
 
 static int is_topic_chars(const char *v)
@@ -1405,7 +1425,15 @@ static void emit_seq_end(emitter *out)
 
 static void emit_str(emitter *out, const wf_config *cfg, const key_def *k)
 {
-    emit_scalar(out, *(char **)field(cfg, k), YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+    const char *v = *(char **)field(cfg, k);
+    size_t room = strlen(v) + sizeof(SECRET_MASK); /* "a@h" -> "***@h" */
+    char *shown = NULL;
+
+    /* A URL may carry credentials (https://user:pw@registry:8081). */
+    if (k->check == check_http_url || k->check == check_api_url)
+        v = wf_url_mask(v, shown = xrealloc(NULL, room), room);
+    emit_scalar(out, v, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+    free(shown);
 }
 
 static void emit_int(emitter *out, const wf_config *cfg, const key_def *k)

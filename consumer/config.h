@@ -103,6 +103,12 @@ int wf_duration_parse(const char *s, long *ms);
 /* Formats ms as the shortest exact duration ("30s", "5m", "1h", "1500ms"). */
 void wf_duration_format(long ms, char *buf, size_t len);
 
+/* Writes url into buf (of len bytes, truncating) with the userinfo of its
+ * authority replaced by three asterisks ("user:pw@registry:8081" becomes
+ * "***@registry:8081"), so that credentials in a URL are never printed; a
+ * URL without userinfo is copied as is.  Returns buf. */
+char *wf_url_mask(const char *url, char *buf, size_t len);
+
 /* Topic names derived per CONTRACT.md §1: <events>.<group_id>.retry-<delay>
  * and <events>.<group_id>.dlt.  Write into buf; return buf. */
 char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);

@@ -89,8 +89,9 @@ int prov_status_parse(const char *name, prov_status *out)
 typedef struct jp {
     char path[256];
     size_t len;
-    const char *code; /* "event.field" or "result.field" */
-    const char *root; /* named in errors about the whole object */
+    const char *code;       /* "event.field" or "result.field" */
+    const char *limit_code; /* "event.limit" or "result.limit" */
+    const char *root;       /* named in errors about the whole object */
     wf_err *err;
 } jp;
 
@@ -134,6 +135,22 @@ static int jp_fail(jp *p, const char *fmt, ...)
     return -1;
 }
 
+/* A value that decodes but is beyond a limit: invalid rather than
+ * undecodable, so the event can still be answered (its ids are readable). */
+static int jp_limit(jp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int jp_limit(jp *p, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    wf_err_set(p->err, WF_VALIDATION, p->limit_code, "%s: %s", p->len ? p->path : p->root, what);
+    return -1;
+}
+
 static int jp_oom(jp *p)
 {
     wf_err_set(p->err, WF_INTERNAL, "oom", "%s: out of memory", p->len ? p->path : p->root);
@@ -172,8 +189,8 @@ static int str_value(jp *p, const json_t *v, char **out)
     if (!json_is_string(v))
         return jp_fail(p, "expected a string, got %s", jtype(v));
     if (json_string_length(v) > WS_MAX_STRING)
-        return jp_fail(p, "string of %zu bytes exceeds the limit of %d", json_string_length(v),
-                       WS_MAX_STRING);
+        return jp_limit(p, "string of %zu bytes exceeds the limit of %d", json_string_length(v),
+                        WS_MAX_STRING);
     if (strlen(json_string_value(v)) != json_string_length(v))
         return jp_fail(p, "string contains a NUL character");
     if ((*out = strdup(json_string_value(v))) == NULL)
@@ -241,7 +258,7 @@ static int get_array(jp *p, const json_t *obj, const char *name, size_t max, con
     if (!json_is_array(*out))
         return jp_fail(p, "expected an array, got %s", jtype(*out));
     if (json_array_size(*out) > max)
-        return jp_fail(p, "%zu items exceed the limit of %zu", json_array_size(*out), max);
+        return jp_limit(p, "%zu items exceed the limit of %zu", json_array_size(*out), max);
     return 1;
 }
 
@@ -364,8 +381,8 @@ static int get_labels(jp *p, const json_t *obj, workspace *ws)
     if (!json_is_object(labels))
         return jp_fail(p, "expected an object of strings, got %s", jtype(labels));
     if (json_object_size(labels) > WS_MAX_LABELS)
-        return jp_fail(p, "%zu labels exceed the limit of %d", json_object_size(labels),
-                       WS_MAX_LABELS);
+        return jp_limit(p, "%zu labels exceed the limit of %d", json_object_size(labels),
+                        WS_MAX_LABELS);
     if ((ws->labels = calloc(json_object_size(labels) + 1, sizeof(ws_label))) == NULL)
         return jp_oom(p);
     json_object_keylen_foreach((json_t *)labels, key, key_len, v)
@@ -398,7 +415,7 @@ static int get_workspace(jp *p, const json_t *obj, workspace *ws)
 
 int ws_event_from_json(const json_t *obj, ws_event *ev, wf_err *err)
 {
-    jp p = {.code = "event.field", .root = "event", .err = err};
+    jp p = {.code = "event.field", .limit_code = "event.limit", .root = "event", .err = err};
     int type;
 
     memset(ev, 0, sizeof(*ev));
@@ -419,6 +436,35 @@ int ws_event_from_json(const json_t *obj, ws_event *ev, wf_err *err)
 fail:
     ws_event_fini(ev);
     return -1;
+}
+
+int ws_event_ids_from_json(const json_t *obj, ws_event *ev)
+{
+    wf_err ignored;
+    jp p = {.code = "event.field", .limit_code = "event.limit", .root = "event", .err = &ignored};
+    const json_t *ws = json_object_get(obj, "workspace");
+    int type;
+    int64_t version;
+
+    memset(ev, 0, sizeof(*ev));
+    wf_err_init(&ignored);
+    if (!json_is_object(obj) || !json_is_object(ws) ||
+        get_str(&p, obj, "event_id", 0, &ev->event_id) != 0 ||
+        get_str(&p, ws, "workspace_id", 0, &ev->ws.workspace_id) != 0) {
+        ws_event_fini(ev);
+        return -1;
+    }
+    /* The rest is optional here: a failed lookup leaves a stale path in p,
+     * which only an error message (ignored) would show. */
+    ev->type = WS_EVENT_TYPE_UNREADABLE;
+    if (get_enum(&p, obj, "event_type", event_type_names, COUNT(event_type_names), "event type",
+                 &type) == 0)
+        ev->type = (ws_event_type)type;
+    jp_pop(&p, 0);
+    ev->workspace_version = WS_VERSION_UNREADABLE;
+    if (get_int(&p, obj, "workspace_version", INT64_MIN, INT64_MAX, &version) == 0)
+        ev->workspace_version = version;
+    return 0;
 }
 
 static void workspace_fini(workspace *ws)
@@ -561,7 +607,7 @@ static int get_prov_error(jp *p, const json_t *obj, prov_result *r)
 
 int prov_result_from_json(const json_t *obj, prov_result *r, wf_err *err)
 {
-    jp p = {.code = "result.field", .root = "result", .err = err};
+    jp p = {.code = "result.field", .limit_code = "result.limit", .root = "result", .err = err};
     int type, status;
     int64_t attempts;
 

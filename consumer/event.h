@@ -107,13 +107,25 @@ int prov_status_parse(const char *name, prov_status *out);
 
 /* Fills *ev from the plain-JSON form.  Returns 0, or -1 with err set
  * (class WF_DESERIALIZATION, code "event.field", the offending field path
- * in the message: `workspace.members[2].role: unknown role "ADMIN"`);
+ * in the message: `workspace.members[2].role: unknown role "ADMIN"`; class
+ * WF_VALIDATION, code "event.limit" for a value beyond the limits above);
  * *ev is then zeroed and owns nothing.  Does not keep obj.
  * Required fields must have their JSON type (integers for long and int,
  * within range); actor, service and quota may be null or absent; labels may
  * be absent or null (empty).  Members unknown to the schema are ignored.
  * Strings must not contain NUL. */
 int ws_event_from_json(const json_t *obj, ws_event *ev, wf_err *err);
+/* What a result needs of an event that ws_event_from_json rejects (a
+ * field missing, an unknown event type, a limit exceeded), read leniently so
+ * that the event can still be answered FAILED (CONTRACT.md §3).  Returns 0
+ * when event_id and workspace.workspace_id are readable strings: ev then
+ * holds those two, the event type when it is a known one (else
+ * WS_EVENT_TYPE_UNREADABLE) and the workspace version when it is an integer
+ * (else WS_VERSION_UNREADABLE); nothing else.  Returns -1 with *ev zeroed
+ * otherwise.  Release ev with ws_event_fini. */
+#define WS_EVENT_TYPE_UNREADABLE WS_WORKSPACE_CREATED /* the result schema has no "unknown" */
+#define WS_VERSION_UNREADABLE    (-1)
+int ws_event_ids_from_json(const json_t *obj, ws_event *ev);
 /* Returns a new reference to the plain-JSON form, or NULL on OOM or when a
  * required string is NULL. */
 json_t *ws_event_to_json(const ws_event *ev);
@@ -122,8 +134,8 @@ void ws_event_fini(ws_event *ev);
 /* Returns 1 when `service` is listed in the workspace's services. */
 int workspace_has_service(const workspace *ws, const char *service);
 
-/* As ws_event_from_json, with code "result.field"; error may be null or
- * absent (has_error 0).  Returns 0, or -1 with err set and *r zeroed. */
+/* As ws_event_from_json, with codes "result.field" and "result.limit";
+ * error may be null or absent (has_error 0).  Returns 0, or -1 with err set and *r zeroed. */
 int prov_result_from_json(const json_t *obj, prov_result *r, wf_err *err);
 /* Returns a new reference to the plain-JSON form, or NULL on OOM or when a
  * required string (or, with has_error, an error string) is NULL. */

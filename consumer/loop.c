@@ -862,6 +862,15 @@ static void handle_message(app *a, rd_kafka_message_t *m)
                       m->partition, m->offset, w->err.msg);
             w->abandoned = 1;
             a->fatal = 1;
+        } else if (codec_decode_event_ids(a->codec, m->payload, m->len, ct, &w->ev) == 0) {
+            /* Partly readable: whoever waits for its result gets a FAILED
+             * one next to the dead letter (CONTRACT.md §3). */
+            if (m->key_len != strlen(w->ev.ws.workspace_id) ||
+                memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0)
+                wf_err_prefix(&w->err, "record key does not match workspace.workspace_id; event");
+            w->attempts = 1;
+            finish(a, w);
+            return;
         } else {
             /* Poison: never retried, straight to the dead-letter topic. */
             log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 " undecodable (%s): %s", topic,

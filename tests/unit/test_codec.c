@@ -438,6 +438,112 @@ static void newer_writer_unknown_symbol_is_avro_schema(void **state)
     free(buf);
 }
 
+/* ---------------- partly readable events ---------------- */
+
+/* Decodes buf expecting failure cls/code, then reads its ids. */
+static void expect_ids_after_failure(codec *c, const void *buf, size_t len, const char *ct,
+                                     wf_class cls, const char *code, ws_event *ev)
+{
+    wf_err err;
+
+    wf_err_init(&err);
+    assert_int_equal(codec_decode_event(c, buf, len, ct, ev, &err), -1);
+    if (err.cls != cls || strcmp(err.code, code) != 0)
+        fail_msg("want %s %s, got %s %s \"%s\"", wf_class_name(cls), code, wf_class_name(err.cls),
+                 err.code, err.msg);
+    assert_int_equal(codec_decode_event_ids(c, buf, len, ct, ev), 0);
+}
+
+static void json_without_version_still_has_ids(void **state)
+{
+    fixture *f = *state;
+    json_t *obj = load(SEED_EVENT);
+    char *text;
+    ws_event ev;
+
+    json_object_del(obj, "workspace_version");
+    text = json_dumps(obj, JSON_COMPACT);
+    expect_ids_after_failure(f->c, text, strlen(text), "application/json", WF_DESERIALIZATION,
+                             "event.field", &ev);
+    assert_string_equal(ev.event_id, "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01");
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    assert_int_equal(ev.type, WS_WORKSPACE_CREATED);
+    assert_int_equal(ev.workspace_version, WS_VERSION_UNREADABLE);
+    ws_event_fini(&ev);
+    free(text);
+    json_decref(obj);
+}
+
+static void avro_over_the_member_limit_still_has_ids(void **state)
+{
+    fixture *f = *state;
+    json_t *obj = load(SEED_EVENT), *members = json_array();
+    size_t len;
+    void *buf;
+    ws_event ev;
+
+    for (int i = 0; i <= WS_MAX_MEMBERS; i++)
+        json_array_append_new(members, json_pack("{s:s, s:s, s:s}", "user_id", "u", "email",
+                                                 "u@example.com", "role", "VIEWER"));
+    json_object_set_new(json_object_get(obj, "workspace"), "members", members);
+    json_object_set_new(obj, "event_type", json_string("MEMBERS_CHANGED"));
+    buf = encode_obj_with("../../../schemas/workspace_lifecycle_event.avsc", 1, obj, &len);
+    json_decref(obj);
+    expect_ids_after_failure(f->c, buf, len, NULL, WF_VALIDATION, "event.limit", &ev);
+    assert_string_equal(ev.event_id, "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01");
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    assert_int_equal(ev.type, WS_MEMBERS_CHANGED);
+    assert_int_equal(ev.workspace_version, 3);
+    ws_event_fini(&ev);
+    free(buf);
+}
+
+/* The projection onto our schema refuses the symbol; the writer's own
+ * form still names the event. */
+static void avro_with_unknown_symbol_still_has_ids(void **state)
+{
+    fixture *f = *state;
+    json_t *obj = load(V2_EVENT);
+    size_t len;
+    void *buf;
+    ws_event ev;
+
+    json_object_set_new(obj, "event_type", json_string("WORKSPACE_ARCHIVED"));
+    buf = encode_obj_with("workspace_lifecycle_event.v2.avsc", 11, obj, &len);
+    json_decref(obj);
+    expect_ids_after_failure(f->c, buf, len, NULL, WF_DESERIALIZATION, "avro.schema", &ev);
+    assert_string_equal(ev.event_id, "e-new");
+    assert_string_equal(ev.ws.workspace_id, "ws-new");
+    assert_int_equal(ev.type, WS_EVENT_TYPE_UNREADABLE);
+    assert_int_equal(ev.workspace_version, 7);
+    ws_event_fini(&ev);
+    free(buf);
+}
+
+static void unreadable_records_have_no_ids(void **state)
+{
+    fixture *f = *state;
+    const char no_ws[] = "{\"event_id\": \"e\", \"event_type\": \"WORKSPACE_CREATED\"}";
+    const char broken[] = "{\"event_id\": \"e\", \"workspace\":";
+    unsigned char *trunc = malloc(f->avro_len);
+    ws_event ev;
+
+    memcpy(trunc, f->avro, f->avro_len);
+    assert_int_equal(codec_decode_event_ids(f->c, no_ws, strlen(no_ws), NULL, &ev), -1);
+    assert_null(ev.event_id);
+    assert_int_equal(codec_decode_event_ids(f->c, broken, strlen(broken), NULL, &ev), -1);
+    assert_int_equal(codec_decode_event_ids(f->c, "\x07garbage", 8, NULL, &ev), -1);
+    assert_int_equal(codec_decode_event_ids(f->c, trunc, 20, NULL, &ev), -1); /* cut short */
+    put_header(trunc, 99);
+    assert_int_equal(codec_decode_event_ids(f->c, trunc, f->avro_len, NULL, &ev), -1);
+    assert_int_equal(codec_decode_event_ids(f->c, NULL, 0, NULL, &ev), -1);
+    /* A whole event has its ids too. */
+    assert_int_equal(codec_decode_event_ids(f->c, f->avro, f->avro_len, NULL, &ev), 0);
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    ws_event_fini(&ev);
+    free(trunc);
+}
+
 static void writer_missing_field_without_default_is_avro_schema(void **state)
 {
     fixture *f = *state;
@@ -954,6 +1060,27 @@ static void registry_errors_are_classified(void **state)
     free(buf);
 }
 
+static void registry_credentials_never_appear_in_errors(void **state)
+{
+    fixture *f = *state;
+    codec *c = new_codec("http://wsflyte:s3cr3t-pw@127.0.0.1:1/");
+    prov_result r;
+    void *buf = NULL;
+    size_t len;
+    wf_err err;
+
+    expect_decode_error(c, f->avro, f->avro_len, NULL, WF_TRANSIENT, "registry.unreachable",
+                        "schema registry GET http://***@127.0.0.1:1/schemas/ids/1: ");
+    fill_result(&r, 0);
+    wf_err_init(&err);
+    assert_int_equal(codec_encode_result(c, &r, CODEC_AVRO, &buf, &len, &err), -1);
+    assert_string_equal(err.code, "registry.unreachable");
+    assert_non_null(strstr(err.msg, "POST http://***@127.0.0.1:1/subjects/"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    assert_null(strstr(err.msg, "wsflyte:"));
+    codec_free(c);
+}
+
 static void registry_encoding_looks_up_our_id(void **state)
 {
     fixture *f = *state;
@@ -1004,6 +1131,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(newer_writer_extra_fields_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_writer_unknown_symbol_is_avro_schema, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(json_without_version_still_has_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(avro_over_the_member_limit_still_has_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(avro_with_unknown_symbol_still_has_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_records_have_no_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_missing_field_without_default_is_avro_schema, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_magic_is_avro_magic, setup, teardown),
@@ -1023,6 +1154,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(registry_supplies_and_caches_writer_schemas, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(registry_errors_are_classified, setup, teardown),
+        cmocka_unit_test_setup_teardown(registry_credentials_never_appear_in_errors, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(registry_encoding_looks_up_our_id, setup, teardown),
     };
     int rc;

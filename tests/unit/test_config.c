@@ -666,6 +666,60 @@ static void dump_masks_secret_properties(void **state)
     free(out);
 }
 
+static void url_mask_hides_userinfo_only(void **state)
+{
+    static const char *const cases[][2] = {
+        {"https://wsflyte:pw@registry:8081", "https://***@registry:8081"},
+        {"http://user@registry:8081/api/", "http://***@registry:8081/api/"},
+        {"https://a:b@c@registry/x@y?q=z@w", "https://***@registry/x@y?q=z@w"},
+        {"https://registry:8081/x@y", "https://registry:8081/x@y"},
+        {"http://registry?u=a@b", "http://registry?u=a@b"},
+        {"user:pw@registry:8081", "***@registry:8081"},
+        {"ftp://u:p@h", "ftp://***@h"},
+        {"", ""},
+    };
+    char buf[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_string_equal(wf_url_mask(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+    assert_string_equal(wf_url_mask("https://u:p@registry", buf, 12), "https://***");
+}
+
+static void dump_masks_userinfo_of_urls(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_FLYTE_ADMIN_URL=https://admin:admin-pw-3@flyte", NULL};
+    char *out;
+
+    load_text(f, "schemas:\n  registry_url: \"https://wsflyte:reg-pw-1@registry:8081/\"\n", envp);
+    assert_int_equal(f->rc, 0);
+    assert_string_equal(f->cfg.schemas.registry_url, "https://wsflyte:reg-pw-1@registry:8081/");
+    out = dump(&f->cfg);
+    assert_contains(out, "registry_url: \"https://***@registry:8081/\"\n");
+    assert_contains(out, "admin_url: \"https://***@flyte\"\n");
+    assert_lacks(out, "reg-pw-1");
+    assert_lacks(out, "admin-pw-3");
+    assert_lacks(out, "wsflyte:");
+    free(out);
+}
+
+static void url_problems_mask_userinfo(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_KUBERNETES_API_URL=ftp://k8s:kube-pw-5@api", NULL};
+
+    load_text(f, "schemas:\n  registry_url: \"ftp://wsflyte:reg-pw-2@registry\"\n", envp);
+    assert_int_equal(f->rc, -1);
+    assert_contains(
+        f->report,
+        "schemas.registry_url: \"ftp://***@registry\" is not an http:// or https:// URL");
+    assert_contains(f->report, "\"ftp://***@api\" is neither kubeconfig:PATH");
+    assert_lacks(f->report, "reg-pw-2");
+    assert_lacks(f->report, "kube-pw-5");
+    assert_lacks(f->err.msg, "reg-pw-2");
+}
+
 static void dump_loads_back_to_same_values(void **state)
 {
     fixture *f = *state;
@@ -843,6 +897,9 @@ int main(void)
         T(env_bad_value_names_variable),
         T(env_client_credentials_need_id_and_secret_file),
         T(dump_masks_secret_properties),
+        T(url_mask_hides_userinfo_only),
+        T(dump_masks_userinfo_of_urls),
+        T(url_problems_mask_userinfo),
         T(dump_loads_back_to_same_values),
         T(dump_of_defaults_shows_empty_properties),
         T(secret_values_absent_from_problems),

@@ -47,20 +47,26 @@ static json_t *load(const char *text)
     return j;
 }
 
-/* Decodes text, expecting failure; checks class, code and the message. */
-static void expect_event_error(json_t *obj, const char *msg)
+/* Decodes obj (taken), expecting failure with class, code and message. */
+static void expect_event_failure(json_t *obj, wf_class cls, const char *code, const char *msg)
 {
     ws_event ev;
     wf_err err;
 
     wf_err_init(&err);
     assert_int_equal(ws_event_from_json(obj, &ev, &err), -1);
-    assert_int_equal(err.cls, WF_DESERIALIZATION);
-    assert_string_equal(err.code, "event.field");
+    assert_int_equal(err.cls, cls);
+    assert_string_equal(err.code, code);
     assert_string_equal(err.msg, msg);
     assert_null(ev.event_id);
     assert_null(ev.ws.members);
     json_decref(obj);
+}
+
+/* A field that does not decode: DESERIALIZATION event.field. */
+static void expect_event_error(json_t *obj, const char *msg)
+{
+    expect_event_failure(obj, WF_DESERIALIZATION, "event.field", msg);
 }
 
 static json_t *seed_with(const char *path, json_t *value)
@@ -253,8 +259,90 @@ static void absurd_member_count_is_rejected_but_large_is_fine(void **state)
 
     json_array_append_new(members, json_pack("{s:s, s:s, s:s}", "user_id", "u", "email",
                                              "u@example.com", "role", "VIEWER"));
-    expect_event_error(seed_with("workspace.members", members),
-                       "workspace.members: 10001 items exceed the limit of 10000");
+    expect_event_failure(seed_with("workspace.members", members), WF_VALIDATION, "event.limit",
+                         "workspace.members: 10001 items exceed the limit of 10000");
+}
+
+static void every_limit_is_validation_not_deserialization(void **state)
+{
+    json_t *labels = json_object();
+    char *big = calloc(WS_MAX_STRING + 2, 1);
+    char key[16];
+
+    (void)state;
+    memset(big, 'x', WS_MAX_STRING + 1);
+    expect_event_failure(seed_with("workspace.workspace_name", json_string(big)), WF_VALIDATION,
+                         "event.limit",
+                         "workspace.workspace_name: string of 65537 bytes exceeds the limit of "
+                         "65536");
+    free(big);
+    for (int i = 0; i <= WS_MAX_LABELS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        json_object_set_new(labels, key, json_string("v"));
+    }
+    expect_event_failure(seed_with("workspace.labels", labels), WF_VALIDATION, "event.limit",
+                         "workspace.labels: 1001 labels exceed the limit of 1000");
+}
+
+/* Reads the ids of obj (taken); returns what ws_event_ids_from_json did. */
+static int ids_of(json_t *obj, ws_event *ev)
+{
+    int rc = ws_event_ids_from_json(obj, ev);
+
+    json_decref(obj);
+    return rc;
+}
+
+static void ids_are_read_from_events_that_fail_to_decode(void **state)
+{
+    json_t *members = json_array();
+    ws_event ev;
+
+    (void)state;
+    /* workspace_version missing: the known type is kept. */
+    assert_int_equal(ids_of(seed_with("workspace_version", NULL), &ev), 0);
+    assert_string_equal(ev.event_id, "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01");
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    assert_int_equal(ev.type, WS_WORKSPACE_CREATED);
+    assert_int_equal(ev.workspace_version, WS_VERSION_UNREADABLE);
+    assert_null(ev.ws.workspace_name);
+    ws_event_fini(&ev);
+
+    /* An unknown event type: the placeholder, and the version is kept. */
+    assert_int_equal(ids_of(seed_with("event_type", json_string("WORKSPACE_ARCHIVED")), &ev), 0);
+    assert_int_equal(ev.type, WS_EVENT_TYPE_UNREADABLE);
+    assert_int_equal(ev.workspace_version, 3);
+    ws_event_fini(&ev);
+    assert_int_equal(ids_of(seed_with("event_type", json_integer(2)), &ev), 0);
+    assert_int_equal(ev.type, WS_EVENT_TYPE_UNREADABLE);
+    ws_event_fini(&ev);
+
+    /* Over a limit. */
+    for (int i = 0; i <= WS_MAX_MEMBERS; i++)
+        json_array_append_new(members, json_pack("{s:s, s:s, s:s}", "user_id", "u", "email",
+                                                 "u@example.com", "role", "VIEWER"));
+    assert_int_equal(ids_of(seed_with("workspace.members", members), &ev), 0);
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    assert_int_equal(ev.workspace_version, 3);
+    assert_int_equal(ev.ws.n_members, 0);
+    ws_event_fini(&ev);
+}
+
+static void ids_need_event_id_and_workspace_id(void **state)
+{
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ids_of(seed_with("event_id", NULL), &ev), -1);
+    assert_null(ev.event_id);
+    assert_null(ev.ws.workspace_id);
+    assert_int_equal(ids_of(seed_with("event_id", json_integer(7)), &ev), -1);
+    assert_int_equal(ids_of(seed_with("workspace.workspace_id", json_null()), &ev), -1);
+    assert_null(ev.event_id);
+    assert_int_equal(ids_of(seed_with("workspace.workspace_id", json_stringn("a\0b", 3)), &ev), -1);
+    assert_int_equal(ids_of(seed_with("workspace", json_string("ws-1")), &ev), -1);
+    assert_int_equal(ids_of(json_array(), &ev), -1);
+    assert_int_equal(ws_event_ids_from_json(NULL, &ev), -1);
 }
 
 static void partial_member_is_released_on_error(void **state)
@@ -363,6 +451,9 @@ int main(void)
         cmocka_unit_test(out_of_range_numbers_are_rejected),
         cmocka_unit_test(embedded_nul_is_rejected),
         cmocka_unit_test(absurd_member_count_is_rejected_but_large_is_fine),
+        cmocka_unit_test(every_limit_is_validation_not_deserialization),
+        cmocka_unit_test(ids_are_read_from_events_that_fail_to_decode),
+        cmocka_unit_test(ids_need_event_id_and_workspace_id),
         cmocka_unit_test(partial_member_is_released_on_error),
         cmocka_unit_test(name_tables_round_trip),
         cmocka_unit_test(result_round_trips),
