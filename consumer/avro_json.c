@@ -145,10 +145,13 @@ static size_t dec_left(const dec *d)
     return (size_t)(d->end - d->p);
 }
 
+/* Sets *out on every path (0 on failure): callers inlined at -O3 would
+ * otherwise read it as maybe-uninitialized. */
 static int dec_long(dec *d, int64_t *out)
 {
     uint64_t v = 0;
 
+    *out = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (d->p == d->end)
             return dec_fail(d, "truncated: data ends inside a varint");
@@ -162,11 +165,13 @@ static int dec_long(dec *d, int64_t *out)
     return dec_fail(d, "varint longer than 10 bytes");
 }
 
-/* Reads a length prefix and checks it against the bytes left. */
+/* Reads a length prefix and checks it against the bytes left; *out is 0
+ * on failure. */
 static int dec_length(dec *d, const char *what, size_t *out)
 {
     int64_t n;
 
+    *out = 0;
     if (dec_long(d, &n) != 0)
         return -1;
     if (n < 0)

@@ -168,12 +168,14 @@ static const char *jtype(const json_t *v)
 }
 
 /* Looks field `name` up and pushes it on the path.  Returns 1 with *out set,
- * 0 when absent or null and optional (path popped), or -1 with err set. */
+ * 0 when absent or null and optional (path popped), or -1 with err set;
+ * *out is NULL unless it returns 1. */
 static int jp_field(jp *p, const json_t *obj, const char *name, int optional, const json_t **out)
 {
     size_t mark = jp_push(p, name);
     const json_t *v = json_object_get(obj, name);
 
+    *out = NULL;
     if (v != NULL && !json_is_null(v)) {
         *out = v;
         return 1;

@@ -26,6 +26,14 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The test servers and tests need Node.js 18.20 or later (bookworm's is 18.20).
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+              process.exit(a > 18 || (a === 18 && b >= 20) ? 0 : 1)'; then
+    echo "install-deps: Node.js $(node --version) at $(command -v node) is too old:" \
+         "the test servers need 18.20 or later" >&2
+    exit 1
+fi
+
 if [ ! -f tests/servers/node_modules/.package-lock.json ] ||
    [ tests/servers/package-lock.json -nt tests/servers/node_modules/.package-lock.json ]; then
     echo "install-deps: npm ci in tests/servers"

@@ -6,10 +6,12 @@ export { startFlyteAdmin, startKube };
 
 export const JSON_HEADERS = { Accept: 'application/json', 'Content-Type': 'application/json' };
 
-/** Flyte-style call: strict JSON headers unless `headers` overrides them. */
+/** Flyte-style call: strict JSON headers unless `headers` overrides them.
+ * An empty body is sent as none: Node 18's fetch fails a DELETE with body '' (undici 5
+ * announces a length it does not send), and Node 20 sends no body for it either. */
 export async function call(base, method, path, body, headers = JSON_HEADERS) {
   const init = { method, headers: { ...headers } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  if (body !== undefined && body !== '') init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const r = await fetch(base + path, init);
   const text = await r.text();
   let json = null;
