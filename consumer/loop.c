@@ -325,8 +325,14 @@ static int forward_as(work *w, const char *topic, int64_t due_ms, int stub)
                   "%s[%" PRId32 "]@%" PRId64 ": even its stub (key and headers) is too large for "
                   "%s; no dead letter written",
                   rd_kafka_topic_name(m->rkt), m->partition, m->offset, topic);
-    if (rc == 0 && due_ms <= 0)
-        metrics_dead_lettered(a->metrics, wf_class_reported(w->err.cls));
+    return rc;
+}
+
+/* Counts a dead letter once it is queued (a stub sent again is not new). */
+static int counted(work *w, int rc)
+{
+    if (rc == 0)
+        metrics_dead_lettered(w->app->metrics, wf_class_reported(w->err.cls));
     return rc;
 }
 
@@ -338,9 +344,11 @@ static int forward(work *w, const char *topic, int64_t due_ms)
 {
     int rc = forward_as(w, topic, due_ms, 0);
 
-    if (rc == 1 && due_ms <= 0)
-        rc = forward_as(w, topic, due_ms, 1) == -1 ? -1 : 0;
-    return rc;
+    if (due_ms > 0)
+        return rc;
+    if (rc == 1)
+        rc = forward_as(w, topic, due_ms, 1);
+    return counted(w, rc) == -1 ? -1 : 0;
 }
 
 /* ---- running an event (worker threads) ---- */
@@ -472,7 +480,7 @@ static void fail(work *w, int stub)
     if (set_failed(&w->result, &w->err) != 0)
         w->failed = 1;
     if (stub)
-        forward_as(w, w->app->dlt_topic, 0, 1);
+        counted(w, forward_as(w, w->app->dlt_topic, 0, 1));
     else
         forward(w, w->app->dlt_topic, 0);
 }
