@@ -180,12 +180,13 @@ describe('one partition with a backlog of many slow workspaces', () => {
   after(async () => { await stack?.stop(); });
 
   test('workspaces on the other partitions get workers in turn, within seconds', (t) => {
-    const backlog = seen.filter((r) => r.workspace_id.startsWith('ws-slow-')).length;
     const ms = others.map((e) => {
       const r = seen.find((x) => x.event_id === e.event_id);
       assert.equal(r?.status, 'SUCCEEDED', `${e.workspace.workspace_id}: ${JSON.stringify(r)}`);
       return r.completed_at - publishedAt;
     });
+    const lastOther = publishedAt + Math.max(...ms);
+    const backlog = seen.filter((r) => r.workspace_id.startsWith('ws-slow-') && r.completed_at <= lastOther).length;
     t.diagnostic(`latency of the 6 others (ms): ${ms.sort((a, b) => a - b).join(', ')}; ` +
       `${backlog} of the ${SLOW.length} backlog events done by then`);
     for (const x of ms) assert.ok(x <= 5000, `answered after ${x} ms`);
