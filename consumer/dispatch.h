@@ -27,7 +27,7 @@ typedef struct dispatcher dispatcher;
 
 typedef struct job {
     char *key;   /* owned by the job's creator; must stay valid until collected */
-    char *topic; /* where the job's record came from, for cancel_partition */
+    char *topic; /* where the job's record came from (turns, cancel_partition); required */
     int32_t partition;
     int64_t version; /* with coalescing: the higher one of a key wins */
     void *data;      /* the caller's */
