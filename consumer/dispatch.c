@@ -16,6 +16,17 @@ typedef struct keyq {
     struct keyq *next;
 } keyq;
 
+/* The ready jobs of one partition.  Workers take ready jobs from the
+ * partitions in turn: a partition with a deep backlog of many workspaces
+ * does not delay the first job of another partition. */
+typedef struct lane {
+    char *topic;
+    int32_t partition;
+    job *head, *tail;
+    struct lane *next;      /* all lanes */
+    struct lane *next_turn; /* lanes with ready jobs, in turn order */
+} lane;
+
 typedef struct worker {
     struct dispatcher *d;
     pthread_t thread;
@@ -30,8 +41,9 @@ struct dispatcher {
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
     keyq *buckets[BUCKETS];
-    job *ready_head, *ready_tail;
-    job *delayed; /* waiting for their due_ms, in no particular order */
+    lane *lanes;                 /* one per partition ever seen */
+    lane *turn_head, *turn_tail; /* lanes with ready jobs */
+    job *delayed;                /* waiting for their due_ms, in no particular order */
     job *done_head, *done_tail;
     size_t inflight;
     int stopping;
@@ -98,6 +110,72 @@ static void drop_key(dispatcher *d, keyq *q)
     }
 }
 
+static lane *find_lane(dispatcher *d, const char *topic, int32_t partition)
+{
+    lane *l;
+
+    for (l = d->lanes; l; l = l->next)
+        if (l->partition == partition && strcmp(l->topic, topic) == 0)
+            return l;
+    l = calloc(1, sizeof(*l));
+    if (l == NULL || (l->topic = strdup(topic)) == NULL)
+        abort(); /* out of memory in the dispatcher: nothing sane to do */
+    l->partition = partition;
+    l->next = d->lanes;
+    d->lanes = l;
+    return l;
+}
+
+static void take_turn(dispatcher *d, lane *l)
+{
+    l->next_turn = NULL;
+    if (d->turn_tail)
+        d->turn_tail->next_turn = l;
+    else
+        d->turn_head = l;
+    d->turn_tail = l;
+}
+
+static void ready_push(dispatcher *d, job *j)
+{
+    lane *l = find_lane(d, j->topic, j->partition);
+
+    if (l->head == NULL)
+        take_turn(d, l);
+    push(&l->head, &l->tail, j);
+}
+
+/* Keeps only lanes that still have ready jobs in the turn order. */
+static void drop_empty_turns(dispatcher *d)
+{
+    lane *l = d->turn_head;
+
+    d->turn_head = d->turn_tail = NULL;
+    while (l) {
+        lane *next = l->next_turn;
+        if (l->head)
+            take_turn(d, l);
+        l = next;
+    }
+}
+
+/* The next ready job, from the partition whose turn it is; NULL if none. */
+static job *ready_pop(dispatcher *d)
+{
+    lane *l = d->turn_head;
+    job *j;
+
+    if (l == NULL)
+        return NULL;
+    d->turn_head = l->next_turn;
+    if (d->turn_head == NULL)
+        d->turn_tail = NULL;
+    j = pop(&l->head, &l->tail);
+    if (l->head)
+        take_turn(d, l); /* to the back of the line */
+    return j;
+}
+
 /* Makes the key's next waiting job ready, if it has one. */
 static void promote(dispatcher *d, keyq *q)
 {
@@ -109,7 +187,7 @@ static void promote(dispatcher *d, keyq *q)
     }
     j->active = 1;
     q->active = 1;
-    push(&d->ready_head, &d->ready_tail, j);
+    ready_push(d, j);
     pthread_cond_signal(&d->work_cv);
 }
 
@@ -161,7 +239,7 @@ static int64_t release_due(dispatcher *d)
         job *j = *pp;
         if (j->due_ms <= now) {
             *pp = j->next;
-            push(&d->ready_head, &d->ready_tail, j);
+            ready_push(d, j);
             continue;
         }
         if (next < 0 || j->due_ms < next)
@@ -176,7 +254,7 @@ static void wait_for_work(dispatcher *d)
 {
     int64_t next;
 
-    while ((next = release_due(d)), d->ready_head == NULL && !d->stopping) {
+    while ((next = release_due(d)), d->turn_head == NULL && !d->stopping) {
         if (next < 0) {
             pthread_cond_wait(&d->work_cv, &d->lock);
         } else {
@@ -194,9 +272,9 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&d->lock);
     for (;;) {
         wait_for_work(d);
-        if (d->ready_head == NULL)
+        job *j = ready_pop(d);
+        if (j == NULL)
             break;
-        job *j = pop(&d->ready_head, &d->ready_tail);
         w->current = j;
         j->retry_in_ms = 0;
         if (d->delayed)
@@ -292,6 +370,12 @@ void dispatcher_free(dispatcher *d)
             free(q);
         }
     }
+    while (d->lanes) {
+        lane *l = d->lanes;
+        d->lanes = l->next;
+        free(l->topic);
+        free(l);
+    }
     free(d->workers);
     pthread_cond_destroy(&d->done_cv);
     pthread_cond_destroy(&d->work_cv);
@@ -356,7 +440,7 @@ static int same_partition(const job *j, const char *topic, int32_t partition)
 
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
 {
-    job *keep_head = NULL, *keep_tail = NULL, *gone_head = NULL, *gone_tail = NULL, *j;
+    job *gone_head = NULL, *gone_tail = NULL, *j;
 
     pthread_mutex_lock(&d->lock);
     /* Waiting behind their key's active job. */
@@ -387,11 +471,11 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
             pp = &j->next;
         }
     }
-    while ((j = pop(&d->ready_head, &d->ready_tail)) != NULL)
-        push(same_partition(j, topic, partition) ? &gone_head : &keep_head,
-             same_partition(j, topic, partition) ? &gone_tail : &keep_tail, j);
-    d->ready_head = keep_head;
-    d->ready_tail = keep_tail;
+    for (lane *l = d->lanes; l; l = l->next)
+        if (topic == NULL || (l->partition == partition && strcmp(l->topic, topic) == 0))
+            while ((j = pop(&l->head, &l->tail)) != NULL)
+                push(&gone_head, &gone_tail, j);
+    drop_empty_turns(d);
     while ((j = pop(&gone_head, &gone_tail)) != NULL) {
         j->cancelled = 1;
         release_key(d, j);
@@ -419,8 +503,9 @@ size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t p
         for (keyq *q = d->buckets[b]; q; q = q->next)
             for (j = q->head; j; j = j->next)
                 n += same_partition(j, topic, partition);
-    for (j = d->ready_head; j; j = j->next)
-        n += same_partition(j, topic, partition);
+    for (lane *l = d->lanes; l; l = l->next)
+        for (j = l->head; j; j = j->next)
+            n += same_partition(j, topic, partition);
     for (j = d->delayed; j; j = j->next)
         n += same_partition(j, topic, partition);
     for (j = d->done_head; j; j = j->next)

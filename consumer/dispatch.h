@@ -2,7 +2,9 @@
  *
  * Jobs carry a key (the workspace id).  Up to `threads` jobs run at once,
  * never two with the same key, and jobs of one key run in submission order;
- * a slow or failing workspace holds up only its own later events.  The
+ * a slow or failing workspace holds up only its own later events.  Ready
+ * jobs are taken from their partitions in turn, so a partition's backlog of
+ * many workspaces does not hold up the next job of another partition.  The
  * consumer thread submits jobs and collects finished ones; worker threads
  * only run the job function.  Not a queue of its own: every job stays
  * tied to its Kafka record, whose offset is committed only after the job's
@@ -25,7 +27,7 @@ typedef struct dispatcher dispatcher;
 
 typedef struct job {
     char *key;   /* owned by the job's creator; must stay valid until collected */
-    char *topic; /* where the job's record came from, for cancel_partition */
+    char *topic; /* where the job's record came from (turns, cancel_partition); required */
     int32_t partition;
     int64_t version; /* with coalescing: the higher one of a key wins */
     void *data;      /* the caller's */

@@ -429,6 +429,39 @@ static void coalescing_leaves_other_keys_and_a_lone_waiting_job_alone(void **sta
         assert_int_equal(p.n_order[k], 2);
 }
 
+static void partitions_take_turns_for_workers(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    static char *bulk_keys[] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"};
+    gated_item bulk[10], other;
+    dispatch_opts o = {.threads = 1, .run = run_gated, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    for (int i = 0; i < 10; i++)
+        gated_init(&bulk[i], "b", bulk_keys[i], 1, &g, log, &lock);
+    gated_init(&other, "O", "ws-other", 1, &g, log, &lock);
+    other.s.j.partition = 1;
+    dispatcher_submit(d, &bulk[0].s.j);
+    wait_at_gate(&g); /* the one worker is busy; partition 0 queues up */
+    for (int i = 1; i < 10; i++)
+        dispatcher_submit(d, &bulk[i].s.j);
+    dispatcher_submit(d, &other.s.j);
+    open_gate(&g);
+    for (int got = 0; got < 11;)
+        if (dispatcher_collect(d, 1000))
+            got++;
+    /* After the running job, partition 0's next one (its turn came first),
+     * then partition 1's: not behind partition 0's whole backlog. */
+    assert_string_equal(log, "bbObbbbbbbb");
+    assert_int_equal(dispatcher_inflight(d), 0);
+    dispatcher_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +474,7 @@ int main(void)
         cmocka_unit_test(coalescing_runs_the_active_job_then_only_the_newest_waiting_one),
         cmocka_unit_test(coalescing_never_supersedes_a_backing_off_job),
         cmocka_unit_test(coalescing_leaves_other_keys_and_a_lone_waiting_job_alone),
+        cmocka_unit_test(partitions_take_turns_for_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
