@@ -121,17 +121,27 @@ static void jp_pop(jp *p, size_t mark)
     p->path[mark] = '\0';
 }
 
+static int jp_vset(jp *p, wf_class cls, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int jp_vset(jp *p, wf_class cls, const char *code, const char *fmt, va_list ap)
+{
+    char what[512];
+
+    vsnprintf(what, sizeof(what), fmt, ap);
+    wf_err_set(p->err, cls, code, "%s: %s", p->len ? p->path : p->root, what);
+    return -1;
+}
+
 static int jp_fail(jp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int jp_fail(jp *p, const char *fmt, ...)
 {
-    char what[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    jp_vset(p, WF_DESERIALIZATION, p->code, fmt, ap);
     va_end(ap);
-    wf_err_set(p->err, WF_DESERIALIZATION, p->code, "%s: %s", p->len ? p->path : p->root, what);
     return -1;
 }
 
@@ -141,13 +151,11 @@ static int jp_limit(jp *p, const char *fmt, ...) __attribute__((format(printf, 2
 
 static int jp_limit(jp *p, const char *fmt, ...)
 {
-    char what[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    jp_vset(p, WF_VALIDATION, p->limit_code, fmt, ap);
     va_end(ap);
-    wf_err_set(p->err, WF_VALIDATION, p->limit_code, "%s: %s", p->len ? p->path : p->root, what);
     return -1;
 }
 

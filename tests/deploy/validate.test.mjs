@@ -165,10 +165,9 @@ test('Deployment: requests and limits for cpu and memory', () => {
   }
 });
 
-test('Deployment: no service links, static group membership from the pod name, SASL password from the Secret', () => {
+test('Deployment: no service links, SASL password from the Secret', () => {
   assert.equal(podSpec().enableServiceLinks, false);
   const env = Object.fromEntries(container().env.map((e) => [e.name, e]));
-  assert.equal(env.WSFLYTE_KAFKA_PROPERTIES_GROUP_INSTANCE_ID.valueFrom.fieldRef.fieldPath, 'metadata.name');
   const pw = env.WSFLYTE_KAFKA_PROPERTIES_SASL_PASSWORD.valueFrom.secretKeyRef;
   assert.equal(pw.name, 'wsflyte');
   for (const e of container().env) assert.equal(e.value, undefined, `${e.name}: no literal values in env`);
@@ -192,6 +191,62 @@ test('Deployment: the ServiceAccount exists and the config and secrets are mount
   assert.equal(config.observability.listen.split(':').pop(), '9464');
   assert.equal(config.schemas.directory, '/usr/share/wsflyte/schemas');
   for (const k of Object.keys(config.kafka.properties)) assert.doesNotMatch(k, /password|secret/i, `no secret in the ConfigMap: ${k}`);
+});
+
+// ---- group membership ----
+
+// Why a workload's group membership would stall a rollout, or [].  A static
+// member (group.instance.id) never leaves the group (KIP-345): its partitions
+// wait session.timeout.ms for it.  Only a StatefulSet's pod name comes back
+// with the replacement pod; a Deployment's (or DaemonSet's) does not, and one
+// id for every replica (in the ConfigMap) makes the replicas fence each other.
+function membershipProblems(workload, config) {
+  const problems = [];
+  const containers = workload.spec.template.spec.containers;
+  const env = containers.flatMap((c) => c.env || []).find((e) => e.name === 'WSFLYTE_KAFKA_PROPERTIES_GROUP_INSTANCE_ID');
+  if (config.kafka.properties?.['group.instance.id'] !== undefined) problems.push('group.instance.id is set in the ConfigMap: every replica would claim one id');
+  if (containers.some((c) => (c.envFrom || []).length)) problems.push('envFrom could set group.instance.id unseen');
+  if (env && workload.kind !== 'StatefulSet') {
+    const from = env.valueFrom?.fieldRef?.fieldPath ?? (env.value !== undefined ? 'a literal' : 'a reference');
+    problems.push(`${workload.kind} with group.instance.id from ${from}: a replacement pod joins under another id, ` +
+      'so every rollout step leaves the old pod\'s partitions unconsumed for session.timeout.ms');
+  }
+  if (env && workload.kind === 'StatefulSet' && env.valueFrom?.fieldRef?.fieldPath !== 'metadata.name') problems.push('a StatefulSet\'s group.instance.id must be its pod name');
+  return problems;
+}
+
+const shippedConfig = () => YAML.parse(one('ConfigMap').data['config.yaml']);
+const withInstanceId = (w, valueFrom) => {
+  const copy = structuredClone(w);
+  copy.spec.template.spec.containers[0].env.push({ name: 'WSFLYTE_KAFKA_PROPERTIES_GROUP_INSTANCE_ID', valueFrom });
+  return copy;
+};
+
+test('group membership: no workload joins with an id its replacement does not keep', () => {
+  const workloads = [...byKind('Deployment'), ...byKind('StatefulSet'), ...byKind('DaemonSet')];
+  assert.ok(workloads.length >= 1);
+  for (const w of workloads) assert.deepEqual(membershipProblems(w, shippedConfig()), [], `${w.kind}/${w.metadata.name}`);
+});
+
+test('group membership: the check refuses the old Deployment with the pod name as group.instance.id, and allows it on a StatefulSet', () => {
+  const podName = { fieldRef: { fieldPath: 'metadata.name' } };
+  const old = withInstanceId(deployment(), podName);
+  assert.match(membershipProblems(old, shippedConfig()).join('\n'), /^Deployment with group\.instance\.id from metadata\.name: /);
+  const sts = { ...withInstanceId(deployment(), podName), kind: 'StatefulSet' };
+  assert.deepEqual(membershipProblems(sts, shippedConfig()), []);
+  const uid = { ...withInstanceId(deployment(), { fieldRef: { fieldPath: 'metadata.uid' } }), kind: 'StatefulSet' };
+  assert.equal(membershipProblems(uid, shippedConfig()).length, 1, 'a StatefulSet pod\'s uid changes too');
+  const config = shippedConfig();
+  config.kafka.properties['group.instance.id'] = 'wsflyte';
+  assert.equal(membershipProblems(deployment(), config).length, 1);
+});
+
+test('group membership: a crashed replica is noticed within 30 s (session.timeout.ms), heartbeats at most a third of it', () => {
+  const props = shippedConfig().kafka.properties;
+  const session = Number(props['session.timeout.ms'] ?? 45000);
+  const heartbeat = Number(props['heartbeat.interval.ms'] ?? 3000);
+  assert.ok(session >= 6000 && session <= 30000, `session.timeout.ms ${session}: brokers refuse < 6000 by default`);
+  assert.ok(heartbeat * 3 <= session, `heartbeat.interval.ms ${heartbeat}`);
 });
 
 // ---- PDB, Service ----
@@ -320,7 +375,7 @@ test('Dockerfile: multi-stage on debian:bookworm-slim, runtime without -dev pack
 
 // ---- the ConfigMap's configuration, checked by wsflyte itself ----
 
-test('the ConfigMap passes wsflyte --check-config, with the pod name as group.instance.id', { skip: !process.env.WSFLYTE_BUILD_DIR && 'WSFLYTE_BUILD_DIR not set' }, async () => {
+test('the ConfigMap passes wsflyte --check-config, without group.instance.id', { skip: !process.env.WSFLYTE_BUILD_DIR && 'WSFLYTE_BUILD_DIR not set' }, async () => {
   const { execFileSync } = await import('node:child_process');
   const os = await import('node:os');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsflyte-deploy-'));
@@ -333,11 +388,11 @@ test('the ConfigMap passes wsflyte --check-config, with the pod name as group.in
         PATH: process.env.PATH,
         // the image's schema folder does not exist here
         WSFLYTE_SCHEMAS_DIRECTORY: path.join(ROOT, 'schemas'),
-        WSFLYTE_KAFKA_PROPERTIES_GROUP_INSTANCE_ID: 'wsflyte-6d9c7b-x2x4k',
         WSFLYTE_KAFKA_PROPERTIES_SASL_PASSWORD: 'pw-never-printed',
       },
     });
-    assert.match(out, /group\.instance\.id: "wsflyte-6d9c7b-x2x4k"/);
+    assert.doesNotMatch(out, /group\.instance\.id/);
+    assert.match(out, /session\.timeout\.ms: "10000"/);
     assert.doesNotMatch(out, /pw-never-printed/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

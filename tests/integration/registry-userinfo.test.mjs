@@ -1,0 +1,39 @@
+// Credentials in schemas.registry_url (https://user:password@registry:8081,
+// how Confluent-compatible registries take basic auth) are never printed:
+// not by --check-config, not in the log line of a registry that cannot be
+// reached.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Stack, makeEvent, run, bin, waitFor } from './harness.mjs';
+
+const PASSWORD = 'reg-pw-9f3k';
+const URL_WITH_USERINFO = `http://wsflyte:${PASSWORD}@127.0.0.1:1`;
+let stack, configPath;
+
+after(async () => { await stack?.stop(); });
+
+test('--check-config shows the registry URL with its userinfo masked', async () => {
+  stack = await new Stack().start();
+  const config = JSON.parse(stack.configYaml());
+  config.schemas.registry_url = URL_WITH_USERINFO;
+  configPath = join(stack.dir, 'registry.yaml');
+  writeFileSync(configPath, JSON.stringify(config));
+  const r = await run(bin('wsflyte'), ['--config', configPath, '--check-config']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /registry_url: "http:\/\/\*\*\*@127\.0\.0\.1:1"/);
+  assert.doesNotMatch(r.stdout + r.stderr, new RegExp(PASSWORD));
+  assert.doesNotMatch(r.stdout + r.stderr, /wsflyte:/);
+});
+
+test('an unreachable registry is logged with the userinfo masked', async () => {
+  const consumer = stack.startNamedConsumer('wsflyte', {}, configPath);
+  await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.wsflyte.join('')), 20000);
+  await stack.produceEvents([makeEvent({ workspace: 'ws-reg-1' })]); // Avro, schema id 1
+  const line = await waitFor(() => stack.consumerLogs.wsflyte.join('').split('\n').find((l) => l.includes('/schemas/ids/1')), 20000);
+  assert.ok(line, stack.logs.join(''));
+  assert.match(line, /schema registry GET http:\/\/\*\*\*@127\.0\.0\.1:1\/schemas\/ids\/1: /);
+  await stack.stopConsumer(consumer);
+  assert.doesNotMatch(stack.consumerLogs.wsflyte.join(''), new RegExp(PASSWORD));
+});
