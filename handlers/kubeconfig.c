@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "log.h"
+#include "url.h"
 
 #define KC_CODE      "config.kubeconfig"
 #define KC_MAX_FILES 16
@@ -360,11 +361,6 @@ static int get_path(kc_load *L, const kc_node *in, const char *key, char **out)
     return 1;
 }
 
-static int is_http_url(const char *s)
-{
-    return (strncmp(s, "https://", 8) == 0 && s[8]) || (strncmp(s, "http://", 7) == 0 && s[7]);
-}
-
 static int read_cluster(kc_load *L, const kc_node *c)
 {
     kubeconfig *kc = L->kc;
@@ -375,7 +371,7 @@ static int read_cluster(kc_load *L, const kc_node *c)
     if (get_str(L, c, "server", &server) < 0)
         return -1;
     snprintf(path, sizeof(path), "%s.server", c->where);
-    if (server == NULL || !is_http_url(server)) {
+    if (server == NULL || !url_is_http(server)) {
         fail(L, c->file, server ? map_get(&c->file->doc, c->node, "server") : c->node, path,
              server ? "must be an http:// or https:// URL" : "missing");
         return -1;

@@ -11,6 +11,7 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "url.h"
 
 #define OAUTH_CODE          "flyte.auth"
 #define OAUTH_TOKEN_MAX     4000 /* httpc's header value holds 4096 bytes */
@@ -197,11 +198,6 @@ static void server_reason(const http_response *r, char *buf, size_t len)
             *p = ' ';
 }
 
-static int is_http_url(const char *s)
-{
-    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
-}
-
 /* GET the RFC 8414 metadata and keep token_endpoint.  Caller holds lock. */
 static int discover(oauth *o, wf_err *err)
 {
@@ -235,7 +231,7 @@ static int discover(oauth *o, wf_err *err)
     }
     j = http_response_json(&r);
     ep = json_string_value(json_object_get(j, "token_endpoint"));
-    if (ep == NULL || !is_http_url(ep)) {
+    if (ep == NULL || !url_is_http(ep)) {
         wf_err_set(err, WF_TRANSIENT, OAUTH_CODE,
                    "flyte auth: GET %s: no http(s) token_endpoint in the metadata", url);
         goto out;

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "names.h"
+#include "url.h"
+
 /* ---- allocation: configuration is start-up work, so OOM aborts ---- */
 
 static void *xrealloc(void *p, size_t n)
@@ -399,17 +402,6 @@ static int fail(char *why, size_t len, const char *fmt, ...)
     return -1;
 }
 
-static int is_http_url(const char *v)
-{
-    const char *rest = NULL;
-
-    if (strncmp(v, "http://", 7) == 0)
-        rest = v + 7;
-    else if (strncmp(v, "https://", 8) == 0)
-        rest = v + 8;
-    return rest && *rest && *rest != '/' && strpbrk(v, " \t\r\n") == NULL;
-}
-
 char *wf_url_mask(const char *url, char *buf, size_t len)
 {
     size_t scheme =
@@ -428,7 +420,7 @@ static int check_http_url(const char *v, char *why, size_t len)
 {
     char shown[512];
 
-    if (is_http_url(v))
+    if (url_is_http(v))
         return 0;
     return fail(why, len, "\"%s\" is not an http:// or https:// URL",
                 wf_url_mask(v, shown, sizeof(shown)));
@@ -439,7 +431,7 @@ static int check_api_url(const char *v, char *why, size_t len)
     char shown[512];
 
     /* "kubeconfig:" alone means $KUBECONFIG, else ~/.kube/config. */
-    if (is_http_url(v) || strncmp(v, "kubeconfig:", 11) == 0)
+    if (url_is_http(v) || strncmp(v, "kubeconfig:", 11) == 0)
         return 0;
     return fail(why, len, "\"%s\" is neither kubeconfig:PATH nor an http:// or https:// URL",
                 wf_url_mask(v, shown, sizeof(shown)));
@@ -474,11 +466,7 @@ static int check_group_id(const char *v, char *why, size_t len)
 
 static int check_dns_label(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n <= 63 && v[strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0' &&
-             v[0] != '-' && v[n - 1] != '-';
-
-    if (ok)
+    if (names_is_dns1123_label(v, 63))
         return 0;
     return fail(why, len,
                 "\"%s\" is not a DNS-1123 label (a-z 0-9 -, starting and ending alphanumeric, "

@@ -7,7 +7,8 @@
 
 #include <stddef.h>
 
-/* RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most max_len bytes. */
+/* RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most max_len bytes.
+ * The one DNS-label check: configured namespaces and derived names alike. */
 int names_is_dns1123_label(const char *s, size_t max_len);
 /* Kubernetes label value: empty, or <= 63 of [A-Za-z0-9._-] starting and
  * ending alphanumeric. */

@@ -275,6 +275,16 @@ static void server_must_be_an_http_url(void **state)
     assert_non_null(strstr(f->err.msg, "clusters[\"c1\"].cluster.server: must be an http"));
 }
 
+/* The same URL rule as flyte.admin_url: a scheme alone is not a server. */
+static void server_without_a_host_is_refused(void **state)
+{
+    fixture *f = *state;
+
+    assert_int_equal(load(f, HEAD "clusters:\n- name: c1\n  cluster: {server: \"https:///api\"}\n"),
+                     -1);
+    assert_non_null(strstr(f->err.msg, "clusters[\"c1\"].cluster.server: must be an http"));
+}
+
 static void syntax_error_has_file_line_and_column(void **state)
 {
     fixture *f = *state;
@@ -519,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exec_plugin_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_base64_and_non_pem_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(server_must_be_an_http_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_without_a_host_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(syntax_error_has_file_line_and_column, setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(file_lists_merge_like_client_go, setup, teardown),
