@@ -47,12 +47,13 @@ release-build: deps $(REL_BUILD)/CMakeCache.txt
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:disable_coredump=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
           UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:disable_coredump=1:print_stacktrace=1
 
-# Every test: the unit tests (cmocka) of the release build, of the shipped
-# -O3 build, under ASan + UBSan and under valgrind; the test servers' own
-# tests; the deployment manifests; and the end-to-end tests (wsflyte against
+# Every test: the formatting of every C file (first: under a second), the
+# unit tests (cmocka) of the release build, of the shipped -O3 build, under
+# ASan + UBSan and under valgrind; the test servers' own tests; the
+# deployment manifests; and the end-to-end tests (wsflyte against
 # wsflyte-devkafka and the servers) against the release and the sanitizer
 # build.
-test: build sanitize-build release-build
+test: format-check build sanitize-build release-build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	cd $(REL_BUILD) && ctest --output-on-failure -j$(JOBS)
 	cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS)
@@ -95,11 +96,15 @@ demo: build
 bench: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs
 
+# Every C file we write, in every layer, the tools and the tests.
+C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \
+                     tests/unit/*.[ch] tests/fuzz/*.[ch])
+
 format:
-	clang-format -i consumer/*.[ch] handlers/*.[ch] tools/*.c tests/unit/*.c
+	clang-format -i $(C_FILES)
 
 format-check:
-	clang-format --dry-run -Werror consumer/*.[ch] handlers/*.[ch] tools/*.c tests/unit/*.c
+	clang-format --dry-run -Werror $(C_FILES)
 
 # The unit and end-to-end tests under ASan + UBSan only.
 sanitize: sanitize-build
