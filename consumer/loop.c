@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "applied.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "health.h"
@@ -67,6 +68,7 @@ typedef struct app {
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
     oauth *flyte_auth;   /* FlyteAdmin tokens, shared by every provisioner; or NULL */
+    applied *applied;    /* completed applies, shared by every worker's provisioner */
     size_t max_inflight;
     int backpressure;
     char dlt_topic[TOPIC_MAX];
@@ -407,7 +409,7 @@ static void observe_api(void *ud, const char *api, long status)
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, a->flyte_auth, observe_api, a, err);
+    return provisioner_new(a->cfg, a->flyte_auth, a->applied, observe_api, a, err);
 }
 
 static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
@@ -1139,8 +1141,14 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         (a->flyte_auth = oauth_new(cfg, cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL, err)) ==
             NULL)
         return -1;
+    /* One workspace's events may run on any worker: they share one cache.
+     * The prober only probes, so it gets none. */
+    if ((a->applied = applied_new(0)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "applied cache: out of memory");
+        return -1;
+    }
     if ((a->metrics = metrics_new()) == NULL ||
-        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, err)) == NULL ||
+        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, NULL, err)) == NULL ||
         (a->health = health_start(cfg->observability.listen, a->metrics, probe_apis, a, err)) ==
             NULL)
         return -1;
@@ -1174,6 +1182,7 @@ static void app_fini(app *a)
     health_stop(a->health);
     provisioner_free(a->prober);
     oauth_free(a->flyte_auth);
+    applied_free(a->applied); /* after the workers' provisioners (dispatcher_free) */
     metrics_free(a->metrics);
     forget_pauses(a);
     while (a->deferrals) {
