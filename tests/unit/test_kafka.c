@@ -135,12 +135,18 @@ static void config_with(wf_config *cfg, wf_kv *props, size_t n)
     cfg->kafka.n_properties = n;
 }
 
-/* A client's settings as librdkafka holds them. */
-static const char *client_get(rd_kafka_t *rk, const char *name, char *buf, size_t len)
+/* Asserts each of the n settings as librdkafka holds them for rk. */
+static void assert_settings(rd_kafka_t *rk, const wf_kv *want, size_t n)
 {
-    size_t n = len;
-    return rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &n) == RD_KAFKA_CONF_OK ? buf : "";
+    for (size_t i = 0; i < n; i++) {
+        char buf[64] = "";
+        size_t len = sizeof(buf);
+        rd_kafka_conf_get(rd_kafka_conf(rk), want[i].key, buf, &len);
+        assert_string_equal(buf, want[i].value);
+    }
 }
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Statistics are only turned on with a callback to take them. */
 static int ignore_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
@@ -158,10 +164,18 @@ static void group_consumer_keeps_the_settings_the_service_relies_on(void **state
     wf_kv props[] = {{"partition.assignment.strategy", "cooperative-sticky"},
                      {"session.timeout.ms", "7000"}};
     wf_kv interval[] = {{"auto.commit.interval.ms", "250"}};
+    wf_kv want[] = {{"group.id", "wsflyte"},
+                    {"enable.auto.offset.store", "false"},
+                    {"enable.auto.commit", "true"},
+                    {"auto.offset.reset", "smallest"},
+                    {"partition.assignment.strategy", "range"},
+                    {"auto.commit.interval.ms", "1000"},
+                    {"statistics.interval.ms", "5000"},
+                    {"session.timeout.ms", "7000"}};
+    wf_kv want_other[] = {{"group.id", "other-group"}, {"auto.commit.interval.ms", "250"}};
     kafka_group_opts o = {.on_stats = ignore_stats, .stats_interval_ms = 5000};
     wf_config cfg;
     wf_err err;
-    char buf[64];
     rd_kafka_t *rk;
 
     (void)state;
@@ -169,22 +183,14 @@ static void group_consumer_keeps_the_settings_the_service_relies_on(void **state
     wf_err_init(&err);
     rk = kafka_group_consumer_new(&cfg, &o, &err);
     assert_non_null(rk);
-    assert_string_equal(client_get(rk, "group.id", buf, sizeof(buf)), "wsflyte");
-    assert_string_equal(client_get(rk, "enable.auto.offset.store", buf, sizeof(buf)), "false");
-    assert_string_equal(client_get(rk, "enable.auto.commit", buf, sizeof(buf)), "true");
-    assert_string_equal(client_get(rk, "auto.offset.reset", buf, sizeof(buf)), "smallest");
-    assert_string_equal(client_get(rk, "partition.assignment.strategy", buf, sizeof(buf)), "range");
-    assert_string_equal(client_get(rk, "auto.commit.interval.ms", buf, sizeof(buf)), "1000");
-    assert_string_equal(client_get(rk, "statistics.interval.ms", buf, sizeof(buf)), "5000");
-    assert_string_equal(client_get(rk, "session.timeout.ms", buf, sizeof(buf)), "7000");
+    assert_settings(rk, want, N_OF(want));
     rd_kafka_destroy(rk);
 
     config_with(&cfg, interval, 1);
     o.group_id = "other-group";
     rk = kafka_group_consumer_new(&cfg, &o, &err);
     assert_non_null(rk);
-    assert_string_equal(client_get(rk, "group.id", buf, sizeof(buf)), "other-group");
-    assert_string_equal(client_get(rk, "auto.commit.interval.ms", buf, sizeof(buf)), "250");
+    assert_settings(rk, want_other, N_OF(want_other));
     rd_kafka_destroy(rk);
 }
 
@@ -193,10 +199,14 @@ static void group_consumer_keeps_the_settings_the_service_relies_on(void **state
 static void reader_commits_nothing_by_itself(void **state)
 {
     wf_kv props[] = {{"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"}};
+    wf_kv want[] = {{"group.id", "wsflyte.dlt-inspect-1"},
+                    {"enable.auto.commit", "false"},
+                    {"enable.auto.offset.store", "false"},
+                    {"enable.partition.eof", "false"},
+                    {"auto.offset.reset", "smallest"}};
     kafka_reader_opts o = {.group_id = "wsflyte.dlt-inspect-1"}, none = {0};
     wf_config cfg;
     wf_err err;
-    char buf[64];
     rd_kafka_t *rk;
 
     (void)state;
@@ -204,11 +214,7 @@ static void reader_commits_nothing_by_itself(void **state)
     wf_err_init(&err);
     rk = kafka_reader_new(&cfg, &o, &err);
     assert_non_null(rk);
-    assert_string_equal(client_get(rk, "group.id", buf, sizeof(buf)), "wsflyte.dlt-inspect-1");
-    assert_string_equal(client_get(rk, "enable.auto.commit", buf, sizeof(buf)), "false");
-    assert_string_equal(client_get(rk, "enable.auto.offset.store", buf, sizeof(buf)), "false");
-    assert_string_equal(client_get(rk, "enable.partition.eof", buf, sizeof(buf)), "false");
-    assert_string_equal(client_get(rk, "auto.offset.reset", buf, sizeof(buf)), "smallest");
+    assert_settings(rk, want, N_OF(want));
     rd_kafka_destroy(rk);
     assert_null(kafka_reader_new(&cfg, &none, &err));
     assert_non_null(strstr(err.msg, "no group id"));
@@ -219,10 +225,11 @@ static void reader_commits_nothing_by_itself(void **state)
 static void producer_is_idempotent_and_lingers_as_asked(void **state)
 {
     wf_kv props[] = {{"linger.ms", "50"}};
+    wf_kv want_own[] = {{"enable.idempotence", "true"}, {"linger.ms", "5"}};
+    wf_kv want_theirs[] = {{"enable.idempotence", "true"}, {"linger.ms", "50"}};
     kafka_producer_opts own = {.linger_ms = 5}, theirs = {0};
     wf_config cfg;
     wf_err err;
-    char buf[64];
     rd_kafka_t *rk;
 
     (void)state;
@@ -230,12 +237,11 @@ static void producer_is_idempotent_and_lingers_as_asked(void **state)
     wf_err_init(&err);
     rk = kafka_producer_new(&cfg, &own, &err);
     assert_non_null(rk);
-    assert_string_equal(client_get(rk, "enable.idempotence", buf, sizeof(buf)), "true");
-    assert_string_equal(client_get(rk, "linger.ms", buf, sizeof(buf)), "5");
+    assert_settings(rk, want_own, N_OF(want_own));
     rd_kafka_destroy(rk);
     rk = kafka_producer_new(&cfg, &theirs, &err);
     assert_non_null(rk);
-    assert_string_equal(client_get(rk, "linger.ms", buf, sizeof(buf)), "50");
+    assert_settings(rk, want_theirs, N_OF(want_theirs));
     rd_kafka_destroy(rk);
 }
 
