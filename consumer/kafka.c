@@ -95,6 +95,139 @@ fail:
     return NULL;
 }
 
+/* One fixed setting of a client kind. */
+typedef struct setting {
+    const char *name, *value;
+} setting;
+
+static int conf_apply(rd_kafka_conf_t *conf, const setting *s, size_t n, wf_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kafka_conf_set(conf, s[i].name, s[i].value, err) != 0)
+            return -1;
+    return 0;
+}
+
+/* Creates the client; conf is taken on every path. */
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                              wf_err *err)
+{
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+
+    if (rk == NULL) {
+        wf_err_set(err, WF_CONFIG, type == RD_KAFKA_CONSUMER ? "kafka.consumer" : "kafka.producer",
+                   "create %s: %s", what, errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+/* A consumer configuration: kafka.properties, then group and the kind's
+ * fixed settings (which win).  Returns NULL with err set. */
+static rd_kafka_conf_t *consumer_conf(const wf_config *cfg, const char *group, const setting *s,
+                                      size_t n, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_CONSUMER, err);
+
+    if (conf && (kafka_conf_set(conf, "group.id", group, err) || conf_apply(conf, s, n, err))) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Offsets are stored by the caller, after the outcome is delivered; range
+ * because cooperative-sticky crashes in librdkafka 2.0.2. */
+static const setting group_settings[] = {
+    {"enable.auto.offset.store", "false"},
+    {"enable.auto.commit", "true"},
+    {"auto.offset.reset", "earliest"},
+    {"partition.assignment.strategy", "range"},
+};
+
+rd_kafka_t *kafka_group_consumer_new(const wf_config *cfg, const kafka_group_opts *o, wf_err *err)
+{
+    rd_kafka_conf_t *conf;
+    char interval[32];
+    rd_kafka_t *rk;
+
+    conf = consumer_conf(cfg, o->group_id ? o->group_id : cfg->kafka.group_id, group_settings,
+                         N_OF(group_settings), err);
+    if (conf == NULL)
+        return NULL;
+    snprintf(interval, sizeof(interval), "%d", o->stats_interval_ms);
+    if ((o->on_stats && o->stats_interval_ms > 0 &&
+         kafka_conf_set(conf, "statistics.interval.ms", interval, err)) ||
+        /* What a crash redoes is what finished since the last commit:
+         * commit every second rather than librdkafka's 5 s, unless told
+         * otherwise. */
+        (wf_config_property(cfg, "auto.commit.interval.ms") == NULL &&
+         kafka_conf_set(conf, "auto.commit.interval.ms", "1000", err))) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (o->on_rebalance)
+        rd_kafka_conf_set_rebalance_cb(conf, o->on_rebalance);
+    if (o->on_stats)
+        rd_kafka_conf_set_stats_cb(conf, o->on_stats);
+    rd_kafka_conf_set_opaque(conf, o->opaque);
+    if ((rk = client_new(RD_KAFKA_CONSUMER, conf, "consumer", err)) != NULL)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* The caller decides what is read and what is committed. */
+static const setting reader_settings[] = {
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "false"},
+};
+
+rd_kafka_t *kafka_reader_new(const wf_config *cfg, const kafka_reader_opts *o, wf_err *err)
+{
+    rd_kafka_conf_t *conf;
+
+    if (o->group_id == NULL || *o->group_id == '\0') {
+        wf_err_set(err, WF_INTERNAL, "kafka.consumer", "create reader: no group id given");
+        return NULL;
+    }
+    conf = consumer_conf(cfg, o->group_id, reader_settings, N_OF(reader_settings), err);
+    return conf ? client_new(RD_KAFKA_CONSUMER, conf, "consumer", err) : NULL;
+}
+
+rd_kafka_t *kafka_producer_new(const wf_config *cfg, const kafka_producer_opts *o, wf_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_PRODUCER, err);
+    char linger[32];
+
+    if (conf == NULL)
+        return NULL;
+    snprintf(linger, sizeof(linger), "%d", o->linger_ms);
+    if (kafka_conf_set(conf, "enable.idempotence", "true", err) ||
+        (o->linger_ms > 0 && kafka_conf_set(conf, "linger.ms", linger, err))) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (o->on_delivery)
+        rd_kafka_conf_set_dr_msg_cb(conf, o->on_delivery);
+    rd_kafka_conf_set_opaque(conf, o->opaque);
+    return client_new(RD_KAFKA_PRODUCER, conf, "producer", err);
+}
+
+rd_kafka_t *kafka_mock_host_new(wf_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    if (kafka_conf_set(conf, "log_level", "4", err) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return client_new(RD_KAFKA_PRODUCER, conf, "mock cluster host", err);
+}
+
 int kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf, size_t len)
 {
     const void *v;

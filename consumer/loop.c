@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "applied.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "health.h"
@@ -67,6 +68,7 @@ typedef struct app {
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
     oauth *flyte_auth;   /* FlyteAdmin tokens, shared by every provisioner; or NULL */
+    applied *applied;    /* completed applies, shared by every worker's provisioner */
     size_t max_inflight;
     int backpressure;
     char dlt_topic[TOPIC_MAX];
@@ -407,7 +409,7 @@ static void observe_api(void *ud, const char *api, long status)
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, a->flyte_auth, observe_api, a, err);
+    return provisioner_new(a->cfg, a->flyte_auth, a->applied, observe_api, a, err);
 }
 
 static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
@@ -988,63 +990,19 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 static rd_kafka_t *make_consumer(app *a, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, RD_KAFKA_CONSUMER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
+    kafka_group_opts o = {
+        .on_rebalance = on_rebalance, .on_stats = on_stats, .stats_interval_ms = 5000, .opaque = a};
 
-    if (conf == NULL)
-        return NULL;
-    /* Offsets are stored by us, after the outcome is delivered; range
-     * because cooperative-sticky crashes in librdkafka 2.0.2. */
-    if (kafka_conf_set(conf, "group.id", a->cfg->kafka.group_id, err) ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
-        kafka_conf_set(conf, "enable.auto.commit", "true", err) ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
-        kafka_conf_set(conf, "partition.assignment.strategy", "range", err) ||
-        kafka_conf_set(conf, "statistics.interval.ms", "5000", err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    /* What a crash redoes is what finished since the last commit: commit
-     * every second rather than librdkafka's 5 s, unless told otherwise. */
-    if (wf_config_property(a->cfg, "auto.commit.interval.ms") == NULL &&
-        kafka_conf_set(conf, "auto.commit.interval.ms", "1000", err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_stats_cb(conf, on_stats);
-    rd_kafka_conf_set_opaque(conf, a);
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.consumer", "create consumer: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_poll_set_consumer(rk);
-    return rk;
+    return kafka_group_consumer_new(a->cfg, &o, err);
 }
 
+/* Each output's work travels as the record's own opaque, so the client
+ * needs none. */
 static rd_kafka_t *make_producer(app *a, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(a->cfg, RD_KAFKA_PRODUCER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
+    kafka_producer_opts o = {.on_delivery = on_delivery, .linger_ms = 5};
 
-    if (conf == NULL)
-        return NULL;
-    if (kafka_conf_set(conf, "enable.idempotence", "true", err) ||
-        kafka_conf_set(conf, "linger.ms", "5", err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.producer", "create producer: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return kafka_producer_new(a->cfg, &o, err);
 }
 
 /* Refuses to start unless every retry tier and the dead-letter topic have
@@ -1139,8 +1097,14 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         (a->flyte_auth = oauth_new(cfg, cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL, err)) ==
             NULL)
         return -1;
+    /* One workspace's events may run on any worker: they share one cache.
+     * The prober only probes, so it gets none. */
+    if ((a->applied = applied_new(0)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "applied cache: out of memory");
+        return -1;
+    }
     if ((a->metrics = metrics_new()) == NULL ||
-        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, err)) == NULL ||
+        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, NULL, err)) == NULL ||
         (a->health = health_start(cfg->observability.listen, a->metrics, probe_apis, a, err)) ==
             NULL)
         return -1;
@@ -1174,6 +1138,7 @@ static void app_fini(app *a)
     health_stop(a->health);
     provisioner_free(a->prober);
     oauth_free(a->flyte_auth);
+    applied_free(a->applied); /* after the workers' provisioners (dispatcher_free) */
     metrics_free(a->metrics);
     forget_pauses(a);
     while (a->deferrals) {

@@ -1,7 +1,6 @@
 #include "provision.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,206 +11,27 @@
 
 #define RBAC_V1 "rbac.authorization.k8s.io/v1"
 
-/* ---- the cache of applied versions ----
- *
- * What this process last applied completely, per workspace: the version,
- * a digest of the desired state and the result it answered.  It is only a
- * shortcut, never the truth (that is on the objects):
- *   - an event older than a cached version is stale without asking anyone:
- *     versions recorded on the objects never go down, so the server holds
- *     at least the cached one;
- *   - a duplicate of the cached version (same digest) costs one GET of the
- *     Flyte project, which must still show exactly that version: if another
- *     replica has moved on, or the workspace was deleted meanwhile, the
- *     event takes the full path.
- * An entry is dropped before any write and stored only after success, so a
- * failed or interrupted apply never leaves one behind.  After a restart the
- * cache is empty and every event takes the full path. */
-
-#define CACHE_BUCKETS     4096
-#define CACHE_MAX_ENTRIES 200000
-#define REASON_MAX        32
-
-typedef struct applied {
-    char *id;
-    long long version;
-    char digest[DESIRED_DIGEST_LEN + 1];
-    prov_status status;
-    char reason[REASON_MAX]; /* "" for none */
-    int project;             /* the result named the Flyte project */
-    struct applied *next;
-} applied;
-
-typedef struct applied_cache {
-    const wf_config *cfg; /* provisioners of one configuration share a cache */
-    size_t refs;
-    pthread_mutex_t lock;
-    size_t n;
-    applied *buckets[CACHE_BUCKETS];
-    struct applied_cache *next;
-} applied_cache;
-
-/* The worker threads each own a provisioner, and one workspace's events
- * may run on any of them; the registry lets them find one shared cache
- * without the consumer loop knowing about it. */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static applied_cache *registry;
-
-static size_t cache_hash(const char *s)
-{
-    size_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h % CACHE_BUCKETS;
-}
-
-static void cache_clear(applied_cache *c)
-{
-    for (size_t b = 0; b < CACHE_BUCKETS; b++) {
-        while (c->buckets[b]) {
-            applied *e = c->buckets[b];
-            c->buckets[b] = e->next;
-            free(e->id);
-            free(e);
-        }
-    }
-    c->n = 0;
-}
-
-static applied_cache *cache_acquire(const wf_config *cfg)
-{
-    applied_cache *c;
-
-    pthread_mutex_lock(&registry_lock);
-    for (c = registry; c && c->cfg != cfg; c = c->next)
-        ;
-    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
-        c->cfg = cfg;
-        pthread_mutex_init(&c->lock, NULL);
-        c->next = registry;
-        registry = c;
-    }
-    if (c)
-        c->refs++;
-    pthread_mutex_unlock(&registry_lock);
-    return c;
-}
-
-static void cache_release(applied_cache *c)
-{
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&registry_lock);
-    if (--c->refs == 0) {
-        for (applied_cache **pp = &registry; *pp; pp = &(*pp)->next) {
-            if (*pp == c) {
-                *pp = c->next;
-                break;
-            }
-        }
-        cache_clear(c);
-        pthread_mutex_destroy(&c->lock);
-        free(c);
-    }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-/* Unlinks and returns the entry for id, or NULL; caller holds the lock. */
-static applied *cache_unlink(applied_cache *c, const char *id)
-{
-    for (applied **pp = &c->buckets[cache_hash(id)]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            applied *e = *pp;
-            *pp = e->next;
-            c->n--;
-            return e;
-        }
-    }
-    return NULL;
-}
-
-/* Copies the entry for id into *out; returns 1 when there is one. */
-static int cache_get(applied_cache *c, const char *id, applied *out)
-{
-    int found = 0;
-
-    pthread_mutex_lock(&c->lock);
-    for (applied *e = c->buckets[cache_hash(id)]; e; e = e->next) {
-        if (strcmp(e->id, id) == 0) {
-            *out = *e;
-            out->id = NULL;
-            out->next = NULL;
-            found = 1;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found;
-}
-
-static void cache_forget(applied_cache *c, const char *id)
-{
-    applied *e;
-
-    pthread_mutex_lock(&c->lock);
-    e = cache_unlink(c, id);
-    pthread_mutex_unlock(&c->lock);
-    if (e) {
-        free(e->id);
-        free(e);
-    }
-}
-
-/* Remembers a completed apply.  Out of memory only costs the shortcut. */
-static void cache_put(applied_cache *c, const char *id, long long version, const char *digest,
-                      const prov_result *r)
-{
-    applied *e = calloc(1, sizeof(*e)), *old;
-
-    if (e == NULL || (e->id = strdup(id)) == NULL) {
-        free(e);
-        return;
-    }
-    e->version = version;
-    snprintf(e->digest, sizeof(e->digest), "%s", digest);
-    e->status = r->status;
-    snprintf(e->reason, sizeof(e->reason), "%s", r->reason ? r->reason : "");
-    e->project = r->flyte_project != NULL;
-    pthread_mutex_lock(&c->lock);
-    old = cache_unlink(c, id);
-    if (c->n >= CACHE_MAX_ENTRIES)
-        cache_clear(c); /* crude but bounded: entries are only shortcuts */
-    e->next = c->buckets[cache_hash(id)];
-    c->buckets[cache_hash(id)] = e;
-    c->n++;
-    pthread_mutex_unlock(&c->lock);
-    if (old) {
-        free(old->id);
-        free(old);
-    }
-}
-
 /* ---- the provisioner ---- */
 
 struct provisioner {
     const wf_config *cfg;
     httpc *flyte;
     k8s *kube;
-    applied_cache *cache;
+    applied *cache; /* borrowed; NULL: none */
 };
 
-provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, httpc_observer observer,
-                             void *observer_ud, wf_err *err)
+provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
+                             httpc_observer observer, void *observer_ud, wf_err *err)
 {
     provisioner *p = calloc(1, sizeof(*p));
     httpc_opts fo = {0};
 
-    if (p == NULL || (p->cache = cache_acquire(cfg)) == NULL) {
-        free(p);
+    if (p == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "provisioner: out of memory");
         return NULL;
     }
     p->cfg = cfg;
+    p->cache = cache;
     fo.api = "flyte";
     fo.base_url = cfg->flyte.admin_url;
     fo.ca_file = cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL;
@@ -236,7 +56,6 @@ void provisioner_free(provisioner *p)
         return;
     httpc_free(p->flyte);
     k8s_free(p->kube);
-    cache_release(p->cache);
     free(p);
 }
 
@@ -693,7 +512,7 @@ out:
 
 /* True when a cached apply of this very version still describes what
  * FlyteAdmin holds, so repeating it would change nothing. */
-static int cached_still_true(const applied *prior, const desired *d, const json_t *live,
+static int cached_still_true(const applied_entry *prior, const desired *d, const json_t *live,
                              long long version)
 {
     if (d->flyte_wanted)
@@ -703,7 +522,8 @@ static int cached_still_true(const applied *prior, const desired *d, const json_
     return live == NULL;
 }
 
-static int answer_from_cache(const applied *prior, const desired *d, prov_result *r, wf_err *err)
+static int answer_from_cache(const applied_entry *prior, const desired *d, prov_result *r,
+                             wf_err *err)
 {
     if (d->flyte_wanted)
         return fill_present(r, d, err);
@@ -731,13 +551,29 @@ static int read_project(provisioner *p, const desired *d, json_t **live, wf_err 
     return 0;
 }
 
+/* Records a completed apply in the cache. */
+static void remember(provisioner *p, const char *id, long long version, const char *digest,
+                     const prov_result *r)
+{
+    applied_entry e;
+
+    memset(&e, 0, sizeof(e));
+    e.version = version;
+    snprintf(e.digest, sizeof(e.digest), "%s", digest);
+    e.status = r->status;
+    snprintf(e.reason, sizeof(e.reason), "%s", r->reason ? r->reason : "");
+    e.project = r->flyte_project != NULL;
+    applied_put(p->cache, id, &e);
+}
+
 int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *err)
 {
     long long v = ev->workspace_version;
     char digest[DESIRED_DIGEST_LEN + 1];
     json_t *live = NULL;
-    applied prior;
-    int have, rc = -1;
+    applied_entry prior;
+    applied_verdict verdict;
+    int rc = -1;
     desired d;
 
     if (desired_build(p->cfg, ev, &d, err) != 0) {
@@ -745,8 +581,8 @@ int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *
         return -1;
     }
     desired_digest(&d, digest);
-    have = cache_get(p->cache, d.project_id, &prior);
-    if (have && prior.version > v) {
+    verdict = applied_check(p->cache, d.project_id, v, digest, &prior);
+    if (verdict == APPLIED_STALE) {
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
@@ -756,18 +592,17 @@ int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
-    if (have && prior.version == v && strcmp(prior.digest, digest) == 0 &&
-        cached_still_true(&prior, &d, live, v)) {
+    if (verdict == APPLIED_DUPLICATE && cached_still_true(&prior, &d, live, v)) {
         rc = answer_from_cache(&prior, &d, r, err);
         goto out;
     }
-    cache_forget(p->cache, d.project_id);
+    applied_forget(p->cache, d.project_id);
     if (d.flyte_wanted)
         rc = apply_present(p, ev, &d, live, r, err);
     else
         rc = apply_absent(p, ev, &d, live, r, err);
     if (rc == 0 && !(r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0))
-        cache_put(p->cache, d.project_id, v, digest, r);
+        remember(p, d.project_id, v, digest, r);
 out:
     json_decref(live);
     desired_fini(&d);

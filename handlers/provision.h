@@ -8,15 +8,15 @@
  * converge.  A provisioner owns one HTTP connection per API and is used by
  * one thread at a time.
  *
- * Provisioners created from the same wf_config share an in-memory cache of
- * what this process applied completely (version, digest of the desired
- * state, result).  It only saves requests: an event older than a cached
- * version is stale without a request, and a duplicate of the cached
- * version costs one GET of the Flyte project.  An empty cache (after a
- * restart) is always correct. */
+ * The provisioners of a process share the cache of what it applied
+ * completely (applied.h), given to each by the composition root.  It only
+ * saves requests: an event older than a cached version is stale without a
+ * request, and a duplicate of the cached version costs one GET of the
+ * Flyte project.  Without a cache every event takes the full path. */
 #ifndef WF_PROVISION_H
 #define WF_PROVISION_H
 
+#include "applied.h"
 #include "config.h"
 #include "event.h"
 #include "httpc.h"
@@ -25,13 +25,15 @@
 
 typedef struct provisioner provisioner;
 
-/* cfg, and flyte_auth when not NULL, must outlive the provisioner.
- * flyte_auth (borrowed; thread-safe, so one serves every provisioner)
- * supplies FlyteAdmin's bearer tokens; NULL sends none.  FlyteAdmin's TLS
- * peer is verified against flyte.ca_file, or the system trust store.
- * Returns NULL with err set. */
-provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, httpc_observer observer,
-                             void *observer_ud, wf_err *err);
+/* cfg, and flyte_auth and cache when not NULL, must outlive the
+ * provisioner.  flyte_auth (borrowed; thread-safe, so one serves every
+ * provisioner) supplies FlyteAdmin's bearer tokens; NULL sends none.
+ * cache (borrowed; thread-safe, one for every provisioner of the process)
+ * remembers completed applies; NULL keeps none.  FlyteAdmin's TLS peer is
+ * verified against flyte.ca_file, or the system trust store.  Returns NULL
+ * with err set. */
+provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
+                             httpc_observer observer, void *observer_ud, wf_err *err);
 void provisioner_free(provisioner *p);
 
 /* Applies ev.  Returns 0 with r->status (SUCCEEDED or SKIPPED), r->reason,

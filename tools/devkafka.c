@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kafka.h"
 #include "numparse.h"
 
 extern char **environ;
@@ -237,8 +238,7 @@ int main(int argc, char **argv)
 {
     int partitions = 3, brokers = 1, rc = 1;
     const char *config_path = NULL;
-    char errstr[512], *report = NULL;
-    rd_kafka_conf_t *conf;
+    char *report = NULL;
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mc = NULL;
     wf_config cfg;
@@ -261,12 +261,8 @@ int main(int argc, char **argv)
                 report ? report : err.msg);
         goto out;
     }
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof(errstr));
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        fprintf(stderr, "wsflyte-devkafka: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
+    if ((rk = kafka_mock_host_new(&err)) == NULL) {
+        fprintf(stderr, "wsflyte-devkafka: %s\n", err.msg);
         goto out;
     }
     mc = rd_kafka_mock_cluster_new(rk, brokers);

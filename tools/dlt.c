@@ -209,26 +209,13 @@ static int matches(const filters *f, const rd_kafka_message_t *m)
 
 /* ---- Kafka set-up ---- */
 
+/* list and show read with a group of their own per run, replay with its
+ * resumable one; either way they assign and commit by themselves. */
 static rd_kafka_t *make_consumer(tool *t, const char *group, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, RD_KAFKA_CONSUMER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
+    kafka_reader_opts o = {.group_id = group};
 
-    if (conf == NULL)
-        return NULL;
-    if (kafka_conf_set(conf, "group.id", group, err) ||
-        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.consumer", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return kafka_reader_new(&t->cfg, &o, err);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -246,23 +233,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static rd_kafka_t *make_producer(tool *t, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(&t->cfg, RD_KAFKA_PRODUCER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
+    kafka_producer_opts o = {.on_delivery = on_delivery, .opaque = t};
 
-    if (conf == NULL || kafka_conf_set(conf, "enable.idempotence", "true", err)) {
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, t);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.producer", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return kafka_producer_new(&t->cfg, &o, err);
 }
 
 /* ---- the replay's window, kept in its commits ---- */

@@ -220,23 +220,9 @@ static void send_stream(producer_state *ps, FILE *fp, const char *name)
 
 static rd_kafka_t *make_producer(const wf_config *cfg, producer_state *ps, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_PRODUCER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
+    kafka_producer_opts o = {.on_delivery = on_delivery, .opaque = ps};
 
-    if (conf == NULL || kafka_conf_set(conf, "enable.idempotence", "true", err) != 0) {
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, ps);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.producer", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return kafka_producer_new(cfg, &o, err);
 }
 
 int main(int argc, char **argv)

@@ -43,27 +43,12 @@ static void usage(FILE *fp)
 
 static rd_kafka_t *make_consumer(const wf_config *cfg, wf_err *err)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, RD_KAFKA_CONSUMER, err);
-    char errstr[512];
-    rd_kafka_t *rk;
-
-    if (conf == NULL)
-        return NULL;
     char group[64];
+    kafka_reader_opts o = {.group_id = group};
+
     /* assign() still needs a group id; a private one, never committed. */
     snprintf(group, sizeof(group), "wsflyte-results-%ld", (long)getpid());
-    if (kafka_conf_set(conf, "group.id", group, err) ||
-        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
-        kafka_conf_set(conf, "enable.partition.eof", "false", err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        wf_err_set(err, WF_CONFIG, "kafka.consumer", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return kafka_reader_new(cfg, &o, err);
 }
 
 /* Assigns every partition of topic from the beginning. */
