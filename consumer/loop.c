@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attempt.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "health.h"
@@ -22,10 +23,9 @@
 #include "outcome.h"
 #include "pause.h"
 #include "provision.h"
+#include "stats.h"
+#include "topics.h"
 
-#define BACKOFF_BASE_MS     500
-#define BACKOFF_MAX_MS      10000
-#define RETRY_AFTER_MAX_MS  30000
 #define FLUSH_MS            10000
 #define MIN_INFLIGHT_WINDOW 1024
 
@@ -75,49 +75,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     outcome_delivered(m);
 }
 
-/* ---- running an event (worker threads) ---- */
+/* ---- worker threads ---- */
 
-static long backoff_ms(int attempt, long retry_after_ms)
-{
-    long d = (long)BACKOFF_BASE_MS << (attempt - 1 < 10 ? attempt - 1 : 10);
-
-    if (d > BACKOFF_MAX_MS)
-        d = BACKOFF_MAX_MS;
-    d = d / 2 + random() % (d / 2 + 1); /* jitter: spread retrying replicas */
-    if (retry_after_ms > d)
-        d = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms : RETRY_AFTER_MAX_MS;
-    return d;
-}
-
-/* Runs one attempt of the handler.  A transient failure with in-place
- * attempts left asks the dispatcher to run the job again after a backoff;
- * the worker meanwhile serves other workspaces. */
 static void run_work(job *j, void *worker_ud)
 {
-    work *w = (work *)j;
     app *a = j->data;
-    provisioner *p = worker_ud;
-    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, 0, -1};
-    int attempt = ++w->attempts;
 
-    if (attempt > 1 && (a->abandon || *a->stop)) {
-        w->abandoned = 1; /* stop or revoke while backing off */
-        return;
-    }
-    ctx.attempt = w->prior_attempts + attempt;
-    wf_err_init(&w->err);
-    prov_result_fini(&w->result);
-    memset(&w->result, 0, sizeof(w->result));
-    if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
-        return;
-    /* A server asking for more patience than an in-place wait may take
-     * (Retry-After beyond RETRY_AFTER_MAX_MS) is answered by a retry tier. */
-    if (w->err.cls != WF_TRANSIENT || attempt >= a->cfg->retry.in_place_attempts ||
-        w->err.retry_after_ms > RETRY_AFTER_MAX_MS)
-        return;
-    j->retry_in_ms = backoff_ms(attempt, w->err.retry_after_ms);
-    log_warn(&ctx, "%s failed (%s): %s; retrying in %ld ms", ws_event_type_name(w->ev.type),
-             w->err.code, w->err.msg, j->retry_in_ms);
+    attempt_run((work *)j, worker_ud, a->abandon || *a->stop, a->cfg->retry.in_place_attempts);
 }
 
 /* Every API answer feeds the metrics and the readiness state. */
@@ -173,10 +137,7 @@ static void collect_finished(app *a, int timeout_ms)
 static void handle_message(app *a, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    int tier = outcome_tier_of(a->oc, topic);
-    rd_kafka_headers_t *hdrs = NULL;
-    char content_type[128];
-    const char *ct = NULL;
+    int tier = outcome_tier_of(a->oc, topic), rc;
     work *w;
 
     if (tier >= 0 && pause_defer_if_not_due(a->pauses, m, a->cfg->retry.tiers_ms[tier])) {
@@ -191,30 +152,9 @@ static void handle_message(app *a, rd_kafka_message_t *m)
         return;
     }
     w->j.data = a;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        kafka_header_get(hdrs, "content-type", content_type, sizeof(content_type)) == 0)
-        ct = content_type;
-    if (codec_decode_event(a->codec, m->payload, m->len, ct, &w->ev, &w->err) != 0) {
-        if (w->err.cls != WF_TRANSIENT) {
-            outcome_undecodable(w);
-            return;
-        }
-        /* The schema registry is unreachable: not the record's fault. */
-        log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s; stopping", topic, m->partition,
-                  m->offset, w->err.msg);
-        w->abandoned = 1;
-        a->fatal = 1;
-        outcome_release(w);
-        return;
-    }
-    if (m->key_len != strlen(w->ev.ws.workspace_id) ||
-        memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0) {
-        wf_err_set(&w->err, WF_VALIDATION, "event.key",
-                   "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "
-                   "ordering needs the workspace id as key",
-                   w->ev.ws.workspace_id);
-        w->attempts = 1;
-        outcome_finish(w);
+    if ((rc = outcome_decode(w)) != 0) {
+        if (rc < 0)
+            a->fatal = 1; /* the schema registry is unreachable */
         return;
     }
     w->j.key = w->ev.ws.workspace_id;
@@ -283,23 +223,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     app *a = opaque;
-    json_t *root = json_loadb(json, len, 0, NULL);
-    json_t *topics = json_object_get(root, "topics"), *t, *parts, *p;
-    const char *topic, *pid;
 
     (void)rk;
-    json_object_foreach(topics, topic, t)
-    {
-        parts = json_object_get(t, "partitions");
-        json_object_foreach(parts, pid, p)
-        {
-            json_t *lag = json_object_get(p, "consumer_lag");
-            if (strcmp(pid, "-1") == 0 || !json_is_integer(lag) || json_integer_value(lag) < 0)
-                continue;
-            metrics_set_lag(a->metrics, topic, (int32_t)atoi(pid), json_integer_value(lag));
-        }
-    }
-    json_decref(root);
+    stats_apply_lag(a->metrics, json, len);
     return 0; /* librdkafka frees json */
 }
 
@@ -364,57 +290,6 @@ static rd_kafka_t *make_producer(app *a, wf_err *err)
     return rk;
 }
 
-/* Refuses to start unless every retry tier and the dead-letter topic have
- * as many partitions as the events topic.  Waits for metadata while the
- * brokers are unreachable. */
-static int check_topics(app *a, wf_err *err)
-{
-    size_t n = a->cfg->retry.n_tiers;
-    const char **others = calloc(n + 1, sizeof(*others));
-    int rc;
-
-    if (others == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        others[i] = outcome_tier_topic(a->oc, i);
-    others[n] = outcome_dlt_topic(a->oc);
-    for (;;) {
-        wf_err_init(err);
-        rc = kafka_check_copartitioned(a->consumer, a->cfg->kafka.topic_events, others, n + 1,
-                                       10000, err);
-        if (rc == 0 || err->cls != WF_TRANSIENT || *a->stop)
-            break;
-        log_warn(LOG_CTX_NONE, "checking topics: %s; trying again", err->msg);
-    }
-    free(others);
-    return rc;
-}
-
-static int subscribe(app *a, wf_err *err)
-{
-    rd_kafka_topic_partition_list_t *topics;
-    rd_kafka_resp_err_t rerr;
-
-    if (check_topics(a, err) != 0)
-        return -1;
-    topics = rd_kafka_topic_partition_list_new(4);
-
-    rd_kafka_topic_partition_list_add(topics, a->cfg->kafka.topic_events, RD_KAFKA_PARTITION_UA);
-    for (size_t i = 0; i < a->cfg->retry.n_tiers; i++)
-        rd_kafka_topic_partition_list_add(topics, outcome_tier_topic(a->oc, i),
-                                          RD_KAFKA_PARTITION_UA);
-    rerr = rd_kafka_subscribe(a->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (rerr) {
-        wf_err_set(err, WF_CONFIG, "kafka.subscribe", "subscribe to %s: %s",
-                   a->cfg->kafka.topic_events, rd_kafka_err2str(rerr));
-        return -1;
-    }
-    return 0;
-}
-
 static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
 {
     /* coalesce: a workspace's waiting events shrink to its newest one
@@ -476,7 +351,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         wf_err_set(err, WF_INTERNAL, "oom", "out of memory");
         return -1;
     }
-    return subscribe(a, err);
+    return topics_subscribe(a->consumer, cfg, a->oc, stop, err);
 }
 
 static void app_fini(app *a)

@@ -485,17 +485,13 @@ work *outcome_begin(outcome *oc, rd_kafka_message_t *m, int tier)
     return w;
 }
 
-void outcome_undecodable(work *w)
+/* w's record could not be decoded (w->err says why): a FAILED result when
+ * its ids are readable, and a dead letter. */
+static void undecodable(work *w, const char *ct)
 {
     const rd_kafka_message_t *m = w->msg;
-    const char *ct = NULL;
-    rd_kafka_headers_t *hdrs = NULL;
-    char content_type[128];
 
     w->attempts = 1;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        kafka_header_get(hdrs, "content-type", content_type, sizeof(content_type)) == 0)
-        ct = content_type;
     if (codec_decode_event_ids(w->oc->o.codec, m->payload, m->len, ct, &w->ev) == 0) {
         /* Partly readable: whoever waits for its result gets a FAILED
          * one next to the dead letter (CONTRACT.md §3). */
@@ -510,4 +506,39 @@ void outcome_undecodable(work *w)
               rd_kafka_topic_name(m->rkt), m->partition, m->offset, w->err.code, w->err.msg);
     forward(w, w->oc->dlt_topic, 0);
     outcome_release(w);
+}
+
+int outcome_decode(work *w)
+{
+    const rd_kafka_message_t *m = w->msg;
+    rd_kafka_headers_t *hdrs = NULL;
+    char content_type[128];
+    const char *ct = NULL;
+
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(hdrs, "content-type", content_type, sizeof(content_type)) == 0)
+        ct = content_type;
+    if (codec_decode_event(w->oc->o.codec, m->payload, m->len, ct, &w->ev, &w->err) != 0) {
+        if (w->err.cls != WF_TRANSIENT) {
+            undecodable(w, ct);
+            return 1;
+        }
+        /* The schema registry is unreachable: not the record's fault. */
+        log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s; stopping",
+                  rd_kafka_topic_name(m->rkt), m->partition, m->offset, w->err.msg);
+        w->abandoned = 1;
+        outcome_release(w);
+        return -1;
+    }
+    if (m->key_len != strlen(w->ev.ws.workspace_id) ||
+        memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0) {
+        wf_err_set(&w->err, WF_VALIDATION, "event.key",
+                   "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "
+                   "ordering needs the workspace id as key",
+                   w->ev.ws.workspace_id);
+        w->attempts = 1;
+        outcome_finish(w);
+        return 1;
+    }
+    return 0;
 }

@@ -102,10 +102,14 @@ work *outcome_begin(outcome *oc, rd_kafka_message_t *m, int tier);
  * abandoned.  A superseded job is answered SKIPPED "stale". */
 void outcome_finish(work *w);
 
-/* w's record could not be decoded (w->err says why, not transient): a
- * FAILED result when its ids are readable, and a dead letter.  Drops the
- * consumer thread's reference. */
-void outcome_undecodable(work *w);
+/* Decodes w's event (a record's readability decides its outcome).
+ * Returns 0 when the event is ready to run; 1 when the record got its
+ * outcome instead (undecodable: a dead letter, and a FAILED result when its
+ * ids are readable; keyed other than by its workspace: FAILED) and the
+ * consumer thread's reference is dropped; -1 when the schema registry is
+ * unreachable (not the record's fault): w is abandoned and released, and
+ * the process must stop. */
+int outcome_decode(work *w);
 
 /* Drops the consumer thread's reference on w without an output. */
 void outcome_release(work *w);
