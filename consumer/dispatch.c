@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define BUCKETS 1024
 
 /* The jobs of one key that wait behind its active job. */
@@ -205,35 +207,11 @@ static void release_key(dispatcher *d, job *j)
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The CLOCK_REALTIME instant ms from now, as pthread_cond_timedwait takes it. */
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec t;
-
-    if (ms < 0)
-        ms = 0;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 /* Moves delayed jobs that are due to the ready list; returns the earliest
  * due time left, or -1 when none is delayed. */
 static int64_t release_due(dispatcher *d)
 {
-    int64_t now = mono_ms(), next = -1;
+    int64_t now = wf_clock_mono_ms(), next = -1;
 
     for (job **pp = &d->delayed; *pp;) {
         job *j = *pp;
@@ -258,7 +236,7 @@ static void wait_for_work(dispatcher *d)
         if (next < 0) {
             pthread_cond_wait(&d->work_cv, &d->lock);
         } else {
-            struct timespec until = deadline_in(next - mono_ms());
+            struct timespec until = wf_clock_deadline_in(next - wf_clock_mono_ms());
             pthread_cond_timedwait(&d->work_cv, &d->lock, &until);
         }
     }
@@ -285,7 +263,7 @@ static void *worker_main(void *arg)
         w->current = NULL;
         if (j->retry_in_ms > 0 && !d->stopping) {
             /* Backing off: the key stays busy, the worker is free. */
-            j->due_ms = mono_ms() + j->retry_in_ms;
+            j->due_ms = wf_clock_mono_ms() + j->retry_in_ms;
             j->next = d->delayed;
             d->delayed = j;
             pthread_cond_signal(&d->work_cv); /* someone must watch the due time */
@@ -419,7 +397,7 @@ void dispatcher_submit(dispatcher *d, job *j)
 
 job *dispatcher_collect(dispatcher *d, int timeout_ms)
 {
-    struct timespec until = deadline_in(timeout_ms);
+    struct timespec until = wf_clock_deadline_in(timeout_ms);
     job *j;
 
     pthread_mutex_lock(&d->lock);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "httpc.h"
 #include "log.h"
 #include "url.h"
@@ -34,14 +35,6 @@ struct oauth {
     long long expires_at_ms; /* when the server stops accepting it */
     unsigned long requests;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void wipe(void *p, size_t n)
 {
@@ -350,7 +343,7 @@ static int accept_token(oauth *o, const http_response *r, wf_err *err)
     const char *tok = json_string_value(json_object_get(j, "access_token"));
     const char *type = json_string_value(json_object_get(j, "token_type"));
     json_t *exp = json_object_get(j, "expires_in");
-    long long ttl_ms = OAUTH_DEFAULT_TTL_S * 1000LL, margin, now = now_ms();
+    long long ttl_ms = OAUTH_DEFAULT_TTL_S * 1000LL, margin, now = wf_clock_mono_ms();
     int rc = -1;
 
     if (tok == NULL || !token_ok(tok)) {
@@ -451,7 +444,7 @@ out:
  * lock. */
 static int ensure_token(oauth *o, int invalidate, wf_err *err)
 {
-    long long now = now_ms();
+    long long now = wf_clock_mono_ms();
     wf_err tmp;
 
     /* A 401 for a token another thread has just replaced: use the new one. */

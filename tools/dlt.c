@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "config.h"
 #include "kafka.h"
@@ -73,13 +73,6 @@ typedef struct tool {
     long delivery_errors;
     int window_resumed; /* the time window came from an interrupted run */
 } tool;
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* Formats epoch ms as UTC ISO 8601; leaves buf alone for 0 (open). */
 static void format_time(int64_t ms, char *buf, size_t len)
@@ -154,7 +147,7 @@ static int parse_time(const char *s, int64_t *out, long *ago)
     *ago = 0;
     if (wf_duration_parse(s, &ms) == 0) {
         *ago = ms;
-        *out = now_ms() - ms;
+        *out = wf_clock_wall_ms() - ms;
         return 0;
     }
     end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -586,7 +579,7 @@ static int republish(tool *t, const rd_kafka_message_t *m, int32_t partition, in
                                                                        : rd_kafka_headers_new(4);
     snprintf(buf, sizeof(buf), "%d", replays + 1);
     kafka_header_set(h, "x-replay-count", buf);
-    snprintf(buf, sizeof(buf), "%" PRId64, now_ms());
+    snprintf(buf, sizeof(buf), "%" PRId64, wf_clock_wall_ms());
     kafka_header_set(h, "x-retry-due-ms", buf);
     err = rd_kafka_producev(
         t->producer, RD_KAFKA_V_TOPIC(t->target), RD_KAFKA_V_PARTITION(partition),
@@ -672,7 +665,7 @@ static int cmd_replay(tool *t, const options *o)
 {
     replay_stats s = {0};
     rd_kafka_message_t *m;
-    int64_t last_progress = now_ms();
+    int64_t last_progress = wf_clock_wall_ms();
     char why[256];
     int failed = 0;
 
@@ -714,9 +707,9 @@ static int cmd_replay(tool *t, const options *o)
         }
         s.replayed += published;
         rd_kafka_message_destroy(m);
-        if (now_ms() - last_progress > 2000) {
+        if (wf_clock_wall_ms() - last_progress > 2000) {
             progress(&s, 0, o->dry_run);
-            last_progress = now_ms();
+            last_progress = wf_clock_wall_ms();
         }
     }
     if (!failed && !stop_requested && !o->dry_run && commit_done(t, &o->f) != 0)
@@ -918,7 +911,8 @@ int main(int argc, char **argv)
     if (strcmp(o.command, "replay") == 0)
         replay_group(&t.cfg, &o, group, sizeof(group));
     else
-        snprintf(group, sizeof(group), "%s.dlt-inspect-%ld", t.cfg.kafka.group_id, (long)now_ms());
+        snprintf(group, sizeof(group), "%s.dlt-inspect-%ld", t.cfg.kafka.group_id,
+                 (long)wf_clock_wall_ms());
     if ((t.codec = kafka_codec_new(&t.cfg, &err)) == NULL ||
         (t.consumer = make_consumer(&t, group, &err)) == NULL ||
         (strcmp(o.command, "replay") == 0 && !o.dry_run &&
