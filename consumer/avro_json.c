@@ -1,3 +1,9 @@
+/* Avro data <-> plain JSON, and Avro's schema resolution done on that form
+ * (a writer's record projected onto our reader schema, defaults filled in).
+ *
+ * Longer than most modules because it covers every Avro type in both
+ * directions plus the resolution rules, with a field path in every error;
+ * splitting it would only spread one grammar over several files. */
 #include "avro_json.h"
 
 #include <inttypes.h>

@@ -1,3 +1,7 @@
+/* Key-ordered concurrent execution: worker threads run jobs, never two of
+ * one key at once and in arrival order per key; waiting jobs of a key are
+ * coalesced to the newest; partitions take turns for workers; a job backing
+ * off gives its worker back. */
 #include "dispatch.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+/* The metrics and health endpoint on observability.listen: /metrics,
+ * /healthz (the loop is alive) and /readyz (joined, APIs answering). */
 #include "health.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,7 @@
+/* librdkafka set-up for the service and every tool: the configuration each
+ * client kind takes, one constructor per kind (group member, assign-and-seek
+ * reader, idempotent producer, mock cluster host), headers, and the codec
+ * built from the configuration. */
 #include "kafka.h"
 
 #include <stdio.h>

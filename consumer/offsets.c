@@ -1,3 +1,5 @@
+/* Per partition, the records in flight and the lowest unfinished offset:
+ * what may be committed when records finish out of order. */
 #include "offsets.h"
 
 #include <stdlib.h>

@@ -1,3 +1,11 @@
+/* What Flyte and Kubernetes must hold for one event, computed as data: the
+ * project, per-domain attributes and objects, the cluster-wide objects, and
+ * what to remove by name.  No I/O; wsflyte-render prints the same data.
+ *
+ * Over 600 lines because it renders every object the contract gives a
+ * workspace (namespaces, quota, isolation policy, runner, roles, bindings,
+ * authz matrix, ACK objects), each from validated input and each checked
+ * for allocation failure. */
 #include "desired.h"
 
 #include <stdio.h>

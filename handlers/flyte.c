@@ -1,3 +1,5 @@
+/* The FlyteAdmin REST calls wsflyte makes, and the reading of their
+ * answers (FlyteAdmin's own not-found versus a gateway's 404). */
 #include "flyte.h"
 
 #include <stdio.h>

@@ -1,3 +1,6 @@
+/* A blocking HTTP/1.1 JSON client on one kept-alive libcurl handle per API:
+ * TLS verified, an auth provider for the bearer token, every answer reported
+ * to an observer, failures classified. */
 #include "httpc.h"
 
 #include <ctype.h>

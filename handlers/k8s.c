@@ -1,3 +1,6 @@
+/* The Kubernetes API calls: server-side apply as field manager wsflyte,
+ * reads, lists and deletes with uid preconditions, and the reading of the
+ * API server's Status answers. */
 #include "k8s.h"
 
 #include "kubeconfig.h"

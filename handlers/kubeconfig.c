@@ -1,3 +1,5 @@
+/* Connection settings from a kubeconfig file, read the way client-go reads
+ * them (current context, relative paths, -data fields, token files). */
 #include "kubeconfig.h"
 
 #include <errno.h>

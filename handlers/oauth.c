@@ -1,3 +1,5 @@
+/* FlyteAdmin OAuth2 client credentials as an httpc auth provider: the token
+ * endpoint discovered, tokens cached until shortly before they expire. */
 #include "oauth.h"
 
 #include <ctype.h>

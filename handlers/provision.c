@@ -1,3 +1,6 @@
+/* The one level-triggered handler: decide stale and duplicate events,
+ * read what wsflyte must not touch, then converge FlyteAdmin and Kubernetes
+ * to the desired state (or make the workspace's footprint absent). */
 #include "provision.h"
 
 #include <errno.h>

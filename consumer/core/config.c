@@ -1,3 +1,10 @@
+/* The configuration: YAML file plus WSFLYTE_<SECTION>_<KEY> overrides, one
+ * table of every key with its default and check, every problem reported with
+ * its key path, and the effective configuration printed with secrets masked.
+ *
+ * Over 600 lines because the key table and the checks of every value are
+ * the contract's section 5 in one place; the YAML walking and the
+ * did-you-mean hints serve only that table. */
 #include "config.h"
 
 #include <ctype.h>

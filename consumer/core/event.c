@@ -1,3 +1,9 @@
+/* The in-memory lifecycle event and provisioning result: validation of
+ * every field, the plain-JSON form both are read from and written as, and
+ * their release.
+ *
+ * Over 600 lines because each of the contract's event fields is checked
+ * here, with its own limit and message. */
 #include "event.h"
 
 #include <inttypes.h>

@@ -1,3 +1,5 @@
+/* One line per message on stderr, JSON or text, with the workspace, event
+ * and attempt as fields. */
 #include "log.h"
 
 #include <jansson.h>

@@ -1,3 +1,5 @@
+/* The service's counters, gauges and histograms, thread-safe, rendered as
+ * Prometheus text. */
 #include "metrics.h"
 
 #include <pthread.h>

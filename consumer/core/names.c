@@ -1,3 +1,6 @@
+/* Which strings may become Kubernetes names, label values, Flyte ids and S3
+ * prefixes (the one DNS-label check), and stable, readable encodings of
+ * free-form values into names. */
 #include "names.h"
 
 #include <ctype.h>

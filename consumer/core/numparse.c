@@ -1,3 +1,5 @@
+/* Strict decimal integers for options and headers: the whole string, in
+ * range, or a message saying why not. */
 #include "numparse.h"
 
 #include <errno.h>

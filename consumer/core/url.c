@@ -1,3 +1,4 @@
+/* The one check of what counts as an http(s) URL. */
 #include "url.h"
 
 #include <string.h>

@@ -1,3 +1,4 @@
+/* Cutting text to a byte budget without splitting a UTF-8 character. */
 #include "utf8.h"
 
 #include <string.h>

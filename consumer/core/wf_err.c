@@ -1,3 +1,5 @@
+/* The error every operation reports into: class, stable code and message;
+ * the first error wins, and classes map onto the contract's four. */
 #include "wf_err.h"
 
 #include <stdarg.h>
