@@ -73,13 +73,22 @@ int64_t pause_retry_due(const char *header, int64_t timestamp_ms, int64_t delay_
     return due;
 }
 
+/* The link to the partition's entry, or to the list's end when it has none. */
+static paused **paused_link(pauses *ps, const char *topic, int32_t partition)
+{
+    paused **pp = &ps->paused;
+
+    while (*pp && ((*pp)->partition != partition || strcmp((*pp)->topic, topic) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
 static paused *find_paused(pauses *ps, const char *topic, int32_t partition, int create)
 {
-    paused *p;
+    paused *p = *paused_link(ps, topic, partition);
 
-    for (p = ps->paused; p; p = p->next)
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            return p;
+    if (p)
+        return p;
     if (!create || (p = calloc(1, sizeof(*p))) == NULL || (p->topic = strdup(topic)) == NULL) {
         free(p);
         return NULL;
@@ -187,10 +196,8 @@ void pause_free(pauses *ps)
 static void window_check(void *ud, const char *topic, int32_t partition, size_t pending)
 {
     pauses *ps = ud;
-    paused **pp = &ps->paused;
+    paused **pp = paused_link(ps, topic, partition);
 
-    while (*pp && ((*pp)->partition != partition || strcmp((*pp)->topic, topic) != 0))
-        pp = &(*pp)->next;
     if (*pp == NULL || !((*pp)->reasons & PAUSE_BACKPRESSURE)) {
         if (pending < ps->max_inflight ||
             add_pause(ps, topic, partition, PAUSE_BACKPRESSURE, 0) != 0)
