@@ -268,20 +268,20 @@ int pause_defer_if_not_due(pauses *ps, const rd_kafka_message_t *m, int64_t dela
     char buf[32];
     const char *header = NULL;
     int bad = 0;
-    int64_t due;
+    int64_t now = wf_clock_wall_ms(), due;
 
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         kafka_header_get(h, "x-retry-due-ms", buf, sizeof(buf)) == 0)
         header = buf;
-    due = first_due(ps, m,
-                    pause_retry_due(header, rd_kafka_message_timestamp(m, &tstype), delay_ms,
-                                    wf_clock_wall_ms(), &bad));
+    due = first_due(
+        ps, m,
+        pause_retry_due(header, rd_kafka_message_timestamp(m, &tstype), delay_ms, now, &bad));
     if (bad)
         log_warn(LOG_CTX_NONE,
                  "%s[%" PRId32 "]@%" PRId64 ": x-retry-due-ms \"%s\" is not a time in epoch ms; "
                  "due by its timestamp instead",
                  rd_kafka_topic_name(m->rkt), m->partition, m->offset, buf);
-    if (due <= wf_clock_wall_ms())
+    if (due <= now)
         return 0;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
