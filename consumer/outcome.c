@@ -485,6 +485,15 @@ work *outcome_begin(outcome *oc, rd_kafka_message_t *m, int tier)
     return w;
 }
 
+/* Whether w's record is keyed by its event's workspace id. */
+static int key_is_workspace(const work *w)
+{
+    const rd_kafka_message_t *m = w->msg;
+
+    return m->key_len == strlen(w->ev.ws.workspace_id) &&
+           memcmp(m->key, w->ev.ws.workspace_id, m->key_len) == 0;
+}
+
 /* w's record could not be decoded (w->err says why): a FAILED result when
  * its ids are readable, and a dead letter. */
 static void undecodable(work *w, const char *ct)
@@ -495,8 +504,7 @@ static void undecodable(work *w, const char *ct)
     if (codec_decode_event_ids(w->oc->o.codec, m->payload, m->len, ct, &w->ev) == 0) {
         /* Partly readable: whoever waits for its result gets a FAILED
          * one next to the dead letter (CONTRACT.md §3). */
-        if (m->key_len != strlen(w->ev.ws.workspace_id) ||
-            memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0)
+        if (!key_is_workspace(w))
             wf_err_prefix(&w->err, "record key does not match workspace.workspace_id; event");
         outcome_finish(w);
         return;
@@ -530,8 +538,7 @@ int outcome_decode(work *w)
         outcome_release(w);
         return -1;
     }
-    if (m->key_len != strlen(w->ev.ws.workspace_id) ||
-        memcmp(m->key, w->ev.ws.workspace_id, m->key_len) != 0) {
+    if (!key_is_workspace(w)) {
         wf_err_set(&w->err, WF_VALIDATION, "event.key",
                    "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "
                    "ordering needs the workspace id as key",
