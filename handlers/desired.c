@@ -775,12 +775,6 @@ void desired_fini(desired *d)
     memset(d, 0, sizeof(*d));
 }
 
-void desired_workspace_selector(const char *workspace_id, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s=%s,%s=%s", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE,
-             workspace_id);
-}
-
 void desired_digest(const desired *d, char *out)
 {
     json_t *doc =

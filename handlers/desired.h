@@ -61,8 +61,6 @@ void desired_fini(desired *d);
 #define DESIRED_DIGEST_LEN 32
 void desired_digest(const desired *d, char *out);
 
-/* The label selector matching every object of a workspace. */
-void desired_workspace_selector(const char *workspace_id, char *buf, size_t len);
 /* The label selector matching the workspace's member RoleBindings. */
 void desired_member_selector(const char *workspace_id, char *buf, size_t len);
 /* True when name has the form of a member RoleBinding wsflyte renders
