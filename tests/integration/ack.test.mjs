@@ -9,12 +9,10 @@ const OIDC = 'oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMP
 let stack, consumer;
 
 before(async () => {
-  stack = new Stack({ kubeArgs: ['--ack', 'on'] });
-  stack.configYaml = function configYaml() {
-    const doc = JSON.parse(Stack.prototype.configYaml.call(this));
-    doc.aws = { account_id: '123456789012', oidc_provider: OIDC, ack: { enabled: true } };
-    return JSON.stringify(doc, null, 2) + '\n';
-  };
+  stack = new Stack({
+    kubeArgs: ['--ack', 'on'],
+    editConfig: (doc) => { doc.aws = { account_id: '123456789012', oidc_provider: OIDC, ack: { enabled: true } }; },
+  });
   await stack.start();
   consumer = stack.startConsumer();
 });

@@ -159,9 +159,11 @@ export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
 
 export class Stack {
   // groups: other consumer groups whose retry and dead-letter topics
-  // devkafka creates too; topics: {name: partitions} overriding `partitions`.
-  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {} } = {}) {
-    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics };
+  // devkafka creates too; topics: {name: partitions} overriding `partitions`;
+  // editConfig(doc): changes the configuration document before it is written.
+  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {},
+    editConfig } = {}) {
+    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics, editConfig };
     this.logs = [];
     this.children = [];
     this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-'));
@@ -208,6 +210,7 @@ export class Stack {
       processing: { concurrency: c.concurrency || 8 },
       observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },
     };
+    this.opts.editConfig?.(doc);
     return JSON.stringify(doc, null, 2) + '\n';
   }
 

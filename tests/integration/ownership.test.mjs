@@ -31,12 +31,10 @@ const bob = { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' };
 let stack, consumer;
 
 before(async () => {
-  stack = new Stack({ flyteArgs: ['--domains', DOMAINS.join(',')] });
-  stack.configYaml = function configYaml() {
-    const doc = JSON.parse(Stack.prototype.configYaml.call(this));
-    doc.flyte.domains = DOMAINS;
-    return JSON.stringify(doc, null, 2) + '\n';
-  };
+  stack = new Stack({
+    flyteArgs: ['--domains', DOMAINS.join(',')],
+    editConfig: (doc) => { doc.flyte.domains = DOMAINS; },
+  });
   await stack.start();
   consumer = stack.startConsumer();
 });
