@@ -60,11 +60,7 @@ async function inNamespace(ns) {
 
 const send = (events) => stack.produceEvents(events, 'json');
 
-async function resultOf(eventId, timeoutMs = 60000) {
-  const r = await waitFor(async () => (await stack.results(200, 3)).find((x) => x.event_id === eventId), timeoutMs, 500);
-  assert.ok(r, `no result for ${eventId}\n${stack.logs.join('').slice(-3000)}`);
-  return r;
-}
+const resultOf = (eventId) => stack.resultOf(eventId, 200);
 
 // Requests other than reads that touched namespace ns or anything in it.
 async function writesInto(ns) {
