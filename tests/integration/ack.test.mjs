@@ -3,18 +3,16 @@
 // that validates their names and specs, and deleted with the workspace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, eventsFile, workspaceEvent, waitFor } from './harness.mjs';
+import { Stack, eventsFile, workspaceEvent } from './harness.mjs';
 
 const OIDC = 'oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
 let stack, consumer;
 
 before(async () => {
-  stack = new Stack({ kubeArgs: ['--ack', 'on'] });
-  stack.configYaml = function configYaml() {
-    const doc = JSON.parse(Stack.prototype.configYaml.call(this));
-    doc.aws = { account_id: '123456789012', oidc_provider: OIDC, ack: { enabled: true } };
-    return JSON.stringify(doc, null, 2) + '\n';
-  };
+  stack = new Stack({
+    kubeArgs: ['--ack', 'on'],
+    editConfig: (doc) => { doc.aws = { account_id: '123456789012', oidc_provider: OIDC, ack: { enabled: true } }; },
+  });
   await stack.start();
   consumer = stack.startConsumer();
 });
@@ -27,11 +25,7 @@ after(async () => {
 const ack = async (id) => (await stack.kubeState()).objects.filter((o) =>
   o.apiVersion === 'iam.services.k8s.aws/v1alpha1' && o.metadata.labels?.['wsflyte.io/workspace'] === id);
 
-async function resultOf(eventId) {
-  const r = await waitFor(async () => (await stack.results(100, 3)).find((x) => x.event_id === eventId), 60000, 500);
-  assert.ok(r, `no result for ${eventId}\n${stack.logs.join('').slice(-3000)}`);
-  return r;
-}
+const resultOf = (eventId) => stack.resultOf(eventId);
 
 test('the IAM Role trusts the runner service accounts through the OIDC provider; the Policy covers the bucket', async () => {
   const ev = workspaceEvent('ws-ack-1', 1);

@@ -1,6 +1,7 @@
 // A local wsflyte stack for end-to-end tests and the demo: wsflyte-devkafka,
 // the FlyteAdmin and Kubernetes test servers, and wsflyte itself, each a
 // separate process talking over real TCP, as in production.
+import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -159,9 +160,11 @@ export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
 
 export class Stack {
   // groups: other consumer groups whose retry and dead-letter topics
-  // devkafka creates too; topics: {name: partitions} overriding `partitions`.
-  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {} } = {}) {
-    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics };
+  // devkafka creates too; topics: {name: partitions} overriding `partitions`;
+  // editConfig(doc): changes the configuration document before it is written.
+  constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {},
+    editConfig } = {}) {
+    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics, editConfig };
     this.logs = [];
     this.children = [];
     this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-'));
@@ -208,6 +211,7 @@ export class Stack {
       processing: { concurrency: c.concurrency || 8 },
       observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },
     };
+    this.opts.editConfig?.(doc);
     return JSON.stringify(doc, null, 2) + '\n';
   }
 
@@ -240,6 +244,14 @@ export class Stack {
     const args = ['-P', '-b', this.bootstrap, '-t', 'workspace.lifecycle.v1', '-k', key, '-D', '\u0001'];
     for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
     return run('kcat', args, { input: value });
+  }
+
+  // The result of eventId among the first count results, waited for up to a
+  // minute; fails with the tail of the logs when none comes.
+  async resultOf(eventId, count = 100) {
+    const r = await waitFor(async () => (await this.results(count, 3)).find((x) => x.event_id === eventId), 60000, 500);
+    assert.ok(r, `no result for ${eventId}\n${this.logs.join('').slice(-3000)}`);
+    return r;
   }
 
   async results(count, timeoutS = 60) {

@@ -31,12 +31,10 @@ const bob = { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' };
 let stack, consumer;
 
 before(async () => {
-  stack = new Stack({ flyteArgs: ['--domains', DOMAINS.join(',')] });
-  stack.configYaml = function configYaml() {
-    const doc = JSON.parse(Stack.prototype.configYaml.call(this));
-    doc.flyte.domains = DOMAINS;
-    return JSON.stringify(doc, null, 2) + '\n';
-  };
+  stack = new Stack({
+    flyteArgs: ['--domains', DOMAINS.join(',')],
+    editConfig: (doc) => { doc.flyte.domains = DOMAINS; },
+  });
   await stack.start();
   consumer = stack.startConsumer();
 });
@@ -62,11 +60,7 @@ async function inNamespace(ns) {
 
 const send = (events) => stack.produceEvents(events, 'json');
 
-async function resultOf(eventId, timeoutMs = 60000) {
-  const r = await waitFor(async () => (await stack.results(200, 3)).find((x) => x.event_id === eventId), timeoutMs, 500);
-  assert.ok(r, `no result for ${eventId}\n${stack.logs.join('').slice(-3000)}`);
-  return r;
-}
+const resultOf = (eventId) => stack.resultOf(eventId, 200);
 
 // Requests other than reads that touched namespace ns or anything in it.
 async function writesInto(ns) {

@@ -440,18 +440,26 @@ static void newer_writer_unknown_symbol_is_avro_schema(void **state)
 
 /* ---------------- partly readable events ---------------- */
 
-/* Decodes buf expecting failure cls/code, then reads its ids. */
+/* Decodes buf expecting failure cls/code, then reads its ids and checks
+ * them against the expected ones. */
 static void expect_ids_after_failure(codec *c, const void *buf, size_t len, const char *ct,
-                                     wf_class cls, const char *code, ws_event *ev)
+                                     wf_class cls, const char *code, const char *event_id,
+                                     const char *workspace_id, int type, int64_t version)
 {
+    ws_event ev;
     wf_err err;
 
     wf_err_init(&err);
-    assert_int_equal(codec_decode_event(c, buf, len, ct, ev, &err), -1);
+    assert_int_equal(codec_decode_event(c, buf, len, ct, &ev, &err), -1);
     if (err.cls != cls || strcmp(err.code, code) != 0)
         fail_msg("want %s %s, got %s %s \"%s\"", wf_class_name(cls), code, wf_class_name(err.cls),
                  err.code, err.msg);
-    assert_int_equal(codec_decode_event_ids(c, buf, len, ct, ev), 0);
+    assert_int_equal(codec_decode_event_ids(c, buf, len, ct, &ev), 0);
+    assert_string_equal(ev.event_id, event_id);
+    assert_string_equal(ev.ws.workspace_id, workspace_id);
+    assert_int_equal(ev.type, type);
+    assert_int_equal(ev.workspace_version, version);
+    ws_event_fini(&ev);
 }
 
 static void json_without_version_still_has_ids(void **state)
@@ -459,17 +467,12 @@ static void json_without_version_still_has_ids(void **state)
     fixture *f = *state;
     json_t *obj = load(SEED_EVENT);
     char *text;
-    ws_event ev;
 
     json_object_del(obj, "workspace_version");
     text = json_dumps(obj, JSON_COMPACT);
     expect_ids_after_failure(f->c, text, strlen(text), "application/json", WF_DESERIALIZATION,
-                             "event.field", &ev);
-    assert_string_equal(ev.event_id, "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01");
-    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
-    assert_int_equal(ev.type, WS_WORKSPACE_CREATED);
-    assert_int_equal(ev.workspace_version, WS_VERSION_UNREADABLE);
-    ws_event_fini(&ev);
+                             "event.field", "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01",
+                             "ws-ml-prod-001", WS_WORKSPACE_CREATED, WS_VERSION_UNREADABLE);
     free(text);
     json_decref(obj);
 }
@@ -480,7 +483,6 @@ static void avro_over_the_member_limit_still_has_ids(void **state)
     json_t *obj = load(SEED_EVENT), *members = json_array();
     size_t len;
     void *buf;
-    ws_event ev;
 
     for (int i = 0; i <= WS_MAX_MEMBERS; i++)
         json_array_append_new(members, json_pack("{s:s, s:s, s:s}", "user_id", "u", "email",
@@ -489,12 +491,9 @@ static void avro_over_the_member_limit_still_has_ids(void **state)
     json_object_set_new(obj, "event_type", json_string("MEMBERS_CHANGED"));
     buf = encode_obj_with("../../../schemas/workspace_lifecycle_event.avsc", 1, obj, &len);
     json_decref(obj);
-    expect_ids_after_failure(f->c, buf, len, NULL, WF_VALIDATION, "event.limit", &ev);
-    assert_string_equal(ev.event_id, "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01");
-    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
-    assert_int_equal(ev.type, WS_MEMBERS_CHANGED);
-    assert_int_equal(ev.workspace_version, 3);
-    ws_event_fini(&ev);
+    expect_ids_after_failure(f->c, buf, len, NULL, WF_VALIDATION, "event.limit",
+                             "7f1c2a9e-4b1d-4c3e-9a55-0d2f8e6b1a01", "ws-ml-prod-001",
+                             WS_MEMBERS_CHANGED, 3);
     free(buf);
 }
 
@@ -506,17 +505,12 @@ static void avro_with_unknown_symbol_still_has_ids(void **state)
     json_t *obj = load(V2_EVENT);
     size_t len;
     void *buf;
-    ws_event ev;
 
     json_object_set_new(obj, "event_type", json_string("WORKSPACE_ARCHIVED"));
     buf = encode_obj_with("workspace_lifecycle_event.v2.avsc", 11, obj, &len);
     json_decref(obj);
-    expect_ids_after_failure(f->c, buf, len, NULL, WF_DESERIALIZATION, "avro.schema", &ev);
-    assert_string_equal(ev.event_id, "e-new");
-    assert_string_equal(ev.ws.workspace_id, "ws-new");
-    assert_int_equal(ev.type, WS_EVENT_TYPE_UNREADABLE);
-    assert_int_equal(ev.workspace_version, 7);
-    ws_event_fini(&ev);
+    expect_ids_after_failure(f->c, buf, len, NULL, WF_DESERIALIZATION, "avro.schema", "e-new",
+                             "ws-new", WS_EVENT_TYPE_UNREADABLE, 7);
     free(buf);
 }
 

@@ -10,7 +10,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
-static const char *get(rd_kafka_conf_t *conf, const char *name, char *buf, size_t len)
+static const char *get(const rd_kafka_conf_t *conf, const char *name, char *buf, size_t len)
 {
     size_t n = len;
     return rd_kafka_conf_get(conf, name, buf, &n) == RD_KAFKA_CONF_OK ? buf : "";
@@ -135,15 +135,16 @@ static void config_with(wf_config *cfg, wf_kv *props, size_t n)
     cfg->kafka.n_properties = n;
 }
 
-/* Asserts each of the n settings as librdkafka holds them for rk. */
+/* Asserts that rk was made and holds each of the n settings, then
+ * destroys it. */
 static void assert_settings(rd_kafka_t *rk, const wf_kv *want, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        char buf[64] = "";
-        size_t len = sizeof(buf);
-        rd_kafka_conf_get(rd_kafka_conf(rk), want[i].key, buf, &len);
-        assert_string_equal(buf, want[i].value);
-    }
+    char buf[64];
+
+    assert_non_null(rk);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(get(rd_kafka_conf(rk), want[i].key, buf, sizeof(buf)), want[i].value);
+    rd_kafka_destroy(rk);
 }
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -176,22 +177,15 @@ static void group_consumer_keeps_the_settings_the_service_relies_on(void **state
     kafka_group_opts o = {.on_stats = ignore_stats, .stats_interval_ms = 5000};
     wf_config cfg;
     wf_err err;
-    rd_kafka_t *rk;
 
     (void)state;
     config_with(&cfg, props, 2);
     wf_err_init(&err);
-    rk = kafka_group_consumer_new(&cfg, &o, &err);
-    assert_non_null(rk);
-    assert_settings(rk, want, N_OF(want));
-    rd_kafka_destroy(rk);
+    assert_settings(kafka_group_consumer_new(&cfg, &o, &err), want, N_OF(want));
 
     config_with(&cfg, interval, 1);
     o.group_id = "other-group";
-    rk = kafka_group_consumer_new(&cfg, &o, &err);
-    assert_non_null(rk);
-    assert_settings(rk, want_other, N_OF(want_other));
-    rd_kafka_destroy(rk);
+    assert_settings(kafka_group_consumer_new(&cfg, &o, &err), want_other, N_OF(want_other));
 }
 
 /* The tools' readers commit and store nothing by themselves and report no
@@ -207,15 +201,11 @@ static void reader_commits_nothing_by_itself(void **state)
     kafka_reader_opts o = {.group_id = "wsflyte.dlt-inspect-1"}, none = {0};
     wf_config cfg;
     wf_err err;
-    rd_kafka_t *rk;
 
     (void)state;
     config_with(&cfg, props, 2);
     wf_err_init(&err);
-    rk = kafka_reader_new(&cfg, &o, &err);
-    assert_non_null(rk);
-    assert_settings(rk, want, N_OF(want));
-    rd_kafka_destroy(rk);
+    assert_settings(kafka_reader_new(&cfg, &o, &err), want, N_OF(want));
     assert_null(kafka_reader_new(&cfg, &none, &err));
     assert_non_null(strstr(err.msg, "no group id"));
 }
@@ -230,19 +220,12 @@ static void producer_is_idempotent_and_lingers_as_asked(void **state)
     kafka_producer_opts own = {.linger_ms = 5}, theirs = {0};
     wf_config cfg;
     wf_err err;
-    rd_kafka_t *rk;
 
     (void)state;
     config_with(&cfg, props, 1);
     wf_err_init(&err);
-    rk = kafka_producer_new(&cfg, &own, &err);
-    assert_non_null(rk);
-    assert_settings(rk, want_own, N_OF(want_own));
-    rd_kafka_destroy(rk);
-    rk = kafka_producer_new(&cfg, &theirs, &err);
-    assert_non_null(rk);
-    assert_settings(rk, want_theirs, N_OF(want_theirs));
-    rd_kafka_destroy(rk);
+    assert_settings(kafka_producer_new(&cfg, &own, &err), want_own, N_OF(want_own));
+    assert_settings(kafka_producer_new(&cfg, &theirs, &err), want_theirs, N_OF(want_theirs));
 }
 
 /* Settings librdkafka accepts one by one but refuses together stop

@@ -260,6 +260,13 @@ static int payload_has(const rd_kafka_message_t *m, const char *text)
     return m->payload != NULL && memmem(m->payload, m->len, text, strlen(text)) != NULL;
 }
 
+/* Finishes w and waits until the brokers answer for what it produced. */
+static void finish_and_flush(fixture *f, work *w)
+{
+    outcome_finish(w);
+    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+}
+
 /* The baseline: a result acknowledged marks the offset done. */
 static void an_acknowledged_result_marks_the_offset_done(void **state)
 {
@@ -289,8 +296,7 @@ static void a_lost_result_stops_without_marking_the_offset_done(void **state)
 
     succeed(w);
     refuse_next_produce(f, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    outcome_finish(w);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, w);
     assert_int_equal(f->done_calls, 0);
     assert_true(outcome_fatal(f->oc));
     assert_int_equal(offsets_inflight(f->tracker, EVENTS, 0), 1);
@@ -304,8 +310,7 @@ static void a_result_timing_out_stops_without_marking_the_offset_done(void **sta
 
     succeed(w);
     rd_kafka_mock_broker_set_down(f->mc, 1);
-    outcome_finish(w);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, w);
     assert_int_equal(f->done_calls, 0);
     assert_true(outcome_fatal(f->oc));
     rd_kafka_mock_broker_set_up(f->mc, 1);
@@ -319,8 +324,7 @@ static void a_lost_retry_forward_stops_without_marking_the_offset_done(void **st
 
     fail_transiently(w);
     refuse_next_produce(f, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    outcome_finish(w);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, w);
     assert_int_equal(f->done_calls, 0);
     assert_true(outcome_fatal(f->oc));
     assert_int_equal(records_in(f, RESULTS), 0); /* no FAILED result for a retry */
@@ -335,8 +339,7 @@ static void an_acknowledged_retry_forward_marks_the_offset_done(void **state)
     rd_kafka_message_t *t;
 
     fail_transiently(w);
-    outcome_finish(w);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, w);
     assert_int_equal(f->done_calls, 1);
     assert_false(outcome_fatal(f->oc));
     t = read_first(f, TIER);
@@ -358,8 +361,7 @@ static void a_too_large_retry_forward_becomes_a_stub_dead_letter(void **state)
 
     fail_transiently(w);
     refuse_next_produce(f, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
-    outcome_finish(w);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, w);
     assert_false(outcome_fatal(f->oc));
     assert_int_equal(f->done_calls, 1);
     assert_int_equal(f->done_next, 1);
@@ -415,8 +417,7 @@ static void a_late_acknowledgement_does_not_mark_a_newer_delivery_done(void **st
     assert_int_equal(offsets_inflight(f->tracker, EVENTS, 0), 1);
     succeed(again);
     f->held = NULL;
-    outcome_finish(again);
-    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    finish_and_flush(f, again);
     assert_int_equal(f->done_calls, 1);
     assert_int_equal(f->done_next, 1);
     assert_false(outcome_fatal(f->oc));
