@@ -90,17 +90,19 @@ E2E_HALF_A ?= $(addprefix tests/integration/,delivery-crash.test.mjs oversized.t
 E2E_HALF_B := $(filter-out $(E2E_HALF_A),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 4
-.PHONY: e2e-release-a e2e-release-b e2e-asan-a e2e-asan-b
-e2e-release-a:
-	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) $(E2E_RUN) $(E2E_HALF_A)
-e2e-release-b:
-	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) $(E2E_RUN) $(E2E_HALF_B)
-e2e-asan-a:
-	WSFLYTE_BUILD_DIR=$(abspath $(SAN_BUILD)) $(SAN_ENV) $(E2E_RUN) $(E2E_HALF_A)
-e2e-asan-b:
-	WSFLYTE_BUILD_DIR=$(abspath $(SAN_BUILD)) $(SAN_ENV) $(E2E_RUN) $(E2E_HALF_B)
+# e2e-<build>-<half>: release or asan, a or b.
+E2E_DIR_release  = $(abspath $(BUILD))
+E2E_DIR_asan     = $(abspath $(SAN_BUILD))
+E2E_ENV_asan     = $(SAN_ENV)
+E2E_HALF_FILES_a = $(E2E_HALF_A)
+E2E_HALF_FILES_b = $(E2E_HALF_B)
+E2E_QUARTERS     = e2e-release-a e2e-release-b e2e-asan-a e2e-asan-b
+.PHONY: $(E2E_QUARTERS)
+$(E2E_QUARTERS): e2e-%:
+	WSFLYTE_BUILD_DIR=$(E2E_DIR_$(firstword $(subst -, ,$*))) $(E2E_ENV_$(firstword $(subst -, ,$*))) \
+	  $(E2E_RUN) $(E2E_HALF_FILES_$(lastword $(subst -, ,$*)))
 e2e-both:
-	@$(MAKE) -j$(E2E_JOBS) -Otarget e2e-release-a e2e-release-b e2e-asan-a e2e-asan-b
+	@$(MAKE) -j$(E2E_JOBS) -Otarget $(E2E_QUARTERS)
 
 integration: build
 	@$(MAKE) e2e
