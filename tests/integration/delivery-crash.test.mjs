@@ -5,7 +5,7 @@
 // latest version.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, makeEvent, expectedResultId, waitFor, sleep } from './harness.mjs';
+import { Stack, makeEvent, expectedResultId, waitFor, sleep, healthPort } from './harness.mjs';
 
 const WORKSPACES = Array.from({ length: 30 }, (_, i) => `ws-c-${String(i).padStart(2, '0')}`);
 const VERSIONS = 10;
@@ -20,15 +20,20 @@ for (let v = 1; v <= VERSIONS; v++)
     events.push(makeEvent({ workspace, version: v, type: v === 1 ? 'WORKSPACE_CREATED' : 'MEMBERS_CHANGED', members: members(v) }));
 const batches = [events.slice(0, 100), events.slice(100, 200), events.slice(200)];
 
-let stack, results, sigtermMs, sigtermCode, redone, killedAfter;
+let stack, results, sigtermMs, sigtermCode, redone, killedAfter, fourthCaughtUp;
 const inFlightAtKill = []; // per kill: workspaces with requests sent but events without a result
 
-// All results so far, read until 3 s pass without a new one.
-const readResults = () => stack.results(1000000, 3);
-const covered = (rs) => {
+// Every result on the topic so far.
+const readResults = () => stack.allResults();
+const unanswered = (rs) => {
   const seen = new Set(rs.map((r) => r.event_id));
-  return events.every((e) => seen.has(e.event_id));
+  return events.filter((e) => !seen.has(e.event_id));
 };
+const covered = (rs) => unanswered(rs).length === 0;
+// The fourth consumer's view of the events topic: lag per partition.
+const lagOf = async (port) => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+  .split('\n').filter((l) => l.startsWith('wsflyte_consumer_lag{topic="workspace.lifecycle.v1",'))
+  .map((l) => Number(l.split(' ').pop()));
 const workRequests = async () => (await stack.flyteRequests()).filter((r) => r.path.includes('ws-c-'));
 // After a kill: the workspaces that had requests sent for them but still
 // have published events without a result, i.e. work the kill interrupted
@@ -85,9 +90,14 @@ before(async () => {
 
   // 4. A restarted consumer finds nothing left to do.
   await fetch(`${stack.flyteUrl}/_test/requests`, { method: 'DELETE' });
+  const from = stack.logs.length;
   consumer = stack.startNamedConsumer('fourth');
   await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.fourth.join('')), 20000);
-  await sleep(4000);
+  // Caught up: every partition's lag known and zero (librdkafka reports it
+  // every few seconds), so an event left unanswered would have been handled.
+  const port = await healthPort(stack, 15000, from);
+  fourthCaughtUp = await waitFor(async () => { const lag = await lagOf(port); return lag.length > 0 && lag.every((n) => n === 0); }, 60000, 500);
+  await sleep(1000);
   redone = await workRequests();
   assert.equal(await stack.stopConsumer(consumer, 'SIGTERM'), 0);
 });
@@ -104,7 +114,11 @@ test('both kills hit work in flight', (t) => {
 });
 
 test('every event reaches a terminal result; duplicates carry the same result_id', async () => {
-  assert.ok(covered(results), `missing results for ${events.filter((e) => !results.some((r) => r.event_id === e.event_id)).length} events\n${stack.logs.join('').slice(-4000)}`);
+  const missing = unanswered(results);
+  const about = missing.map((e) => `${e.workspace.workspace_id} v${e.workspace_version} ${e.event_id}`);
+  const theirLogs = stack.logs.join('').split('\n')
+    .filter((l) => missing.some((e) => l.includes(e.workspace.workspace_id) || l.includes(e.event_id)));
+  assert.ok(missing.length === 0, `no result for ${about.join(', ')}\n${theirLogs.slice(-60).join('\n')}`);
   for (const e of events) {
     const rs = results.filter((r) => r.event_id === e.event_id);
     const want = await expectedResultId(e.event_id);
@@ -140,5 +154,6 @@ test('the final state is the latest version of every workspace', async () => {
 test('SIGTERM exits 0 within 10 s and a restarted consumer redoes nothing', () => {
   assert.equal(sigtermCode, 0);
   assert.ok(sigtermMs < 10000, `exit took ${sigtermMs} ms`);
+  assert.ok(fourthCaughtUp, 'the restarted consumer reported zero lag on every partition');
   assert.deepEqual(redone.map((r) => `${r.method} ${r.path}`), [], 'offsets were committed');
 });

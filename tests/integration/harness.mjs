@@ -261,6 +261,16 @@ export class Stack {
     return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
   }
 
+  // Every result on the topic now, however slowly the brokers answer (an
+  // idle timeout would cut the read short on a loaded machine).
+  async allResults(timeoutS = 30) {
+    const r = await run(bin('wsflyte-results'),
+      ['--config', this.configPath, '--to-end', '--timeout', String(timeoutS)],
+      { timeoutMs: (timeoutS + 30) * 1000 });
+    assert.equal(r.code, 0, `wsflyte-results --to-end: ${r.stderr}`);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
   async flyteState() { return (await fetch(`${this.flyteUrl}/_test/state`)).json(); }
   async kubeState() { return (await fetch(`${this.kubeUrl}/_test/state`)).json(); }
   async flyteRequests() { return (await fetch(`${this.flyteUrl}/_test/requests`)).json(); }
