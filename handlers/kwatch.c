@@ -575,7 +575,7 @@ static outcome watch_once(watcher *wt)
         return OUT_BROKEN;
     }
     free(erv);
-    log_debug(LOG_CTX_NONE, "watch %s: watching from resourceVersion %s", wt->kind.kind, wt->rv);
+    log_info(LOG_CTX_NONE, "watch %s: watching from resourceVersion %s", wt->kind.kind, wt->rv);
     /* The server ends the stream at timeoutSeconds; curl's limit only
      * catches a connection that died silently. */
     o = get(wt, target, (timeout_s + 30) * 1000L, &x);

@@ -39,6 +39,7 @@ typedef struct step {
 } step;
 
 typedef struct request {
+    char path[64];
     int watch;
     unsigned status;
     char selector[96], limit[16], cont[32], rv[32], bookmarks[16], timeout[16], auth[64];
@@ -156,8 +157,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)data;
     (void)data_len;
     (void)con_cls;
-    if (strcmp(method, "GET") != 0 || strcmp(url, "/api/v1/configmaps") != 0)
-        return reply(c, 404, "{}");
     arg(c, MHD_GET_ARGUMENT_KIND, "labelSelector", rq.selector, sizeof(rq.selector));
     arg(c, MHD_GET_ARGUMENT_KIND, "limit", rq.limit, sizeof(rq.limit));
     arg(c, MHD_GET_ARGUMENT_KIND, "continue", rq.cont, sizeof(rq.cont));
@@ -166,6 +165,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     arg(c, MHD_GET_ARGUMENT_KIND, "timeoutSeconds", rq.timeout, sizeof(rq.timeout));
     arg(c, MHD_HEADER_KIND, "Authorization", rq.auth, sizeof(rq.auth));
     rq.watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch") != NULL;
+    snprintf(rq.path, sizeof(rq.path), "%s", url);
+    if (strcmp(method, "GET") != 0 || strcmp(url, "/api/v1/configmaps") != 0) {
+        pthread_mutex_lock(&s->lock);
+        if (s->n_reqs < MAX_REQUESTS)
+            s->reqs[s->n_reqs++] = rq;
+        pthread_mutex_unlock(&s->lock);
+        return reply(c, 404,
+                     "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"the server "
+                     "could not find the requested resource\",\"reason\":\"NotFound\","
+                     "\"code\":404}");
+    }
     pthread_mutex_lock(&s->lock);
     snprintf(want, sizeof(want), "Bearer %s", s->token);
     if (strcmp(rq.auth, want) != 0)
@@ -248,7 +258,9 @@ static void on_event(void *ud, kwatch_event_type type, const kwatch_kind *kind, 
     const char *name = json_string_value(json_object_get(meta, "name"));
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
 
-    assert_string_equal(kind->kind, "ConfigMap");
+    if (strcmp(kind->kind, "ConfigMap") != 0)
+        return; /* only the kinds_watched_cluster_wide test has others */
+    assert_string_equal(kind->api_version, "v1");
     pthread_mutex_lock(&f->lock);
     if (f->n_seen < MAX_SEEN) {
         if (obj)
@@ -652,6 +664,52 @@ static void free_ends_blocked_stream_promptly(void **state)
     assert_seen(f, listed, 5);
 }
 
+/* Each kind wsflyte manages is listed at its cluster-wide collection path. */
+static void kinds_listed_cluster_wide(void **state)
+{
+    fixture *f = *state;
+    static const kwatch_kind kinds[] = {
+        {"v1", "Namespace"},
+        {"v1", "ResourceQuota"},
+        {"v1", "LimitRange"},
+        {"networking.k8s.io/v1", "NetworkPolicy"},
+        {"v1", "ServiceAccount"},
+        {"rbac.authorization.k8s.io/v1", "Role"},
+        {"rbac.authorization.k8s.io/v1", "RoleBinding"},
+        {"v1", "ConfigMap"},
+    };
+    static const char *const paths[] = {
+        "/api/v1/namespaces",
+        "/api/v1/resourcequotas",
+        "/api/v1/limitranges",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        "/api/v1/serviceaccounts",
+        "/apis/rbac.authorization.k8s.io/v1/roles",
+        "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+        "/api/v1/configmaps",
+    };
+    kwatch_opts o = {.kinds = kinds, .n_kinds = 8, .cb = on_event, .ud = f};
+    wf_err err;
+
+    add_list(&f->srv, 200, PAGE1);
+    add_list(&f->srv, 200, PAGE2);
+    wf_err_init(&err);
+    f->w = kwatch_new(k8s_conn(f->k8s), &o, &err);
+    if (f->w == NULL)
+        fail_msg("kwatch_new: %s", err.msg);
+    wait_for(f, n_requests, 10, "requests");
+    for (size_t i = 0; i < 8; i++) {
+        int found = 0;
+        for (int j = 0; j < n_requests(f); j++)
+            found |= strcmp(req(f, j).path, paths[i]) == 0 &&
+                     strcmp(req(f, j).selector, "app.kubernetes.io/managed-by=wsflyte") == 0;
+        if (!found)
+            fail_msg("no LIST of %s", paths[i]);
+    }
+    wait_for(f, n_seen, 5, "callbacks");
+    assert_seen(f, listed, 5);
+}
+
 static void unknown_kind_refused(void **state)
 {
     fixture *f = *state;
@@ -676,6 +734,7 @@ int main(void)
         T(forbidden_list_retried_until_granted),
         T(over_long_line_breaks_stream),
         T(free_ends_blocked_stream_promptly),
+        T(kinds_listed_cluster_wide),
         T(unknown_kind_refused),
     };
     int rc;
