@@ -182,6 +182,7 @@ static int handle_line(xfer *x, const char *s, size_t n)
                 count(wt, &wt->stats.events);
                 set_rv(wt, obj_rv(obj));
                 rc = 0;
+                break;
             }
         }
         if (rc != 0)
@@ -287,8 +288,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     while (i < n && j + 1 < sizeof(num) && isdigit((unsigned char)p[i]))
         num[j++] = p[i++];
     num[j] = '\0';
-    if (j > 0 && j < 6)
-        x->retry_after_ms = atol(num) * 1000L;
+    if (j > 0) /* at most an hour, as httpc reads it */
+        x->retry_after_ms = (j < 5 && atol(num) < 3600 ? atol(num) : 3600) * 1000L;
     return n;
 }
 
@@ -701,6 +702,11 @@ kwatch *kwatch_new(const httpc_opts *conn, const kwatch_opts *opts, wf_err *err)
 
     if (w == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "watch: out of memory");
+        return NULL;
+    }
+    if (opts->cb == NULL || conn->base_url == NULL) {
+        wf_err_set(err, WF_INTERNAL, "watch.opts", "watch: no callback or no API server URL");
+        free(w);
         return NULL;
     }
     w->conn = *conn;
