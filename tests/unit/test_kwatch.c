@@ -36,9 +36,11 @@ typedef struct step {
     const char *text;
     size_t chunk;
     int end;
+    const char *retry_after; /* a Retry-After header, or NULL */
 } step;
 
 typedef struct request {
+    long at_ms; /* monotonic */
     char path[64];
     int watch;
     unsigned status;
@@ -66,6 +68,29 @@ typedef struct stream {
     step st;
     size_t off;
 } stream;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, const char *body,
+                                  const char *retry_after)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc;
+
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body)
 {
@@ -150,8 +175,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     request rq = {0};
     char want[64];
     const step *st = NULL;
-    static const step none = {500, "{\"kind\":\"Status\",\"code\":500}", 0, END_CLOSE};
-    static const step hold = {200, "", 0, END_HOLD};
+    static const step none = {500, "{\"kind\":\"Status\",\"code\":500}", 0, END_CLOSE, NULL};
+    static const step hold = {200, "", 0, END_HOLD, NULL};
 
     (void)version;
     (void)data;
@@ -165,6 +190,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     arg(c, MHD_GET_ARGUMENT_KIND, "timeoutSeconds", rq.timeout, sizeof(rq.timeout));
     arg(c, MHD_HEADER_KIND, "Authorization", rq.auth, sizeof(rq.auth));
     rq.watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch") != NULL;
+    rq.at_ms = now_ms();
     snprintf(rq.path, sizeof(rq.path), "%s", url);
     if (strcmp(method, "GET") != 0 || strcmp(url, "/api/v1/configmaps") != 0) {
         pthread_mutex_lock(&s->lock);
@@ -193,7 +219,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, 401, "{\"kind\":\"Status\",\"code\":401,\"reason\":\"Unauthorized\"}");
     if (rq.watch && st->status == 200)
         return stream_reply(c, s, st);
-    return reply(c, st->status, st->text);
+    return reply_with(c, st->status, st->text, st->retry_after);
 }
 
 static void server_start(server *s)
@@ -225,12 +251,12 @@ static void server_stop(server *s)
 
 static void add_list(server *s, unsigned status, const char *text)
 {
-    s->lists[s->n_lists++] = (step){status, text, 0, END_CLOSE};
+    s->lists[s->n_lists++] = (step){status, text, 0, END_CLOSE, NULL};
 }
 
 static void add_watch(server *s, unsigned status, const char *text, size_t chunk, int end)
 {
-    s->watches[s->n_watches++] = (step){status, text, chunk, end};
+    s->watches[s->n_watches++] = (step){status, text, chunk, end, NULL};
 }
 
 /* ---- Fixture: server, token file, k8s connection, recorded callbacks ---- */
@@ -342,14 +368,6 @@ static void start(fixture *f, size_t max_line)
     f->w = kwatch_new(k8s_conn(f->k8s), &o, &err);
     if (f->w == NULL)
         fail_msg("kwatch_new: %s", err.msg);
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static int n_seen(fixture *f)
@@ -619,6 +637,26 @@ static void forbidden_list_retried_until_granted(void **state)
     assert_int_equal(stats(f).failures, 2);
 }
 
+/* A throttled LIST (429 with Retry-After, as API priority and fairness
+ * answers) waits at least that long, far beyond the 20 ms backoff, then
+ * lists. */
+static void throttled_list_waits_retry_after(void **state)
+{
+    fixture *f = *state;
+    long waited;
+
+    add_list(&f->srv, 429, "Too many requests, please try again later.");
+    f->srv.lists[0].retry_after = "1";
+    add_list(&f->srv, 200, PAGE1);
+    add_list(&f->srv, 200, PAGE2);
+    start(f, 0);
+    wait_for(f, n_seen, 5, "callbacks");
+    waited = req(f, 1).at_ms - req(f, 0).at_ms;
+    assert_in_range(waited, 950, 3000);
+    assert_int_equal(req(f, 0).status, 429);
+    assert_int_equal(stats(f).failures, 1);
+}
+
 /* A line longer than the limit breaks the stream; the watch resumes from
  * the last complete event. */
 static void over_long_line_breaks_stream(void **state)
@@ -732,6 +770,7 @@ int main(void)
         T(http_410_relists),
         T(unauthorized_rereads_token_file),
         T(forbidden_list_retried_until_granted),
+        T(throttled_list_waits_retry_after),
         T(over_long_line_breaks_stream),
         T(free_ends_blocked_stream_promptly),
         T(kinds_listed_cluster_wide),
