@@ -28,6 +28,7 @@ typedef struct k8s_kind {
 static const k8s_kind kinds[] = {
     {"v1", "Namespace", "namespaces", 0},
     {"v1", "ResourceQuota", "resourcequotas", 1},
+    {"v1", "LimitRange", "limitranges", 1},
     {"v1", "ServiceAccount", "serviceaccounts", 1},
     {"v1", "ConfigMap", "configmaps", 1},
     {"networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", 1},
@@ -48,6 +49,10 @@ struct k8s {
     httpc *http;
     token_source tokens;
     kubeconfig kc; /* kubernetes.api_url "kubeconfig:PATH"; its strings back httpc_new's opts */
+    /* What http was made from, for k8s_conn: pointers into k only. */
+    char url[512];
+    char *ca_file;
+    httpc_opts conn;
 };
 
 static const k8s_kind *find_kind(const char *api_version, const char *kind)
@@ -168,7 +173,6 @@ static int resolve_endpoint(k8s *k, const wf_config *cfg, char *url, size_t url_
 k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, wf_err *err)
 {
     k8s *k = calloc(1, sizeof(*k));
-    char url[512];
     const char *token_file;
     httpc_opts o = {0};
 
@@ -177,7 +181,7 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
         return NULL;
     }
     pthread_mutex_init(&k->tokens.lock, NULL);
-    if (resolve_endpoint(k, cfg, url, sizeof(url), &o, &token_file, err) != 0) {
+    if (resolve_endpoint(k, cfg, k->url, sizeof(k->url), &o, &token_file, err) != 0) {
         k8s_free(k);
         return NULL;
     }
@@ -193,12 +197,25 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
         o.auth = token_auth;
         o.auth_ud = &k->tokens;
     }
+    /* ca_file may point into cfg, which need not outlive k. */
+    if (o.ca_file && (k->ca_file = strdup(o.ca_file)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
+        k8s_free(k);
+        return NULL;
+    }
+    o.ca_file = k->ca_file;
     k->http = httpc_new(&o, err);
     if (k->http == NULL) {
         k8s_free(k);
         return NULL;
     }
+    k->conn = o;
     return k;
+}
+
+const httpc_opts *k8s_conn(const k8s *k)
+{
+    return &k->conn;
 }
 
 void k8s_free(k8s *k)
@@ -208,6 +225,7 @@ void k8s_free(k8s *k)
     httpc_free(k->http);
     kubeconfig_fini(&k->kc);
     free(k->tokens.path);
+    free(k->ca_file);
     memset(k->tokens.token, 0, sizeof(k->tokens.token));
     pthread_mutex_destroy(&k->tokens.lock);
     free(k);

@@ -52,6 +52,14 @@ int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
 int k8s_delete(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,
                const char *uid, wf_err *err);
 
+/* The connection of k's own requests, for a streaming request (a WATCH)
+ * that httpc, which reads whole answers, cannot make: base URL, TLS
+ * material, and the auth provider, which applies k's token rules (the token
+ * file re-read at most every 60 s and after a 401) and may be called from
+ * any thread.  Every pointer belongs to k: valid until k8s_free.  The
+ * Authorization value it gives is a secret: never log it. */
+const httpc_opts *k8s_conn(const k8s *k);
+
 /* GET /version: returns the HTTP status, or 0 when the server did not
  * answer. */
 long k8s_probe(k8s *k);

@@ -81,6 +81,7 @@ typedef enum key_type {
     K_BOOL,
     K_ENUM,
     K_STRLIST,
+    K_DUR,
     K_DURLIST,
     K_PROPS
 } key_type;
@@ -125,6 +126,7 @@ static const char *const log_level_names[] = {"debug", "info", "warn", "error", 
 #define INT(p, f, d, lo, hi)    {p, K_INT, F(f), 0, d, lo, hi, NULL, NULL, 0}
 #define BOOL(p, f, d)           {p, K_BOOL, F(f), 0, d, 0, 0, NULL, NULL, 0}
 #define LIST(p, f, n, d, c, fl) {p, K_STRLIST, F(f), F(n), d, 0, 0, NULL, c, fl}
+#define DUR(p, f, d)            {p, K_DUR, F(f), 0, d, 0, 0, NULL, NULL, 0}
 #define DURS(p, f, n, d)        {p, K_DURLIST, F(f), F(n), d, 0, 0, NULL, NULL, 0}
 #define PROPS(p, f, n)          {p, K_PROPS, F(f), F(n), NULL, 0, 0, NULL, NULL, 0}
 /* clang-format on */
@@ -172,6 +174,9 @@ static const key_def keys[] = {
     SECTION("retry"),
     INT("retry.in_place_attempts", retry.in_place_attempts, "3", 1, 20),
     DURS("retry.tiers", retry.tiers_ms, retry.n_tiers, "30s,5m,30m"),
+    SECTION("reconcile"),
+    BOOL("reconcile.watch", reconcile.watch, "true"),
+    DUR("reconcile.resync_interval", reconcile.resync_interval_ms, "1h"),
     SECTION("processing"),
     INT("processing.concurrency", processing.concurrency, "64", 1, 1024),
     SECTION("observability"),
@@ -760,6 +765,35 @@ static int store_durlist(loader *ld, const key_def *k, const item *items, size_t
     return 0;
 }
 
+/* True for "0", or zero with a unit ("0s"): a single duration's "off". */
+static int is_zero_duration(const char *v)
+{
+    const char *p = v + strspn(v, "0");
+
+    if (p == v)
+        return 0;
+    return *p == '\0' || (unit_ms(&p) != 0 && *p == '\0');
+}
+
+/* One duration, as a long of ms; 0 turns the feature off. */
+static int store_dur(loader *ld, const key_def *k, const item *it, size_t n)
+{
+    const char *v = it->text;
+    long ms = 0;
+
+    (void)n;
+    if (v && !is_zero_duration(v) && wf_duration_parse(v, &ms) != 0)
+        v = NULL;
+    if (v == NULL) {
+        problem(ld, "config.duration", &it->at, k->path,
+                "bad duration \"%s\" (use e.g. 30s, 5m, 1h, or 0 for off)",
+                it->text ? it->text : "null");
+        return -1;
+    }
+    *(long *)field(ld->cfg, k) = ms;
+    return 0;
+}
+
 static void release_str(const wf_config *cfg, const key_def *k)
 {
     char **p = field(cfg, k);
@@ -861,6 +895,7 @@ static void emit_int(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_bool(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_enum(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_strlist(emitter *out, const wf_config *cfg, const key_def *k);
+static void emit_dur(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_durlist(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_props(emitter *out, const wf_config *cfg, const key_def *k);
 
@@ -871,6 +906,7 @@ static const type_ops types[] = {
     [K_BOOL] = {"true or false", 0, store_bool, NULL, emit_bool},
     [K_ENUM] = {NULL, 0, store_enum, NULL, emit_enum},
     [K_STRLIST] = {"a list of strings", 1, store_strlist, release_strlist, emit_strlist},
+    [K_DUR] = {"a duration", 0, store_dur, NULL, emit_dur},
     [K_DURLIST] = {"a list of durations", 1, store_durlist, release_durlist, emit_durlist},
     [K_PROPS] = {"a mapping of strings", 0, NULL, release_props, emit_props},
 };
@@ -1457,6 +1493,14 @@ static void emit_strlist(emitter *out, const wf_config *cfg, const key_def *k)
     for (size_t i = 0; i < *count_field(cfg, k); i++)
         emit_scalar(out, list[i], YAML_DOUBLE_QUOTED_SCALAR_STYLE);
     emit_seq_end(out);
+}
+
+static void emit_dur(emitter *out, const wf_config *cfg, const key_def *k)
+{
+    char buf[32];
+
+    wf_duration_format(*(long *)field(cfg, k), buf, sizeof(buf));
+    emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
 }
 
 static void emit_durlist(emitter *out, const wf_config *cfg, const key_def *k)

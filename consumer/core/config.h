@@ -76,6 +76,10 @@ typedef struct wf_config {
         size_t n_tiers;
     } retry;
     struct {
+        int watch;               /* LIST+WATCH the managed kinds, repair drift */
+        long resync_interval_ms; /* 0 = no periodic resync */
+    } reconcile;
+    struct {
         int concurrency;
     } processing;
     struct {
@@ -98,7 +102,8 @@ int wf_config_load(wf_config *cfg, const char *path, char *const *envp, char **r
 void wf_config_fini(wf_config *cfg);
 
 /* Parses "30s", "5m", "1h", "250ms", "2h30m".  Returns 0 and sets *ms,
- * or -1 for a malformed or non-positive duration. */
+ * or -1 for a malformed or non-positive duration.  (A single-duration key
+ * such as reconcile.resync_interval also takes "0", meaning off.) */
 int wf_duration_parse(const char *s, long *ms);
 /* Formats ms as the shortest exact duration ("30s", "5m", "1h", "1500ms"). */
 void wf_duration_format(long ms, char *buf, size_t len);

@@ -156,6 +156,8 @@ static void defaults_match_contract(void **state)
     assert_int_equal(c->retry.tiers_ms[0], 30000);
     assert_int_equal(c->retry.tiers_ms[1], 300000);
     assert_int_equal(c->retry.tiers_ms[2], 1800000);
+    assert_int_equal(c->reconcile.watch, 1);
+    assert_int_equal(c->reconcile.resync_interval_ms, 3600000);
     assert_int_equal(c->processing.concurrency, 64);
     assert_string_equal(c->observability.listen, "0.0.0.0:9464");
     assert_int_equal(c->observability.log_format, WF_LOG_JSON);
@@ -319,6 +321,39 @@ static void bad_duration_names_item(void **state)
 {
     expect_problem(state, "retry:\n  tiers: [30s, 5x]\n",
                    ":2:16: retry.tiers[1]: bad duration \"5x\" (use e.g. 30s, 5m, 1h)\n");
+}
+
+static char *dump(const wf_config *cfg);
+
+static void reconcile_keys_load_and_zero_means_off(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_RECONCILE_RESYNC_INTERVAL=0", NULL};
+    char *out;
+
+    load_text(f, "reconcile:\n  watch: false\n  resync_interval: 10m\n", NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.reconcile.watch, 0);
+    assert_int_equal(f->cfg.reconcile.resync_interval_ms, 600000);
+    out = dump(&f->cfg);
+    assert_contains(out, "reconcile:\n  watch: false\n  resync_interval: 10m\n");
+    free(out);
+    wf_config_fini(&f->cfg);
+    free(f->report);
+    f->report = NULL;
+    load(f, f->path, envp);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.reconcile.resync_interval_ms, 0);
+    out = dump(&f->cfg);
+    assert_contains(out, "resync_interval: 0s\n");
+    free(out);
+}
+
+static void resync_interval_rejects_bad_duration(void **state)
+{
+    expect_problem(state, "reconcile:\n  resync_interval: -5m\n",
+                   ":2:20: reconcile.resync_interval: bad duration \"-5m\" (use e.g. 30s, 5m, "
+                   "1h, or 0 for off)\n");
 }
 
 static void tiers_must_ascend(void **state)
@@ -871,6 +906,8 @@ int main(void)
         T(properties_accept_numbers_and_bools_as_text),
         T(bad_duration_names_item),
         T(tiers_must_ascend),
+        T(reconcile_keys_load_and_zero_means_off),
+        T(resync_interval_rejects_bad_duration),
         T(concurrency_out_of_range),
         T(in_place_attempts_out_of_range),
         T(results_format_is_enum),
