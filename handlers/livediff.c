@@ -379,11 +379,15 @@ static void removals(walk *w, const char *path, const json_t *fields, const json
 
     json_object_foreach((json_t *)fields, k, f)
     {
-        const char *name = k + 2;
-        json_t *lv = json_object_get(live, name), *wv = json_object_get(want, name), *oc;
+        const char *name;
+        json_t *lv, *wv, *oc;
 
-        if (strncmp(k, "f:", 2) != 0 || lv == NULL || w->oom)
+        if (strncmp(k, "f:", 2) != 0 || w->oom)
             continue;
+        name = k + 2;
+        if ((lv = json_object_get(live, name)) == NULL)
+            continue;
+        wv = json_object_get(want, name);
         if (wv && !(json_is_object(wv) && json_is_object(lv)))
             continue; /* compared as a whole above */
         if ((oc = children_of(others, k)) == NULL) {
