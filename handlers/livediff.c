@@ -314,8 +314,10 @@ static void compare(walk *w, const char *path, const char *parent, const char *k
 {
     if (w->oom)
         return;
+    if (json_is_null(live))
+        live = NULL;    /* proto3 JSON's unset message, a null the server keeps */
     if (want == NULL) { /* only on the live side, outside an apply */
-        if (w->mode == MODE_EXACT || !unpopulated(live))
+        if (live && (w->mode == MODE_EXACT || !unpopulated(live)))
             change(w, path, live, NULL);
     } else if (live == NULL) {
         if (!empty(want) && !(w->mode == MODE_REPLACE && unpopulated(want)))

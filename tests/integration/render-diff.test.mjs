@@ -9,7 +9,9 @@
 //                 a quota edited by another writer                 -> exit 1, the field shown
 //                 WORKSPACE_DELETED v3                             -> archive and deletes listed
 //   ws-diff-fns   <id>-production held by another team             -> exit 1, k8s.foreign-namespace
+//                 attributes changed in FlyteAdmin by someone else -> exit 1, what the PUT replaces
 //   ws-diff-fpr   a Flyte project registered by someone else       -> exit 1, flyte.foreign-project
+//   Not_A_Label   an invalid workspace id                          -> exit 1, VALIDATION
 //   FlyteAdmin unreachable                                         -> exit 2, a clear message
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,6 +135,17 @@ test('a member change: exit 1 with the bindings to create and delete and the aut
     ['spec.hard["requests.cpu"]: "99" -> "20"']);
   assert.equal(drift.lines.filter((l) => /^(create|update|delete) /.test(l)).length, 1, drift.stdout);
 
+  // Someone sets a field of the attributes wsflyte does not send: its PUT replaces them.
+  const attrs = await fetch(`${stack.flyteUrl}/api/v1/project_domain_attributes/${id}/production`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ attributes: { project: id, domain: 'production', matching_attributes: { workflow_execution_config: { max_parallelism: 50 } } } }),
+  });
+  assert.equal(attrs.status, 200, await attrs.text());
+  const lost = await diff(v2);
+  const fields = fieldsOf(lost.lines, `update ProjectDomainAttributes ${id}/production`);
+  assert.ok(fields.includes('matching_attributes.workflow_execution_config.max_parallelism: 50 -> (absent)'), fields.join('\n'));
+  assert.ok(fields.includes(`matching_attributes.workflow_execution_config.security_context: (absent) -> {"run_as":{"k8s_service_account":"workspace-runner"}}`), fields.join('\n'));
+
   const gone = await diff(makeEvent({ workspace: id, version: 3, type: 'WORKSPACE_DELETED', services: [] }));
   assert.equal(gone.code, 1, gone.stderr);
   assert.deepEqual(fieldsOf(gone.lines, `update FlyteProject ${id}`),
@@ -165,6 +178,12 @@ test('a Flyte project registered by someone else: the event would fail', async (
   const r = await diff(makeEvent({ workspace: id, version: 1 }));
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.lines[0], /^fail: the event would FAIL \(PERMANENT flyte\.foreign-project\)/);
+});
+
+test('an event the handler would reject: exit 1, the validation failure explained', async () => {
+  const r = await diff(makeEvent({ workspace: 'Not_A_Label', version: 1 }));
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.lines[0], /^fail: the event would FAIL \(VALIDATION event\.workspace_id\): workspace\.workspace_id "Not_A_Label": must be a DNS-1123 label/);
 });
 
 test('FlyteAdmin unreachable: exit 2 and says which server could not be read', async () => {

@@ -171,6 +171,9 @@ static void replace_ignores_unset_fields_but_not_set_ones(void **state)
             "{\"labels\":{\"values\":{\"a\":\"2\",\"b\":\"x\"}},\"max_parallelism\":25}",
             "labels.values.a: \"2\" -> \"1\"\nlabels.values.b: \"x\" -> (absent)\n"
             "max_parallelism: 25 -> (absent)");
+    REPLACE("{\"security_context\":{\"run_as\":{\"k8s_service_account\":\"r\"}}}",
+            "{\"security_context\":null}",
+            "security_context: (absent) -> {\"run_as\":{\"k8s_service_account\":\"r\"}}");
 }
 
 /* Long values are cut, so a line stays readable. */
