@@ -173,16 +173,21 @@ static json_t *project_view(const json_t *p, int live)
     json_t *v = json_object(), *labels = json_object_get(json_object_get(p, "labels"), "values");
     const char *keys[] = {"name", "description"};
     const char *state = json_string_value(json_object_get(p, "state"));
+    int rc = v ? 0 : -1;
 
-    for (size_t i = 0; v && i < 2; i++)
+    for (size_t i = 0; i < 2; i++)
         if (json_is_string(json_object_get(p, keys[i])))
-            json_object_set(v, keys[i], json_object_get(p, keys[i]));
-    if (v && json_is_object(labels))
-        json_object_set_new(v, "labels", json_pack("{s:O}", "values", labels));
+            rc |= json_object_set(v, keys[i], json_object_get(p, keys[i]));
+    if (json_is_object(labels))
+        rc |= json_object_set_new(v, "labels", json_pack("{s:O}", "values", labels));
     if (live)
         state = flyte_project_archived(p) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE;
-    if (v && state)
-        json_object_set_new(v, "state", json_string(state));
+    if (state)
+        rc |= json_object_set_new(v, "state", json_string(state));
+    if (rc != 0) {
+        json_decref(v);
+        return NULL;
+    }
     return v;
 }
 
