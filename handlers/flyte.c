@@ -154,6 +154,63 @@ int flyte_put_domain_attributes(httpc *h, const char *project, const char *domai
     return rc;
 }
 
+/* True when a 404 is FlyteAdmin's own "no such attributes" (code 5,
+ * "Resource [{Project:... ResourceType:...}] not found"). */
+static int resource_not_found(const http_response *resp)
+{
+    json_t *st = resp->status == 404 ? http_response_json(resp) : NULL;
+    json_t *code = json_object_get(st, "code");
+    const char *msg = json_string_value(json_object_get(st, "message"));
+    size_t n = msg ? strlen(msg) : 0;
+    int yes = json_is_integer(code) && json_integer_value(code) == 5 && n > 20 &&
+              strncmp(msg, "Resource [", 10) == 0 && strcmp(msg + n - 11, "] not found") == 0;
+
+    json_decref(st);
+    return yes;
+}
+
+int flyte_get_domain_attributes(httpc *h, const char *project, const char *domain,
+                                const char *resource_type, json_t **attrs, wf_err *err)
+{
+    char path[512];
+    http_response resp;
+    char *ep = httpc_escape(project), *ed = httpc_escape(domain), *et = httpc_escape(resource_type);
+    json_t *body = NULL;
+    int rc = -1;
+
+    *attrs = NULL;
+    snprintf(path, sizeof(path), "/api/v1/project_domain_attributes/%s/%s?resource_type=%s",
+             ep ? ep : "", ed ? ed : "", et ? et : "");
+    free(ep);
+    free(ed);
+    free(et);
+    if (call(h, "GET", path, NULL, &resp, err) != 0)
+        return -1;
+    if (resource_not_found(&resp)) {
+        rc = 0;
+    } else if (resp.status == 404) {
+        wf_err_set(err, WF_TRANSIENT, "flyte.404",
+                   "GET %s: 404 that is not FlyteAdmin's \"Resource not found\": %.200s", path,
+                   resp.body ? resp.body : "");
+    } else if (resp.status == 200) {
+        body = http_response_json(&resp);
+        *attrs = json_incref(json_object_get(body, "attributes"));
+        if (json_is_object(*attrs))
+            rc = 0;
+        else
+            wf_err_set(err, WF_TRANSIENT, "flyte.body", "GET %s: no attributes object", path);
+    } else {
+        httpc_classify("flyte", &resp, path, err);
+    }
+    if (rc != 0) {
+        json_decref(*attrs);
+        *attrs = NULL;
+    }
+    json_decref(body);
+    http_response_fini(&resp);
+    return rc;
+}
+
 const char *flyte_project_label(const json_t *project, const char *key)
 {
     json_t *labels = json_object_get(project, "labels");

@@ -36,6 +36,15 @@ int flyte_update_project(httpc *h, const json_t *project, wf_err *err);
 int flyte_put_domain_attributes(httpc *h, const char *project, const char *domain,
                                 const json_t *attrs, wf_err *err);
 
+/* GET /api/v1/project_domain_attributes/{project}/{domain}?resource_type=
+ * resource_type.  Returns 0 with *attrs the ProjectDomainAttributes (new
+ * reference), or NULL when FlyteAdmin holds none (its own 404: code 5,
+ * "Resource [...] not found"); -1 with err set otherwise (any other 404 is
+ * WF_TRANSIENT flyte.404).  FlyteAdmin falls back to a project-level row,
+ * which comes back with "domain": "". */
+int flyte_get_domain_attributes(httpc *h, const char *project, const char *domain,
+                                const char *resource_type, json_t **attrs, wf_err *err);
+
 /* Reads the project's label value for key; NULL when absent. */
 const char *flyte_project_label(const json_t *project, const char *key);
 /* Returns 1 when the project's state is ARCHIVED (or SYSTEM_ARCHIVED). */

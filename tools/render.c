@@ -10,12 +10,13 @@
 #include "desired.h"
 #include "event.h"
 #include "k8s.h"
+#include "liveplan.h"
 
 extern char **environ;
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "Usage: wsflyte-render --config FILE EVENT.json\n"
+    fprintf(fp, "Usage: wsflyte-render [--diff] --config FILE EVENT.json\n"
                 "\n"
                 "Prints, as one JSON document, the requests EVENT.json leads to, in the order\n"
                 "the handler sends them: FlyteAdmin calls and the Kubernetes objects it\n"
@@ -24,15 +25,46 @@ static void usage(FILE *fp)
                 "a \"when\" condition, and the version check is shown as its rules.\n"
                 "EVENT.json is one event in the plain JSON form.\n"
                 "\n"
+                "With --diff, reads the live FlyteAdmin and Kubernetes state instead (GETs of\n"
+                "the objects by the names wsflyte renders, and the LIST of member RoleBindings\n"
+                "in the workspace's own namespaces; never a write) and prints what handling\n"
+                "the event now would change, one line per object:\n"
+                "  create Namespace ws-a-development\n"
+                "  update ConfigMap flyte/wsflyte-authz-ws-a\n"
+                "    data[\"workspace.json\"].members.bob: (absent) -> {\"role\":\"OWNER\",...}\n"
+                "  delete RoleBinding ws-a-development/workspace-viewer-bob-0123456789\n"
+                "  unchanged Role ws-a-development/workspace-owner\n"
+                "then \"N to create, N to update, N to delete, N unchanged\".  Field lines read\n"
+                "<path>: <live> -> <wanted>.  Only fields wsflyte writes count: what the\n"
+                "servers add (uid, status, defaults, other writers' labels) is no difference.\n"
+                "The handler's decisions come first when they apply:\n"
+                "  stale: ... the event would be SKIPPED, nothing changes   (a newer version\n"
+                "          is recorded on the Flyte project or the workspace's namespaces)\n"
+                "  fail: the event would FAIL (PERMANENT k8s.foreign-namespace): ...\n"
+                "  fail: the event would FAIL (PERMANENT flyte.foreign-project): ...\n"
+                "  wait: namespace ... is still terminating ...\n"
+                "The service's state record is not read: an event it would answer as a\n"
+                "duplicate shows what a resync would repair.\n"
+                "\n"
                 "Options:\n"
-                "  -c, --config FILE   wsflyte configuration (domains, templates, AWS settings)\n"
+                "  -c, --config FILE   wsflyte configuration (domains, templates, AWS settings;\n"
+                "                      with --diff also the FlyteAdmin and Kubernetes access)\n"
+                "  -d, --diff          compare with the live state (see above)\n"
                 "  -h, --help          this help\n"
                 "  -V, --version       print the version\n"
+                "\n"
+                "Exit status: 0 printed (with --diff: nothing would change, or the event is\n"
+                "stale); with --diff 1 when something would change or the event would fail, 2\n"
+                "when the live state cannot be read or the arguments are wrong; without\n"
+                "--diff 1 for an event or configuration that is not valid, 2 for wrong\n"
+                "arguments.\n"
                 "\n"
                 "Examples:\n"
                 "  wsflyte-render --config dev.yaml tests/data/events/ws-ml-prod-001.json | less\n"
                 "  wsflyte-render --config dev.yaml event.json | jq '.steps[] | .method + \" \" + "
-                ".path'\n");
+                ".path'\n"
+                "  wsflyte-dlt --config prod.yaml show --partition 0 --offset 42 | jq .event \\\n"
+                "    > event.json && wsflyte-render --diff --config prod.yaml event.json\n");
 }
 
 static json_t *request(const char *when, const char *method, const char *path, json_t *body)
@@ -179,9 +211,44 @@ static json_t *render_absent(const desired *d, const char *digest)
                      version_rules(), "steps", steps);
 }
 
+/* --diff: the event against the live state.  An event the handler would
+ * reject is a verdict (it would FAIL), not an error of this tool. */
+static int diff_live(const wf_config *cfg, const ws_event *ev, const desired *d)
+{
+    liveplan *lp;
+    wf_err err;
+    int rc;
+
+    wf_err_init(&err);
+    if ((lp = liveplan_new(cfg, &err)) == NULL) {
+        fprintf(stderr, "wsflyte-render: %s (%s %s)\n", err.msg, wf_class_name(err.cls), err.code);
+        return LIVEPLAN_ERROR;
+    }
+    rc = (int)liveplan_run(lp, ev, d, stdout, &err);
+    if (rc == LIVEPLAN_ERROR)
+        fprintf(stderr, "wsflyte-render: cannot read the live state: %s (%s %s)\n", err.msg,
+                wf_class_name(err.cls), err.code);
+    liveplan_free(lp);
+    return rc;
+}
+
+static int invalid_event(const char *path, const wf_err *err, int diff)
+{
+    if (diff && (err->cls == WF_VALIDATION || err->cls == WF_DESERIALIZATION)) {
+        printf("fail: the event would FAIL (%s %s): %s\n0 to create, 0 to update, 0 to delete, 0 "
+               "unchanged\n",
+               wf_class_name(err->cls), err->code, err->msg);
+        return LIVEPLAN_CHANGES;
+    }
+    fprintf(stderr, "wsflyte-render: %s: %s (%s %s)\n", path, err->msg, wf_class_name(err->cls),
+            err->code);
+    return diff ? LIVEPLAN_ERROR : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"diff", no_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -193,11 +260,13 @@ int main(int argc, char **argv)
     ws_event ev;
     desired d;
     wf_err err;
-    int c, rc = 1;
+    int c, diff = 0, rc = 1;
 
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
         if (c == 'c') {
             config_path = optarg;
+        } else if (c == 'd') {
+            diff = 1;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
@@ -216,6 +285,8 @@ int main(int argc, char **argv)
     memset(&ev, 0, sizeof(ev));
     memset(&d, 0, sizeof(d));
     wf_err_init(&err);
+    if (diff)
+        rc = LIVEPLAN_ERROR; /* until the live state is read */
     if (wf_config_load(&cfg, config_path, environ, &report, &err) != 0) {
         fprintf(stderr, "wsflyte-render: configuration is invalid:\n%s", report ? report : err.msg);
         goto out;
@@ -226,8 +297,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (ws_event_from_json(in, &ev, &err) != 0 || desired_build(&cfg, &ev, &d, &err) != 0) {
-        fprintf(stderr, "wsflyte-render: %s: %s (%s %s)\n", argv[optind], err.msg,
-                wf_class_name(err.cls), err.code);
+        rc = invalid_event(argv[optind], &err, diff);
+        goto out;
+    }
+    if (diff) {
+        rc = diff_live(&cfg, &ev, &d);
         goto out;
     }
     desired_digest(&d, digest);
