@@ -28,6 +28,7 @@ typedef struct k8s_kind {
 static const k8s_kind kinds[] = {
     {"v1", "Namespace", "namespaces", 0},
     {"v1", "ResourceQuota", "resourcequotas", 1},
+    {"v1", "LimitRange", "limitranges", 1},
     {"v1", "ServiceAccount", "serviceaccounts", 1},
     {"v1", "ConfigMap", "configmaps", 1},
     {"networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", 1},
