@@ -158,8 +158,8 @@ static json_t *with_label(json_t *meta, const char *key, const char *value)
 }
 
 /* The workspace's labels with own (stolen) set on top: validation keeps
- * the two apart, and this keeps wsflyte's labels first even if it did
- * not.  Returns a new object, or NULL. */
+ * the two apart, and this makes wsflyte's labels win even if it did not.
+ * Returns a new object, or NULL. */
 static json_t *workspace_labels(const workspace *ws, json_t *own)
 {
     json_t *out = own ? json_object() : NULL;
