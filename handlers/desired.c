@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "names.h"
+#include "quantity.h"
+#include "utf8.h"
 
 #define PROJECT_NAME_MAX   64
 #define PROJECT_DESC_MAX   300
@@ -20,6 +22,36 @@
 #define USER_ID_MAX        256
 #define EMAIL_MAX          320
 #define WORKSPACE_NAME_MAX 1024
+#define FLYTE_LABELS_MAX   16 /* FlyteAdmin refuses projects with more labels */
+#define FLYTE_OWN_LABELS   2  /* FLYTE_LABEL_MANAGED, FLYTE_LABEL_VERSION */
+#define SHOWN_MAX          100
+
+/* Label prefixes (with their subdomains) that belong to Kubernetes and to
+ * wsflyte: a workspace label under them could override what the API server
+ * or wsflyte itself relies on (app.kubernetes.io/managed-by,
+ * wsflyte.io/workspace, kubernetes.io/metadata.name). */
+static const char *const reserved_prefixes[] = {"kubernetes.io", "k8s.io", "wsflyte.io"};
+/* wsflyte's own keys on the Flyte project, which has no prefixes. */
+static const char *const reserved_flyte_keys[] = {FLYTE_LABEL_MANAGED, FLYTE_LABEL_VERSION};
+
+/* ResourceQuota spec.hard, in the order of ws_quota's fields. */
+typedef enum quota_kind { Q_CPU, Q_BYTES, Q_COUNT } quota_kind;
+static const struct {
+    const char *hard;  /* spec.hard key */
+    const char *field; /* workspace.quota field */
+    const char *def;   /* CONTRACT.md §4 default */
+    quota_kind kind;
+} quota_fields[] = {
+    {"requests.cpu", "requests_cpu", "20", Q_CPU},
+    {"requests.memory", "requests_memory", "40Gi", Q_BYTES},
+    {"limits.cpu", "limits_cpu", "40", Q_CPU},
+    {"limits.memory", "limits_memory", "80Gi", Q_BYTES},
+    {"pods", "pods", "100", Q_COUNT},
+    {"persistentvolumeclaims", "persistent_volume_claims", "20", Q_COUNT},
+};
+#define N_QUOTA_FIELDS (sizeof(quota_fields) / sizeof(quota_fields[0]))
+#define QUOTA_TEXT_MAX 72
+typedef char quota_text[N_QUOTA_FIELDS][QUOTA_TEXT_MAX];
 
 /* Which domains a role's members are bound in.  Contributors never reach
  * production: they develop and stage, owners release. */
@@ -125,6 +157,27 @@ static json_t *with_label(json_t *meta, const char *key, const char *value)
     return meta;
 }
 
+/* The workspace's labels with own (stolen) set on top: validation keeps
+ * the two apart, and this makes wsflyte's labels win even if it did not.
+ * Returns a new object, or NULL. */
+static json_t *workspace_labels(const workspace *ws, json_t *own)
+{
+    json_t *out = own ? json_object() : NULL;
+
+    for (size_t i = 0; out && i < ws->n_labels; i++) {
+        if (json_object_set_new(out, ws->labels[i].key, json_string(ws->labels[i].value)) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    if (out && json_object_update(out, own) != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+    json_decref(own);
+    return out;
+}
+
 static json_t *manifest(const char *api_version, const char *kind, json_t *meta)
 {
     return json_pack("{s:s, s:s, s:o}", "apiVersion", api_version, "kind", kind, "metadata", meta);
@@ -202,6 +255,71 @@ static int validate_quota(const ws_quota *q, wf_err *err)
     return 0;
 }
 
+/* True when key's prefix is a reserved one or a subdomain of one
+ * ("kubernetes.io/x", "app.kubernetes.io/x"). */
+static int has_reserved_prefix(const char *key)
+{
+    const char *slash = strchr(key, '/');
+    size_t n = slash ? (size_t)(slash - key) : 0;
+
+    for (size_t i = 0; i < sizeof(reserved_prefixes) / sizeof(reserved_prefixes[0]); i++) {
+        const char *r = reserved_prefixes[i];
+        size_t rn = strlen(r);
+        if ((n == rn || (n > rn && key[n - rn - 1] == '.')) && strncmp(key + n - rn, r, rn) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int label_problem(const ws_label *l, const char *why, wf_err *err)
+{
+    wf_err_set(err, WF_VALIDATION, "event.label", "workspace.labels[\"%.*s\"]: %s",
+               (int)utf8_prefix_len(l->key, SHOWN_MAX), l->key, why);
+    return -1;
+}
+
+/* Workspace labels go onto the namespaces and the Flyte project, where the
+ * API server and FlyteAdmin check them as Kubernetes labels. */
+static int validate_label(const ws_label *l, wf_err *err)
+{
+    if (!names_is_label_key(l->key))
+        return label_problem(l,
+                             "not a valid Kubernetes label key (an optional DNS subdomain prefix "
+                             "and '/', then 1-63 of [A-Za-z0-9._-], starting and ending "
+                             "alphanumeric)",
+                             err);
+    if (has_reserved_prefix(l->key))
+        return label_problem(l,
+                             "the prefixes kubernetes.io/, k8s.io/ and wsflyte.io/ and their "
+                             "subdomains are reserved for Kubernetes and wsflyte",
+                             err);
+    for (size_t i = 0; i < sizeof(reserved_flyte_keys) / sizeof(reserved_flyte_keys[0]); i++)
+        if (strcmp(l->key, reserved_flyte_keys[i]) == 0)
+            return label_problem(l, "reserved for wsflyte's own label on the Flyte project", err);
+    if (!names_is_label_value(l->value))
+        return label_problem(l,
+                             "the value is not a valid Kubernetes label value (at most 63 of "
+                             "[A-Za-z0-9._-], starting and ending alphanumeric, or empty)",
+                             err);
+    return 0;
+}
+
+static int validate_labels(const workspace *ws, wf_err *err)
+{
+    if (ws->n_labels > FLYTE_LABELS_MAX - FLYTE_OWN_LABELS) {
+        wf_err_set(err, WF_VALIDATION, "event.label",
+                   "workspace.labels: %zu labels, at most %d allowed (FlyteAdmin takes %d per "
+                   "project and wsflyte sets %d)",
+                   ws->n_labels, FLYTE_LABELS_MAX - FLYTE_OWN_LABELS, FLYTE_LABELS_MAX,
+                   FLYTE_OWN_LABELS);
+        return -1;
+    }
+    for (size_t i = 0; i < ws->n_labels; i++)
+        if (validate_label(&ws->labels[i], err) != 0)
+            return -1;
+    return 0;
+}
+
 static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
 {
     const workspace *ws = &ev->ws;
@@ -231,7 +349,7 @@ static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
                    "workspace.data_bucket \"%.80s\": not a valid S3 bucket name", ws->data_bucket);
         return -1;
     }
-    if (validate_members(ws, err) != 0)
+    if (validate_members(ws, err) != 0 || validate_labels(ws, err) != 0)
         return -1;
     return ws->quota ? validate_quota(ws->quota, err) : 0;
 }
@@ -259,9 +377,11 @@ static json_t *build_project(const ws_event *ev)
         desc = names_truncate_utf8(desc_full, PROJECT_DESC_MAX);
     }
     if (name && desc)
-        p = json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}, s:s}", "id", ws->workspace_id, "name",
-                      name, "description", desc, "labels", "values", FLYTE_LABEL_MANAGED,
-                      MANAGER_NAME, FLYTE_LABEL_VERSION, version, "state", "ACTIVE");
+        p = json_pack("{s:s, s:s, s:s, s:{s:o}, s:s}", "id", ws->workspace_id, "name", name,
+                      "description", desc, "labels", "values",
+                      workspace_labels(ws, json_pack("{s:s, s:s}", FLYTE_LABEL_MANAGED,
+                                                     MANAGER_NAME, FLYTE_LABEL_VERSION, version)),
+                      "state", "ACTIVE");
     free(shown);
     free(full);
     free(desc_full);
@@ -286,30 +406,122 @@ static json_t *build_domain_attributes(const workspace *ws, const char *domain)
 
 /* ---- Kubernetes ---- */
 
+/* The workspace's labels are on its namespaces for cost allocation and
+ * policy engines; a label dropped from the workspace is dropped by the
+ * next apply, which no longer lists it. */
 static json_t *build_namespace(const ws_event *ev, const char *ns, const char *domain)
 {
     char version[32];
     json_t *meta = with_label(metadata(ns, NULL, ev->ws.workspace_id), LABEL_DOMAIN, domain);
+
+    if (meta)
+        meta = with(meta, "labels",
+                    workspace_labels(&ev->ws, json_incref(json_object_get(meta, "labels"))));
 
     snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
     meta = with(meta, "annotations", json_pack("{s:s}", ANNOTATION_VERSION, version));
     return manifest("v1", "Namespace", meta);
 }
 
-static json_t *build_quota(const workspace *ws, const char *ns)
+/* The quota as the event (or the contract's default) gives it. */
+static void quota_given(const ws_quota *q, quota_text out)
 {
-    const ws_quota *q = ws->quota;
-    char pods[32], pvcs[32];
-    json_t *o = manifest("v1", "ResourceQuota", metadata("workspace-quota", ns, ws->workspace_id));
+    const char *text[N_QUOTA_FIELDS] = {NULL};
 
-    snprintf(pods, sizeof(pods), "%lld", q ? (long long)q->pods : 100LL);
-    snprintf(pvcs, sizeof(pvcs), "%lld", q ? (long long)q->persistent_volume_claims : 20LL);
+    if (q) {
+        text[0] = q->requests_cpu;
+        text[1] = q->requests_memory;
+        text[2] = q->limits_cpu;
+        text[3] = q->limits_memory;
+    }
+    for (size_t i = 0; i < N_QUOTA_FIELDS; i++)
+        snprintf(out[i], QUOTA_TEXT_MAX, "%s", text[i] ? text[i] : quota_fields[i].def);
+    if (q) {
+        snprintf(out[4], QUOTA_TEXT_MAX, "%lld", (long long)q->pods);
+        snprintf(out[5], QUOTA_TEXT_MAX, "%lld", (long long)q->persistent_volume_claims);
+    }
+}
+
+static int quota_weight_sum(const wf_config *cfg)
+{
+    int sum = 0;
+
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        sum += wf_config_quota_weight(cfg, cfg->flyte.domains[i]);
+    return sum;
+}
+
+/* Replaces value (a workspace total) with domain's share of it, rounded
+ * down to whole millicores, bytes or counts. */
+static int quota_share(const wf_config *cfg, const char *domain, size_t i, char *value, wf_err *err)
+{
+    int64_t total, weight = wf_config_quota_weight(cfg, domain), sum = quota_weight_sum(cfg);
+    char why[64];
+
+    if (weight <= 0 || sum <= 0) { /* the configuration check rules this out */
+        wf_err_set(err, WF_PERMANENT, "config.quota_split",
+                   "kubernetes.quota_split has no weight for domain %s", domain);
+        return -1;
+    }
+    if (quantity_parse_milli(value, &total, why, sizeof(why)) != 0) {
+        wf_err_set(err, WF_VALIDATION, "event.quota",
+                   "workspace.quota.%s \"%s\": %s; too large to split across the domains "
+                   "(kubernetes.quota_scope workspace)",
+                   quota_fields[i].field, value, why);
+        return -1;
+    }
+    if (quota_fields[i].kind == Q_CPU)
+        quantity_format_cpu(quantity_share(total, weight, sum), value, QUOTA_TEXT_MAX);
+    else if (quota_fields[i].kind == Q_BYTES)
+        quantity_format_bytes(quantity_share(total, weight, sum) / 1000, value, QUOTA_TEXT_MAX);
+    else
+        snprintf(value, QUOTA_TEXT_MAX, "%lld",
+                 (long long)quantity_share(total / 1000, weight, sum));
+    return 0;
+}
+
+/* The hard limits of domain's ResourceQuota: the whole quota in every
+ * namespace (quota_scope namespace), or the domain's share of it as the
+ * workspace's total (quota_scope workspace). */
+static int quota_hard(const wf_config *cfg, const workspace *ws, const char *domain, quota_text out,
+                      wf_err *err)
+{
+    quota_given(ws->quota, out);
+    if (cfg->kubernetes.quota_scope != WF_QUOTA_WORKSPACE)
+        return 0;
+    for (size_t i = 0; i < N_QUOTA_FIELDS; i++)
+        if (quota_share(cfg, domain, i, out[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+static json_t *build_quota(const workspace *ws, const char *ns, quota_text hard)
+{
+    json_t *o = manifest("v1", "ResourceQuota", metadata("workspace-quota", ns, ws->workspace_id));
+    json_t *h = json_object();
+
+    for (size_t i = 0; h && i < N_QUOTA_FIELDS; i++) {
+        if (json_object_set_new(h, quota_fields[i].hard, json_string(hard[i])) != 0) {
+            json_decref(h);
+            h = NULL;
+        }
+    }
+    return with(o, "spec", h ? json_pack("{s:o}", "hard", h) : NULL);
+}
+
+/* Containers that declare no resources get these, so that a quota on
+ * limits.cpu and limits.memory does not make the API server refuse them
+ * (many Flyte tasks start that way). */
+static json_t *build_limit_range(const wf_config *cfg, const workspace *ws, const char *ns)
+{
+    json_t *o = manifest("v1", "LimitRange", metadata("workspace-defaults", ns, ws->workspace_id));
+
     return with(o, "spec",
-                json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "hard", "requests.cpu",
-                          q ? q->requests_cpu : "20", "requests.memory",
-                          q ? q->requests_memory : "40Gi", "limits.cpu", q ? q->limits_cpu : "40",
-                          "limits.memory", q ? q->limits_memory : "80Gi", "pods", pods,
-                          "persistentvolumeclaims", pvcs));
+                json_pack("{s:[{s:s, s:{s:s, s:s}, s:{s:s, s:s}}]}", "limits", "type", "Container",
+                          "default", "cpu", cfg->kubernetes.limit_default_cpu, "memory",
+                          cfg->kubernetes.limit_default_memory, "defaultRequest", "cpu",
+                          cfg->kubernetes.limit_default_request_cpu, "memory",
+                          cfg->kubernetes.limit_default_request_memory));
 }
 
 /* Peers are selected by kubernetes.io/metadata.name, which the API server
@@ -473,8 +685,11 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
                         desired_domain *dd, wf_err *err)
 {
     const workspace *ws = &ev->ws;
+    quota_text hard;
     int rc = 0;
 
+    if (quota_hard(cfg, ws, domain, hard, err) != 0)
+        return -1;
     dd->domain = strdup(domain);
     dd->namespace_name =
         names_render_template(cfg->kubernetes.namespace_template, ws->workspace_id, domain);
@@ -493,7 +708,8 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     if (dd->attributes == NULL || dd->bindings == NULL)
         return oom(err);
     rc |= append(dd->objects, build_namespace(ev, dd->namespace_name, domain));
-    rc |= append(dd->objects, build_quota(ws, dd->namespace_name));
+    rc |= append(dd->objects, build_quota(ws, dd->namespace_name, hard));
+    rc |= append(dd->objects, build_limit_range(cfg, ws, dd->namespace_name));
     rc |= append(dd->objects, build_network_policy(cfg, ws, dd->namespace_name));
     rc |= append(dd->objects, build_service_account(cfg, ws, dd->namespace_name));
     for (size_t r = 0; r < WS_ROLE_COUNT; r++)

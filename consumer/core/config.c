@@ -17,6 +17,8 @@
 #include <yaml.h>
 
 #include "names.h"
+#include "numparse.h"
+#include "quantity.h"
 #include "url.h"
 
 /* ---- allocation: configuration is start-up work, so OOM aborts ---- */
@@ -83,7 +85,8 @@ typedef enum key_type {
     K_STRLIST,
     K_DUR,
     K_DURLIST,
-    K_PROPS
+    K_PROPS,
+    K_WEIGHTS
 } key_type;
 
 #define REQ 1u /* must not be empty */
@@ -109,12 +112,14 @@ static int check_ns_template(const char *v, char *why, size_t len);
 static int check_account_id(const char *v, char *why, size_t len);
 static int check_listen(const char *v, char *why, size_t len);
 static int check_oidc_provider(const char *v, char *why, size_t len);
+static int check_quantity(const char *v, char *why, size_t len);
 
 static const char *const format_names[] = {"avro", "json", NULL};
 /* Indexed by wf_auth_type, wf_log_format and wf_log_level. */
 static const char *const auth_names[] = {"none", "client_credentials", NULL};
 static const char *const log_format_names[] = {"json", "text", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const quota_scope_names[] = {"namespace", "workspace", NULL};
 
 /* Row builders, one per kind of key. */
 /* clang-format off */
@@ -129,6 +134,7 @@ static const char *const log_level_names[] = {"debug", "info", "warn", "error", 
 #define DUR(p, f, d)            {p, K_DUR, F(f), 0, d, 0, 0, NULL, NULL, 0}
 #define DURS(p, f, n, d)        {p, K_DURLIST, F(f), F(n), d, 0, 0, NULL, NULL, 0}
 #define PROPS(p, f, n)          {p, K_PROPS, F(f), F(n), NULL, 0, 0, NULL, NULL, 0}
+#define WEIGHTS(p, f, n, d)     {p, K_WEIGHTS, F(f), F(n), d, 1, WF_WEIGHT_MAX, NULL, NULL, 0}
 /* clang-format on */
 
 /* CONTRACT.md §5, in its order.  A section comes before its keys. */
@@ -164,6 +170,18 @@ static const key_def keys[] = {
     STR("kubernetes.namespace_template", kubernetes.namespace_template,
         "{{ project }}-{{ domain }}", check_ns_template, REQ),
     STR("kubernetes.system_namespace", kubernetes.system_namespace, "flyte", check_dns_label, REQ),
+    ENUM("kubernetes.quota_scope", kubernetes.quota_scope, "namespace", quota_scope_names),
+    WEIGHTS("kubernetes.quota_split", kubernetes.quota_split, kubernetes.n_quota_split,
+            "development=1,staging=1,production=2"),
+    SECTION("kubernetes.limit_range"),
+    STR("kubernetes.limit_range.default_cpu", kubernetes.limit_default_cpu, "1", check_quantity,
+        REQ),
+    STR("kubernetes.limit_range.default_memory", kubernetes.limit_default_memory, "2Gi",
+        check_quantity, REQ),
+    STR("kubernetes.limit_range.default_request_cpu", kubernetes.limit_default_request_cpu, "100m",
+        check_quantity, REQ),
+    STR("kubernetes.limit_range.default_request_memory", kubernetes.limit_default_request_memory,
+        "256Mi", check_quantity, REQ),
     SECTION("aws"),
     STR("aws.account_id", aws.account_id, "000000000000", check_account_id, REQ),
     STR("aws.role_name_template", aws.role_name_template, "FlyteWorkspace-{{ project }}-Role", NULL,
@@ -194,7 +212,7 @@ static const key_def keys[] = {
 
 /* K_INT, K_BOOL and K_ENUM values are stored through an int. */
 _Static_assert(sizeof(wf_auth_type) == sizeof(int) && sizeof(wf_log_format) == sizeof(int) &&
-                   sizeof(wf_log_level) == sizeof(int),
+                   sizeof(wf_log_level) == sizeof(int) && sizeof(wf_quota_scope) == sizeof(int),
                "enum fields are stored as int");
 
 static void *field(const wf_config *cfg, const key_def *k)
@@ -532,6 +550,17 @@ static int check_listen(const char *v, char *why, size_t len)
     return 0;
 }
 
+/* Quantities are parsed as the quota split and the LimitRange use them. */
+static int check_quantity(const char *v, char *why, size_t len)
+{
+    char reason[64];
+    int64_t milli;
+
+    if (quantity_parse_milli(v, &milli, reason, sizeof(reason)) == 0)
+        return 0;
+    return fail(why, len, "\"%s\": %s (e.g. 500m, 2, 256Mi, 2Gi)", v, reason);
+}
+
 /* Allowed values (k->names) and k->check; reports and returns -1 if bad. */
 static int check_value(loader *ld, const key_def *k, const item *it, long idx, const char *v)
 {
@@ -823,6 +852,85 @@ static void release_props(const wf_config *cfg, const key_def *k)
     *n = 0;
 }
 
+/* ---- kubernetes.quota_split: items "name=weight" ---- */
+
+static void release_weights(const wf_config *cfg, const key_def *k)
+{
+    wf_weight **p = field(cfg, k);
+    size_t *n = count_field(cfg, k);
+
+    for (size_t i = 0; i < *n; i++)
+        free((*p)[i].name);
+    free(*p);
+    *p = NULL;
+    *n = 0;
+}
+
+/* Reads one "name=weight" into w (name malloc'd); reports and returns -1
+ * when it is malformed or the weight is out of range. */
+static int parse_weight(loader *ld, const key_def *k, const item *it, wf_weight *w)
+{
+    const char *text = it->text ? it->text : "";
+    const char *eq = strrchr(text, '=');
+    char path[KEY_PATH_MAX];
+    int v;
+
+    if (eq == NULL || eq == text) {
+        problem(ld, "config.type", &it->at, k->path, "expected domain=weight, got \"%s\"", text);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s.%.*s", k->path, (int)(eq - text), text);
+    if (numparse_int(eq + 1, k->min, k->max, &v, NULL, 0) != 0) {
+        problem(ld, "config.range", &it->at, path,
+                "weight must be an integer from %d to %d, got \"%s\"", k->min, k->max, eq + 1);
+        return -1;
+    }
+    w->name = xstrdup(text);
+    w->name[eq - text] = '\0';
+    w->weight = v;
+    return 0;
+}
+
+static int store_weights(loader *ld, const key_def *k, const item *items, size_t n)
+{
+    wf_weight *w = xrealloc(NULL, n * sizeof(*w));
+    size_t got = 0;
+    int bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (parse_weight(ld, k, &items[i], &w[got]) != 0) {
+            bad = 1;
+            continue;
+        }
+        for (size_t j = 0; j < got; j++) {
+            if (strcmp(w[j].name, w[got].name) == 0) {
+                problem(ld, "config.key", &items[i].at, k->path, "duplicate domain \"%s\"",
+                        w[got].name);
+                bad = 1;
+            }
+        }
+        got++;
+    }
+    if (bad) {
+        for (size_t i = 0; i < got; i++)
+            free(w[i].name);
+        free(w);
+        return -1;
+    }
+    release_weights(ld->cfg, k);
+    *(wf_weight **)field(ld->cfg, k) = w;
+    *count_field(ld->cfg, k) = n;
+    return 0;
+}
+
+int wf_config_quota_weight(const wf_config *cfg, const char *domain)
+{
+    for (size_t i = 0; i < cfg->kubernetes.n_quota_split; i++)
+        if (strcmp(cfg->kubernetes.quota_split[i].name, domain) == 0)
+            return cfg->kubernetes.quota_split[i].weight;
+    return 0;
+}
+
 /* ---- kafka.properties ---- */
 
 static long find_property(const wf_config *cfg, const char *name)
@@ -898,6 +1006,7 @@ static void emit_strlist(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_dur(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_durlist(emitter *out, const wf_config *cfg, const key_def *k);
 static void emit_props(emitter *out, const wf_config *cfg, const key_def *k);
+static void emit_weights(emitter *out, const wf_config *cfg, const key_def *k);
 
 static const type_ops types[] = {
     [K_MAP] = {"a mapping", 0, NULL, NULL, NULL},
@@ -909,6 +1018,8 @@ static const type_ops types[] = {
     [K_DUR] = {"a duration", 0, store_dur, NULL, emit_dur},
     [K_DURLIST] = {"a list of durations", 1, store_durlist, release_durlist, emit_durlist},
     [K_PROPS] = {"a mapping of strings", 0, NULL, release_props, emit_props},
+    [K_WEIGHTS] = {"a mapping of domains to weights", 1, store_weights, release_weights,
+                   emit_weights},
 };
 
 static const char *expected(const key_def *k, char *buf, size_t len)
@@ -1095,6 +1206,45 @@ static void load_props(loader *ld, yaml_document_t *doc, const key_def *k, yaml_
     }
 }
 
+/* A YAML mapping {domain: weight} as the items "domain=weight". */
+static void load_weights(loader *ld, yaml_document_t *doc, const key_def *k, yaml_node_t *v)
+{
+    size_t n = 0, cap;
+    item *items;
+    char **texts;
+    int bad = 0;
+
+    if (v->type != YAML_MAPPING_NODE) {
+        type_problem(ld, k, k->path, v);
+        return;
+    }
+    cap = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    items = xrealloc(NULL, cap * sizeof(*items));
+    texts = xrealloc(NULL, cap * sizeof(*texts));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        origin at = mark_at(kn->start_mark);
+        if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE || is_null(vn) ||
+            strchr((const char *)kn->data.scalar.value, '=')) {
+            problem(ld, "config.type", &at, k->path, "expected %s", types[k->type].expect);
+            bad = 1;
+            continue;
+        }
+        texts[n] = xrealloc(NULL, strlen((const char *)kn->data.scalar.value) +
+                                      strlen((const char *)vn->data.scalar.value) + 2);
+        sprintf(texts[n], "%s=%s", kn->data.scalar.value, vn->data.scalar.value);
+        items[n] = (item){texts[n], at};
+        n++;
+    }
+    if (!bad)
+        types[k->type].store(ld, k, items, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(items);
+}
+
 static void load_value(loader *ld, yaml_document_t *doc, const key_def *k, yaml_node_t *v)
 {
     item it = {NULL, mark_at(v->start_mark)};
@@ -1107,6 +1257,8 @@ static void load_value(loader *ld, yaml_document_t *doc, const key_def *k, yaml_
     ld->at[k - keys] = it.at;
     if (k->type == K_PROPS) {
         load_props(ld, doc, k, v);
+    } else if (k->type == K_WEIGHTS) {
+        load_weights(ld, doc, k, v);
     } else if (types[k->type].is_list) {
         load_list(ld, doc, k, v);
     } else if (v->type != YAML_SCALAR_NODE) {
@@ -1352,11 +1504,74 @@ static void check_derived_topics(loader *ld)
     }
 }
 
+/* Where a problem with key `path` is reported: where it was set, else
+ * where `because` (the key that makes it matter) was set. */
+static const origin *blame(const loader *ld, const char *path, const char *because)
+{
+    const key_def *k = find_key(path), *b = find_key(because);
+
+    return ld->at[k - keys].kind != AT_DEFAULT ? &ld->at[k - keys] : &ld->at[b - keys];
+}
+
+static int is_domain(const wf_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        if (strcmp(cfg->flyte.domains[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* With quota_scope workspace every configured domain needs a weight, and
+ * every weight a configured domain: a share for a domain that does not
+ * exist would silently shrink the others. */
+static void check_quota_split(loader *ld)
+{
+    const wf_config *cfg = ld->cfg;
+    const origin *at = blame(ld, "kubernetes.quota_split", "kubernetes.quota_scope");
+
+    if (cfg->kubernetes.quota_scope != WF_QUOTA_WORKSPACE)
+        return;
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        if (wf_config_quota_weight(cfg, cfg->flyte.domains[i]) == 0)
+            problem(ld, "config.value", at, "kubernetes.quota_split",
+                    "no weight for domain \"%s\" of flyte.domains (required when "
+                    "kubernetes.quota_scope is workspace)",
+                    cfg->flyte.domains[i]);
+    for (size_t i = 0; i < cfg->kubernetes.n_quota_split; i++) {
+        const char *name = cfg->kubernetes.quota_split[i].name;
+        if (!is_domain(cfg, name))
+            problem(ld, "config.value", at, "kubernetes.quota_split",
+                    "\"%s\" is not one of flyte.domains", name);
+    }
+}
+
+/* A default request above the default limit is refused by the API server
+ * for every namespace: caught here instead. */
+static void check_limit_range(loader *ld)
+{
+    static const struct {
+        const char *request, *limit;
+    } pairs[] = {
+        {"kubernetes.limit_range.default_request_cpu", "kubernetes.limit_range.default_cpu"},
+        {"kubernetes.limit_range.default_request_memory", "kubernetes.limit_range.default_memory"},
+    };
+
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const key_def *rk = find_key(pairs[i].request), *lk = find_key(pairs[i].limit);
+        const char *request = *(char **)field(ld->cfg, rk), *limit = *(char **)field(ld->cfg, lk);
+        int64_t r, l;
+        if (quantity_parse_milli(request, &r, NULL, 0) != 0 ||
+            quantity_parse_milli(limit, &l, NULL, 0) != 0 || r <= l)
+            continue; /* a bad quantity is reported by itself */
+        problem(ld, "config.value", blame(ld, pairs[i].request, pairs[i].limit), rk->path,
+                "%s is more than %s %s (a container's request cannot exceed its limit)", request,
+                lk->path, limit);
+    }
+}
+
 static void (*const cross_checks[])(loader *ld) = {
-    check_required,
-    check_auth,
-    check_ack,
-    check_derived_topics,
+    check_required,       check_auth,        check_ack,
+    check_derived_topics, check_quota_split, check_limit_range,
 };
 
 /* ---- public ---- */
@@ -1526,6 +1741,20 @@ static void emit_props(emitter *out, const wf_config *cfg, const key_def *k)
         emit_scalar(out, kv[i].key, YAML_PLAIN_SCALAR_STYLE);
         emit_scalar(out, is_secret_property(kv[i].key) ? SECRET_MASK : kv[i].value,
                     YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+    }
+    emit_map_end(out);
+}
+
+static void emit_weights(emitter *out, const wf_config *cfg, const key_def *k)
+{
+    const wf_weight *w = *(wf_weight **)field(cfg, k);
+    char buf[32];
+
+    emit_map_start(out, YAML_FLOW_MAPPING_STYLE);
+    for (size_t i = 0; i < *count_field(cfg, k); i++) {
+        snprintf(buf, sizeof(buf), "%d", w[i].weight);
+        emit_scalar(out, w[i].name, YAML_PLAIN_SCALAR_STYLE);
+        emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
     }
     emit_map_end(out);
 }

@@ -27,6 +27,17 @@ typedef struct wf_kv {
 typedef enum wf_auth_type { WF_AUTH_NONE, WF_AUTH_CLIENT_CREDENTIALS } wf_auth_type;
 typedef enum wf_log_format { WF_LOG_JSON, WF_LOG_TEXT } wf_log_format;
 typedef enum wf_log_level { WF_LOG_DEBUG, WF_LOG_INFO, WF_LOG_WARN, WF_LOG_ERROR } wf_log_level;
+/* kubernetes.quota_scope: the event's quota per namespace, or for the
+ * whole workspace (split by kubernetes.quota_split). */
+typedef enum wf_quota_scope { WF_QUOTA_NAMESPACE, WF_QUOTA_WORKSPACE } wf_quota_scope;
+
+/* One entry of kubernetes.quota_split (as an env var or default:
+ * "development=1,staging=1,production=2"). */
+typedef struct wf_weight {
+    char *name;
+    int weight; /* 1..WF_WEIGHT_MAX */
+} wf_weight;
+#define WF_WEIGHT_MAX 1000
 
 typedef struct wf_config {
     struct {
@@ -63,6 +74,15 @@ typedef struct wf_config {
         char *ca_file;
         char *namespace_template;
         char *system_namespace;
+        wf_quota_scope quota_scope;
+        wf_weight *quota_split; /* checked against flyte.domains with scope workspace */
+        size_t n_quota_split;
+        /* kubernetes.limit_range: Container defaults of LimitRange
+         * workspace-defaults, each a valid quantity, requests <= limits */
+        char *limit_default_cpu;
+        char *limit_default_memory;
+        char *limit_default_request_cpu;
+        char *limit_default_request_memory;
     } kubernetes;
     struct {
         char *account_id;
@@ -118,6 +138,9 @@ char *wf_url_mask(const char *url, char *buf, size_t len);
  * and <events>.<group_id>.dlt.  Write into buf; return buf. */
 char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);
 char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len);
+
+/* The kubernetes.quota_split weight of domain, or 0 when it has none. */
+int wf_config_quota_weight(const wf_config *cfg, const char *domain);
 
 /* The value of kafka.properties entry name, or NULL when it is not set. */
 const char *wf_config_property(const wf_config *cfg, const char *name);

@@ -42,6 +42,36 @@ int names_is_label_value(const char *s)
     return 1;
 }
 
+/* RFC 1123 subdomain: dot-separated labels, at most 253 bytes in all. */
+static int is_dns1123_subdomain(const char *s, size_t n)
+{
+    size_t start = 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.')
+            continue;
+        if (i == start || !is_lower_alnum(s[start]) || !is_lower_alnum(s[i - 1]))
+            return 0;
+        for (size_t j = start; j < i; j++)
+            if (!is_lower_alnum(s[j]) && s[j] != '-')
+                return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
+int names_is_label_key(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    const char *name = slash ? slash + 1 : s;
+
+    if (slash && !is_dns1123_subdomain(s, (size_t)(slash - s)))
+        return 0;
+    return *name != '\0' && names_is_label_value(name);
+}
+
 int names_is_bucket(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -78,7 +108,7 @@ int names_is_quantity(const char *s)
     }
     if (digits == 0 || dots > 1)
         return 0;
-    if (*p == 'e' || *p == 'E') {
+    if ((*p == 'e' || *p == 'E') && strcmp(p, "Ei") != 0) {
         const char *q = p + 1;
         if (*q == '+' || *q == '-')
             q++;

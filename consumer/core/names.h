@@ -13,6 +13,10 @@ int names_is_dns1123_label(const char *s, size_t max_len);
 /* Kubernetes label value: empty, or <= 63 of [A-Za-z0-9._-] starting and
  * ending alphanumeric. */
 int names_is_label_value(const char *s);
+/* Kubernetes label key (a qualified name): an optional prefix, a DNS-1123
+ * subdomain of at most 253 characters, and '/', then a name of 1..63 of
+ * [A-Za-z0-9._-] starting and ending alphanumeric. */
+int names_is_label_key(const char *s);
 /* S3 bucket name: 3..63 of [a-z0-9.-], starting and ending alphanumeric,
  * no "..", not an IP address. */
 int names_is_bucket(const char *s);

@@ -291,7 +291,7 @@ test('ClusterRole: no wildcards, no secrets, no pods', () => {
 test('ClusterRole: what the provisioner does, and nothing broader', () => {
   const { rules } = one('ClusterRole');
   const needed = [
-    ['', 'namespaces'], ['', 'resourcequotas'], ['', 'serviceaccounts'], ['', 'configmaps'],
+    ['', 'namespaces'], ['', 'resourcequotas'], ['', 'limitranges'], ['', 'serviceaccounts'], ['', 'configmaps'],
     ['networking.k8s.io', 'networkpolicies'], ['rbac.authorization.k8s.io', 'roles'],
     ['rbac.authorization.k8s.io', 'rolebindings'], ['iam.services.k8s.aws', 'roles'], ['iam.services.k8s.aws', 'policies'],
   ];

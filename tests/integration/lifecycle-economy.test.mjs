@@ -53,13 +53,13 @@ async function cost(e) {
 test('first apply, same-version re-apply and stale events cost the minimum', async () => {
   const id = 'ws-econ';
   // 3 namespaces read first (none may be someone else's), then applied;
-  // per domain attributes + quota, policy, SA, 3 roles; 8 bindings (owner
+  // per domain attributes + quota, LimitRange, policy, SA, 3 roles; 8 bindings (owner
   // 3, contributor 2, viewer 3); the authz ConfigMap.
   let c = await cost(event(id, 1, 'WORKSPACE_CREATED'));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, POST: 1, PUT: 3 });
-  assert.deepEqual(c.kube, { GET: 3, PATCH: 3 + 3 * 6 + 8 + 1 }); // no prune LIST: all namespaces new
-  assert.equal(c.total, 38);
+  assert.deepEqual(c.kube, { GET: 3, PATCH: 3 + 3 * 7 + 8 + 1 }); // no prune LIST: all namespaces new
+  assert.equal(c.total, 41);
 
   c = await cost(event(id, 1, 'WORKSPACE_CREATED', { eventId: 'duplicate-of-v1' }));
   assert.equal(c.result.status, 'SUCCEEDED');
@@ -76,7 +76,7 @@ test('first apply, same-version re-apply and stale events cost the minimum', asy
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2) }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 4 });
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 3 + 3, DELETE: 3 });
+  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 7 + 5 + 1, GET: 3 + 3, DELETE: 3 });
 });
 
 test('after a restart (empty cache) re-apply converges fully and stale costs one read', async () => {
@@ -90,7 +90,7 @@ test('after a restart (empty cache) re-apply converges fully and stale costs one
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2), eventId: 'again-v2' }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 3 }); // the project already matches
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 6 + 5 + 1, GET: 3 + 3 });
+  assert.deepEqual(c.kube, { PATCH: 3 + 3 * 7 + 5 + 1, GET: 3 + 3 });
   c = await cost(event(id, 2, 'MEMBERS_CHANGED', { members: people.slice(0, 2), eventId: 'third-v2' }));
   assert.deepEqual([c.flyte, c.kube], [{ GET: 1 }, {}], 'applied by this process now');
 });

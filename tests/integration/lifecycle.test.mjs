@@ -137,7 +137,7 @@ test('the seed\'s events are provisioned, with exactly the writes wsflyte-render
     predicted.filter((p) => p.includes('/api/v1/proj')));
   assert.deepEqual(writes(kubeLog).map((r) => `${r.method} ${r.path}`),
     predicted.filter((p) => !p.includes('/api/v1/proj')));
-  assert.equal(predicted.length, 34); // + the GET of the project: 35 requests
+  assert.equal(predicted.length, 37); // + the GET of the project: 38 requests
 });
 
 test('create, add member, change role, remove member, remove and add Flyte, delete', async () => {

@@ -148,6 +148,16 @@ static void defaults_match_contract(void **state)
     assert_string_equal(c->kubernetes.ca_file, "");
     assert_string_equal(c->kubernetes.namespace_template, "{{ project }}-{{ domain }}");
     assert_string_equal(c->kubernetes.system_namespace, "flyte");
+    assert_int_equal(c->kubernetes.quota_scope, WF_QUOTA_NAMESPACE);
+    assert_int_equal(c->kubernetes.n_quota_split, 3);
+    assert_int_equal(wf_config_quota_weight(c, "development"), 1);
+    assert_int_equal(wf_config_quota_weight(c, "staging"), 1);
+    assert_int_equal(wf_config_quota_weight(c, "production"), 2);
+    assert_int_equal(wf_config_quota_weight(c, "qa"), 0);
+    assert_string_equal(c->kubernetes.limit_default_cpu, "1");
+    assert_string_equal(c->kubernetes.limit_default_memory, "2Gi");
+    assert_string_equal(c->kubernetes.limit_default_request_cpu, "100m");
+    assert_string_equal(c->kubernetes.limit_default_request_memory, "256Mi");
     assert_string_equal(c->aws.account_id, "000000000000");
     assert_string_equal(c->aws.role_name_template, "FlyteWorkspace-{{ project }}-Role");
     assert_int_equal(c->aws.ack_enabled, 0);
@@ -877,6 +887,112 @@ static void retry_and_dlt_topic_names(void **state)
                         "workspace.lifecycle.v1.wsflyte.dlt");
 }
 
+/* ---- the workspace budget and the LimitRange defaults ---- */
+
+static void quota_split_sets_weights_from_yaml_and_env(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_KUBERNETES_QUOTA_SPLIT=dev=3,prod=1", NULL};
+
+    load_text(f,
+              "flyte:\n  domains: [dev, prod]\nkubernetes:\n  quota_scope: workspace\n"
+              "  quota_split: {dev: 1, prod: 4}\n",
+              NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.kubernetes.quota_scope, WF_QUOTA_WORKSPACE);
+    assert_int_equal(wf_config_quota_weight(&f->cfg, "dev"), 1);
+    assert_int_equal(wf_config_quota_weight(&f->cfg, "prod"), 4);
+    reset(f);
+    load_text(f, "flyte:\n  domains: [dev, prod]\nkubernetes:\n  quota_scope: workspace\n", envp);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(wf_config_quota_weight(&f->cfg, "dev"), 3);
+    assert_int_equal(wf_config_quota_weight(&f->cfg, "prod"), 1);
+}
+
+/* A custom domain without a weight would get no share of the budget. */
+static void workspace_scope_needs_a_weight_per_domain(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state,
+                   "flyte:\n  domains: [development, qa]\nkubernetes:\n  quota_scope: workspace\n",
+                   ":4:16: kubernetes.quota_split: no weight for domain \"qa\" of flyte.domains "
+                   "(required when kubernetes.quota_scope is workspace)\n");
+    assert_contains(f->report, "kubernetes.quota_split: \"staging\" is not one of flyte.domains\n");
+    reset(f);
+    /* With the default scope the split is not used, so custom domains need none. */
+    load_text(f, "flyte:\n  domains: [development, qa]\n", NULL);
+    assert_int_equal(f->rc, 0);
+}
+
+static void quota_split_weights_are_positive_integers(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state,
+                   "kubernetes:\n  quota_split: {development: 0, staging: x, production: 2}\n",
+                   ":2:17: kubernetes.quota_split.development: weight must be an integer from 1 "
+                   "to 1000, got \"0\"\n");
+    assert_contains(f->report, "kubernetes.quota_split.staging: weight must be an integer from 1 "
+                               "to 1000, got \"x\"\n");
+    reset(f);
+    expect_problem(state, "kubernetes:\n  quota_split: [1, 2]\n",
+                   ":2:16: kubernetes.quota_split: expected a mapping of domains to weights, got a "
+                   "sequence\n");
+    reset(f);
+    expect_problem(state, "kubernetes:\n  quota_scope: tenant\n",
+                   "kubernetes.quota_scope: expected namespace|workspace, got \"tenant\"\n");
+}
+
+static void limit_range_values_are_quantities(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state,
+                   "kubernetes:\n  limit_range: {default_cpu: \"1 core\", default_memory: 2GB}\n",
+                   ":2:30: kubernetes.limit_range.default_cpu: \"1 core\": not a Kubernetes "
+                   "quantity (e.g. 500m, 2, 256Mi, 2Gi)\n");
+    assert_contains(f->report, "kubernetes.limit_range.default_memory: \"2GB\": not a Kubernetes "
+                               "quantity");
+    reset(f);
+    load_text(f,
+              "kubernetes:\n  limit_range: {default_cpu: 1500m, default_memory: 4Gi,\n"
+              "    default_request_cpu: \"0.5\", default_request_memory: 1e9}\n",
+              NULL);
+    assert_int_equal(f->rc, 0);
+    assert_string_equal(f->cfg.kubernetes.limit_default_cpu, "1500m");
+    assert_string_equal(f->cfg.kubernetes.limit_default_request_memory, "1e9");
+}
+
+static void limit_range_request_must_not_exceed_limit(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_KUBERNETES_LIMIT_RANGE_DEFAULT_REQUEST_MEMORY=3Gi", NULL};
+
+    expect_problem(state, "kubernetes:\n  limit_range: {default_request_cpu: \"2\"}\n",
+                   ":2:38: kubernetes.limit_range.default_request_cpu: 2 is more than "
+                   "kubernetes.limit_range.default_cpu 1 (a container's request cannot exceed its "
+                   "limit)\n");
+    reset(f);
+    expect_env_problem(state, envp,
+                       "env WSFLYTE_KUBERNETES_LIMIT_RANGE_DEFAULT_REQUEST_MEMORY: "
+                       "kubernetes.limit_range.default_request_memory: 3Gi is more than "
+                       "kubernetes.limit_range.default_memory 2Gi");
+}
+
+static void dump_shows_the_split_and_the_limit_range(void **state)
+{
+    fixture *f = *state;
+    char *out;
+
+    wf_config_defaults(&f->cfg);
+    out = dump(&f->cfg);
+    assert_contains(out, "  quota_scope: namespace\n"
+                         "  quota_split: {development: 1, staging: 1, production: 2}\n"
+                         "  limit_range:\n    default_cpu: \"1\"\n    default_memory: \"2Gi\"\n");
+    free(out);
+}
+
 static void group_id_must_fit_topic_names(void **state)
 {
     expect_problem(state, "kafka:\n  group_id: \"my group\"\n",
@@ -944,6 +1060,12 @@ int main(void)
         T(durations_format),
         T(retry_and_dlt_topic_names),
         T(group_id_must_fit_topic_names),
+        T(quota_split_sets_weights_from_yaml_and_env),
+        T(workspace_scope_needs_a_weight_per_domain),
+        T(quota_split_weights_are_positive_integers),
+        T(limit_range_values_are_quantities),
+        T(limit_range_request_must_not_exceed_limit),
+        T(dump_shows_the_split_and_the_limit_range),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -599,6 +599,275 @@ static void binding_names_of_the_rendered_form_only(void **state)
     assert_true(desired_is_binding_name("workspace-viewer-u-0123456789"));
 }
 
+/* ---- the workspace budget, LimitRange defaults and workspace labels ---- */
+
+static const char *hard_of(const desired_domain *dd, const char *key)
+{
+    const json_t *q = find_object(dd->objects, "ResourceQuota", "workspace-quota");
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(q, "spec"), "hard"), key));
+}
+
+static void set_quota_20_cpu(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "quota",
+                        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "requests_cpu", "20",
+                                  "requests_memory", "10000000001", "limits_cpu", "1",
+                                  "limits_memory", "40Gi", "pods", 10, "persistent_volume_claims",
+                                  3));
+}
+
+static void set_workspace_scope(fixture *f)
+{
+    f->cfg.kubernetes.quota_scope = WF_QUOTA_WORKSPACE;
+}
+
+/* With quota_scope workspace the event's quota is the total: 1:1:2 gives
+ * 5, 5 and 10 of 20 CPUs, each share rounded down to millicores, bytes and
+ * counts. */
+static void workspace_scope_splits_the_quota_by_weight(void **state)
+{
+    fixture *f = *state;
+    const char *want[3][6] = {
+        {"5", "2500000000", "250m", "10Gi", "2", "0"},
+        {"5", "2500000000", "250m", "10Gi", "2", "0"},
+        {"10", "5000000000", "500m", "20Gi", "5", "1"},
+    };
+    const char *keys[6] = {"requests.cpu", "requests.memory",       "limits.cpu", "limits.memory",
+                           "pods",         "persistentvolumeclaims"};
+    desired d;
+    wf_err err;
+
+    set_workspace_scope(f);
+    assert_int_equal(build(f, set_quota_20_cpu, &d, &err), 0);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 6; k++)
+            assert_string_equal(hard_of(&d.domains[i], keys[k]), want[i][k]);
+    desired_fini(&d);
+    /* The default quota is a workspace total too. */
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    assert_string_equal(hard_of(&d.domains[0], "requests.cpu"), "5");
+    assert_string_equal(hard_of(&d.domains[2], "requests.memory"), "20Gi");
+    assert_string_equal(hard_of(&d.domains[1], "limits.cpu"), "10");
+    assert_string_equal(hard_of(&d.domains[2], "pods"), "50");
+    desired_fini(&d);
+}
+
+/* The default scope gives every namespace the whole quota, as written. */
+static void namespace_scope_gives_each_namespace_the_whole_quota(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, set_quota_20_cpu, &d, &err), 0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(hard_of(&d.domains[i], "requests.cpu"), "20");
+        assert_string_equal(hard_of(&d.domains[i], "requests.memory"), "10000000001");
+        assert_string_equal(hard_of(&d.domains[i], "pods"), "10");
+    }
+    desired_fini(&d);
+}
+
+static void set_huge_quota(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "quota",
+                        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "requests_cpu", "1",
+                                  "requests_memory", "9Ei", "limits_cpu", "1", "limits_memory",
+                                  "1Gi", "pods", 1, "persistent_volume_claims", 1));
+}
+
+static void quota_too_large_to_split_is_a_validation_error(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    set_workspace_scope(f);
+    assert_int_equal(build(f, set_huge_quota, &d, &err), -1);
+    assert_int_equal(err.cls, WF_VALIDATION);
+    assert_string_equal(err.code, "event.quota");
+    if (strstr(err.msg, "workspace.quota.requests_memory \"9Ei\"") == NULL)
+        fail_msg("%s", err.msg);
+    desired_fini(&d);
+}
+
+static void limit_range_gives_containers_the_configured_defaults(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    free(f->cfg.kubernetes.limit_default_cpu);
+    f->cfg.kubernetes.limit_default_cpu = strdup("1500m");
+    assert_int_equal(build(f, NULL, &d, &err), 0);
+    for (size_t i = 0; i < d.n_domains; i++) {
+        const json_t *objs = d.domains[i].objects;
+        const json_t *lr = find_object(objs, "LimitRange", "workspace-defaults");
+        const json_t *limit =
+            json_array_get(json_object_get(json_object_get(lr, "spec"), "limits"), 0);
+        assert_non_null(lr);
+        assert_ptr_equal(json_array_get(objs, 2), lr); /* right after the ResourceQuota */
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(lr, "metadata"), "namespace")),
+            d.domains[i].namespace_name);
+        assert_string_equal(json_string_value(json_object_get(limit, "type")), "Container");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(limit, "default"), "cpu")), "1500m");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(limit, "default"), "memory")), "2Gi");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(limit, "defaultRequest"), "cpu")),
+            "100m");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(limit, "defaultRequest"), "memory")),
+            "256Mi");
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_object_get(json_object_get(lr, "metadata"), "labels"), LABEL_WORKSPACE)),
+            "ws-ml-prod-001");
+    }
+    desired_fini(&d);
+}
+
+static void set_team_labels(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "labels",
+                        json_pack("{s:s, s:s, s:s}", "team", "ml", "example.com/cost-center",
+                                  "CC-42", "empty", ""));
+}
+
+static const char *label(const json_t *labels, const char *key)
+{
+    return json_string_value(json_object_get(labels, key));
+}
+
+/* Workspace labels land on every namespace and on the project, beside
+ * wsflyte's own, and nowhere else. */
+static void workspace_labels_go_onto_namespaces_and_project(void **state)
+{
+    fixture *f = *state;
+    const json_t *labels;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, set_team_labels, &d, &err), 0);
+    for (size_t i = 0; i < d.n_domains; i++) {
+        labels = json_object_get(
+            json_object_get(json_array_get(d.domains[i].objects, 0), "metadata"), "labels");
+        assert_string_equal(label(labels, "team"), "ml");
+        assert_string_equal(label(labels, "example.com/cost-center"), "CC-42");
+        assert_string_equal(label(labels, "empty"), "");
+        assert_string_equal(label(labels, LABEL_MANAGED_BY), MANAGER_NAME);
+        assert_string_equal(label(labels, LABEL_DOMAIN), d.domains[i].domain);
+        assert_int_equal(json_object_size(labels), 6);
+        labels = json_object_get(
+            json_object_get(find_object(d.domains[i].objects, "ResourceQuota", NULL), "metadata"),
+            "labels");
+        assert_null(label(labels, "team"));
+    }
+    labels = json_object_get(json_object_get(d.project, "labels"), "values");
+    assert_string_equal(label(labels, "team"), "ml");
+    assert_string_equal(label(labels, "example.com/cost-center"), "CC-42");
+    assert_string_equal(label(labels, FLYTE_LABEL_MANAGED), MANAGER_NAME);
+    assert_string_equal(label(labels, FLYTE_LABEL_VERSION), "1");
+    assert_int_equal(json_object_size(labels), 5);
+    desired_fini(&d);
+}
+
+static const char *label_key, *label_value;
+
+static void set_one_label(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "labels", json_pack("{s:s}", label_key, label_value));
+}
+
+static void set_fifteen_labels(json_t *ev)
+{
+    json_t *labels = json_object();
+    char key[16];
+
+    for (int i = 0; i < 15; i++) {
+        snprintf(key, sizeof(key), "l%d", i);
+        json_object_set_new(labels, key, json_string("v"));
+    }
+    json_object_set_new(ws_of(ev), "labels", labels);
+}
+
+/* Reserved prefixes (and their subdomains) keep wsflyte's and Kubernetes'
+ * own labels out of the workspace's reach; malformed labels would be
+ * refused by the API server and FlyteAdmin anyway. */
+static void invalid_or_reserved_labels_are_validation_errors(void **state)
+{
+    fixture *f = *state;
+    const char *bad[][2] = {
+        {"team name", "x"},
+        {"kubernetes.io/metadata.name", "x"},
+        {"app.kubernetes.io/managed-by", "someone"},
+        {"foo.k8s.io/x", "y"},
+        {"k8s.io/x", "y"},
+        {"wsflyte.io/workspace", "other"},
+        {"a.wsflyte.io/x", "y"},
+        {"managed-by", "someone"},
+        {"wsflyte-workspace-version", "999"},
+        {"team", "alice@company.com"},
+        {"team", "-x"},
+        {"Example.com/team", "x"},
+    };
+    const char *good[][2] = {
+        {"notkubernetes.io/x", "y"}, {"kubernetes.io.example.com/x", "y"}, {"Team_1", "A.b-c_d"}};
+    desired d;
+    wf_err err;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        label_key = bad[i][0];
+        label_value = bad[i][1];
+        if (build(f, set_one_label, &d, &err) != -1)
+            fail_msg("accepted label %s=%s", label_key, label_value);
+        assert_int_equal(err.cls, WF_VALIDATION);
+        assert_string_equal(err.code, "event.label");
+        assert_non_null(strstr(err.msg, label_key));
+        desired_fini(&d);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        label_key = good[i][0];
+        label_value = good[i][1];
+        if (build(f, set_one_label, &d, &err) != 0)
+            fail_msg("refused label %s=%s: %s", label_key, label_value, err.msg);
+        desired_fini(&d);
+    }
+    assert_int_equal(build(f, set_fifteen_labels, &d, &err), -1);
+    assert_string_equal(err.code, "event.label");
+    desired_fini(&d);
+}
+
+static void set_one_label_and_drop_flyte(json_t *ev)
+{
+    set_one_label(ev);
+    drop_flyte(ev);
+}
+
+/* A workspace whose labels are bad can still be removed. */
+static void bad_labels_do_not_block_removal(void **state)
+{
+    fixture *f = *state;
+    desired d;
+    wf_err err;
+
+    label_key = "kubernetes.io/x";
+    label_value = "y";
+    assert_int_equal(build(f, set_one_label_and_drop_flyte, &d, &err), 0);
+    assert_false(d.flyte_wanted);
+    desired_fini(&d);
+}
+
+static void workspace_scope_build_fails_or_is_complete_when_memory_runs_out(void **state)
+{
+    fixture *f = *state;
+    set_workspace_scope(f);
+    build_fails_or_is_complete_under_every_allocation_failure(f, set_team_labels);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -624,6 +893,21 @@ int main(void)
         cmocka_unit_test_setup_teardown(removal_names_the_rendered_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(long_ids_get_distinct_ack_policy_names, setup, teardown),
         cmocka_unit_test_setup_teardown(binding_names_of_the_rendered_form_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(workspace_scope_splits_the_quota_by_weight, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(namespace_scope_gives_each_namespace_the_whole_quota, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(quota_too_large_to_split_is_a_validation_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(limit_range_gives_containers_the_configured_defaults, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(workspace_labels_go_onto_namespaces_and_project, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(invalid_or_reserved_labels_are_validation_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(bad_labels_do_not_block_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            workspace_scope_build_fails_or_is_complete_when_memory_runs_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

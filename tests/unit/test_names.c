@@ -29,6 +29,38 @@ static void dns1123_label_rules(void **state)
     assert_true(names_is_dns1123_label(long_id, 51));
 }
 
+static void label_key_rules(void **state)
+{
+    char long_name[70], long_prefix[300];
+
+    (void)state;
+    assert_true(names_is_label_key("team"));
+    assert_true(names_is_label_key("cost-center"));
+    assert_true(names_is_label_key("Team_A.b"));
+    assert_true(names_is_label_key("example.com/team"));
+    assert_true(names_is_label_key("a-b.c1/X"));
+    assert_false(names_is_label_key(""));
+    assert_false(names_is_label_key("/team"));
+    assert_false(names_is_label_key("example.com/"));
+    assert_false(names_is_label_key("Example.com/team"));
+    assert_false(names_is_label_key("example..com/team"));
+    assert_false(names_is_label_key("-example.com/team"));
+    assert_false(names_is_label_key("a/b/c"));
+    assert_false(names_is_label_key("team name"));
+    assert_false(names_is_label_key("-team"));
+    assert_false(names_is_label_key("team."));
+    memset(long_name, 'a', 64);
+    long_name[64] = '\0';
+    assert_false(names_is_label_key(long_name));
+    long_name[63] = '\0';
+    assert_true(names_is_label_key(long_name));
+    memset(long_prefix, 'a', 254);
+    memcpy(long_prefix + 254, "/x", 3);
+    assert_false(names_is_label_key(long_prefix));
+    memcpy(long_prefix + 253, "/x", 3);
+    assert_true(names_is_label_key(long_prefix));
+}
+
 static void label_value_rules(void **state)
 {
     (void)state;
@@ -54,7 +86,8 @@ static void bucket_rules(void **state)
 static void quantity_rules(void **state)
 {
     (void)state;
-    const char *good[] = {"20", "500m", "40Gi", "1.5", "80Gi", "1e3", "100Mi", "2k", "+1"};
+    const char *good[] = {"20",    "500m", "40Gi", "1.5", "80Gi", "1e3",
+                          "100Mi", "2k",   "+1",   "1Ei", "1E"};
     const char *bad[] = {"", "4 cores", "8GB", "-1", "1..2", "Gi", "1Gii", "1e", "abc"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_true(names_is_quantity(good[i]));
@@ -126,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dns1123_label_rules),
+        cmocka_unit_test(label_key_rules),
         cmocka_unit_test(label_value_rules),
         cmocka_unit_test(bucket_rules),
         cmocka_unit_test(quantity_rules),

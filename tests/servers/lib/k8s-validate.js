@@ -5,7 +5,7 @@ import {
   isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, isConfigMapKey,
   isValidPathSegmentName, isValidPortName,
 } from './k8s-names.js';
-import { parseQuantity, QUANTITY_FORMAT_ERROR } from './quantity.js';
+import { parseQuantity, canonicalQuantity, QUANTITY_FORMAT_ERROR } from './quantity.js';
 import { deref } from './k8s-schema.js';
 
 // ---- field errors (k8s.io/apimachinery/pkg/util/validation/field) -------------------
@@ -266,6 +266,73 @@ function validateResourceQuota(obj) {
   return errs;
 }
 
+// LimitRange (ValidateLimitRange in pkg/apis/core/validation): a standard or qualified
+// type, at most one item per type, container resource names, no default or
+// defaultRequest for type Pod, and min <= defaultRequest <= default <= max.
+const LIMIT_TYPES = new Set(['Pod', 'Container', 'PersistentVolumeClaim']);
+const CONTAINER_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
+
+function validateLimitRangeResourceName(type, k, p) {
+  const errs = [];
+  for (const msg of isQualifiedName(k)) errs.push(invalid(p, k, msg));
+  if (errs.length || k.includes('/')) return errs;
+  if (!STANDARD_RESOURCES.has(k) && !/^hugepages-/.test(k)) {
+    return [invalid(p, k, 'must be a standard resource type or fully qualified')];
+  }
+  if ((type === 'Pod' || type === 'Container') && !CONTAINER_RESOURCES.has(k) && !/^hugepages-/.test(k)) {
+    return [invalid(p, k, 'must be a standard resource for containers')];
+  }
+  return errs;
+}
+
+function validateLimitRange(obj) {
+  const errs = [];
+  const seen = new Set();
+  for (const [i, limit] of ((obj.spec && obj.spec.limits) || []).entries()) {
+    const p = `spec.limits[${i}]`;
+    const type = limit.type || '';
+    const typeErrs = isQualifiedName(type).map((msg) => invalid(`${p}.type`, type, msg));
+    if (!typeErrs.length && !type.includes('/') && !LIMIT_TYPES.has(type)) {
+      typeErrs.push(invalid(`${p}.type`, type, 'must be a standard limit type or fully qualified'));
+    }
+    errs.push(...typeErrs);
+    if (seen.has(type)) errs.push(duplicate(`${p}.type`, type));
+    seen.add(type);
+    const values = {};
+    const fields = type === 'Pod' ? ['max', 'min', 'maxLimitRequestRatio'] : ['max', 'min', 'default', 'defaultRequest', 'maxLimitRequestRatio'];
+    if (type === 'Pod') {
+      for (const f of ['default', 'defaultRequest']) {
+        if (limit[f] && Object.keys(limit[f]).length) errs.push(forbidden(`${p}.${f}`, "may not be specified when `type` is 'Pod'"));
+      }
+    }
+    for (const f of fields) {
+      values[f] = {};
+      for (const [k, v] of Object.entries(limit[f] || {})) {
+        errs.push(...validateLimitRangeResourceName(type, k, `${p}.${f}[${k}]`));
+        values[f][k] = parseQuantity(v);
+      }
+    }
+    if (type === 'PersistentVolumeClaim' && !values.min.storage && !values.max.storage) {
+      errs.push(required(`${p}.limits`, 'either minimum or maximum storage value is required, but neither was provided'));
+    }
+    const keys = new Set(fields.flatMap((f) => Object.keys(values[f])));
+    const show = (q, raw) => new Raw(canonicalQuantity(raw) ?? String(raw));
+    for (const k of keys) {
+      const get = (f) => values[f] && values[f][k];
+      const raw = (f) => limit[f][k];
+      const [min, max, def, req] = [get('min'), get('max'), get('default'), get('defaultRequest')];
+      const s = (f) => canonicalQuantity(raw(f));
+      if (min && max && min.nano > max.nano) errs.push(invalid(`${p}.min[${k}]`, show(min, raw('min')), `min value ${s('min')} is greater than max value ${s('max')}`));
+      if (req && min && min.nano > req.nano) errs.push(invalid(`${p}.defaultRequest[${k}]`, show(req, raw('defaultRequest')), `min value ${s('min')} is greater than default request value ${s('defaultRequest')}`));
+      if (req && max && req.nano > max.nano) errs.push(invalid(`${p}.defaultRequest[${k}]`, show(req, raw('defaultRequest')), `default request value ${s('defaultRequest')} is greater than max value ${s('max')}`));
+      if (req && def && req.nano > def.nano) errs.push(invalid(`${p}.defaultRequest[${k}]`, show(req, raw('defaultRequest')), `default request value ${s('defaultRequest')} is greater than default limit value ${s('default')}`));
+      if (def && min && min.nano > def.nano) errs.push(invalid(`${p}.default[${k}]`, show(min, raw('min')), `min value ${s('min')} is greater than default value ${s('default')}`));
+      if (def && max && def.nano > max.nano) errs.push(invalid(`${p}.default[${k}]`, show(max, raw('max')), `default value ${s('default')} is greater than max value ${s('max')}`));
+    }
+  }
+  return errs;
+}
+
 function validateConfigMap(obj) {
   const errs = [];
   let total = 0;
@@ -464,6 +531,9 @@ export function validateObject(res, obj, old) {
   switch (res.group === 'iam.services.k8s.aws' ? `ack/${res.kind}` : res.kind) {
     case 'ResourceQuota':
       errs.push(...validateResourceQuota(obj));
+      break;
+    case 'LimitRange':
+      errs.push(...validateLimitRange(obj));
       break;
     case 'ConfigMap':
       errs.push(...validateConfigMap(obj));

@@ -19,6 +19,7 @@ const ACK = 'iam.services.k8s.aws';
 const RESOURCES = [
   { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, model: 'v1/Namespace', hasStatus: true },
   { group: '', version: 'v1', resource: 'resourcequotas', kind: 'ResourceQuota', namespaced: true, model: 'v1/ResourceQuota', hasStatus: true },
+  { group: '', version: 'v1', resource: 'limitranges', kind: 'LimitRange', namespaced: true, model: 'v1/LimitRange' },
   { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, model: 'v1/ServiceAccount' },
   { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, model: 'v1/ConfigMap' },
   { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, model: 'networking.k8s.io/v1/NetworkPolicy', generation: true },

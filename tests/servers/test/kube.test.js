@@ -115,6 +115,46 @@ test('label keys and values, annotations', async () => {
   assert.equal(r.json.details.causes[0].field, 'metadata.annotations');
 });
 
+const LR = '/api/v1/namespaces/ws/limitranges';
+const limitRange = (limits, name = 'lr') => ({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name }, spec: { limits } });
+
+test('LimitRange: container defaults are stored canonically and read back', async () => {
+  const body = limitRange([{ type: 'Container', default: { cpu: '1000m', memory: '2Gi' }, defaultRequest: { cpu: '100m', memory: '256Mi' } }]);
+  let r = await apply(B, `${LR}/lr`, body);
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  r = await call(B, 'GET', `${LR}/lr`);
+  assert.deepEqual(r.json.spec.limits, [{ type: 'Container', default: { cpu: '1', memory: '2Gi' }, defaultRequest: { cpu: '100m', memory: '256Mi' } }]);
+  r = await call(B, 'GET', LR);
+  assert.equal(r.json.kind, 'LimitRangeList');
+  assert.equal(r.json.items.length, 1);
+});
+
+test('LimitRange validation: type, Pod without defaults, request <= limit, resource names, quantities', async () => {
+  let r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Node', max: { cpu: '1' } }]));
+  assertInvalid(r, 'LimitRange', 'LimitRange "lr" is invalid: spec.limits[0].type: Invalid value: "Node": must be a standard limit type or fully qualified', [
+    { reason: 'FieldValueInvalid', message: 'Invalid value: "Node": must be a standard limit type or fully qualified', field: 'spec.limits[0].type' },
+  ]);
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Pod', default: { cpu: '1' }, max: { cpu: '2' } }]));
+  assertInvalid(r, 'LimitRange', "LimitRange \"lr\" is invalid: spec.limits[0].default: Forbidden: may not be specified when `type` is 'Pod'");
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Pod', defaultRequest: { memory: '1Gi' } }]));
+  assert.equal(r.json.details.causes[0].field, 'spec.limits[0].defaultRequest');
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Container', default: { cpu: '1' }, defaultRequest: { cpu: '2' } }]));
+  assertInvalid(r, 'LimitRange', 'LimitRange "lr" is invalid: spec.limits[0].defaultRequest[cpu]: Invalid value: 2: default request value 2 is greater than default limit value 1');
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Container', default: { pods: '1' } }]));
+  assertInvalid(r, 'LimitRange', 'LimitRange "lr" is invalid: spec.limits[0].default[pods]: Invalid value: "pods": must be a standard resource for containers');
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Container', max: { cpu: '1' } }, { type: 'Container', max: { cpu: '2' } }]));
+  assert.equal(r.json.details.causes[0].message, 'Duplicate value: "Container"');
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'PersistentVolumeClaim', max: { cpu: '1' } }]));
+  assert.equal(r.status, 422);
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Container', default: { memory: '2GB' } }]));
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+  r = await call(B, 'GET', `${LR}/lr`);
+  assert.equal(r.status, 404);
+  r = await apply(B, `${LR}/lr`, limitRange([{ type: 'Pod', max: { cpu: '4' } }, { type: 'example.com/Thing', max: { cpu: '1' } }]));
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+});
+
 test('ConfigMap keys', async () => {
   const r = await apply(B, '/api/v1/namespaces/ws/configmaps/c', cm('c', { 'bad/key': 'x' }));
   assertInvalid(r, 'ConfigMap', `ConfigMap "c" is invalid: data[bad/key]: Invalid value: "bad/key": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')`);
