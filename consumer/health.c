@@ -143,6 +143,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(c, 405, "text/plain", "method not allowed\n", MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/metrics") == 0) {
+        /* wsflyte_ready is what /readyz would answer at this scrape. */
+        metrics_set_ready(h->metrics, readiness(h, why, sizeof(why)));
         char *text = metrics_render(h->metrics);
         if (text == NULL)
             return reply(c, 500, "text/plain", "out of memory\n", MHD_RESPMEM_PERSISTENT);
