@@ -642,8 +642,12 @@ int codec_check_result_schema(codec *c, int auto_register, long wait_ms,
                      (int)c->result.id, c->result.subject, shown);
             return 0;
         }
-        if (!check_retryable(err) || (stop && *stop))
+        if (strcmp(err->code, "registry.subject") == 0)
+            return -1; /* the message names the registry already */
+        if (!check_retryable(err) || (stop && *stop)) {
+            wf_err_prefix(err, "the result schema could not be checked on %s", shown);
             return -1;
+        }
         if (wf_clock_mono_ms() + backoff > until) {
             wf_err_prefix(err, "the result schema could not be checked on %s within %ld s", shown,
                           wait_ms / 1000);

@@ -1198,6 +1198,7 @@ static void startup_check_gives_up_or_stops(void **state)
     wf_err_init(&err);
     assert_int_equal(codec_check_result_schema(c, 1, 60000, NULL, &err), -1);
     assert_string_equal(err.code, "registry.401");
+    assert_non_null(strstr(err.msg, "could not be checked on http://127.0.0.1:"));
     assert_int_equal(fr->posts, 1);
     codec_free(c);
     registry_stop(fr);
