@@ -259,7 +259,7 @@ static void render_locked(metrics *m, FILE *fp)
             "# TYPE wsflyte_rebalances_total counter\nwsflyte_rebalances_total %llu\n",
             (unsigned long long)m->rebalances);
     fprintf(fp,
-            "# HELP wsflyte_ready 1 when /readyz answers 200: group joined, FlyteAdmin and "
+            "# HELP wsflyte_ready 1 when ready as /readyz reports it: group joined, FlyteAdmin and "
             "Kubernetes answering.\n# TYPE wsflyte_ready gauge\nwsflyte_ready %d\n",
             m->ready);
     for (size_t i = 0; i < sizeof(declared_only) / sizeof(declared_only[0]); i++)

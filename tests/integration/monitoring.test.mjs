@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { Stack, ROOT, run, healthPort, workspaceEvent, eventsFile } from './harness.mjs';
+import { Stack, ROOT, run, healthPort, workspaceEvent, eventsFile, waitFor } from './harness.mjs';
 
 const YAML = await import(pathToFileURL(join(ROOT, 'tests/servers/node_modules/yaml/dist/index.js')).href);
 const MON = join(ROOT, 'deploy/monitoring');
@@ -71,6 +71,13 @@ test('every metric of the alerts and the dashboard is on /metrics of a wsflyte t
   // The readiness the NotReady alert watches is /readyz's own answer.
   assert.equal(ready, 200);
   assert.equal(samples.get('wsflyte_ready'), 1);
+  // An API answering 5xx makes the replica unready, on /metrics as on /readyz.
+  await stack.fault('kube', { status: 503 });
+  await stack.produce(eventsFile(stack, 'mon2.jsonl', [workspaceEvent('ws-monitoring-2', 1)]));
+  const readyNow = async () => parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).samples.get('wsflyte_ready');
+  assert.equal(await waitFor(async () => (await readyNow()) === 0, 20000, 250), true, 'wsflyte_ready did not drop to 0');
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503);
+  await stack.clearFaults();
   // Sanity of the check itself: a name that does not exist is caught.
   assert.equal(exists('wsflyte_no_such_total', types), false);
   assert.equal(exists('wsflyte_events_total_bucket', types), false);
