@@ -2,8 +2,9 @@
  * (schema ids through a Schema Registry or the local id map) and JSON.
  *
  * Over 600 lines because it holds the whole wire format in one place: the
- * framing, the registry client and its cache, the lenient second reading of
- * partly readable records, and result encoding. */
+ * framing, the registry client and its cache, the start-up check (and
+ * registration) of the result schema, the lenient second reading of partly
+ * readable records, and result encoding. */
 #include "codec.h"
 
 #include <ctype.h>
