@@ -108,7 +108,7 @@ integration: build
 	@$(MAKE) e2e
 
 demo: build
-	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/demo.mjs
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) WSFLYTE_DEMO_REGISTRY=$(REGISTRY) node tools/demo.mjs
 
 # Throughput and latency with 10 ms per API call, concurrency 1, 8, 16 and 64
 # (a few minutes; not part of `make test`).

@@ -2,8 +2,9 @@
  * (schema ids through a Schema Registry or the local id map) and JSON.
  *
  * Over 600 lines because it holds the whole wire format in one place: the
- * framing, the registry client and its cache, the lenient second reading of
- * partly readable records, and result encoding. */
+ * framing, the registry client and its cache, the start-up check (and
+ * registration) of the result schema, the lenient second reading of partly
+ * readable records, and result encoding. */
 #include "codec.h"
 
 #include <ctype.h>
@@ -15,14 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "avro_json.h"
+#include "clock.h"
 #include "config.h" /* wf_url_mask */
+#include "log.h"
 
 #define SCHEMA_FILE_MAX   (1 << 20) /* bytes in a .avsc or the id map */
 #define REGISTRY_BODY_MAX (4 << 20) /* bytes in a registry response */
 #define WIRE_HEADER       5         /* magic byte + 4-byte schema id */
 #define DEFAULT_TIMEOUT   5000L
+#define CHECK_BACKOFF_MIN 500L  /* ms before the start-up check's second try */
+#define CHECK_BACKOFF_MAX 5000L /* and the longest pause between tries */
+#define SCHEMA_CT         "application/vnd.schemaregistry.v1+json"
 
 static const char EVENT_FILE[] = "workspace_lifecycle_event.avsc";
 static const char RESULT_FILE[] = "provisioning_result.avsc";
@@ -31,6 +38,7 @@ static const char ID_MAP_FILE[] = "schema-ids.json";
 /* One of our own schemas: what we read into and encode with. */
 typedef struct our_schema {
     const char *file;
+    char *path; /* the .avsc as configured, for messages */
     char *subject;
     char *text; /* compact JSON, as sent to the registry */
     avro_schema_t schema;
@@ -122,6 +130,7 @@ static int our_schema_load(our_schema *o, const char *dir, const char *file, con
     int rc = -1;
 
     o->file = file;
+    o->path = path;
     o->id = -1;
     if (path == NULL || (o->subject = strdup(subject)) == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "loading %s: out of memory", file);
@@ -147,12 +156,12 @@ static int our_schema_load(our_schema *o, const char *dir, const char *file, con
 out:
     json_decref(avsc);
     free(text);
-    free(path);
     return rc;
 }
 
 static void our_schema_fini(our_schema *o)
 {
+    free(o->path);
     free(o->subject);
     free(o->text);
     if (o->schema != NULL)
@@ -421,20 +430,52 @@ out:
     return rc;
 }
 
-static int registry_lookup(codec *c, our_schema *o, wf_err *err)
+/* POSTs {"schema": <our schema>} to /subjects/<subject><suffix>: the
+ * lookup (suffix "") or the registration ("/versions"). */
+static int registry_post_schema(codec *c, const our_schema *o, const char *suffix, long *status,
+                                json_t **body, wf_err *err)
 {
     char *subject = curl_easy_escape(c->curl, o->subject, 0), *path = NULL, *post = NULL;
-    json_t *req = json_pack("{s:s}", "schema", o->text), *body = NULL;
-    long status = 0;
-    json_int_t id;
+    json_t *req = json_pack("{s:s}", "schema", o->text);
     int rc = -1;
 
-    if (subject == NULL || req == NULL || asprintf(&path, "/subjects/%s", subject) < 0 ||
+    *body = NULL;
+    if (subject == NULL || req == NULL || asprintf(&path, "/subjects/%s%s", subject, suffix) < 0 ||
         (post = json_dumps(req, JSON_COMPACT)) == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "schema registry lookup: out of memory");
+        wf_err_set(err, WF_INTERNAL, "oom", "schema registry request: out of memory");
         goto out;
     }
-    if (registry_call(c, path, post, &status, &body, err) != 0)
+    rc = registry_call(c, path, post, status, body, err);
+out:
+    json_decref(req);
+    free(post);
+    free(path);
+    curl_free(subject);
+    return rc;
+}
+
+/* Takes the "id" of a lookup or registration answer into o->id. */
+static int take_id(our_schema *o, const json_t *body, const char *what, wf_err *err)
+{
+    const json_t *v = json_object_get(body, "id");
+    json_int_t id = json_integer_value(v);
+
+    if (!json_is_integer(v) || id < 0 || id > INT32_MAX) {
+        wf_err_set(err, WF_TRANSIENT, "registry.response",
+                   "schema registry %s of %s: response has no valid \"id\"", what, o->subject);
+        return -1;
+    }
+    o->id = (int32_t)id;
+    return 0;
+}
+
+static int registry_lookup(codec *c, our_schema *o, wf_err *err)
+{
+    long status = 0;
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (registry_post_schema(c, o, "", &status, &body, err) != 0)
         goto out;
     if (status == 404) {
         wf_err_set(err, WF_CONFIG, "registry.subject",
@@ -446,20 +487,30 @@ static int registry_lookup(codec *c, our_schema *o, wf_err *err)
         registry_status_err(status, o->subject, body, err);
         goto out;
     }
-    id = json_integer_value(json_object_get(body, "id"));
-    if (!json_is_integer(json_object_get(body, "id")) || id < 0 || id > INT32_MAX) {
-        wf_err_set(err, WF_TRANSIENT, "registry.response",
-                   "schema registry lookup of %s: response has no valid \"id\"", o->subject);
-        goto out;
-    }
-    o->id = (int32_t)id;
-    rc = 0;
+    rc = take_id(o, body, "lookup", err);
 out:
     json_decref(body);
-    json_decref(req);
-    free(post);
-    free(path);
-    curl_free(subject);
+    return rc;
+}
+
+/* Registers o under its subject (Confluent answers the existing id when
+ * the same schema is registered already). */
+static int registry_register(codec *c, our_schema *o, wf_err *err)
+{
+    long status = 0;
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (registry_post_schema(c, o, "/versions", &status, &body, err) != 0)
+        goto out;
+    if (status < 200 || status > 299) {
+        registry_status_err(status, o->subject, body, err);
+        wf_err_prefix(err, "registering %s", o->file);
+        goto out;
+    }
+    rc = take_id(o, body, "registration", err);
+out:
+    json_decref(body);
     return rc;
 }
 
@@ -489,6 +540,125 @@ static int own_id(codec *c, our_schema *o, int32_t *id, wf_err *err)
         return -1;
     *id = o->id;
     return 0;
+}
+
+/* ---------------- the start-up check ---------------- */
+
+/* Writes s single-quoted for a POSIX shell into buf (len >= 3). */
+static void shell_quote(const char *s, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    buf[n++] = '\'';
+    for (; *s && n + 6 < len; s++) {
+        if (*s == '\'') {
+            memcpy(buf + n, "'\\''", 4); /* close, escaped quote, reopen */
+            n += 4;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n++] = '\'';
+    buf[n] = '\0';
+}
+
+/* The result schema is not registered and may not be registered by us:
+ * say where it belongs and the command that puts it there. */
+static void not_registered_err(codec *c, const our_schema *o, wf_err *err)
+{
+    char shown[512], url[700], quoted_url[800], file[600];
+    char *subject = curl_easy_escape(c->curl, o->subject, 0);
+
+    wf_url_mask(c->registry_url, shown, sizeof(shown));
+    snprintf(url, sizeof(url), "%s/subjects/%s/versions", shown, subject ? subject : o->subject);
+    curl_free(subject);
+    shell_quote(url, quoted_url, sizeof(quoted_url));
+    shell_quote(o->path, file, sizeof(file));
+    wf_err_init(err);
+    wf_err_set(err, WF_CONFIG, "registry.subject",
+               "the schema registry has no version of the result schema %s under subject %s; "
+               "register it first: jq -n --rawfile schema %s '{schema: $schema}' | curl -sS -X "
+               "POST -H 'Content-Type: " SCHEMA_CT "' --data-binary @- %s (or set "
+               "schemas.auto_register: true)",
+               o->file, o->subject, file, quoted_url);
+}
+
+/* One try: the lookup, then the registration when it is allowed. */
+static int result_schema_try(codec *c, int auto_register, wf_err *err)
+{
+    our_schema *o = &c->result;
+
+    if (registry_lookup(c, o, err) == 0)
+        return 0;
+    if (strcmp(err->code, "registry.subject") != 0)
+        return -1;
+    if (!auto_register) {
+        not_registered_err(c, o, err);
+        return -1;
+    }
+    wf_err_init(err);
+    if (registry_register(c, o, err) != 0)
+        return -1;
+    log_info(LOG_CTX_NONE, "registered %s under subject %s as schema id %d", o->file, o->subject,
+             (int)o->id);
+    return 0;
+}
+
+/* Worth another try: no answer, a server-side failure, or throttling.  Any
+ * other 4xx (credentials, a URL that is no registry, a schema refused as
+ * incompatible) stays until an operator acts. */
+static int check_retryable(const wf_err *err)
+{
+    long status;
+
+    if (err->cls != WF_TRANSIENT)
+        return 0;
+    if (sscanf(err->code, "registry.%ld", &status) != 1)
+        return 1; /* registry.unreachable, registry.response */
+    return status >= 500 || status == 408 || status == 429;
+}
+
+static void pause_ms(long ms, volatile sig_atomic_t *stop)
+{
+    struct timespec slice = {0, 100 * 1000000L};
+
+    for (; ms > 0 && !(stop && *stop); ms -= 100)
+        nanosleep(&slice, NULL);
+}
+
+int codec_check_result_schema(codec *c, int auto_register, long wait_ms,
+                              volatile sig_atomic_t *stop, wf_err *err)
+{
+    int64_t until = wf_clock_mono_ms() + wait_ms;
+    long backoff = CHECK_BACKOFF_MIN;
+    char shown[512];
+
+    if (c->registry_url == NULL)
+        return 0; /* the id map's id, checked by codec_new */
+    wf_url_mask(c->registry_url, shown, sizeof(shown));
+    for (;;) {
+        wf_err_init(err);
+        if (result_schema_try(c, auto_register, err) == 0) {
+            log_info(LOG_CTX_NONE, "results are written with schema id %d (subject %s on %s)",
+                     (int)c->result.id, c->result.subject, shown);
+            return 0;
+        }
+        if (strcmp(err->code, "registry.subject") == 0)
+            return -1; /* the message names the registry already */
+        if (!check_retryable(err) || (stop && *stop)) {
+            wf_err_prefix(err, "the result schema could not be checked on %s", shown);
+            return -1;
+        }
+        if (wf_clock_mono_ms() + backoff > until) {
+            wf_err_prefix(err, "the result schema could not be checked on %s within %ld s", shown,
+                          wait_ms / 1000);
+            return -1;
+        }
+        log_warn(LOG_CTX_NONE, "checking the result schema: %s; trying again in %ld ms", err->msg,
+                 backoff);
+        pause_ms(backoff, stop);
+        backoff = backoff * 2 > CHECK_BACKOFF_MAX ? CHECK_BACKOFF_MAX : backoff * 2;
+    }
 }
 
 /* ---------------- life cycle ---------------- */

@@ -23,9 +23,10 @@
  *   smallest id in the id map whose schema equals ours (avro_schema_equal);
  *   with a registry, the id the registry reports for our schema under the
  *   subject (POST /subjects/{subject}, TopicNameStrategy: "<topic>-value"),
- *   looked up on first use and cached.  The codec never registers schemas
- *   (no auto-registration): register the two .avsc files of schemas/ under
- *   their subjects before deploying.  A registry that does not know our schema under the
+ *   found by codec_check_result_schema at start-up (the service) or on
+ *   first use (the tools), and cached.  Only codec_check_result_schema
+ *   registers, and only when told to (schemas.auto_register, off by
+ *   default as in Confluent's serializers).  A registry that does not know our schema under the
  *   subject fails with WF_CONFIG "registry.subject"; an unreachable registry
  *   fails with WF_TRANSIENT "registry.unreachable" and never falls back to
  *   the local map, whose ids mean nothing to the registry's other clients.
@@ -43,6 +44,7 @@
 #ifndef WF_CODEC_H
 #define WF_CODEC_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "event.h"
@@ -69,6 +71,20 @@ typedef struct codec_opts {
  * schema of the id map.  Returns NULL with err set (WF_CONFIG). */
 codec *codec_new(const codec_opts *opts, wf_err *err);
 void codec_free(codec *c);
+
+/* The service's start-up check of the result schema, so that a schema the
+ * registry lacks stops wsflyte before it consumes anything rather than at
+ * its first result.  Without a registry it returns 0 at once (codec_new
+ * found the id in the id map).  With one, it looks our result schema up
+ * under the result subject; one the registry does not know is registered
+ * when auto_register is set, else it fails WF_CONFIG "registry.subject"
+ * with a message naming the subject and the command that registers it
+ * (userinfo of the URL masked).  No answer, a 5xx, 408 or 429 is tried
+ * again with backoff for wait_ms (until *stop, which may be NULL), then
+ * fails WF_TRANSIENT; any other 4xx fails at once.  Returns 0 with the id
+ * every later codec_encode_result uses, or -1 with err set. */
+int codec_check_result_schema(codec *c, int auto_register, long wait_ms,
+                              volatile sig_atomic_t *stop, wf_err *err);
 
 /* Parses "avro" / "json".  Returns 0, or -1 for anything else. */
 int codec_format_parse(const char *name, codec_format *out);

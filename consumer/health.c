@@ -92,11 +92,15 @@ static void refresh_apis(health *h)
     pthread_mutex_unlock(&h->lock);
 }
 
-static int readiness(health *h, char *why, size_t len)
+/* probe: may call the APIs when traffic has not told recently whether they
+ * answer (/readyz); a scrape only reads what is known, so that /metrics
+ * never waits on a slow API. */
+static int readiness(health *h, int probe, char *why, size_t len)
 {
     int ok;
 
-    refresh_apis(h);
+    if (probe)
+        refresh_apis(h);
     pthread_mutex_lock(&h->lock);
     ok = h->joined && h->flyte.ok && h->k8s.ok;
     snprintf(why, len, "group %s, flyteadmin %s, kubernetes %s\n",
@@ -143,6 +147,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(c, 405, "text/plain", "method not allowed\n", MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/metrics") == 0) {
+        /* wsflyte_ready: what /readyz answered last (the kubelet asks
+         * every few seconds), or what traffic has shown since. */
+        metrics_set_ready(h->metrics, readiness(h, 0, why, sizeof(why)));
         char *text = metrics_render(h->metrics);
         if (text == NULL)
             return reply(c, 500, "text/plain", "out of memory\n", MHD_RESPMEM_PERSISTENT);
@@ -153,7 +160,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, ok ? 200 : 503, "text/plain", why, MHD_RESPMEM_MUST_COPY);
     }
     if (strcmp(url, "/readyz") == 0) {
-        int ok = readiness(h, why, sizeof(why));
+        int ok = readiness(h, 1, why, sizeof(why));
         return reply(c, ok ? 200 : 503, "text/plain", why, MHD_RESPMEM_MUST_COPY);
     }
     return reply(c, 404, "text/plain", "not found: try /metrics, /healthz, /readyz\n",

@@ -315,6 +315,12 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         wf_err_set(err, WF_INTERNAL, "oom", "out of memory");
         return -1;
     }
+    /* Before subscribing: a result schema the registry lacks must stop us
+     * before the first event, not at its result.  30 s of retries stay
+     * within what /healthz tolerates before the loop beats. */
+    if (a->results_format == CODEC_AVRO &&
+        codec_check_result_schema(a->codec, cfg->schemas.auto_register, 30000, stop, err) != 0)
+        return -1;
     return topics_subscribe(a->consumer, cfg, a->oc, stop, err);
 }
 

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev libssl-dev kcat curl
-          nodejs npm clang-format valgrind)
+          nodejs npm clang-format valgrind jq
+          prometheus) # jq: registry.test.mjs runs the command wsflyte prints; prometheus:
+                      # promtool checks deploy/monitoring/ (a 19 MB download)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

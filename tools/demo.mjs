@@ -1,16 +1,32 @@
 // `make demo`: runs the whole local stack (wsflyte-devkafka, the FlyteAdmin
 // and Kubernetes test servers, wsflyte), publishes the seed's two
 // workspaces, prints the result events and what now exists, then stops
-// everything it started.
+// everything it started.  `make demo REGISTRY=1` (WSFLYTE_DEMO_REGISTRY=1)
+// adds the Schema Registry test server: the platform's event schema is
+// registered there, and wsflyte registers its result schema at start-up
+// (schemas.auto_register).
 import { join } from 'node:path';
-import { Stack, ROOT } from '../tests/integration/harness.mjs';
+import { Stack, ROOT, startRegistry } from '../tests/integration/harness.mjs';
 
 const t0 = Date.now();
 const say = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
-const stack = new Stack();
+const withRegistry = /^(1|yes|true)$/.test(process.env.WSFLYTE_DEMO_REGISTRY || '');
+let registry = null;
+const stack = new Stack({
+  editConfig: (doc) => {
+    if (!registry) return;
+    doc.schemas.registry_url = registry.url;
+    doc.schemas.auto_register = true;
+  },
+});
 let exitCode = 1;
 
 try {
+  if (withRegistry) {
+    registry = await startRegistry(['--register',
+      `workspace.lifecycle.v1-value=${join(ROOT, 'schemas/workspace_lifecycle_event.avsc')}`]);
+    say(`Schema Registry test server at ${registry.url} (the event schema registered)`);
+  }
   await stack.start();
   say(`wsflyte-devkafka at ${stack.bootstrap}`);
   say(`FlyteAdmin test server at ${stack.flyteUrl}, Kubernetes test server at ${stack.kubeUrl}`);
@@ -23,6 +39,11 @@ try {
   const results = await stack.results(2, 90);
   say(`result events on workspace.provisioning.v1 (${results.length}):`);
   for (const r of results) console.log('  ' + JSON.stringify(r));
+  if (registry) {
+    const { subjects } = await (await fetch(`${registry.url}/_test/state`)).json();
+    console.log('\nSchema Registry subjects (schema ids by version):');
+    for (const [subject, ids] of Object.entries(subjects)) console.log(`  ${subject.padEnd(34)} ${ids.join(', ')}`);
+  }
 
   const flyte = await stack.flyteState();
   const kube = await stack.kubeState();
@@ -60,6 +81,7 @@ try {
   console.error(stack.logs.join('').slice(-4000));
 } finally {
   await stack.stop();
+  await registry?.stop();
   say('stopped everything the demo started');
 }
 process.exit(exitCode);

@@ -149,6 +149,7 @@ static const key_def keys[] = {
     SECTION("schemas"),
     STR("schemas.directory", schemas.directory, "schemas", NULL, 0),
     STR("schemas.registry_url", schemas.registry_url, "", check_http_url, 0),
+    BOOL("schemas.auto_register", schemas.auto_register, "false"),
     SECTION("results"),
     ONEOF("results.format", results.format, "avro", format_names),
     SECTION("flyte"),

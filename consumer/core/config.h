@@ -51,6 +51,7 @@ typedef struct wf_config {
     struct {
         char *directory;
         char *registry_url; /* "" = local id map */
+        int auto_register;  /* register the result schema at start-up */
     } schemas;
     struct {
         char *format; /* "avro" | "json" */

@@ -30,6 +30,7 @@ struct metrics {
     uint64_t dead_lettered[N_CLASSES];
     uint64_t rebalances;
     long inflight;
+    int ready;
     series *api, *forwarded, *lag;
 };
 
@@ -175,6 +176,15 @@ void metrics_rebalance(metrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_set_ready(metrics *m, int ready)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->ready = ready != 0;
+    pthread_mutex_unlock(&m->lock);
+}
+
 uint64_t metrics_events_count(metrics *m, ws_event_type type, prov_status status)
 {
     pthread_mutex_lock(&m->lock);
@@ -190,6 +200,21 @@ static void render_series(FILE *fp, const char *name, const char *type, const ch
     for (; s; s = s->next)
         fprintf(fp, "%s{%s} %lld\n", name, s->labels, (long long)s->value);
 }
+
+/* Families the contract names whose recording comes with other work
+ * (reconciliation, request pacing, state restore).  Declared from the
+ * start, without samples (valid exposition), so that dashboards and alerts
+ * refer to names every version exports. */
+static const struct {
+    const char *name, *type, *help;
+} declared_only[] = {
+    {"wsflyte_drift_repairs_total", "counter",
+     "Objects repaired after another writer changed or deleted them."},
+    {"wsflyte_api_throttled_total", "counter",
+     "Requests held back by client-side pacing or a 429 Retry-After."},
+    {"wsflyte_state_restore_seconds", "histogram",
+     "Time to read a partition's state records on assignment."},
+};
 
 static void render_locked(metrics *m, FILE *fp)
 {
@@ -233,6 +258,13 @@ static void render_locked(metrics *m, FILE *fp)
             "# HELP wsflyte_rebalances_total Consumer group rebalances seen.\n"
             "# TYPE wsflyte_rebalances_total counter\nwsflyte_rebalances_total %llu\n",
             (unsigned long long)m->rebalances);
+    fprintf(fp,
+            "# HELP wsflyte_ready 1 when ready as /readyz reports it: group joined, FlyteAdmin and "
+            "Kubernetes answering.\n# TYPE wsflyte_ready gauge\nwsflyte_ready %d\n",
+            m->ready);
+    for (size_t i = 0; i < sizeof(declared_only) / sizeof(declared_only[0]); i++)
+        fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", declared_only[i].name, declared_only[i].help,
+                declared_only[i].name, declared_only[i].type);
 }
 
 char *metrics_render(metrics *m)

@@ -27,6 +27,8 @@ void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t l
  * statistics report brings back the ones still assigned). */
 void metrics_clear_lag(metrics *m);
 void metrics_rebalance(metrics *m);
+/* Whether /readyz would answer 200 now (wsflyte_ready 1 or 0). */
+void metrics_set_ready(metrics *m, int ready);
 
 /* Returns the exposition text (malloc'd), or NULL on OOM. */
 char *metrics_render(metrics *m);

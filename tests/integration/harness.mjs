@@ -439,3 +439,39 @@ export async function waitFor(fn, timeoutMs, stepMs = 250) {
   while (!(v = await fn()) && Date.now() < until) await sleep(stepMs);
   return v;
 }
+
+// ---- the Schema Registry test server ----
+
+// Starts tests/servers/registry.js (args: its flags, e.g. ['--user', 'u:p',
+// '--register', 'subject=file.avsc']); returns {url, logs, stop()}.
+export async function startRegistry(args = []) {
+  const logs = [];
+  const { child, address } = await startServer('node',
+    [join(ROOT, 'tests/servers/registry.js'), '--port', '0', ...args], 'registry', logs);
+  return {
+    url: address,
+    logs,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+// Every record value of a topic as raw bytes, read with kcat: [Buffer].
+export async function readTopicValues(stack, topic) {
+  const child = spawn('kcat', ['-C', '-b', stack.bootstrap, '-t', topic, '-e', '-q', '-f', '%R%s'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks = [];
+  child.stdout.on('data', (d) => chunks.push(d));
+  await new Promise((r) => child.once('close', r));
+  const buf = Buffer.concat(chunks), values = [];
+  for (let at = 0; at + 4 <= buf.length;) {
+    const len = buf.readInt32BE(at);
+    values.push(buf.subarray(at + 4, at + 4 + Math.max(len, 0)));
+    at += 4 + Math.max(len, 0);
+  }
+  return values;
+}

@@ -1,7 +1,7 @@
 // Credentials in schemas.registry_url (https://user:password@registry:8081,
 // how Confluent-compatible registries take basic auth) are never printed:
-// not by --check-config, not in the log line of a registry that cannot be
-// reached.
+// not by --check-config, not in the log lines of a registry that cannot be
+// reached (at start-up, or when a record names a schema id).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -27,8 +27,24 @@ test('--check-config shows the registry URL with its userinfo masked', async () 
   assert.doesNotMatch(r.stdout + r.stderr, /wsflyte:/);
 });
 
+test('an unreachable registry at start-up is logged with the userinfo masked', async () => {
+  const consumer = stack.startNamedConsumer('startup', {}, configPath);
+  const line = await waitFor(() => stack.consumerLogs.startup.join('').split('\n').find((l) => l.includes('checking the result schema')), 20000);
+  assert.ok(line, stack.logs.join(''));
+  assert.match(line, /schema registry POST http:\/\/\*\*\*@127\.0\.0\.1:1\/subjects\/workspace\.provisioning\.v1-value: .*; trying again in \d+ ms/);
+  await stack.stopConsumer(consumer);
+  assert.doesNotMatch(stack.consumerLogs.startup.join(''), new RegExp(PASSWORD));
+});
+
 test('an unreachable registry is logged with the userinfo masked', async () => {
-  const consumer = stack.startNamedConsumer('wsflyte', {}, configPath);
+  // JSON results need no registered result schema: wsflyte starts and
+  // meets the registry at the first Avro event.
+  const config = JSON.parse(stack.configYaml());
+  config.schemas.registry_url = URL_WITH_USERINFO;
+  config.results.format = 'json';
+  const jsonConfig = join(stack.dir, 'registry-json.yaml');
+  writeFileSync(jsonConfig, JSON.stringify(config));
+  const consumer = stack.startNamedConsumer('wsflyte', {}, jsonConfig);
   await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.wsflyte.join('')), 20000);
   await stack.produceEvents([makeEvent({ workspace: 'ws-reg-1' })]); // Avro, schema id 1
   const line = await waitFor(() => stack.consumerLogs.wsflyte.join('').split('\n').find((l) => l.includes('/schemas/ids/1')), 20000);

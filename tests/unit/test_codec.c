@@ -52,12 +52,14 @@ static json_t *load(const char *text)
     return j;
 }
 
-static codec *new_codec(const char *registry_url)
+/* result_subject NULL: the default, workspace.provisioning.v1-value. */
+static codec *new_codec_for(const char *registry_url, const char *result_subject)
 {
     codec_opts opts = {.schema_dir = WSFLYTE_SCHEMA_DIR,
                        .id_map_path = TEST_SCHEMAS "/schema-ids.json",
                        .registry_url = registry_url,
-                       .http_timeout_ms = 2000};
+                       .http_timeout_ms = 2000,
+                       .result_subject = result_subject};
     wf_err err;
     codec *c;
 
@@ -66,6 +68,11 @@ static codec *new_codec(const char *registry_url)
     if (c == NULL)
         fail_msg("codec_new: %s: %s", err.code, err.msg);
     return c;
+}
+
+static codec *new_codec(const char *registry_url)
+{
+    return new_codec_for(registry_url, NULL);
 }
 
 static int setup(void **state)
@@ -929,6 +936,8 @@ typedef struct fake_registry {
     char url[64];
     int gets;
     int posts;
+    int registrations;
+    unsigned fail_status; /* answer every request with this status, if set */
     char accept[128];
     char *schema_text; /* served as id 1 */
 } fake_registry;
@@ -963,7 +972,15 @@ static enum MHD_Result registry_handler(void *cls, struct MHD_Connection *conn, 
     }
     snprintf(fr->accept, sizeof(fr->accept), "%s", accept ? accept : "");
     if (strcmp(method, "POST") == 0) {
+        size_t n = strlen(url);
         fr->posts++;
+        if (fr->fail_status != 0)
+            return reply(conn, fr->fail_status,
+                         "{\"error_code\":40101,\"message\":\"Unauthorized\"}");
+        if (n > 9 && strcmp(url + n - 9, "/versions") == 0) {
+            fr->registrations++;
+            return reply(conn, 200, "{\"id\":7}");
+        }
         if (strcmp(url, "/subjects/workspace.provisioning.v1-value") == 0)
             return reply(conn, 200,
                          "{\"subject\":\"workspace.provisioning.v1-value\","
@@ -1112,6 +1129,90 @@ static void registry_encoding_looks_up_our_id(void **state)
     codec_free(c);
 }
 
+static void startup_check_names_subject_and_command(void **state)
+{
+    fake_registry *fr = registry_start();
+    char url[128];
+    codec *c;
+    wf_err err;
+
+    (void)state;
+    /* userinfo in the URL: the command shows it masked */
+    snprintf(url, sizeof(url), "http://wsflyte:s3cr3t@%s", fr->url + strlen("http://"));
+    c = new_codec_for(url, "other.results-value");
+    wf_err_init(&err);
+    assert_int_equal(codec_check_result_schema(c, 0, 5000, NULL, &err), -1);
+    assert_int_equal(err.cls, WF_CONFIG);
+    assert_string_equal(err.code, "registry.subject");
+    assert_non_null(strstr(err.msg, "under subject other.results-value"));
+    assert_non_null(strstr(err.msg, "jq -n --rawfile schema '" WSFLYTE_SCHEMA_DIR
+                                    "/provisioning_result.avsc' '{schema: $schema}' | curl "));
+    assert_non_null(strstr(err.msg, "'http://***@127.0.0.1:"));
+    assert_non_null(strstr(err.msg, "/subjects/other.results-value/versions'"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    assert_int_equal(fr->registrations, 0);
+    codec_free(c);
+    registry_stop(fr);
+}
+
+static void startup_check_registers_when_allowed(void **state)
+{
+    fake_registry *fr = registry_start();
+    codec *c = new_codec_for(fr->url, "other.results-value");
+    prov_result r;
+    void *buf = NULL;
+    size_t len;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    if (codec_check_result_schema(c, 1, 5000, NULL, &err) != 0)
+        fail_msg("%s: %s", err.code, err.msg);
+    assert_int_equal(fr->registrations, 1);
+    fill_result(&r, 0);
+    assert_int_equal(codec_encode_result(c, &r, CODEC_AVRO, &buf, &len, &err), 0);
+    assert_memory_equal(buf, "\0\0\0\0\x07", 5); /* the id the registration answered */
+    free(buf);
+    assert_int_equal(fr->posts, 2); /* lookup, registration; encoding asks nothing */
+    codec_free(c);
+    registry_stop(fr);
+}
+
+static void startup_check_gives_up_or_stops(void **state)
+{
+    fake_registry *fr = registry_start();
+    codec *c = new_codec("http://127.0.0.1:1");
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    assert_int_equal(codec_check_result_schema(c, 1, 1200, NULL, &err), -1);
+    assert_int_equal(err.cls, WF_TRANSIENT);
+    assert_string_equal(err.code, "registry.unreachable");
+    assert_non_null(strstr(err.msg, "could not be checked on http://127.0.0.1:1 within 1 s"));
+    codec_free(c);
+
+    /* A refusal (credentials) is not retried. */
+    fr->fail_status = 401;
+    c = new_codec(fr->url);
+    wf_err_init(&err);
+    assert_int_equal(codec_check_result_schema(c, 1, 60000, NULL, &err), -1);
+    assert_string_equal(err.code, "registry.401");
+    assert_non_null(strstr(err.msg, "could not be checked on http://127.0.0.1:"));
+    assert_int_equal(fr->posts, 1);
+    codec_free(c);
+    registry_stop(fr);
+}
+
+static void startup_check_without_registry_is_a_no_op(void **state)
+{
+    fixture *f = *state;
+    wf_err err;
+
+    wf_err_init(&err);
+    assert_int_equal(codec_check_result_schema(f->c, 0, 0, NULL, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1151,6 +1252,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(registry_credentials_never_appear_in_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(registry_encoding_looks_up_our_id, setup, teardown),
+        cmocka_unit_test(startup_check_names_subject_and_command),
+        cmocka_unit_test(startup_check_registers_when_allowed),
+        cmocka_unit_test(startup_check_gives_up_or_stops),
+        cmocka_unit_test_setup_teardown(startup_check_without_registry_is_a_no_op, setup, teardown),
     };
     int rc;
 

@@ -131,6 +131,7 @@ static void defaults_match_contract(void **state)
     assert_int_equal(c->kafka.n_properties, 0);
     assert_string_equal(c->schemas.directory, "schemas");
     assert_string_equal(c->schemas.registry_url, "");
+    assert_int_equal(c->schemas.auto_register, 0);
     assert_string_equal(c->results.format, "avro");
     assert_string_equal(c->flyte.admin_url, "http://localhost:8089");
     assert_string_equal(c->flyte.console_url, "http://localhost:8089/console");
