@@ -127,6 +127,8 @@ const PHASES = [
   { name: 'delete', version: 5, type: 'WORKSPACE_DELETED', members: PEOPLE, services: [] },
 ];
 
+const IDLE_MS = 10000;
+
 const hasValgrind = () => {
   try {
     execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
@@ -148,19 +150,23 @@ class Callgrind {
 
   zero() { execFileSync('callgrind_control', ['-z', String(this.child.pid)], { stdio: 'ignore' }); }
 
-  // Dumps the counters as part `name` and answers its total instructions.
+  // Dumps the counters as part `name`: {total, handler}, the instructions of
+  // all threads and those inside provision_event (the handler, inclusive).
   async dump(name) {
     execFileSync('callgrind_control', ['-d', name, String(this.child.pid)], { stdio: 'ignore' });
-    const total = await waitFor(() => {
+    const found = await waitFor(() => {
       for (const f of readdirSync(this.dir)) {
         const text = readFileSync(join(this.dir, f), 'utf8');
         const totals = /^totals: (\d+)/m.exec(text);
-        if (text.includes(`desc: Trigger: dump ${name}\n`) && totals) return Number(totals[1]);
+        if (text.includes(`desc: Trigger: dump ${name}\n`) && totals) return { file: join(this.dir, f), total: Number(totals[1]) };
       }
       return null;
     }, 30000, 100);
-    if (total === null) throw new Error(`callgrind: no dump "${name}" in ${this.dir}`);
-    return total;
+    if (found === null) throw new Error(`callgrind: no dump "${name}" in ${this.dir}`);
+    const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', found.file],
+      { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const handler = /^\s*([\d,]+) .*:provision_event \[/m.exec(annotated);
+    return { total: found.total, handler: handler ? Number(handler[1].replace(/,/g, '')) : null };
   }
 
   cleanup() { rmSync(this.dir, { recursive: true, force: true }); }
@@ -177,9 +183,10 @@ async function costTable(perType) {
     await waitFor(() => /assigned \d+ partition/.test(stack.logs.join('')), 120000);
     if (cg) {
       cg.zero();
+      // Long enough to hold two of librdkafka's 5 s statistics callbacks.
       const t0 = Date.now();
-      await sleep(3000);
-      idlePerS = (await cg.dump('idle')) / ((Date.now() - t0) / 1000);
+      await sleep(IDLE_MS);
+      idlePerS = (await cg.dump('idle')).total / ((Date.now() - t0) / 1000);
     }
     const servers = [stack.flyteUrl, stack.kubeUrl];
     for (const [p, phase] of PHASES.entries()) {
@@ -206,7 +213,8 @@ async function costTable(perType) {
         event: phase.name, outcome: statuses,
         requests: (logs.length / perType).toFixed(1),
         writes: (logs.filter((r) => r.method !== 'GET').length / perType).toFixed(1),
-        instructions: cg ? ((ir - idlePerS * seconds) / perType / 1e6).toFixed(2) + ' M' : 'n/a',
+        instructions: cg ? ((ir.total - idlePerS * seconds) / perType / 1e6).toFixed(2) + ' M' : 'n/a',
+        'in handler': cg && ir.handler !== null ? (ir.handler / perType / 1e6).toFixed(2) + ' M' : 'n/a',
       });
     }
   } finally {
@@ -214,7 +222,7 @@ async function costTable(perType) {
     cg?.cleanup();
   }
   console.log(`wsflyte cost per event: ${perType} workspaces per kind, 3 domains, 3 members (owner, contributor, viewer)`);
-  const cols = ['event', 'requests', 'writes', 'instructions', 'outcome'];
+  const cols = ['event', 'requests', 'writes', 'instructions', 'in handler', 'outcome'];
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => String(r[c]).length))]));
   const line = (r) => cols.map((c) => String(r[c]).padEnd(width[c])).join('  ');
   console.log(line(Object.fromEntries(cols.map((c) => [c, c]))));
@@ -223,8 +231,9 @@ async function costTable(perType) {
   console.log('writes: those that are not GET (LISTs count as reads).');
   if (cg) {
     console.log('instructions: wsflyte\'s, all threads, under callgrind: counters zeroed before the phase and dumped when its');
-    console.log(`results are in, minus ${(idlePerS / 1e6).toFixed(2)} M/s of idle work (measured over 3 s without events) times the`);
-    console.log('phase\'s length, divided by the events of the phase.');
+    console.log(`results are in, minus ${(idlePerS / 1e6).toFixed(2)} M/s of idle work (measured over ${IDLE_MS / 1000} s without events) times the`);
+    console.log('phase\'s length, divided by the events of the phase (the idle part makes it vary by about 0.5 M).');
+    console.log('in handler: the part inside provision_event (desired state, requests, answers), which does not vary.');
   } else {
     console.log('instructions: not measured, valgrind (callgrind_control) is not installed.');
   }
@@ -250,6 +259,6 @@ async function throughput() {
 
 if (args.only !== 'throughput') {
   process.stderr.write('bench: cost per kind of event...\n');
-  await costTable(Number(args['per-type'] ?? 5));
+  await costTable(Number(args['per-type'] ?? 10));
 }
 if (args.only !== 'cost') await throughput();
