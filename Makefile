@@ -110,10 +110,13 @@ integration: build
 demo: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) WSFLYTE_DEMO_REGISTRY=$(REGISTRY) node tools/demo.mjs
 
-# Throughput and latency with 10 ms per API call, concurrency 1, 8, 16 and 64
-# (a few minutes; not part of `make test`).
+# Requests, writes and wsflyte's instructions (callgrind) per kind of event,
+# then throughput and latency with 10 ms per API call, concurrency 1, 8, 16
+# and 64 (a few minutes; not part of `make test`).  BENCH_ARGS="--only cost"
+# runs the first part alone (under a minute).
+BENCH_ARGS ?=
 bench: build
-	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs $(BENCH_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \

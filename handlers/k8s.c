@@ -3,6 +3,7 @@
  * API server's Status answers. */
 #include "k8s.h"
 
+#include "jsonskim.h"
 #include "kubeconfig.h"
 
 #include <errno.h>
@@ -231,6 +232,25 @@ void k8s_free(k8s *k)
     free(k);
 }
 
+/* The object or list of a successful answer, without metadata.managedFields,
+ * which nothing here reads and which costs more to parse than the rest.  A
+ * body that does not scan is parsed as it is.  NULL when it is not JSON. */
+static json_t *object_json(const http_response *resp)
+{
+    size_t len = 0;
+    char *text;
+    json_t *j;
+
+    if (resp->body == NULL || resp->len == 0)
+        return NULL;
+    text = jsonskim_without(resp->body, resp->len, "metadata", "managedFields", &len);
+    if (text == NULL)
+        return http_response_json(resp);
+    j = len ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return j;
+}
+
 /* True when a Status carries a cause of the given type (JSON key "reason"). */
 static int status_has_cause(const json_t *status, const char *cause)
 {
@@ -343,7 +363,7 @@ int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *er
         if (created)
             *created = resp.status == 201;
         if (live)
-            *live = http_response_json(&resp);
+            *live = object_json(&resp);
     } else {
         classify(&resp, what, err);
     }
@@ -368,7 +388,7 @@ int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, c
     if (object_not_found(&resp, api_version, kind, name)) {
         rc = 0;
     } else if (resp.status == 200) {
-        *obj = http_response_json(&resp);
+        *obj = object_json(&resp);
         rc = 0;
     } else {
         classify(&resp, path, err);
@@ -400,7 +420,7 @@ int k8s_list(k8s *k, const char *api_version, const char *kind, const char *ns,
     if (httpc_json(k->http, "GET", path, NULL, NULL, &resp, err) != 0)
         return -1;
     if (resp.status == 200) {
-        list = http_response_json(&resp);
+        list = object_json(&resp);
         json_t *arr = json_object_get(list, "items");
         if (json_is_array(arr)) {
             *items = json_incref(arr);

@@ -1,16 +1,33 @@
-// make bench: wsflyte throughput and latency against the test servers with
-// a fixed latency injected into every API call.
+// make bench: what each kind of event costs, then wsflyte's throughput and
+// latency against the test servers with a fixed latency injected into every
+// API call.
 //
-//   node tools/bench.mjs [--events N] [--workspaces M] [--latency MS] [--concurrency 1,64]
+//   node tools/bench.mjs [--only cost|throughput] [--per-type K] [--no-callgrind]
+//                        [--events N] [--workspaces M] [--latency MS] [--concurrency 1,64]
 //
-// For each concurrency: a fresh stack (devkafka, FlyteAdmin and Kubernetes
-// test servers, wsflyte), N events over M workspaces published at once
-// (version 1 creates a workspace, later versions change its members), then
-// the results are read back.  Prints events/s, p50/p99 latency, API requests
-// per event, wsflyte's peak RSS, and the ideal throughput
+// Cost: one stack with wsflyte run under callgrind (valgrind) and one
+// phase per kind of event (first create, member added, member removed,
+// duplicate, stale, service removed, delete), each K events on K
+// workspaces published at once.  Per phase: API requests per event and
+// writes per event (every method but GET, so LISTs count as reads) from
+// the test servers' request logs, and wsflyte's instructions per event:
+// callgrind's counters are zeroed before the phase and dumped when its
+// results are in (callgrind_control), the instructions an idle wsflyte
+// spends per second (measured over a quiet phase) times the phase's length
+// are subtracted, and the rest is divided by K.  Without valgrind (or with
+// --no-callgrind) wsflyte runs natively and the column says n/a, with a note.
+//
+// Throughput: for each concurrency a fresh stack (devkafka, FlyteAdmin and
+// Kubernetes test servers, wsflyte), N events over M workspaces published at
+// once (version 1 creates a workspace, later versions change its members),
+// then the results are read back.  Prints events/s, p50/p99 latency, API
+// requests per event, wsflyte's peak RSS, and the ideal throughput
 // concurrency / (requests per event x latency).
-import { readFileSync } from 'node:fs';
-import { Stack, makeEvent, waitFor } from '../tests/integration/harness.mjs';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Stack, makeEvent, waitFor, sleep, bin } from '../tests/integration/harness.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -90,16 +107,158 @@ async function runOne(concurrency) {
   }
 }
 
-const rows = [];
-for (const c of CONCURRENCIES) {
-  process.stderr.write(`bench: concurrency ${c}...\n`);
-  rows.push(await runOne(c));
+// ---- cost per kind of event ----
+
+const PEOPLE = [
+  { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' },
+  { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' },
+  { user_id: 'charlie', email: 'charlie@company.com', role: 'VIEWER' },
+];
+const DAVE = { user_id: 'dave', email: 'dave@company.com', role: 'VIEWER' };
+
+// The phases in the order they run; each is one event per workspace.
+const PHASES = [
+  { name: 'first create', version: 1, type: 'WORKSPACE_CREATED', members: PEOPLE },
+  { name: 'duplicate', version: 1, type: 'WORKSPACE_CREATED', members: PEOPLE },
+  { name: 'stale', version: 0, type: 'MEMBERS_CHANGED', members: PEOPLE },
+  { name: 'member added', version: 2, type: 'MEMBERS_CHANGED', members: [...PEOPLE, DAVE] },
+  { name: 'member removed', version: 3, type: 'MEMBERS_CHANGED', members: PEOPLE },
+  { name: 'service removed', version: 4, type: 'SERVICE_REMOVED', members: PEOPLE, services: [], service: 'flyte' },
+  { name: 'delete', version: 5, type: 'WORKSPACE_DELETED', members: PEOPLE, services: [] },
+];
+
+const IDLE_MS = 10000;
+
+const hasValgrind = () => {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch { return false; }
+};
+
+// wsflyte under callgrind: counting starts at once, counters are zeroed and
+// dumped on request (callgrind_control talks to it through vgdb).
+class Callgrind {
+  constructor(stack) {
+    this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-callgrind-'));
+    this.child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(this.dir, 'callgrind.out')}`,
+      '--dump-instr=no', bin('wsflyte'), '--config', stack.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr.on('data', (d) => stack.logs.push(`[wsflyte] ${d}`));
+    stack.children.push(this.child);
+  }
+
+  zero() { execFileSync('callgrind_control', ['-z', String(this.child.pid)], { stdio: 'ignore' }); }
+
+  // Dumps the counters as part `name`: {total, handler}, the instructions of
+  // all threads and those inside provision_event (the handler, inclusive).
+  async dump(name) {
+    execFileSync('callgrind_control', ['-d', name, String(this.child.pid)], { stdio: 'ignore' });
+    const found = await waitFor(() => {
+      for (const f of readdirSync(this.dir)) {
+        const text = readFileSync(join(this.dir, f), 'utf8');
+        const totals = /^totals: (\d+)/m.exec(text);
+        if (text.includes(`desc: Trigger: dump ${name}\n`) && totals) return { file: join(this.dir, f), total: Number(totals[1]) };
+      }
+      return null;
+    }, 30000, 100);
+    if (found === null) throw new Error(`callgrind: no dump "${name}" in ${this.dir}`);
+    const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', found.file],
+      { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const handler = /^\s*([\d,]+) .*:provision_event \[/m.exec(annotated);
+    return { total: found.total, handler: handler ? Number(handler[1].replace(/,/g, '')) : null };
+  }
+
+  cleanup() { rmSync(this.dir, { recursive: true, force: true }); }
 }
-console.log(`wsflyte bench: ${LATENCY} ms injected per API call; ideal = concurrency / (requests per event x ${LATENCY} ms)`);
-for (const r of rows) {
-  console.log(`\nconcurrency ${r.concurrency}:`);
-  for (const [k, v] of Object.entries(r)) if (k !== 'concurrency') console.log(`  ${k.padEnd(26)} ${v}`);
+
+async function costTable(perType) {
+  const valgrind = !('no-callgrind' in args) && hasValgrind();
+  const stack = await new Stack({ partitions: 3, config: { concurrency: 4 } }).start();
+  const cg = valgrind ? new Callgrind(stack) : null;
+  const rows = [];
+  let produced = 0, idlePerS = null;
+  try {
+    if (!cg) stack.startNamedConsumer('wsflyte');
+    await waitFor(() => /assigned \d+ partition/.test(stack.logs.join('')), 120000);
+    if (cg) {
+      cg.zero();
+      // Long enough to hold two of librdkafka's 5 s statistics callbacks.
+      const t0 = Date.now();
+      await sleep(IDLE_MS);
+      idlePerS = (await cg.dump('idle')).total / ((Date.now() - t0) / 1000);
+    }
+    const servers = [stack.flyteUrl, stack.kubeUrl];
+    for (const [p, phase] of PHASES.entries()) {
+      const events = Array.from({ length: perType }, (_, i) => {
+        const e = makeEvent({ workspace: `ws-cost-${i}`, version: phase.version, type: phase.type,
+          members: phase.members, services: phase.services ?? ['flyte'], eventId: `ws-cost-${i}-p${p}` });
+        e.service = phase.service ?? null;
+        return e;
+      });
+      await Promise.all(servers.map((u) => fetch(`${u}/_test/requests`, { method: 'DELETE' })));
+      cg?.zero();
+      const t0 = Date.now();
+      await stack.produceEvents(events, 'json');
+      produced += events.length;
+      const results = await stack.results(produced, 600);
+      const seconds = (Date.now() - t0) / 1000;
+      const ir = cg ? await cg.dump(`phase${p}`) : null;
+      const mine = results.filter((r) => events.some((e) => e.event_id === r.event_id));
+      if (mine.length < events.length) throw new Error(`${phase.name}: ${mine.length} of ${events.length} results\n${stack.logs.join('').slice(-3000)}`);
+      const logs = (await Promise.all(servers.map((u) => fetch(`${u}/_test/requests`).then((r) => r.json())))).flat()
+        .filter((r) => r.path !== '/healthcheck' && r.path !== '/version'); // probes
+      const statuses = [...new Set(mine.map((r) => `${r.status}${r.reason ? `/${r.reason}` : ''}`))].join(' ');
+      rows.push({
+        event: phase.name, outcome: statuses,
+        requests: (logs.length / perType).toFixed(1),
+        writes: (logs.filter((r) => r.method !== 'GET').length / perType).toFixed(1),
+        instructions: cg ? ((ir.total - idlePerS * seconds) / perType / 1e6).toFixed(2) + ' M' : 'n/a',
+        'in handler': cg && ir.handler !== null ? (ir.handler / perType / 1e6).toFixed(2) + ' M' : 'n/a',
+      });
+    }
+  } finally {
+    await stack.stop();
+    cg?.cleanup();
+  }
+  console.log(`wsflyte cost per event: ${perType} workspaces per kind, 3 domains, 3 members (owner, contributor, viewer)`);
+  const cols = ['event', 'requests', 'writes', 'instructions', 'in handler', 'outcome'];
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => String(r[c]).length))]));
+  const line = (r) => cols.map((c) => String(r[c]).padEnd(width[c])).join('  ');
+  console.log(line(Object.fromEntries(cols.map((c) => [c, c]))));
+  for (const r of rows) console.log(line(r));
+  console.log('requests: API requests per event (FlyteAdmin and Kubernetes, probes excluded), from the test servers\' logs;');
+  console.log('writes: those that are not GET (LISTs count as reads).');
+  if (cg) {
+    console.log('instructions: wsflyte\'s, all threads, under callgrind: counters zeroed before the phase and dumped when its');
+    console.log(`results are in, minus ${(idlePerS / 1e6).toFixed(2)} M/s of idle work (measured over ${IDLE_MS / 1000} s without events) times the`);
+    console.log('phase\'s length, divided by the events of the phase (the idle part makes it vary by about 0.5 M).');
+    console.log('in handler: the part inside provision_event (desired state, requests, answers), which does not vary.');
+  } else {
+    console.log(`instructions: not measured, ${'no-callgrind' in args ? '--no-callgrind given' : 'valgrind (callgrind_control) is not installed'}.`);
+  }
 }
-console.log('server-bound: concurrency / (requests per event x server ms/request), what the test servers allow;');
-console.log('poll->result: from the consumer taking the record to its result (duration_ms, includes waiting for a worker);');
-console.log('publish->result: from publishing the whole batch at once to each result (includes the backlog).');
+
+// ---- throughput ----
+
+async function throughput() {
+  const rows = [];
+  for (const c of CONCURRENCIES) {
+    process.stderr.write(`bench: concurrency ${c}...\n`);
+    rows.push(await runOne(c));
+  }
+  console.log(`\nwsflyte throughput: ${LATENCY} ms injected per API call; ideal = concurrency / (requests per event x ${LATENCY} ms)`);
+  for (const r of rows) {
+    console.log(`\nconcurrency ${r.concurrency}:`);
+    for (const [k, v] of Object.entries(r)) if (k !== 'concurrency') console.log(`  ${k.padEnd(26)} ${v}`);
+  }
+  console.log('server-bound: concurrency / (requests per event x server ms/request), what the test servers allow;');
+  console.log('poll->result: from the consumer taking the record to its result (duration_ms, includes waiting for a worker);');
+  console.log('publish->result: from publishing the whole batch at once to each result (includes the backlog).');
+}
+
+if (args.only !== 'throughput') {
+  process.stderr.write('bench: cost per kind of event...\n');
+  await costTable(Number(args['per-type'] ?? 10));
+}
+if (args.only !== 'cost') await throughput();
