@@ -113,6 +113,9 @@ char *wf_url_mask(const char *url, char *buf, size_t len);
  * and <events>.<group_id>.dlt.  Write into buf; return buf. */
 char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);
 char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len);
+/* The state topic "<events>.<group_id>.state" (compacted: one record per
+ * workspace of what wsflyte last applied). */
+char *wf_config_state_topic(const wf_config *cfg, char *buf, size_t len);
 
 /* The value of kafka.properties entry name, or NULL when it is not set. */
 const char *wf_config_property(const wf_config *cfg, const char *name);

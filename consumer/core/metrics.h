@@ -27,6 +27,8 @@ void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t l
  * statistics report brings back the ones still assigned). */
 void metrics_clear_lag(metrics *m);
 void metrics_rebalance(metrics *m);
+/* One assigned partition's state records read (wsflyte_state_restore_seconds). */
+void metrics_state_restore(metrics *m, double seconds);
 
 /* Returns the exposition text (malloc'd), or NULL on OOM. */
 char *metrics_render(metrics *m);
