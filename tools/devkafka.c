@@ -58,7 +58,8 @@ static void usage(FILE *fp)
             "                      (repeatable)\n"
             "  -t, --topic NAME:N  give NAME, one of the topics above, N partitions instead\n"
             "                      of --partitions (repeatable; for tests of mismatched\n"
-            "                      topics, which wsflyte refuses to start with)\n"
+            "                      topics, which wsflyte refuses to start with; N 0\n"
+            "                      leaves NAME out)\n"
             "  -h, --help          this help\n"
             "  -V, --version       print the version\n"
             "\n"
@@ -86,7 +87,11 @@ static int count_for(const extras *x, const char *name, int partitions)
 
 static int create(rd_kafka_mock_cluster_t *mc, const extras *x, const char *name, int partitions)
 {
-    if (rd_kafka_mock_topic_create(mc, name, count_for(x, name, partitions), 1)) {
+    int n = count_for(x, name, partitions);
+
+    if (n == 0)
+        return 0; /* --topic NAME:0 leaves it out */
+    if (rd_kafka_mock_topic_create(mc, name, n, 1)) {
         fprintf(stderr, "wsflyte-devkafka: cannot create topic %s\n", name);
         return -1;
     }
@@ -186,7 +191,7 @@ static int add_topic(extras *x, const char *arg)
                 MAX_EXTRA);
         return -1;
     }
-    if (numparse_int(colon + 1, 1, 1000, &x->counts[x->n_topics], why, sizeof(why)) != 0) {
+    if (numparse_int(colon + 1, 0, 1000, &x->counts[x->n_topics], why, sizeof(why)) != 0) {
         fprintf(stderr, "wsflyte-devkafka: --topic %s: partitions \"%s\": %s\n", arg, colon + 1,
                 why);
         return -1;
