@@ -13,7 +13,6 @@
 
 #include "applied.h"
 #include "attempt.h"
-#include "clock.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "health.h"
@@ -179,31 +178,39 @@ static void handle_message(app *a, rd_kafka_message_t *m)
 static void restore_state(app *a, const rd_kafka_topic_partition_list_t *parts)
 {
     const char *topic = outcome_state_topic(a->oc);
+    restore_part *rp = calloc((size_t)parts->cnt + 1, sizeof(*rp));
+    size_t n = 0;
+    wf_err err;
 
+    if (rp == NULL) {
+        log_error(LOG_CTX_NONE, "state restore: out of memory; stopping");
+        a->fatal = 1;
+        return;
+    }
     for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        int64_t t0 = wf_clock_mono_ms();
-        size_t n = 0;
-        int seen = 0;
-        wf_err err;
-
-        for (int j = 0; j < i; j++)
-            seen |= parts->elems[j].partition == p;
-        if (seen)
-            continue;
-        wf_err_init(&err);
-        applied_drop_partition(a->applied, p); /* whatever a lost assignment left */
-        if (restore_partition(a->reader, topic, p, a->applied, RESTORE_TIMEOUT_MS, &n, &err) != 0) {
-            log_error(LOG_CTX_NONE, "state restore: %s; stopping", err.msg);
-            a->fatal = 1;
-            return;
-        }
-        metrics_state_restore(a->metrics, (double)(wf_clock_mono_ms() - t0) / 1000.0);
+        size_t j;
+        for (j = 0; j < n && rp[j].partition != parts->elems[i].partition; j++)
+            ;
+        if (j == n)
+            rp[n++].partition = parts->elems[i].partition;
+    }
+    for (size_t i = 0; i < n; i++) /* whatever a lost assignment left */
+        applied_drop_partition(a->applied, rp[i].partition);
+    wf_err_init(&err);
+    if (restore_partitions(a->reader, topic, rp, n, a->applied, RESTORE_TIMEOUT_MS, &err) != 0) {
+        log_error(LOG_CTX_NONE, "state restore: %s; stopping", err.msg);
+        a->fatal = 1;
+        free(rp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        metrics_state_restore(a->metrics, (double)rp[i].ms / 1000.0);
         log_info(LOG_CTX_NONE,
                  "restored %zu state record(s) of %s[%" PRId32 "] in %" PRId64
                  " ms (%zu workspace(s) in memory)",
-                 n, topic, p, wf_clock_mono_ms() - t0, applied_count(a->applied));
+                 rp[i].records, topic, rp[i].partition, rp[i].ms, applied_count(a->applied));
     }
+    free(rp);
 }
 
 /* Lets running work of all partitions end (retry waits give up), hands
@@ -233,7 +240,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info(LOG_CTX_NONE, "assigned %d partition(s)", parts->cnt);
         restore_state(a, parts);
-        rd_kafka_assign(rk, parts);
+        if (!a->fatal) /* else stopping: nothing of these partitions may be handled */
+            rd_kafka_assign(rk, parts);
         health_set_joined(a->health, 1);
         return;
     }

@@ -49,64 +49,86 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
     return applied_put_take(store, partition, &s) == 0;
 }
 
-/* Reads records until the one before hi; returns 0, or -1 with err set. */
-static int read_to(rd_kafka_t *reader, const char *topic, int32_t partition, int64_t hi,
-                   applied *store, int timeout_ms, size_t *records, wf_err *err)
+/* Reads until every partition reached its end (end[i] <= next[i]);
+ * returns 0, or -1 with err set. */
+static int read_all(rd_kafka_t *reader, const char *topic, restore_part *parts, size_t n,
+                    const int64_t *end, int64_t *next, applied *store, int timeout_ms, wf_err *err)
 {
-    int64_t deadline = wf_clock_mono_ms() + timeout_ms, next = 0;
+    int64_t t0 = wf_clock_mono_ms(), deadline = t0 + timeout_ms;
+    size_t left = 0;
 
-    while (next < hi) {
+    for (size_t i = 0; i < n; i++)
+        left += next[i] < end[i];
+    while (left > 0) {
         rd_kafka_message_t *m;
+        size_t i;
 
         if (wf_clock_mono_ms() > deadline) {
             wf_err_set(err, WF_TRANSIENT, "kafka.state",
-                       "reading %s[%" PRId32 "]: at offset %" PRId64 " of %" PRId64 " after %d ms",
-                       topic, partition, next, hi, timeout_ms);
+                       "reading %s: %zu partition(s) not read to their end after %d ms", topic,
+                       left, timeout_ms);
             return -1;
         }
         if ((m = rd_kafka_consumer_poll(reader, 200)) == NULL)
             continue;
+        for (i = 0; i < n && parts[i].partition != m->partition; i++)
+            ;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn(LOG_CTX_NONE, "reading %s[%" PRId32 "]: %s", topic, partition,
-                         rd_kafka_message_errstr(m));
-        } else if (m->partition == partition) {
-            restore_record(store, partition, m->key, m->key_len, m->payload, m->len);
-            (*records)++;
-            next = m->offset + 1;
+                log_warn(LOG_CTX_NONE, "reading %s: %s", topic, rd_kafka_message_errstr(m));
+        } else if (i < n && m->offset >= next[i] && next[i] < end[i]) {
+            restore_record(store, m->partition, m->key, m->key_len, m->payload, m->len);
+            parts[i].records++;
+            next[i] = m->offset + 1;
+            if (next[i] >= end[i]) {
+                parts[i].ms = wf_clock_mono_ms() - t0;
+                left--;
+            }
         }
         rd_kafka_message_destroy(m);
     }
     return 0;
 }
 
-int restore_partition(rd_kafka_t *reader, const char *topic, int32_t partition, applied *store,
-                      int timeout_ms, size_t *records, wf_err *err)
+int restore_partitions(rd_kafka_t *reader, const char *topic, restore_part *parts, size_t n,
+                       applied *store, int timeout_ms, wf_err *err)
 {
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_resp_err_t rerr;
-    int64_t lo = 0, hi = 0;
-    int rc;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    int64_t *end = calloc(n ? n : 1, sizeof(*end)), *next = calloc(n ? n : 1, sizeof(*next));
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int rc = -1;
 
-    *records = 0;
-    rerr = rd_kafka_query_watermark_offsets(reader, topic, partition, &lo, &hi, timeout_ms);
-    if (rerr) {
-        wf_err_set(err, WF_TRANSIENT, "kafka.state", "offsets of %s[%" PRId32 "]: %s", topic,
-                   partition, rd_kafka_err2str(rerr));
-        return -1;
+    if (end == NULL || next == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "state restore: out of memory");
+        goto out;
     }
-    if (hi <= lo)
-        return 0;
-    l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = lo;
-    rerr = rd_kafka_assign(reader, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    if (rerr) {
-        wf_err_set(err, WF_TRANSIENT, "kafka.state", "assign %s[%" PRId32 "]: %s", topic, partition,
+    for (size_t i = 0; i < n; i++) {
+        parts[i].records = 0;
+        parts[i].ms = 0;
+        rerr = rd_kafka_query_watermark_offsets(reader, topic, parts[i].partition, &next[i],
+                                                &end[i], timeout_ms);
+        if (rerr) {
+            wf_err_set(err, WF_TRANSIENT, "kafka.state", "offsets of %s[%" PRId32 "]: %s", topic,
+                       parts[i].partition, rd_kafka_err2str(rerr));
+            goto out;
+        }
+        if (next[i] < end[i])
+            rd_kafka_topic_partition_list_add(l, topic, parts[i].partition)->offset = next[i];
+    }
+    if (l->cnt == 0) {
+        rc = 0;
+        goto out;
+    }
+    if ((rerr = rd_kafka_assign(reader, l)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        wf_err_set(err, WF_TRANSIENT, "kafka.state", "assign %s: %s", topic,
                    rd_kafka_err2str(rerr));
-        return -1;
+        goto out;
     }
-    rc = read_to(reader, topic, partition, hi, store, timeout_ms, records, err);
+    rc = read_all(reader, topic, parts, n, end, next, store, timeout_ms, err);
     rd_kafka_assign(reader, NULL);
+out:
+    rd_kafka_topic_partition_list_destroy(l);
+    free(end);
+    free(next);
     return rc;
 }

@@ -11,17 +11,23 @@
 #include "applied.h"
 #include "wf_err.h"
 
-/* Reads partition of topic from its start to its high watermark (as the
- * partition was when asked) with reader, a client that assigns (not the
- * group member), into store, in offset order: a later record of a
- * workspace replaces an earlier one, a tombstone (null value) drops it, and
- * a record that cannot be read (not JSON, a newer format, a key other than
- * its workspace) is logged and drops it too, so that the workspace takes
- * the full path.  Sets *records to the records read.  Returns 0, or -1
- * with err set (WF_TRANSIENT: the partition could not be read within
- * timeout_ms). */
-int restore_partition(rd_kafka_t *reader, const char *topic, int32_t partition, applied *store,
-                      int timeout_ms, size_t *records, wf_err *err);
+/* One partition to restore, and what its restore found. */
+typedef struct restore_part {
+    int32_t partition;
+    size_t records; /* read */
+    int64_t ms;     /* from the start until its last record was applied */
+} restore_part;
+
+/* Reads the n partitions of topic, all at once, from their start to their
+ * high watermarks (as they were when asked) with reader, a client that
+ * assigns (not the group member), into store, in offset order per
+ * partition: a later record of a workspace replaces an earlier one, a
+ * tombstone (null value) drops it, and a record that cannot be read (not
+ * JSON, a newer format, a key other than its workspace) is logged and drops
+ * it too, so that the workspace takes the full path.  Returns 0, or -1 with
+ * err set (WF_TRANSIENT: not everything could be read within timeout_ms). */
+int restore_partitions(rd_kafka_t *reader, const char *topic, restore_part *parts, size_t n,
+                       applied *store, int timeout_ms, wf_err *err);
 
 /* Applies one state record (key, value; value NULL for a tombstone) read
  * from partition to store.  Returns 1 when the record was kept, 0 when it
