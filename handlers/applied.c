@@ -208,6 +208,42 @@ size_t applied_drop_partition(applied *c, int32_t partition)
     return dropped;
 }
 
+void applied_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int applied_list(applied *c, char ***ids, size_t *n)
+{
+    size_t k = 0;
+    char **out;
+
+    *ids = NULL;
+    *n = 0;
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    out = calloc(c->n ? c->n : 1, sizeof(*out));
+    for (size_t b = 0; out && b < c->n_buckets; b++) {
+        for (node *x = c->buckets[b]; x; x = x->next) {
+            if ((out[k] = strdup(x->s.workspace_id)) == NULL) {
+                applied_list_free(out, k);
+                out = NULL;
+                break;
+            }
+            k++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (out == NULL)
+        return -1;
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
 size_t applied_count(applied *c)
 {
     size_t n;

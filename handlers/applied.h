@@ -51,6 +51,13 @@ void applied_forget(applied *c, const char *id);
 /* Drops every record of partition (a revoke); returns how many. */
 size_t applied_drop_partition(applied *c, int32_t partition);
 
+/* The ids of the workspaces with a record (a malloc'd array of *n malloc'd
+ * strings), for a pass over every owned workspace: read each with
+ * applied_get.  Release with applied_list_free.  Returns 0, or -1 when out
+ * of memory. */
+int applied_list(applied *c, char ***ids, size_t *n);
+void applied_list_free(char **ids, size_t n);
+
 /* How many workspaces have a record, and their in-memory size in bytes
  * (an estimate: what the records allocate). */
 size_t applied_count(applied *c);

@@ -448,16 +448,14 @@ static int prune_bindings(provisioner *p, const desired *d, const desired_domain
  * caller then prunes by listing). */
 static int delete_dropped(provisioner *p, const wsstate *base, const wsstate *cur, wf_err *err)
 {
-    json_t *doc = base->event ? json_loads(base->event, 0, NULL) : NULL;
     ws_event pev;
     desired pd;
     wf_err ignored;
     int rc = 1;
 
-    memset(&pev, 0, sizeof(pev));
     memset(&pd, 0, sizeof(pd));
     wf_err_init(&ignored);
-    if (doc && ws_event_from_json(doc, &pev, &ignored) == 0 &&
+    if (wsstate_event_of(base, &pev, &ignored) == 0 &&
         desired_build(p->cfg, &pev, &pd, &ignored) == 0 && pd.flyte_wanted) {
         rc = 0;
         for (size_t i = 0; rc == 0 && i <= pd.n_domains; i++) {
@@ -481,7 +479,6 @@ static int delete_dropped(provisioner *p, const wsstate *base, const wsstate *cu
     }
     desired_fini(&pd);
     ws_event_fini(&pev);
-    json_decref(doc);
     return rc;
 }
 

@@ -106,6 +106,23 @@ uint64_t wsstate_hash_json(const json_t *v)
     return h;
 }
 
+int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = s->event ? json_loads(s->event, 0, &jerr) : NULL;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    if (doc == NULL) {
+        wf_err_set(err, WF_DESERIALIZATION, "state.event", "state record of %s: no readable event",
+                   s->workspace_id ? s->workspace_id : "?");
+        return -1;
+    }
+    rc = ws_event_from_json(doc, ev, err);
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- the topic form ---- */
 
 static void hex64(uint64_t v, char out[17])

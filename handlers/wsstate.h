@@ -61,6 +61,12 @@ int wsstate_find(const wsstate *s, uint64_t id, uint64_t *hash);
 uint64_t wsstate_hash(const void *buf, size_t len);
 uint64_t wsstate_hash_json(const json_t *v);
 
+/* The event s keeps, decoded into *ev (release with ws_event_fini): what
+ * desired_build re-renders the workspace's desired state from.  Returns 0,
+ * or -1 with err set (the record keeps no event, or one this wsflyte cannot
+ * read). */
+int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err);
+
 /* The topic form (JSON text, malloc'd, not NUL-terminated in *len).
  * Returns NULL when out of memory. */
 char *wsstate_encode(const wsstate *s, size_t *len);

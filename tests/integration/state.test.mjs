@@ -161,6 +161,11 @@ test('two consumers: the state moves with a partition on a rebalance', async () 
   const restored = [...stack.consumerLogs.b.join('').matchAll(/restored (\d+) state record/g)]
     .reduce((s, m) => s + Number(m[1]), 0);
   assert.ok(restored > 0, stack.consumerLogs.b.join(''));
+  // Each restore is timed into wsflyte_state_restore_seconds.
+  const port = stack.consumerLogs.b.join('').match(/metrics and health on \S+ \(port (\d+)\)/)[1];
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /# TYPE wsflyte_state_restore_seconds histogram/);
+  assert.ok(Number(metrics.match(/^wsflyte_state_restore_seconds_count (\d+)/m)[1]) >= 1, metrics);
   c = await cost(workspaces.map((ws) => ev(ws, 1, 'WORKSPACE_CREATED')));
   assert.ok(c.results.every((r) => r.status === 'SUCCEEDED'));
   assert.ok(c.total <= workspaces.length, `duplicates cost ${c.total} requests for ${workspaces.length} events`);

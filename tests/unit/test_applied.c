@@ -113,6 +113,27 @@ static void drop_partition_drops_only_its_records(void **state)
     assert_int_equal(applied_count(c), 0);
 }
 
+/* A pass over every owned workspace starts from the list of ids. */
+static void list_names_every_workspace_once(void **state)
+{
+    applied *c = *state;
+    wsstate a = record("ws-a", 1), b = record("ws-b", 1), a2 = record("ws-a", 2);
+    char **ids;
+    size_t n;
+
+    applied_put_take(c, 0, &a);
+    applied_put_take(c, 1, &b);
+    applied_put_take(c, 1, &a2);
+    assert_int_equal(applied_list(c, &ids, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true((strcmp(ids[0], "ws-a") == 0 && strcmp(ids[1], "ws-b") == 0) ||
+                (strcmp(ids[0], "ws-b") == 0 && strcmp(ids[1], "ws-a") == 0));
+    applied_list_free(ids, n);
+    assert_int_equal(applied_list(NULL, &ids, &n), 0);
+    assert_int_equal(n, 0);
+    applied_list_free(ids, n);
+}
+
 static void a_null_store_keeps_nothing(void **state)
 {
     wsstate s = record("ws-a", 5), out;
@@ -218,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(put_replaces_the_earlier_record, fresh, release),
         cmocka_unit_test_setup_teardown(mark_incomplete_keeps_the_version, fresh, release),
         cmocka_unit_test_setup_teardown(drop_partition_drops_only_its_records, fresh, release),
+        cmocka_unit_test_setup_teardown(list_names_every_workspace_once, fresh, release),
         cmocka_unit_test(a_null_store_keeps_nothing),
         cmocka_unit_test_setup_teardown(ten_thousand_workspaces_stay_small, fresh, release),
         cmocka_unit_test_setup_teardown(threads_share_one_store, fresh, release),

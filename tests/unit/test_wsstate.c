@@ -145,6 +145,34 @@ static void copy_is_deep(void **state)
     wsstate_fini(NULL);
 }
 
+/* The event a record keeps reads back as the event: issue 14's drift
+ * repair re-renders every owned workspace from it. */
+static void the_kept_event_reads_back(void **state)
+{
+    FILE *fp = fopen(WSFLYTE_TEST_DATA "/events/ws-ml-prod-001.json", "r");
+    json_t *doc = json_loadf(fp, 0, NULL);
+    wsstate s;
+    ws_event ev;
+    wf_err err;
+
+    (void)state;
+    assert_non_null(doc);
+    fclose(fp);
+    wsstate_init(&s);
+    s.event = json_dumps(doc, JSON_COMPACT);
+    wf_err_init(&err);
+    assert_int_equal(wsstate_event_of(&s, &ev, &err), 0);
+    assert_string_equal(ev.ws.workspace_id, "ws-ml-prod-001");
+    assert_true(ev.workspace_version > 0);
+    ws_event_fini(&ev);
+    free(s.event);
+    s.event = strdup("{\"event_id\": 1}");
+    assert_int_equal(wsstate_event_of(&s, &ev, &err), -1);
+    ws_event_fini(&ev);
+    wsstate_fini(&s);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +181,7 @@ int main(void)
         cmocka_unit_test(decode_refuses_corrupt_records),
         cmocka_unit_test(hashes_follow_content_not_key_order),
         cmocka_unit_test(copy_is_deep),
+        cmocka_unit_test(the_kept_event_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
