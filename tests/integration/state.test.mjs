@@ -140,7 +140,7 @@ test('a namespace someone deleted is created again with all its objects, though 
   assert.equal(c.results[0].status, 'SUCCEEDED');
   const kinds = (await stack.kubeState()).objects.filter((o) => o.metadata.namespace === ns &&
     o.metadata.labels?.['wsflyte.io/workspace'] === ws).map((o) => o.kind).sort();
-  assert.deepEqual(kinds, ['NetworkPolicy', 'ResourceQuota', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding',
+  assert.deepEqual(kinds, ['LimitRange', 'NetworkPolicy', 'ResourceQuota', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding',
     'ServiceAccount']);
 });
 
