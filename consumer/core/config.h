@@ -56,6 +56,8 @@ typedef struct wf_config {
         char *auth_client_secret_file;
         char **auth_scopes;
         size_t n_auth_scopes;
+        int qps; /* client-side pacing (requests/s, 0 = unpaced) and its burst */
+        int burst;
     } flyte;
     struct {
         char *api_url; /* "" = in-cluster; "kubeconfig:PATH"; or a URL */
@@ -63,6 +65,8 @@ typedef struct wf_config {
         char *ca_file;
         char *namespace_template;
         char *system_namespace;
+        int qps; /* client-side pacing (requests/s, 0 = unpaced) and its burst */
+        int burst;
     } kubernetes;
     struct {
         char *account_id;
