@@ -24,9 +24,11 @@
 
 typedef struct k8s k8s;
 
-/* Returns NULL with err set (class WF_CONFIG when the connection settings
- * are unusable). */
-k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, wf_err *err);
+/* pace (borrowed; NULL: unpaced) is the API server's pacer.  Returns NULL
+ * with err set (class WF_CONFIG when the connection settings are
+ * unusable). */
+k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *observer_ud,
+             wf_err *err);
 void k8s_free(k8s *k);
 
 /* Server-side apply of obj (apiVersion, kind, metadata.name, and

@@ -34,7 +34,8 @@ void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud)
 }
 
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
-                             httpc_observer observer, void *observer_ud, wf_err *err)
+                             const provisioner_pacers *pace, httpc_observer observer,
+                             void *observer_ud, wf_err *err)
 {
     provisioner *p = calloc(1, sizeof(*p));
     httpc_opts fo = {0};
@@ -52,10 +53,11 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
         fo.auth = oauth_auth;
         fo.auth_ud = flyte_auth;
     }
+    fo.pacer = pace ? pace->flyte : NULL;
     fo.observer = observer;
     fo.observer_ud = observer_ud;
     p->flyte = httpc_new(&fo, err);
-    p->kube = p->flyte ? k8s_new(cfg, observer, observer_ud, err) : NULL;
+    p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
     if (p->kube == NULL) {
         provisioner_free(p);
         return NULL;

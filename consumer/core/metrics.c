@@ -35,6 +35,7 @@ struct metrics {
     long inflight;
     int ready;
     series *api, *forwarded, *lag;
+    series *throttled;
 };
 
 metrics *metrics_new(void)
@@ -62,6 +63,7 @@ void metrics_free(metrics *m)
     series_free(m->api);
     series_free(m->forwarded);
     series_free(m->lag);
+    series_free(m->throttled);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -130,6 +132,17 @@ void metrics_api(metrics *m, const char *api, long code)
     pthread_mutex_lock(&m->lock);
     series *s = code > 0 ? series_get(&m->api, "api=\"%s\",code=\"%ld\"", api, code)
                          : series_get(&m->api, "api=\"%s\",code=\"error\"", api);
+    if (s)
+        s->value++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_api_throttled(metrics *m, const char *api)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series *s = series_get(&m->throttled, "api=\"%s\"", api);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -269,6 +282,9 @@ static void render_locked(metrics *m, FILE *fp)
             m->restore_sum, (unsigned long long)m->restore_count);
     render_series(fp, "wsflyte_api_requests_total", "counter",
                   "Requests to FlyteAdmin and Kubernetes by status (error: no answer).", m->api);
+    render_series(fp, "wsflyte_api_throttled_total", "counter",
+                  "Throttling answers (429, or 503 with Retry-After) that paused an API.",
+                  m->throttled);
     render_series(fp, "wsflyte_retry_forwarded_total", "counter",
                   "Records forwarded to a retry tier.", m->forwarded);
     fprintf(fp, "# HELP wsflyte_dead_lettered_total Records sent to the dead-letter topic.\n"
