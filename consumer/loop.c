@@ -143,7 +143,8 @@ static int pacers_new(app *a, wf_err *err)
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    provisioner *p = provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
+    provisioner *p =
+        provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
 
     if (p)
         provisioner_set_intent(p, intent_write, a->intent);
