@@ -91,24 +91,22 @@ static int role_allows_domain(const role_spec *r, const char *domain)
     return r->production || strcmp(domain, "production") != 0;
 }
 
-static json_t *labels_for(const char *workspace_id)
-{
-    return json_pack("{s:s, s:s}", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
-}
-
 /* Every builder below returns a new reference, or NULL when jansson ran out
  * of memory: a missing piece must fail the build, never shrink the desired
  * state (pruning would then delete what the event still wants). */
 
 /* Sets o[key] to v, stealing v; on failure releases o and v and returns
- * NULL, so builders chain it as o = with(o, key, v). */
+ * NULL, so builders chain it as o = with(o, key, v).  Keys are literals
+ * (ASCII), so jansson need not check them.  The hot builders use this
+ * rather than json_pack, which costs several times as much per value
+ * (it parses its format on every call). */
 static json_t *with(json_t *o, const char *key, json_t *v)
 {
     if (o == NULL) {
         json_decref(v);
         return NULL;
     }
-    if (json_object_set_new(o, key, v) != 0) { /* it released v */
+    if (json_object_set_new_nocheck(o, key, v) != 0) { /* it released v */
         json_decref(o);
         return NULL;
     }
@@ -141,10 +139,22 @@ static char *dumps_checked(const json_t *doc, size_t flags)
     return text;
 }
 
+static json_t *labels_for(const char *workspace_id)
+{
+    json_t *l = with(json_object(), LABEL_MANAGED_BY, json_string_nocheck(MANAGER_NAME));
+    return with(l, LABEL_WORKSPACE, json_string(workspace_id));
+}
+
+/* {name, labels (stolen), namespace (when ns)}. */
+static json_t *metadata_with(const char *name, const char *ns, json_t *labels)
+{
+    json_t *m = with(with(json_object(), "name", json_string(name)), "labels", labels);
+    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+}
+
 static json_t *metadata(const char *name, const char *ns, const char *workspace_id)
 {
-    json_t *m = json_pack("{s:s, s:o}", "name", name, "labels", labels_for(workspace_id));
-    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+    return metadata_with(name, ns, labels_for(workspace_id));
 }
 
 /* Pieces that are the same in every domain of one desired state (they
@@ -164,8 +174,7 @@ typedef struct shared_parts {
 /* Metadata whose labels are wsflyte's two, shared: never add to them. */
 static json_t *metadata_shared(const char *name, const char *ns, const shared_parts *sp)
 {
-    json_t *m = json_pack("{s:s, s:O}", "name", name, "labels", sp->labels);
-    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+    return metadata_with(name, ns, json_incref(sp->labels));
 }
 
 /* Adds a label to a metadata object built by metadata(). */
@@ -200,9 +209,11 @@ static json_t *workspace_labels(const workspace *ws, json_t *own)
     return out;
 }
 
+/* api_version and kind are literals (ASCII). */
 static json_t *manifest(const char *api_version, const char *kind, json_t *meta)
 {
-    return json_pack("{s:s, s:s, s:o}", "apiVersion", api_version, "kind", kind, "metadata", meta);
+    json_t *o = with(json_object(), "apiVersion", json_string_nocheck(api_version));
+    return with(with(o, "kind", json_string_nocheck(kind)), "metadata", meta);
 }
 
 /* ---- validation of event fields that reach names, labels and URLs ---- */
@@ -687,7 +698,7 @@ static json_t *build_binding(const workspace *ws, const char *ns, const ws_membe
                              const role_spec *r, const shared_parts *sp)
 {
     char key[NAMES_USER_KEY_MAX], name[128], member_hash[17];
-    json_t *meta, *o;
+    json_t *meta, *o, *subject, *subjects;
 
     names_user_key(m->user_id, key);
     names_hash_hex(m->user_id, 8, member_hash);
@@ -695,9 +706,15 @@ static json_t *build_binding(const workspace *ws, const char *ns, const ws_membe
     meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, member_hash);
     meta = with_label(meta, LABEL_ROLE, ws_role_name(r->role));
     o = manifest("rbac.authorization.k8s.io/v1", "RoleBinding", meta);
-    o = with(o, "subjects",
-             json_pack("[{s:s, s:s, s:s}]", "kind", "User", "apiGroup", "rbac.authorization.k8s.io",
-                       "name", m->user_id));
+    subject = with(with(json_object(), "kind", json_string_nocheck("User")), "apiGroup",
+                   json_string_nocheck("rbac.authorization.k8s.io"));
+    subject = with(subject, "name", json_string(m->user_id));
+    subjects = json_array();
+    if (append(subjects, subject) != 0) {
+        json_decref(subjects);
+        subjects = NULL;
+    }
+    o = with(o, "subjects", subjects);
     return with(o, "roleRef", json_incref(sp->role_ref[r->role]));
 }
 
