@@ -169,6 +169,10 @@ typedef struct shared_parts {
     json_t *limit_spec;              /* the LimitRange's spec */
     json_t *policy_spec;             /* the NetworkPolicy's spec */
     json_t *runner_annotations;      /* the runner ServiceAccount's */
+    /* Per member (ws->members[i]): its key in binding names and the hash
+     * in its binding label, each a SHA-256 of the user id. */
+    char (*user_key)[NAMES_USER_KEY_MAX];
+    char (*member_hash)[17];
 } shared_parts;
 
 /* Metadata whose labels are wsflyte's two, shared: never add to them. */
@@ -623,58 +627,69 @@ static json_t *build_service_account(const char *ns, const shared_parts *sp)
     return manifest("v1", "ServiceAccount", meta);
 }
 
-static json_t *rule(json_t *groups, json_t *resources, json_t *verbs)
+/* A Role's rules, as data: {apiGroups: [group], resources, verbs}. */
+typedef struct rule_spec {
+    const char *group;
+    const char *const *resources; /* NULL-terminated */
+    const char *const *verbs;
+} rule_spec;
+
+static const char *const verbs_rw[] = {"get",    "list",  "watch",  "create",
+                                       "update", "patch", "delete", NULL};
+static const char *const verbs_ro[] = {"get", "list", "watch", NULL};
+static const char *const verbs_create[] = {"get", "list", "watch", "create", NULL};
+static const char *const res_owner[] = {"pods", "configmaps", "secrets", "services", NULL};
+static const char *const res_contributor[] = {"pods", "configmaps", NULL};
+static const char *const res_viewer[] = {"pods", "pods/log", "events", NULL};
+static const char *const res_logs[] = {"pods/log", "events", NULL};
+static const char *const res_jobs[] = {"jobs", NULL};
+static const char *const res_flyte[] = {"flyteworkflows", NULL};
+
+static const rule_spec owner_rules[] = {{"", res_owner, verbs_rw},
+                                        {"", res_logs, verbs_ro},
+                                        {"batch", res_jobs, verbs_rw},
+                                        {"flyte.lyft.com", res_flyte, verbs_ro},
+                                        {NULL, NULL, NULL}};
+static const rule_spec contributor_rules[] = {{"", res_contributor, verbs_create},
+                                              {"", res_logs, verbs_ro},
+                                              {"batch", res_jobs, verbs_create},
+                                              {"flyte.lyft.com", res_flyte, verbs_ro},
+                                              {NULL, NULL, NULL}};
+static const rule_spec viewer_rules[] = {{"", res_viewer, verbs_ro},
+                                         {"batch", res_jobs, verbs_ro},
+                                         {"flyte.lyft.com", res_flyte, verbs_ro},
+                                         {NULL, NULL, NULL}};
+static const rule_spec *const role_rule_specs[WS_ROLE_COUNT] = {
+    [WS_ROLE_OWNER] = owner_rules,
+    [WS_ROLE_CONTRIBUTOR] = contributor_rules,
+    [WS_ROLE_VIEWER] = viewer_rules,
+};
+
+/* A JSON array of the literals v (NULL-terminated). */
+static json_t *literals(const char *const *v)
 {
-    return json_pack("{s:o, s:o, s:o}", "apiGroups", groups, "resources", resources, "verbs",
-                     verbs);
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && v[i]; i++)
+        if (append(a, json_string_nocheck(v[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
 }
 
-/* Each rule takes its own reference to the shared verb lists, and ours are
- * dropped last: a rule that fails releases what it was given. */
 static json_t *role_rules(ws_role r)
 {
-    json_t *rw =
-        json_pack("[s,s,s,s,s,s,s]", "get", "list", "watch", "create", "update", "patch", "delete");
-    json_t *ro = json_pack("[s,s,s]", "get", "list", "watch");
-    json_t *create = json_pack("[s,s,s,s]", "get", "list", "watch", "create");
     json_t *rules = json_array();
-    int rc = 0;
 
-    switch (r) {
-    case WS_ROLE_OWNER:
-        rc |=
-            append(rules, rule(json_pack("[s]", ""),
-                               json_pack("[s,s,s,s]", "pods", "configmaps", "secrets", "services"),
-                               json_incref(rw)));
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
-                                 json_incref(ro)));
-        rc |= append(rules,
-                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(rw)));
-        break;
-    case WS_ROLE_CONTRIBUTOR:
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods", "configmaps"),
-                                 json_incref(create)));
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
-                                 json_incref(ro)));
-        rc |= append(
-            rules, rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(create)));
-        break;
-    default:
-        rc |= append(rules,
-                     rule(json_pack("[s]", ""), json_pack("[s,s,s]", "pods", "pods/log", "events"),
-                          json_incref(ro)));
-        rc |= append(rules,
-                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(ro)));
-        break;
-    }
-    rc |= append(rules, rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"),
-                             json_incref(ro)));
-    json_decref(rw);
-    json_decref(ro);
-    json_decref(create);
-    if (rc != 0) {
-        json_decref(rules);
-        return NULL;
+    for (const rule_spec *x = role_rule_specs[r]; rules && x->resources; x++) {
+        const char *group[] = {x->group, NULL};
+        json_t *rule = with(json_object(), "apiGroups", literals(group));
+        rule = with(with(rule, "resources", literals(x->resources)), "verbs", literals(x->verbs));
+        if (append(rules, rule) != 0) {
+            json_decref(rules);
+            rules = NULL;
+        }
     }
     return rules;
 }
@@ -694,16 +709,15 @@ static json_t *role_ref(const role_spec *r)
 
 /* The role is part of the name because roleRef is immutable: a role change
  * creates a new binding and prunes the old one. */
-static json_t *build_binding(const workspace *ws, const char *ns, const ws_member *m,
-                             const role_spec *r, const shared_parts *sp)
+static json_t *build_binding(const workspace *ws, const char *ns, size_t i, const role_spec *r,
+                             const shared_parts *sp)
 {
-    char key[NAMES_USER_KEY_MAX], name[128], member_hash[17];
+    const ws_member *m = &ws->members[i];
+    char name[128];
     json_t *meta, *o, *subject, *subjects;
 
-    names_user_key(m->user_id, key);
-    names_hash_hex(m->user_id, 8, member_hash);
-    snprintf(name, sizeof(name), "%s-%s", r->k8s_role, key);
-    meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, member_hash);
+    snprintf(name, sizeof(name), "%s-%s", r->k8s_role, sp->user_key[i]);
+    meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, sp->member_hash[i]);
     meta = with_label(meta, LABEL_ROLE, ws_role_name(r->role));
     o = manifest("rbac.authorization.k8s.io/v1", "RoleBinding", meta);
     subject = with(with(json_object(), "kind", json_string_nocheck("User")), "apiGroup",
@@ -748,14 +762,26 @@ static void shared_parts_fini(shared_parts *sp)
     json_decref(sp->limit_spec);
     json_decref(sp->policy_spec);
     json_decref(sp->runner_annotations);
+    free(sp->user_key);
+    free(sp->member_hash);
 }
 
 /* Returns 0, or -1 out of memory (sp then holds what was built). */
-static int shared_parts_init(shared_parts *sp, const wf_config *cfg, const char *workspace_id)
+static int shared_parts_init(shared_parts *sp, const wf_config *cfg, const workspace *ws)
 {
+    const char *workspace_id = ws->workspace_id;
+    size_t n = ws->n_members ? ws->n_members : 1;
     int rc = 0;
 
     memset(sp, 0, sizeof(*sp));
+    sp->user_key = calloc(n, sizeof(*sp->user_key));
+    sp->member_hash = calloc(n, sizeof(*sp->member_hash));
+    if (sp->user_key == NULL || sp->member_hash == NULL)
+        return -1;
+    for (size_t i = 0; i < ws->n_members; i++) {
+        names_user_key(ws->members[i].user_id, sp->user_key[i]);
+        names_hash_hex(ws->members[i].user_id, 8, sp->member_hash[i]);
+    }
     rc |= (sp->labels = labels_for(workspace_id)) == NULL;
     for (size_t r = 0; r < WS_ROLE_COUNT; r++) {
         rc |= (sp->rules[r] = role_rules(roles[r].role)) == NULL;
@@ -804,7 +830,7 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
         const ws_member *m = effective_member(ws, i);
         if (m == NULL || !role_allows_domain(&roles[m->role], domain))
             continue;
-        json_t *b = build_binding(ws, dd->namespace_name, m, &roles[m->role], sp);
+        json_t *b = build_binding(ws, dd->namespace_name, i, &roles[m->role], sp);
         json_t *name = json_object_get(json_object_get(b, "metadata"), "name");
         rc |= b == NULL || json_array_append(dd->bindings, name) != 0;
         rc |= append(dd->objects, b);
@@ -1042,7 +1068,7 @@ static int build_absent(const wf_config *cfg, const ws_event *ev, desired *d)
 static int build_domains(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
     shared_parts sp;
-    int rc = shared_parts_init(&sp, cfg, ev->ws.workspace_id) == 0 ? 0 : oom(err);
+    int rc = shared_parts_init(&sp, cfg, &ev->ws) == 0 ? 0 : oom(err);
 
     for (size_t i = 0; rc == 0 && i < d->n_domains; i++)
         rc = build_domain(cfg, ev, cfg->flyte.domains[i], &sp, &d->domains[i], err);
