@@ -843,21 +843,17 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
  * below insert keys in that order and jsonout writes them as they are. */
 static json_t *member_permissions(const wf_config *cfg, const role_spec *r, const char *email)
 {
-    json_t *domains = json_array(), *perms = json_array();
-    int rc = 0;
+    json_t *domains = json_array(), *entry;
 
-    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
-        if (role_allows_domain(r, cfg->flyte.domains[i]))
-            rc |= append(domains, json_string(cfg->flyte.domains[i]));
-    for (size_t i = 0; r->permissions[i]; i++)
-        rc |= append(perms, json_string(r->permissions[i]));
-    if (rc != 0) {
-        json_decref(domains);
-        json_decref(perms);
-        return NULL;
-    }
-    return json_pack("{s:o, s:s, s:o, s:s}", "domains", domains, "email", email, "permissions",
-                     perms, "role", ws_role_name(r->role));
+    for (size_t i = 0; domains && i < cfg->flyte.n_domains; i++)
+        if (role_allows_domain(r, cfg->flyte.domains[i]) &&
+            append(domains, json_string(cfg->flyte.domains[i])) != 0) {
+            json_decref(domains);
+            domains = NULL;
+        }
+    entry = with(with(json_object(), "domains", domains), "email", json_string(email));
+    entry = with(entry, "permissions", literals(r->permissions));
+    return with(entry, "role", json_string_nocheck(ws_role_name(r->role)));
 }
 
 static int by_user_id(const void *a, const void *b)
