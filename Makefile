@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore format format-check clean
 
 all: build
 
@@ -118,9 +118,16 @@ BENCH_ARGS ?=
 bench: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs $(BENCH_ARGS)
 
+# Restores 10,000 workspaces' state records (8 partitions of librdkafka's
+# mock cluster) in a fresh process: prints the time and the peak RSS with
+# all of them in memory (about 10 s; not part of `make test`).
+BENCH_RESTORE_ARGS ?=
+bench-restore: build
+	$(BUILD)/bench_restore $(BENCH_RESTORE_ARGS)
+
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \
-                     tests/unit/*.[ch] tests/fuzz/*.[ch])
+                     tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
 
 format:
 	clang-format -i $(C_FILES)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonout.h"
 #include "names.h"
 #include "quantity.h"
 #include "utf8.h"
@@ -90,24 +91,22 @@ static int role_allows_domain(const role_spec *r, const char *domain)
     return r->production || strcmp(domain, "production") != 0;
 }
 
-static json_t *labels_for(const char *workspace_id)
-{
-    return json_pack("{s:s, s:s}", LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
-}
-
 /* Every builder below returns a new reference, or NULL when jansson ran out
  * of memory: a missing piece must fail the build, never shrink the desired
  * state (pruning would then delete what the event still wants). */
 
 /* Sets o[key] to v, stealing v; on failure releases o and v and returns
- * NULL, so builders chain it as o = with(o, key, v). */
+ * NULL, so builders chain it as o = with(o, key, v).  Keys are literals
+ * (ASCII), so jansson need not check them.  The hot builders use this
+ * rather than json_pack, which costs several times as much per value
+ * (it parses its format on every call). */
 static json_t *with(json_t *o, const char *key, json_t *v)
 {
     if (o == NULL) {
         json_decref(v);
         return NULL;
     }
-    if (json_object_set_new(o, key, v) != 0) { /* it released v */
+    if (json_object_set_new_nocheck(o, key, v) != 0) { /* it released v */
         json_decref(o);
         return NULL;
     }
@@ -140,10 +139,46 @@ static char *dumps_checked(const json_t *doc, size_t flags)
     return text;
 }
 
+static json_t *labels_for(const char *workspace_id)
+{
+    json_t *l = with(json_object(), LABEL_MANAGED_BY, json_string_nocheck(MANAGER_NAME));
+    return with(l, LABEL_WORKSPACE, json_string(workspace_id));
+}
+
+/* {name, labels (stolen), namespace (when ns)}. */
+static json_t *metadata_with(const char *name, const char *ns, json_t *labels)
+{
+    json_t *m = with(with(json_object(), "name", json_string(name)), "labels", labels);
+    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+}
+
 static json_t *metadata(const char *name, const char *ns, const char *workspace_id)
 {
-    json_t *m = json_pack("{s:s, s:o}", "name", name, "labels", labels_for(workspace_id));
-    return m && ns ? with(m, "namespace", json_string(ns)) : m;
+    return metadata_with(name, ns, labels_for(workspace_id));
+}
+
+/* Pieces that are the same in every domain of one desired state (they
+ * depend on the configuration, the workspace id and the role only), built
+ * once per desired_build and shared by reference: the roles alone were a
+ * third of the nodes, and building and hashing the desired state is most of
+ * what an event costs.  Desired objects are read-only once built. */
+typedef struct shared_parts {
+    json_t *labels;                  /* wsflyte's two labels */
+    json_t *rules[WS_ROLE_COUNT];    /* a Role's rules */
+    json_t *role_ref[WS_ROLE_COUNT]; /* a RoleBinding's roleRef */
+    json_t *limit_spec;              /* the LimitRange's spec */
+    json_t *policy_spec;             /* the NetworkPolicy's spec */
+    json_t *runner_annotations;      /* the runner ServiceAccount's */
+    /* Per member (ws->members[i]): its key in binding names and the hash
+     * in its binding label, each a SHA-256 of the user id. */
+    char (*user_key)[NAMES_USER_KEY_MAX];
+    char (*member_hash)[17];
+} shared_parts;
+
+/* Metadata whose labels are wsflyte's two, shared: never add to them. */
+static json_t *metadata_shared(const char *name, const char *ns, const shared_parts *sp)
+{
+    return metadata_with(name, ns, json_incref(sp->labels));
 }
 
 /* Adds a label to a metadata object built by metadata(). */
@@ -178,9 +213,11 @@ static json_t *workspace_labels(const workspace *ws, json_t *own)
     return out;
 }
 
+/* api_version and kind are literals (ASCII). */
 static json_t *manifest(const char *api_version, const char *kind, json_t *meta)
 {
-    return json_pack("{s:s, s:s, s:o}", "apiVersion", api_version, "kind", kind, "metadata", meta);
+    json_t *o = with(json_object(), "apiVersion", json_string_nocheck(api_version));
+    return with(with(o, "kind", json_string_nocheck(kind)), "metadata", meta);
 }
 
 /* ---- validation of event fields that reach names, labels and URLs ---- */
@@ -495,9 +532,9 @@ static int quota_hard(const wf_config *cfg, const workspace *ws, const char *dom
     return 0;
 }
 
-static json_t *build_quota(const workspace *ws, const char *ns, quota_text hard)
+static json_t *build_quota(const char *ns, quota_text hard, const shared_parts *sp)
 {
-    json_t *o = manifest("v1", "ResourceQuota", metadata("workspace-quota", ns, ws->workspace_id));
+    json_t *o = manifest("v1", "ResourceQuota", metadata_shared("workspace-quota", ns, sp));
     json_t *h = json_object();
 
     for (size_t i = 0; h && i < N_QUOTA_FIELDS; i++) {
@@ -512,26 +549,29 @@ static json_t *build_quota(const workspace *ws, const char *ns, quota_text hard)
 /* Containers that declare no resources get these, so that a quota on
  * limits.cpu and limits.memory does not make the API server refuse them
  * (many Flyte tasks start that way). */
-static json_t *build_limit_range(const wf_config *cfg, const workspace *ws, const char *ns)
+static json_t *limit_spec(const wf_config *cfg)
 {
-    json_t *o = manifest("v1", "LimitRange", metadata("workspace-defaults", ns, ws->workspace_id));
+    return json_pack("{s:[{s:s, s:{s:s, s:s}, s:{s:s, s:s}}]}", "limits", "type", "Container",
+                     "default", "cpu", cfg->kubernetes.limit_default_cpu, "memory",
+                     cfg->kubernetes.limit_default_memory, "defaultRequest", "cpu",
+                     cfg->kubernetes.limit_default_request_cpu, "memory",
+                     cfg->kubernetes.limit_default_request_memory);
+}
 
-    return with(o, "spec",
-                json_pack("{s:[{s:s, s:{s:s, s:s}, s:{s:s, s:s}}]}", "limits", "type", "Container",
-                          "default", "cpu", cfg->kubernetes.limit_default_cpu, "memory",
-                          cfg->kubernetes.limit_default_memory, "defaultRequest", "cpu",
-                          cfg->kubernetes.limit_default_request_cpu, "memory",
-                          cfg->kubernetes.limit_default_request_memory));
+static json_t *build_limit_range(const char *ns, const shared_parts *sp)
+{
+    json_t *o = manifest("v1", "LimitRange", metadata_shared("workspace-defaults", ns, sp));
+
+    return with(o, "spec", json_incref(sp->limit_spec));
 }
 
 /* Peers are selected by kubernetes.io/metadata.name, which the API server
  * sets and tenants cannot forge; DNS is allowed explicitly. */
-static json_t *build_network_policy(const wf_config *cfg, const workspace *ws, const char *ns)
+static json_t *policy_spec(const wf_config *cfg)
 {
     const char *sys = cfg->kubernetes.system_namespace;
-    json_t *o = manifest("networking.k8s.io/v1", "NetworkPolicy",
-                         metadata("workspace-isolation", ns, ws->workspace_id));
-    json_t *spec = json_pack(
+
+    return json_pack(
         "{s:{}, s:[s,s],"
         " s:[{s:[{s:{}}, {s:{s:{s:s}}}]}],"
         " s:[{s:[{s:{}}, {s:{s:{s:s}}}]},"
@@ -543,7 +583,14 @@ static json_t *build_network_policy(const wf_config *cfg, const workspace *ws, c
         "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", "kube-system",
         "podSelector", "matchLabels", "k8s-app", "kube-dns", "ports", "protocol", "UDP", "port", 53,
         "protocol", "TCP", "port", 53, "ports", "protocol", "TCP", "port", 443);
-    return with(o, "spec", spec);
+}
+
+static json_t *build_network_policy(const char *ns, const shared_parts *sp)
+{
+    json_t *o = manifest("networking.k8s.io/v1", "NetworkPolicy",
+                         metadata_shared("workspace-isolation", ns, sp));
+
+    return with(o, "spec", json_incref(sp->policy_spec));
 }
 
 /* IAM role names are at most 64 characters; a longer rendered name keeps
@@ -561,104 +608,128 @@ static char *iam_role_name(const wf_config *cfg, const char *project)
     return name;
 }
 
-static json_t *build_service_account(const wf_config *cfg, const workspace *ws, const char *ns)
+static json_t *runner_annotations(const wf_config *cfg, const char *workspace_id)
 {
-    char *role = iam_role_name(cfg, ws->workspace_id);
+    char *role = iam_role_name(cfg, workspace_id);
     char arn[256];
-    json_t *meta;
 
     if (role == NULL)
         return NULL;
     snprintf(arn, sizeof(arn), "arn:aws:iam::%s:role/%s", cfg->aws.account_id, role);
     free(role);
-    meta = with(metadata(RUNNER_SA, ns, ws->workspace_id), "annotations",
-                json_pack("{s:s}", "eks.amazonaws.com/role-arn", arn));
+    return json_pack("{s:s}", "eks.amazonaws.com/role-arn", arn);
+}
+
+static json_t *build_service_account(const char *ns, const shared_parts *sp)
+{
+    json_t *meta = with(metadata_shared(RUNNER_SA, ns, sp), "annotations",
+                        json_incref(sp->runner_annotations));
     return manifest("v1", "ServiceAccount", meta);
 }
 
-static json_t *rule(json_t *groups, json_t *resources, json_t *verbs)
+/* A Role's rules, as data: {apiGroups: [group], resources, verbs}. */
+typedef struct rule_spec {
+    const char *group;
+    const char *const *resources; /* NULL-terminated */
+    const char *const *verbs;
+} rule_spec;
+
+static const char *const verbs_rw[] = {"get",    "list",  "watch",  "create",
+                                       "update", "patch", "delete", NULL};
+static const char *const verbs_ro[] = {"get", "list", "watch", NULL};
+static const char *const verbs_create[] = {"get", "list", "watch", "create", NULL};
+static const char *const res_owner[] = {"pods", "configmaps", "secrets", "services", NULL};
+static const char *const res_contributor[] = {"pods", "configmaps", NULL};
+static const char *const res_viewer[] = {"pods", "pods/log", "events", NULL};
+static const char *const res_logs[] = {"pods/log", "events", NULL};
+static const char *const res_jobs[] = {"jobs", NULL};
+static const char *const res_flyte[] = {"flyteworkflows", NULL};
+
+static const rule_spec owner_rules[] = {{"", res_owner, verbs_rw},
+                                        {"", res_logs, verbs_ro},
+                                        {"batch", res_jobs, verbs_rw},
+                                        {"flyte.lyft.com", res_flyte, verbs_ro},
+                                        {NULL, NULL, NULL}};
+static const rule_spec contributor_rules[] = {{"", res_contributor, verbs_create},
+                                              {"", res_logs, verbs_ro},
+                                              {"batch", res_jobs, verbs_create},
+                                              {"flyte.lyft.com", res_flyte, verbs_ro},
+                                              {NULL, NULL, NULL}};
+static const rule_spec viewer_rules[] = {{"", res_viewer, verbs_ro},
+                                         {"batch", res_jobs, verbs_ro},
+                                         {"flyte.lyft.com", res_flyte, verbs_ro},
+                                         {NULL, NULL, NULL}};
+static const rule_spec *const role_rule_specs[WS_ROLE_COUNT] = {
+    [WS_ROLE_OWNER] = owner_rules,
+    [WS_ROLE_CONTRIBUTOR] = contributor_rules,
+    [WS_ROLE_VIEWER] = viewer_rules,
+};
+
+/* A JSON array of the literals v (NULL-terminated). */
+static json_t *literals(const char *const *v)
 {
-    return json_pack("{s:o, s:o, s:o}", "apiGroups", groups, "resources", resources, "verbs",
-                     verbs);
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && v[i]; i++)
+        if (append(a, json_string_nocheck(v[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
 }
 
-/* Each rule takes its own reference to the shared verb lists, and ours are
- * dropped last: a rule that fails releases what it was given. */
 static json_t *role_rules(ws_role r)
 {
-    json_t *rw =
-        json_pack("[s,s,s,s,s,s,s]", "get", "list", "watch", "create", "update", "patch", "delete");
-    json_t *ro = json_pack("[s,s,s]", "get", "list", "watch");
-    json_t *create = json_pack("[s,s,s,s]", "get", "list", "watch", "create");
     json_t *rules = json_array();
-    int rc = 0;
 
-    switch (r) {
-    case WS_ROLE_OWNER:
-        rc |=
-            append(rules, rule(json_pack("[s]", ""),
-                               json_pack("[s,s,s,s]", "pods", "configmaps", "secrets", "services"),
-                               json_incref(rw)));
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
-                                 json_incref(ro)));
-        rc |= append(rules,
-                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(rw)));
-        break;
-    case WS_ROLE_CONTRIBUTOR:
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods", "configmaps"),
-                                 json_incref(create)));
-        rc |= append(rules, rule(json_pack("[s]", ""), json_pack("[s,s]", "pods/log", "events"),
-                                 json_incref(ro)));
-        rc |= append(
-            rules, rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(create)));
-        break;
-    default:
-        rc |= append(rules,
-                     rule(json_pack("[s]", ""), json_pack("[s,s,s]", "pods", "pods/log", "events"),
-                          json_incref(ro)));
-        rc |= append(rules,
-                     rule(json_pack("[s]", "batch"), json_pack("[s]", "jobs"), json_incref(ro)));
-        break;
-    }
-    rc |= append(rules, rule(json_pack("[s]", "flyte.lyft.com"), json_pack("[s]", "flyteworkflows"),
-                             json_incref(ro)));
-    json_decref(rw);
-    json_decref(ro);
-    json_decref(create);
-    if (rc != 0) {
-        json_decref(rules);
-        return NULL;
+    for (const rule_spec *x = role_rule_specs[r]; rules && x->resources; x++) {
+        const char *group[] = {x->group, NULL};
+        json_t *rule = with(json_object(), "apiGroups", literals(group));
+        rule = with(with(rule, "resources", literals(x->resources)), "verbs", literals(x->verbs));
+        if (append(rules, rule) != 0) {
+            json_decref(rules);
+            rules = NULL;
+        }
     }
     return rules;
 }
 
-static json_t *build_role(const workspace *ws, const char *ns, const role_spec *r)
+static json_t *build_role(const char *ns, const role_spec *r, const shared_parts *sp)
 {
-    json_t *o = manifest("rbac.authorization.k8s.io/v1", "Role",
-                         metadata(r->k8s_role, ns, ws->workspace_id));
-    return with(o, "rules", role_rules(r->role));
+    json_t *o =
+        manifest("rbac.authorization.k8s.io/v1", "Role", metadata_shared(r->k8s_role, ns, sp));
+    return with(o, "rules", json_incref(sp->rules[r->role]));
+}
+
+static json_t *role_ref(const role_spec *r)
+{
+    return json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role",
+                     "name", r->k8s_role);
 }
 
 /* The role is part of the name because roleRef is immutable: a role change
  * creates a new binding and prunes the old one. */
-static json_t *build_binding(const workspace *ws, const char *ns, const ws_member *m,
-                             const role_spec *r)
+static json_t *build_binding(const workspace *ws, const char *ns, size_t i, const role_spec *r,
+                             const shared_parts *sp)
 {
-    char key[NAMES_USER_KEY_MAX], name[128], member_hash[17];
-    json_t *meta, *o;
+    const ws_member *m = &ws->members[i];
+    char name[128];
+    json_t *meta, *o, *subject, *subjects;
 
-    names_user_key(m->user_id, key);
-    names_hash_hex(m->user_id, 8, member_hash);
-    snprintf(name, sizeof(name), "%s-%s", r->k8s_role, key);
-    meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, member_hash);
+    snprintf(name, sizeof(name), "%s-%s", r->k8s_role, sp->user_key[i]);
+    meta = with_label(metadata(name, ns, ws->workspace_id), LABEL_MEMBER, sp->member_hash[i]);
     meta = with_label(meta, LABEL_ROLE, ws_role_name(r->role));
     o = manifest("rbac.authorization.k8s.io/v1", "RoleBinding", meta);
-    o = with(o, "subjects",
-             json_pack("[{s:s, s:s, s:s}]", "kind", "User", "apiGroup", "rbac.authorization.k8s.io",
-                       "name", m->user_id));
-    return with(o, "roleRef",
-                json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io", "kind",
-                          "Role", "name", r->k8s_role));
+    subject = with(with(json_object(), "kind", json_string_nocheck("User")), "apiGroup",
+                   json_string_nocheck("rbac.authorization.k8s.io"));
+    subject = with(subject, "name", json_string(m->user_id));
+    subjects = json_array();
+    if (append(subjects, subject) != 0) {
+        json_decref(subjects);
+        subjects = NULL;
+    }
+    o = with(o, "subjects", subjects);
+    return with(o, "roleRef", json_incref(sp->role_ref[r->role]));
 }
 
 /* A member listed twice keeps the most privileged role (owner < contributor
@@ -681,8 +752,49 @@ static int oom(wf_err *err)
     return -1;
 }
 
+static void shared_parts_fini(shared_parts *sp)
+{
+    json_decref(sp->labels);
+    for (size_t r = 0; r < WS_ROLE_COUNT; r++) {
+        json_decref(sp->rules[r]);
+        json_decref(sp->role_ref[r]);
+    }
+    json_decref(sp->limit_spec);
+    json_decref(sp->policy_spec);
+    json_decref(sp->runner_annotations);
+    free(sp->user_key);
+    free(sp->member_hash);
+}
+
+/* Returns 0, or -1 out of memory (sp then holds what was built). */
+static int shared_parts_init(shared_parts *sp, const wf_config *cfg, const workspace *ws)
+{
+    const char *workspace_id = ws->workspace_id;
+    size_t n = ws->n_members ? ws->n_members : 1;
+    int rc = 0;
+
+    memset(sp, 0, sizeof(*sp));
+    sp->user_key = calloc(n, sizeof(*sp->user_key));
+    sp->member_hash = calloc(n, sizeof(*sp->member_hash));
+    if (sp->user_key == NULL || sp->member_hash == NULL)
+        return -1;
+    for (size_t i = 0; i < ws->n_members; i++) {
+        names_user_key(ws->members[i].user_id, sp->user_key[i]);
+        names_hash_hex(ws->members[i].user_id, 8, sp->member_hash[i]);
+    }
+    rc |= (sp->labels = labels_for(workspace_id)) == NULL;
+    for (size_t r = 0; r < WS_ROLE_COUNT; r++) {
+        rc |= (sp->rules[r] = role_rules(roles[r].role)) == NULL;
+        rc |= (sp->role_ref[r] = role_ref(&roles[r])) == NULL;
+    }
+    rc |= (sp->limit_spec = limit_spec(cfg)) == NULL;
+    rc |= (sp->policy_spec = policy_spec(cfg)) == NULL;
+    rc |= (sp->runner_annotations = runner_annotations(cfg, workspace_id)) == NULL;
+    return rc ? -1 : 0;
+}
+
 static int build_domain(const wf_config *cfg, const ws_event *ev, const char *domain,
-                        desired_domain *dd, wf_err *err)
+                        const shared_parts *sp, desired_domain *dd, wf_err *err)
 {
     const workspace *ws = &ev->ws;
     quota_text hard;
@@ -708,17 +820,17 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     if (dd->attributes == NULL || dd->bindings == NULL)
         return oom(err);
     rc |= append(dd->objects, build_namespace(ev, dd->namespace_name, domain));
-    rc |= append(dd->objects, build_quota(ws, dd->namespace_name, hard));
-    rc |= append(dd->objects, build_limit_range(cfg, ws, dd->namespace_name));
-    rc |= append(dd->objects, build_network_policy(cfg, ws, dd->namespace_name));
-    rc |= append(dd->objects, build_service_account(cfg, ws, dd->namespace_name));
+    rc |= append(dd->objects, build_quota(dd->namespace_name, hard, sp));
+    rc |= append(dd->objects, build_limit_range(dd->namespace_name, sp));
+    rc |= append(dd->objects, build_network_policy(dd->namespace_name, sp));
+    rc |= append(dd->objects, build_service_account(dd->namespace_name, sp));
     for (size_t r = 0; r < WS_ROLE_COUNT; r++)
-        rc |= append(dd->objects, build_role(ws, dd->namespace_name, &roles[r]));
+        rc |= append(dd->objects, build_role(dd->namespace_name, &roles[r], sp));
     for (size_t i = 0; rc == 0 && i < ws->n_members; i++) {
         const ws_member *m = effective_member(ws, i);
         if (m == NULL || !role_allows_domain(&roles[m->role], domain))
             continue;
-        json_t *b = build_binding(ws, dd->namespace_name, m, &roles[m->role]);
+        json_t *b = build_binding(ws, dd->namespace_name, i, &roles[m->role], sp);
         json_t *name = json_object_get(json_object_get(b, "metadata"), "name");
         rc |= b == NULL || json_array_append(dd->bindings, name) != 0;
         rc |= append(dd->objects, b);
@@ -726,41 +838,50 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     return rc == 0 ? 0 : oom(err);
 }
 
-static json_t *member_permissions(const wf_config *cfg, const role_spec *r)
+/* The authz document is written as text with its keys in byte order (the
+ * order json_dumps with JSON_SORT_KEYS gave it before), so the builders
+ * below insert keys in that order and jsonout writes them as they are. */
+static json_t *member_permissions(const wf_config *cfg, const role_spec *r, const char *email)
 {
-    json_t *domains = json_array(), *perms = json_array();
-    int rc = 0;
+    json_t *domains = json_array(), *entry;
 
-    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
-        if (role_allows_domain(r, cfg->flyte.domains[i]))
-            rc |= append(domains, json_string(cfg->flyte.domains[i]));
-    for (size_t i = 0; r->permissions[i]; i++)
-        rc |= append(perms, json_string(r->permissions[i]));
-    if (rc != 0) {
-        json_decref(domains);
-        json_decref(perms);
-        return NULL;
-    }
-    return json_pack("{s:s, s:o, s:o}", "role", ws_role_name(r->role), "domains", domains,
-                     "permissions", perms);
+    for (size_t i = 0; domains && i < cfg->flyte.n_domains; i++)
+        if (role_allows_domain(r, cfg->flyte.domains[i]) &&
+            append(domains, json_string(cfg->flyte.domains[i])) != 0) {
+            json_decref(domains);
+            domains = NULL;
+        }
+    entry = with(with(json_object(), "domains", domains), "email", json_string(email));
+    entry = with(entry, "permissions", literals(r->permissions));
+    return with(entry, "role", json_string_nocheck(ws_role_name(r->role)));
 }
 
-/* The member entries of the permission matrix, keyed by user id. */
+static int by_user_id(const void *a, const void *b)
+{
+    return strcmp((*(const ws_member *const *)a)->user_id, (*(const ws_member *const *)b)->user_id);
+}
+
+/* The member entries of the permission matrix, keyed by user id, in byte
+ * order of the ids. */
 static json_t *authz_members(const wf_config *cfg, const workspace *ws)
 {
-    json_t *members = json_object();
+    const ws_member **sorted = calloc(ws->n_members ? ws->n_members : 1, sizeof(*sorted));
+    json_t *members = sorted ? json_object() : NULL;
+    size_t n = 0;
 
-    for (size_t i = 0; members && i < ws->n_members; i++) {
-        const ws_member *m = effective_member(ws, i);
-        if (m == NULL)
-            continue;
-        json_t *entry =
-            with(member_permissions(cfg, &roles[m->role]), "email", json_string(m->email));
+    for (size_t i = 0; members && i < ws->n_members; i++)
+        if ((sorted[n] = effective_member(ws, i)) != NULL)
+            n++;
+    qsort(sorted, n, sizeof(*sorted), by_user_id);
+    for (size_t i = 0; members && i < n; i++) {
+        const ws_member *m = sorted[i];
+        json_t *entry = member_permissions(cfg, &roles[m->role], m->email);
         if (entry == NULL || json_object_set_new(members, m->user_id, entry) != 0) {
             json_decref(members);
-            return NULL;
+            members = NULL;
         }
     }
+    free(sorted);
     return members;
 }
 
@@ -772,10 +893,11 @@ static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
     char name[128], *text;
     json_t *doc, *meta, *o;
 
-    doc = json_pack("{s:s, s:s, s:I, s:o}", "workspace_id", ws->workspace_id, "project",
-                    ws->workspace_id, "workspace_version", (json_int_t)ev->workspace_version,
-                    "members", authz_members(cfg, ws));
-    text = dumps_checked(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    doc = json_pack("{s:o, s:s, s:s, s:I}", "members", authz_members(cfg, ws), "project",
+                    ws->workspace_id, "workspace_id", ws->workspace_id, "workspace_version",
+                    (json_int_t)ev->workspace_version);
+    /* jsonout, unlike json_dumps, never drops a key when memory runs out. */
+    text = doc ? jsonout_compact(doc, NULL) : NULL;
     json_decref(doc);
     if (text == NULL)
         return NULL;
@@ -939,6 +1061,17 @@ static int build_absent(const wf_config *cfg, const ws_event *ev, desired *d)
     return rc;
 }
 
+static int build_domains(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
+{
+    shared_parts sp;
+    int rc = shared_parts_init(&sp, cfg, &ev->ws) == 0 ? 0 : oom(err);
+
+    for (size_t i = 0; rc == 0 && i < d->n_domains; i++)
+        rc = build_domain(cfg, ev, cfg->flyte.domains[i], &sp, &d->domains[i], err);
+    shared_parts_fini(&sp);
+    return rc;
+}
+
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
     memset(d, 0, sizeof(*d));
@@ -955,9 +1088,8 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     if (d->project == NULL || d->domains == NULL)
         return oom(err);
     d->n_domains = cfg->flyte.n_domains;
-    for (size_t i = 0; i < d->n_domains; i++)
-        if (build_domain(cfg, ev, cfg->flyte.domains[i], &d->domains[i], err) != 0)
-            return -1;
+    if (build_domains(cfg, ev, d, err) != 0)
+        return -1;
     d->cluster_objects = json_array();
     if (append(d->cluster_objects, build_authz_configmap(cfg, ev)) != 0 ||
         (cfg->aws.ack_enabled && build_ack_objects(cfg, ev, d, d->cluster_objects) != 0))

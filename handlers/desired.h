@@ -51,7 +51,10 @@ typedef struct desired {
 
 /* Checks the event and computes its desired state.  Returns 0, or -1 with
  * err set (WF_VALIDATION with the offending field for bad input).  Only
- * the fields of the wanted or the not-wanted case are set. */
+ * the fields of the wanted or the not-wanted case are set.  Objects share
+ * subtrees that are the same in every domain (a Role's rules, the
+ * NetworkPolicy's spec, wsflyte's labels, ...): treat everything in d as
+ * read-only, and json_deep_copy a part before changing it. */
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
 void desired_fini(desired *d);
 

@@ -3,6 +3,7 @@
 // API call.
 //
 //   node tools/bench.mjs [--only cost|throughput] [--per-type K] [--no-callgrind]
+//                        [--keep-callgrind DIR]
 //                        [--events N] [--workspaces M] [--latency MS] [--concurrency 1,64]
 //
 // Cost: one stack with wsflyte run under callgrind (valgrind) and one
@@ -16,6 +17,8 @@
 // spends per second (measured over a quiet phase) times the phase's length
 // are subtracted, and the rest is divided by K.  Without valgrind (or with
 // --no-callgrind) wsflyte runs natively and the column says n/a, with a note.
+// --keep-callgrind DIR keeps the dumps (one per phase) there, for
+// callgrind_annotate.
 //
 // Throughput: for each concurrency a fresh stack (devkafka, FlyteAdmin and
 // Kubernetes test servers, wsflyte), N events over M workspaces published at
@@ -24,7 +27,7 @@
 // requests per event, wsflyte's peak RSS, and the ideal throughput
 // concurrency / (requests per event x latency).
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Stack, makeEvent, waitFor, sleep, bin } from '../tests/integration/harness.mjs';
@@ -142,7 +145,12 @@ const hasValgrind = () => {
 // dumped on request (callgrind_control talks to it through vgdb).
 class Callgrind {
   constructor(stack) {
-    this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-callgrind-'));
+    this.keep = args['keep-callgrind'];
+    if (this.keep) { // emptied first: dumps are found by their phase's name
+      rmSync(this.keep, { recursive: true, force: true });
+      mkdirSync(this.keep, { recursive: true });
+    }
+    this.dir = this.keep ?? mkdtempSync(join(tmpdir(), 'wsflyte-callgrind-'));
     this.child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(this.dir, 'callgrind.out')}`,
       '--dump-instr=no', bin('wsflyte'), '--config', stack.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr.on('data', (d) => stack.logs.push(`[wsflyte] ${d}`));
@@ -170,7 +178,7 @@ class Callgrind {
     return { total: found.total, handler: handler ? Number(handler[1].replace(/,/g, '')) : null };
   }
 
-  cleanup() { rmSync(this.dir, { recursive: true, force: true }); }
+  cleanup() { if (!this.keep) rmSync(this.dir, { recursive: true, force: true }); }
 }
 
 async function costTable(perType) {

@@ -4,11 +4,11 @@
 #include "names.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "utf8.h"
 
 static int is_lower_alnum(char c)
@@ -128,10 +128,9 @@ int names_is_quantity(const char *s)
 void names_hash_hex(const char *s, size_t nbytes, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[32];
+    size_t mdlen = wf_digest_sha256_of(s, strlen(s), md) == 0 ? sizeof(md) : 0;
 
-    EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
     if (nbytes > mdlen)
         nbytes = mdlen;
     for (size_t i = 0; i < nbytes; i++) {

@@ -239,6 +239,46 @@ static void add_member_dave(json_t *ev)
                                     "dave@company.com", "role", "VIEWER"));
 }
 
+static void set_unsorted_members(json_t *ev)
+{
+    json_object_set_new(
+        ws_of(ev), "members",
+        json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "user_id",
+                  "zed", "email", "z@company.com", "role", "OWNER", "user_id", "alice", "email",
+                  "a@company.com", "role", "VIEWER", "user_id", "Bob", "email", "b@company.com",
+                  "role", "CONTRIBUTOR", "user_id", "\xc3\xa4nne", "email", "ae@company.com",
+                  "role", "VIEWER"));
+}
+
+/* The authz document is text inside the ConfigMap: with its keys (and the
+ * members, whatever their order in the event) in byte order, as it always
+ * was, so the same workspace always gives the same text. */
+static void authz_document_has_its_keys_in_byte_order(void **state)
+{
+    fixture *f = *state;
+    const json_t *cm;
+    const char *text;
+    json_t *doc;
+    char *sorted;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, set_unsorted_members, &d, &err), 0);
+    cm = find_object(d.cluster_objects, "ConfigMap", NULL);
+    assert_non_null(cm);
+    text = json_string_value(json_object_get(json_object_get(cm, "data"), "workspace.json"));
+    assert_non_null(text);
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_object_size(json_object_get(doc, "members")), 4);
+    sorted = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, sorted);
+    assert_true(strstr(text, "{\"members\":{\"Bob\":{\"domains\":") == text);
+    free(sorted);
+    json_decref(doc);
+    desired_fini(&d);
+}
+
 static void digest_changes_with_the_desired_state_only(void **state)
 {
     fixture *f = *state;
@@ -881,6 +921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(flyte_absent_or_deleted_wants_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(digest_changes_with_the_desired_state_only, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(authz_document_has_its_keys_in_byte_order, setup, teardown),
         cmocka_unit_test_setup_teardown(network_policy_allows_dns_and_selects_unforgeable_labels,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),

@@ -132,6 +132,84 @@ static void hashes_follow_content_not_key_order(void **state)
     json_decref(c);
 }
 
+/* Values of different types or shapes never share a content hash: the
+ * canonical encoding is typed and length-prefixed, so "1" is not 1, two
+ * strings are not their concatenation, and an empty array is no object. */
+static void content_hashes_tell_types_and_shapes_apart(void **state)
+{
+    const char *texts[] = {"\"1\"",
+                           "1",
+                           "1.0",
+                           "true",
+                           "false",
+                           "null",
+                           "[]",
+                           "{}",
+                           "[\"ab\"]",
+                           "[\"a\",\"b\"]",
+                           "{\"a\":\"b\"}",
+                           "{\"ab\":\"\"}",
+                           "[[]]",
+                           "[[],[]]",
+                           "{\"a\":[1]}",
+                           "{\"a\":[1],\"b\":null}"};
+    size_t n = sizeof(texts) / sizeof(texts[0]);
+    uint64_t h[sizeof(texts) / sizeof(texts[0])];
+
+    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_loads(texts[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        h[i] = wsstate_hash_json(v);
+        assert_true(h[i] != 0);
+        json_decref(v);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (h[i] == h[j])
+                fail_msg("%s and %s have the same content hash", texts[i], texts[j]);
+}
+
+/* An object with more keys than are sorted on the stack, built in two
+ * orders, hashes the same; a value nested deeper than any desired object
+ * (a cycle ends there) hashes to 0, which matches nothing recorded. */
+static void content_hashes_of_large_and_deep_values(void **state)
+{
+    json_t *a = json_object(), *b = json_object(), *deep = json_array(), *inner = deep;
+    char key[16];
+
+    (void)state;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        json_object_set_new(a, key, json_integer(i));
+        snprintf(key, sizeof(key), "k%03d", 99 - i);
+        json_object_set_new(b, key, json_integer(99 - i));
+    }
+    assert_true(wsstate_hash_json(a) == wsstate_hash_json(b));
+    json_object_set_new(b, "k000", json_integer(1));
+    assert_true(wsstate_hash_json(a) != wsstate_hash_json(b));
+    for (int i = 0; i < 100; i++) {
+        json_t *next = json_array();
+        json_array_append_new(inner, next);
+        inner = next;
+    }
+    assert_true(wsstate_hash_json(deep) == 0);
+    assert_true(wsstate_hash_json(NULL) == 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(deep);
+}
+
+/* Records key their objects by this hash of the object's identity: it must
+ * stay the first 64 bits of SHA-256, or every record written before would
+ * name objects the handler no longer finds (and deletes by name nothing). */
+static void identity_hash_is_sha256(void **state)
+{
+    (void)state;
+    /* SHA-256("abc") = ba7816bf8f01cfea 414140de... */
+    assert_true(wsstate_hash("abc", 3) == 0xba7816bf8f01cfeaULL);
+}
+
 static void copy_is_deep(void **state)
 {
     wsstate s = sample(), c;
@@ -180,6 +258,9 @@ int main(void)
         cmocka_unit_test(decode_refuses_a_newer_format),
         cmocka_unit_test(decode_refuses_corrupt_records),
         cmocka_unit_test(hashes_follow_content_not_key_order),
+        cmocka_unit_test(content_hashes_tell_types_and_shapes_apart),
+        cmocka_unit_test(content_hashes_of_large_and_deep_values),
+        cmocka_unit_test(identity_hash_is_sha256),
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(the_kept_event_reads_back),
     };
