@@ -86,7 +86,7 @@ e2e-asan:
 E2E_ALL    := $(sort $(wildcard tests/integration/*.test.mjs))
 E2E_HALF_A ?= $(addprefix tests/integration/,delivery-crash.test.mjs oversized.test.mjs \
               security.test.mjs lifecycle-economy.test.mjs delivery.test.mjs ack.test.mjs \
-              seed.test.mjs cli.test.mjs)
+              seed.test.mjs cli.test.mjs state.test.mjs pacing.test.mjs render-diff.test.mjs)
 E2E_HALF_B := $(filter-out $(E2E_HALF_A),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 4
