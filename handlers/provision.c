@@ -449,6 +449,20 @@ static int prune_bindings(provisioner *p, const desired *d, const desired_domain
     return rc;
 }
 
+/* Whether base records an object cur no longer has (both sorted by id). */
+static int drops_any(const wsstate *base, const wsstate *cur)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < base->n_objs; i++) {
+        while (j < cur->n_objs && cur->objs[j].id < base->objs[i].id)
+            j++;
+        if (j == cur->n_objs || cur->objs[j].id != base->objs[i].id)
+            return 1;
+    }
+    return 0;
+}
+
 /* Deletes by name every object the base record says wsflyte created that
  * the event no longer wants (former members' bindings, a changed role's
  * old binding): the names come from re-rendering the event the record
@@ -463,6 +477,10 @@ static int delete_dropped(provisioner *p, const wsstate *base, const wsstate *cu
     wf_err ignored;
     int rc = 1;
 
+    /* Most events drop nothing (a member joins, a quota changes): then the
+     * recorded event need not be rendered again to name what to delete. */
+    if (!drops_any(base, cur))
+        return 0;
     memset(&pd, 0, sizeof(pd));
     wf_err_init(&ignored);
     if (wsstate_event_of(base, &pev, &ignored) == 0 &&
