@@ -35,7 +35,8 @@ void attempt_run(work *w, provisioner *p, int give_up, int in_place_attempts)
     wf_err_init(&w->err);
     prov_result_fini(&w->result);
     memset(&w->result, 0, sizeof(w->result));
-    if (provision_event(p, &w->ev, &w->result, &w->err) == 0)
+    wsstate_fini(&w->state);
+    if (provision_event(p, &w->ev, w->msg->partition, &w->result, &w->state, &w->err) == 0)
         return;
     /* A server asking for more patience than an in-place wait may take
      * (Retry-After beyond RETRY_AFTER_MAX_MS) is answered by a retry tier. */

@@ -24,11 +24,13 @@
 #include "outcome.h"
 #include "pause.h"
 #include "provision.h"
+#include "restore.h"
 #include "stats.h"
 #include "topics.h"
 
 #define FLUSH_MS            10000
 #define MIN_INFLIGHT_WINDOW 1024
+#define RESTORE_TIMEOUT_MS  60000
 
 typedef struct app {
     const wf_config *cfg;
@@ -47,7 +49,8 @@ typedef struct app {
     health *health;
     provisioner *prober; /* the health endpoint's own connections */
     oauth *flyte_auth;   /* FlyteAdmin tokens, shared by every provisioner; or NULL */
-    applied *applied;    /* completed applies, shared by every worker's provisioner */
+    applied *applied;    /* state records, shared by every worker's provisioner */
+    rd_kafka_t *reader;  /* reads the state topic on assignment */
     size_t max_inflight;
     int fatal; /* a record could not be taken in: stop without committing past it */
 } app;
@@ -168,6 +171,48 @@ static void handle_message(app *a, rd_kafka_message_t *m)
 
 /* ---- group membership ---- */
 
+/* Reads the state of every partition number in parts (the events topic
+ * and the retry tiers share numbers) before any of its records is
+ * dispatched.  A partition that cannot be read stops the process: without
+ * its state, stale and duplicate decisions would not be exact. */
+static void restore_state(app *a, const rd_kafka_topic_partition_list_t *parts)
+{
+    const char *topic = outcome_state_topic(a->oc);
+    restore_part *rp = calloc((size_t)parts->cnt + 1, sizeof(*rp));
+    size_t n = 0;
+    wf_err err;
+
+    if (rp == NULL) {
+        log_error(LOG_CTX_NONE, "state restore: out of memory; stopping");
+        a->fatal = 1;
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        size_t j;
+        for (j = 0; j < n && rp[j].partition != parts->elems[i].partition; j++)
+            ;
+        if (j == n)
+            rp[n++].partition = parts->elems[i].partition;
+    }
+    for (size_t i = 0; i < n; i++) /* whatever a lost assignment left */
+        applied_drop_partition(a->applied, rp[i].partition);
+    wf_err_init(&err);
+    if (restore_partitions(a->reader, topic, rp, n, a->applied, RESTORE_TIMEOUT_MS, &err) != 0) {
+        log_error(LOG_CTX_NONE, "state restore: %s; stopping", err.msg);
+        a->fatal = 1;
+        free(rp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        metrics_state_restore(a->metrics, (double)rp[i].ms / 1000.0);
+        log_info(LOG_CTX_NONE,
+                 "restored %zu state record(s) of %s[%" PRId32 "] in %" PRId64
+                 " ms (%zu workspace(s) in memory)",
+                 rp[i].records, topic, rp[i].partition, rp[i].ms, applied_count(a->applied));
+    }
+    free(rp);
+}
+
 /* Lets running work of all partitions end (retry waits give up), hands
  * back what has not started, delivers the outcomes and commits. */
 static void settle(app *a, rd_kafka_topic_partition_list_t *parts)
@@ -194,7 +239,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     metrics_rebalance(a->metrics);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info(LOG_CTX_NONE, "assigned %d partition(s)", parts->cnt);
-        rd_kafka_assign(rk, parts);
+        restore_state(a, parts);
+        if (!a->fatal) /* else stopping: nothing of these partitions may be handled */
+            rd_kafka_assign(rk, parts);
         health_set_joined(a->health, 1);
         return;
     }
@@ -208,8 +255,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             log_warn(LOG_CTX_NONE, "commit on revoke: %s", rd_kafka_err2str(cerr));
     }
-    for (int i = 0; i < parts->cnt; i++)
+    for (int i = 0; i < parts->cnt; i++) {
         offsets_drop(a->offsets, parts->elems[i].topic, parts->elems[i].partition);
+        /* The partition's next owner restores its workspaces' state. */
+        applied_drop_partition(a->applied, parts->elems[i].partition);
+    }
     outcome_revoked(a->oc);
     /* librdkafka keeps an application pause on a partition across
      * unassign/assign: a partition paused now would stay paused when it is
@@ -248,6 +298,17 @@ static rd_kafka_t *make_producer(app *a, wf_err *err)
     return kafka_producer_new(a->cfg, &o, err);
 }
 
+/* The state topic's reader: assigns partitions itself and never commits,
+ * so its group id only has to differ from the members'. */
+static rd_kafka_t *make_reader(app *a, wf_err *err)
+{
+    char group[512];
+    kafka_reader_opts o = {.group_id = group};
+
+    snprintf(group, sizeof(group), "%s.state-restore", a->cfg->kafka.group_id);
+    return kafka_reader_new(a->cfg, &o, err);
+}
+
 static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
 {
     /* coalesce: a workspace's waiting events shrink to its newest one
@@ -282,10 +343,10 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         (a->flyte_auth = oauth_new(cfg, cfg->flyte.ca_file[0] ? cfg->flyte.ca_file : NULL, err)) ==
             NULL)
         return -1;
-    /* One workspace's events may run on any worker: they share one cache.
+    /* One workspace's events may run on any worker: they share one store.
      * The prober only probes, so it gets none. */
-    if ((a->applied = applied_new(0)) == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "applied cache: out of memory");
+    if ((a->applied = applied_new()) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "state store: out of memory");
         return -1;
     }
     if ((a->metrics = metrics_new()) == NULL ||
@@ -298,7 +359,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
     if ((a->codec = kafka_codec_new(cfg, err)) == NULL || (a->offsets = offsets_new()) == NULL ||
         (a->dispatcher = dispatcher_new(&dopts, err)) == NULL ||
         (a->producer = make_producer(a, err)) == NULL ||
-        (a->consumer = make_consumer(a, err)) == NULL)
+        (a->consumer = make_consumer(a, err)) == NULL || (a->reader = make_reader(a, err)) == NULL)
         return -1;
     a->wake = rd_kafka_queue_get_consumer(a->consumer);
     outcome_opts oopts = {.cfg = cfg,
@@ -334,6 +395,10 @@ static void app_fini(app *a)
             rd_kafka_queue_destroy(q);
         rd_kafka_consumer_close(a->consumer);
         rd_kafka_destroy(a->consumer);
+    }
+    if (a->reader) {
+        rd_kafka_consumer_close(a->reader);
+        rd_kafka_destroy(a->reader);
     }
     if (a->producer) {
         rd_kafka_flush(a->producer, FLUSH_MS);

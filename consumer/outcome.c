@@ -21,6 +21,7 @@
 struct outcome {
     outcome_opts o;
     char dlt_topic[TOPIC_MAX];
+    char state_topic[TOPIC_MAX];
     char (*tier_topics)[TOPIC_MAX];
     int fatal;           /* an output was lost: never commit past it */
     unsigned assign_gen; /* bumped on every revoke */
@@ -38,6 +39,7 @@ outcome *outcome_new(const outcome_opts *opts)
     }
     oc->o = *opts;
     wf_config_dlt_topic(cfg, oc->dlt_topic, sizeof(oc->dlt_topic));
+    wf_config_state_topic(cfg, oc->state_topic, sizeof(oc->state_topic));
     for (size_t i = 0; i < cfg->retry.n_tiers; i++)
         wf_config_retry_topic(cfg, i, oc->tier_topics[i], TOPIC_MAX);
     return oc;
@@ -54,6 +56,11 @@ void outcome_free(outcome *oc)
 const char *outcome_dlt_topic(const outcome *oc)
 {
     return oc->dlt_topic;
+}
+
+const char *outcome_state_topic(const outcome *oc)
+{
+    return oc->state_topic;
 }
 
 const char *outcome_tier_topic(const outcome *oc, size_t i)
@@ -124,6 +131,7 @@ void outcome_release(work *w)
     /* Fields the result borrowed from the event are not its to free. */
     w->result.event_id = w->result.workspace_id = NULL;
     prov_result_fini(&w->result);
+    wsstate_fini(&w->state);
     ws_event_fini(&w->ev);
     rd_kafka_message_destroy(w->msg);
     free(w);
@@ -202,6 +210,34 @@ static void produce_result(work *w)
                 strlen(r->workspace_id), buf, len, hdrs) == 1) {
         log_error(LOG_CTX_NONE, "result of event %s: %zu bytes, too large to produce", r->event_id,
                   len);
+        w->failed = 1;
+    }
+    free(buf);
+}
+
+/* Writes the workspace's state record the handler left in w to the state
+ * topic, keyed by workspace, on the partition the event was read from (so
+ * the record is restored by whichever replica owns that partition). */
+static void produce_state(work *w)
+{
+    rd_kafka_headers_t *hdrs;
+    size_t len = 0;
+    char *buf;
+
+    if (w->state.workspace_id == NULL)
+        return;
+    if ((buf = wsstate_encode(&w->state, &len)) == NULL) {
+        log_error(LOG_CTX_NONE, "encode state record of workspace %s: out of memory",
+                  w->state.workspace_id);
+        w->failed = 1;
+        return;
+    }
+    hdrs = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
+    if (produce(w, w->oc->state_topic, w->msg->partition, w->state.workspace_id,
+                strlen(w->state.workspace_id), buf, len, hdrs) == 1) {
+        log_error(LOG_CTX_NONE, "state record of workspace %s: %zu bytes, too large to produce",
+                  w->state.workspace_id, len);
         w->failed = 1;
     }
     free(buf);
@@ -392,6 +428,9 @@ void outcome_finish(work *w)
         outcome_release(w);
         return;
     }
+    /* Before its result: a reader that sees the result and then restarts
+     * finds the record too (both before the offset is marked done). */
+    produce_state(w);
     if (wf_err_is_set(&w->err)) {
         size_t next = (size_t)(w->tier + 1);
         /* Honour a long Retry-After with the first tier that waits long
@@ -434,8 +473,8 @@ static void output_too_large(work *w, const rd_kafka_message_t *m)
     log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s refused it: %s",
               rd_kafka_topic_name(w->msg->rkt), w->msg->partition, w->msg->offset, topic,
               rd_kafka_err2str(m->err));
-    if (strcmp(topic, oc->o.cfg->kafka.topic_results) == 0) {
-        w->failed = 1; /* no smaller form of a result exists */
+    if (strcmp(topic, oc->o.cfg->kafka.topic_results) == 0 || strcmp(topic, oc->state_topic) == 0) {
+        w->failed = 1; /* no smaller form of a result or a state record exists */
     } else if (strcmp(topic, oc->dlt_topic) == 0) {
         if (m->len > 0 && forward_as(w, oc->dlt_topic, 0, 1) == -1)
             w->failed = 1;

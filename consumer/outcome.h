@@ -4,11 +4,12 @@
  * results topic (SUCCEEDED, SKIPPED or FAILED) and, for FAILED and
  * undecodable records, the original record on the dead-letter topic; or,
  * for a transient failure with retry tiers left, the record forwarded to
- * the next tier.  A record's offset is marked done (offsets_done, then the
- * done callback) only once every output is acknowledged by the brokers.
- * An output that is lost makes the context fatal: the process must stop
- * without committing past it.  A record abandoned (revoke, stop) gets no
- * output at all; the partition's next owner redelivers it.
+ * the next tier.  When the handler changed the workspace's state record,
+ * the record goes to the state topic with it (the event's partition).  A record's offset is marked
+ * done (offsets_done, then the done callback) only once every output is acknowledged by the
+ * brokers. An output that is lost makes the context fatal: the process must stop without committing
+ * past it.  A record abandoned (revoke, stop) gets no output at all; the partition's next owner
+ * redelivers it.
  *
  * Runs on the consumer thread only: outcome_finish and friends, and the
  * delivery reports (outcome_delivered, from rd_kafka_poll/flush of the
@@ -67,6 +68,7 @@ typedef struct work {
     unsigned assign_gen; /* the assignment it was consumed under */
     int64_t started_ms;
     prov_result result;
+    wsstate state; /* to the state topic with the outcome; none when workspace_id is NULL */
     wf_err err;
 } work;
 
@@ -77,6 +79,7 @@ outcome *outcome_new(const outcome_opts *opts);
 void outcome_free(outcome *oc);
 
 const char *outcome_dlt_topic(const outcome *oc);
+const char *outcome_state_topic(const outcome *oc);
 /* The topic of retry tier i (i < cfg->retry.n_tiers). */
 const char *outcome_tier_topic(const outcome *oc, size_t i);
 /* The retry tier topic is the topic of, or -1 (the events topic). */

@@ -6,14 +6,14 @@
 #include "kafka.h"
 #include "log.h"
 
-/* Refuses to start unless every retry tier and the dead-letter topic have
- * as many partitions as the events topic.  Waits for metadata while the
+/* Refuses to start unless every retry tier, the dead-letter topic and the
+ * state topic have as many partitions as the events topic.  Waits for metadata while the
  * brokers are unreachable. */
 static int check_topics(rd_kafka_t *consumer, const wf_config *cfg, const outcome *oc,
                         volatile sig_atomic_t *stop, wf_err *err)
 {
     size_t n = cfg->retry.n_tiers;
-    const char **others = calloc(n + 1, sizeof(*others));
+    const char **others = calloc(n + 2, sizeof(*others));
     int rc;
 
     if (others == NULL) {
@@ -23,10 +23,11 @@ static int check_topics(rd_kafka_t *consumer, const wf_config *cfg, const outcom
     for (size_t i = 0; i < n; i++)
         others[i] = outcome_tier_topic(oc, i);
     others[n] = outcome_dlt_topic(oc);
+    others[n + 1] = outcome_state_topic(oc);
     for (;;) {
         wf_err_init(err);
         rc =
-            kafka_check_copartitioned(consumer, cfg->kafka.topic_events, others, n + 1, 10000, err);
+            kafka_check_copartitioned(consumer, cfg->kafka.topic_events, others, n + 2, 10000, err);
         if (rc == 0 || err->cls != WF_TRANSIENT || *stop)
             break;
         log_warn(LOG_CTX_NONE, "checking topics: %s; trying again", err->msg);

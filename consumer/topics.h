@@ -10,8 +10,8 @@
 #include "outcome.h"
 #include "wf_err.h"
 
-/* Refuses to start unless every retry tier and the dead-letter topic (as
- * oc names them) have as many partitions as the events topic, waiting for
+/* Refuses to start unless every retry tier, the dead-letter topic and the
+ * state topic (as oc names them) have as many partitions as the events topic, waiting for
  * metadata while the brokers are unreachable (until *stop); then
  * subscribes consumer to the events topic and every retry tier.  Returns
  * 0, or -1 with err set. */

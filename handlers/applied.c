@@ -1,59 +1,48 @@
-/* applied: the cache of completed applies, a hash table under one mutex
- * (lookups are a few hundred nanoseconds next to HTTP round trips). */
+/* applied: the store of state records, a hash table under one mutex
+ * (lookups are a few hundred nanoseconds next to HTTP round trips).  The
+ * table grows with the workspaces owned, so that 10,000 or 200,000 keep
+ * short chains. */
 #include "applied.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 4096
+#define MIN_BUCKETS 4096
 
 typedef struct node {
-    char *id;
-    applied_entry e;
+    wsstate s; /* s.workspace_id is the key */
+    int32_t partition;
     struct node *next;
 } node;
 
 struct applied {
     pthread_mutex_t lock;
-    size_t n, max;
-    node *buckets[BUCKETS];
+    size_t n, n_buckets;
+    node **buckets;
 };
 
-static size_t hash(const char *s)
+static size_t hash(const char *s, size_t n_buckets)
 {
     size_t h = 1469598103934665603ULL;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h % BUCKETS;
+    return h % n_buckets;
 }
 
 static void node_free(node *x)
 {
     if (x) {
-        free(x->id);
+        wsstate_fini(&x->s);
         free(x);
     }
-}
-
-/* Caller holds the lock (or is the only user). */
-static void clear(applied *c)
-{
-    for (size_t b = 0; b < BUCKETS; b++) {
-        while (c->buckets[b]) {
-            node *x = c->buckets[b];
-            c->buckets[b] = x->next;
-            node_free(x);
-        }
-    }
-    c->n = 0;
 }
 
 /* Unlinks and returns the node for id, or NULL; caller holds the lock. */
 static node *unlink_node(applied *c, const char *id)
 {
-    for (node **pp = &c->buckets[hash(id)]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
+    for (node **pp = &c->buckets[hash(id, c->n_buckets)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->s.workspace_id, id) == 0) {
             node *x = *pp;
             *pp = x->next;
             c->n--;
@@ -63,17 +52,50 @@ static node *unlink_node(applied *c, const char *id)
     return NULL;
 }
 
-applied *applied_new(size_t max_entries)
+static node *find(applied *c, const char *id)
+{
+    for (node *x = c->buckets[hash(id, c->n_buckets)]; x; x = x->next)
+        if (strcmp(x->s.workspace_id, id) == 0)
+            return x;
+    return NULL;
+}
+
+/* Doubles the table when chains grow past 2 on average; out of memory
+ * only keeps the chains longer.  Caller holds the lock. */
+static void grow(applied *c)
+{
+    size_t nb = c->n_buckets * 2;
+    node **b;
+
+    if (c->n < c->n_buckets * 2 || (b = calloc(nb, sizeof(*b))) == NULL)
+        return;
+    for (size_t i = 0; i < c->n_buckets; i++) {
+        while (c->buckets[i]) {
+            node *x = c->buckets[i];
+            size_t h = hash(x->s.workspace_id, nb);
+            c->buckets[i] = x->next;
+            x->next = b[h];
+            b[h] = x;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->n_buckets = nb;
+}
+
+applied *applied_new(void)
 {
     applied *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         return NULL;
-    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+    c->n_buckets = MIN_BUCKETS;
+    if ((c->buckets = calloc(c->n_buckets, sizeof(*c->buckets))) == NULL ||
+        pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c->buckets);
         free(c);
         return NULL;
     }
-    c->max = max_entries ? max_entries : APPLIED_MAX_ENTRIES;
     return c;
 }
 
@@ -81,67 +103,73 @@ void applied_free(applied *c)
 {
     if (c == NULL)
         return;
-    clear(c);
+    for (size_t b = 0; b < c->n_buckets; b++) {
+        while (c->buckets[b]) {
+            node *x = c->buckets[b];
+            c->buckets[b] = x->next;
+            node_free(x);
+        }
+    }
+    free(c->buckets);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-int applied_get(applied *c, const char *id, applied_entry *out)
+int applied_get(applied *c, const char *id, wsstate *out)
 {
     int found = 0;
+    node *x;
 
+    wsstate_init(out);
     if (c == NULL)
         return 0;
     pthread_mutex_lock(&c->lock);
-    for (node *x = c->buckets[hash(id)]; x; x = x->next) {
-        if (strcmp(x->id, id) == 0) {
-            *out = x->e;
-            found = 1;
-            break;
-        }
-    }
+    if ((x = find(c, id)) != NULL)
+        found = wsstate_copy(out, &x->s) == 0;
     pthread_mutex_unlock(&c->lock);
     return found;
 }
 
-applied_verdict applied_check(applied *c, const char *id, long long version, const char *digest,
-                              applied_entry *prior)
-{
-    applied_entry e;
-
-    if (!applied_get(c, id, &e))
-        return APPLIED_UNKNOWN;
-    if (e.version > version)
-        return APPLIED_STALE;
-    if (e.version < version || strcmp(e.digest, digest) != 0)
-        return APPLIED_UNKNOWN;
-    *prior = e;
-    return APPLIED_DUPLICATE;
-}
-
-void applied_put(applied *c, const char *id, const applied_entry *e)
+int applied_put_take(applied *c, int32_t partition, wsstate *s)
 {
     node *x, *old;
 
-    if (c == NULL || (x = calloc(1, sizeof(*x))) == NULL)
-        return;
-    if ((x->id = strdup(id)) == NULL) {
-        free(x);
-        return;
+    if (c == NULL || s->workspace_id == NULL || (x = calloc(1, sizeof(*x))) == NULL) {
+        if (c && s->workspace_id)
+            applied_forget(c, s->workspace_id);
+        wsstate_fini(s);
+        return -1;
     }
-    x->e = *e;
-    /* The strings come from the caller: keep them terminated. */
-    x->e.digest[sizeof(x->e.digest) - 1] = '\0';
-    x->e.reason[sizeof(x->e.reason) - 1] = '\0';
+    x->s = *s;
+    wsstate_init(s);
+    x->partition = partition;
     pthread_mutex_lock(&c->lock);
-    old = unlink_node(c, id);
-    if (c->n >= c->max)
-        clear(c); /* crude but bounded: entries are only shortcuts */
-    x->next = c->buckets[hash(id)];
-    c->buckets[hash(id)] = x;
+    old = unlink_node(c, x->s.workspace_id);
+    grow(c);
+    size_t h = hash(x->s.workspace_id, c->n_buckets);
+    x->next = c->buckets[h];
+    c->buckets[h] = x;
     c->n++;
     pthread_mutex_unlock(&c->lock);
     node_free(old);
+    return 0;
+}
+
+int applied_mark_incomplete(applied *c, const char *id, wsstate *out)
+{
+    int found = 0;
+    node *x;
+
+    wsstate_init(out);
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    if ((x = find(c, id)) != NULL) {
+        x->s.complete = 0;
+        found = wsstate_copy(out, &x->s) == 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
 }
 
 void applied_forget(applied *c, const char *id)
@@ -156,6 +184,66 @@ void applied_forget(applied *c, const char *id)
     node_free(x);
 }
 
+size_t applied_drop_partition(applied *c, int32_t partition)
+{
+    size_t dropped = 0;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t b = 0; b < c->n_buckets; b++) {
+        for (node **pp = &c->buckets[b]; *pp;) {
+            node *x = *pp;
+            if (x->partition != partition) {
+                pp = &x->next;
+                continue;
+            }
+            *pp = x->next;
+            node_free(x);
+            c->n--;
+            dropped++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return dropped;
+}
+
+void applied_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int applied_list(applied *c, char ***ids, size_t *n)
+{
+    size_t k = 0;
+    char **out;
+
+    *ids = NULL;
+    *n = 0;
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    out = calloc(c->n ? c->n : 1, sizeof(*out));
+    for (size_t b = 0; out && b < c->n_buckets; b++) {
+        for (node *x = c->buckets[b]; x; x = x->next) {
+            if ((out[k] = strdup(x->s.workspace_id)) == NULL) {
+                applied_list_free(out, k);
+                out = NULL;
+                break;
+            }
+            k++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (out == NULL)
+        return -1;
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
 size_t applied_count(applied *c)
 {
     size_t n;
@@ -164,6 +252,27 @@ size_t applied_count(applied *c)
         return 0;
     pthread_mutex_lock(&c->lock);
     n = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static size_t len0(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+size_t applied_bytes(applied *c)
+{
+    size_t n = 0;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    n = c->n_buckets * sizeof(node *);
+    for (size_t b = 0; b < c->n_buckets; b++)
+        for (node *x = c->buckets[b]; x; x = x->next)
+            n += sizeof(*x) + x->s.n_objs * sizeof(wsstate_obj) + len0(x->s.workspace_id) +
+                 len0(x->s.event_id) + len0(x->s.reason) + len0(x->s.event);
     pthread_mutex_unlock(&c->lock);
     return n;
 }

@@ -1,73 +1,66 @@
-/* applied: what this process last applied completely, per workspace: the
- * version, a digest of the desired state and the result it answered.
+/* applied: the store of state records (wsstate.h), one per workspace this
+ * process owns, each tagged with the partition of the state topic it came
+ * from or goes to.
  *
- * A shortcut, never the truth (that is on the objects: the Flyte project's
- * label, the namespaces' annotation).  Versions recorded there never go
- * down, so an event older than a cached version is stale without a
- * request; a duplicate of the cached version and digest still has to be
- * confirmed on the server by the caller.  An empty cache (after a restart)
- * is always correct, only slower.
+ * The records are restored from the state topic when a partition is
+ * assigned and dropped when it is revoked; the handler reads a workspace's
+ * record before an event and puts the new one after it.  The truth about
+ * versions stays on the objects too (the Flyte project's label, the
+ * namespaces' annotation): the guard against other writers.
  *
- * The composition root creates one cache and hands it to every
+ * The composition root creates one store and hands it to every
  * provisioner: one workspace's events may run on any worker thread.  Every
- * function is thread-safe; a NULL cache is an empty one that keeps
+ * function is thread-safe; a NULL store is an empty one that keeps
  * nothing. */
 #ifndef WF_APPLIED_H
 #define WF_APPLIED_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "desired.h"
-#include "event.h"
-
-/* Enough for every workspace of a large platform; past it the cache starts
- * over empty (entries are only shortcuts). */
-#define APPLIED_MAX_ENTRIES 200000
-#define APPLIED_REASON_MAX  32
+#include "wsstate.h"
 
 typedef struct applied applied;
 
-/* One workspace's completed apply (a plain value: get copies it out). */
-typedef struct applied_entry {
-    long long version;
-    char digest[DESIRED_DIGEST_LEN + 1];
-    prov_status status;
-    char reason[APPLIED_REASON_MAX]; /* "" for none */
-    int project;                     /* the result named the Flyte project */
-} applied_entry;
-
-/* How an event compares with the cached apply of its workspace. */
-typedef enum applied_verdict {
-    APPLIED_UNKNOWN,   /* nothing cached, or an older or different apply: full path */
-    APPLIED_STALE,     /* a newer version was applied: SKIPPED/stale, no request */
-    APPLIED_DUPLICATE, /* this very version and digest: confirm, then answer *prior */
-} applied_verdict;
-
-/* A cache of at most max_entries workspaces (0: APPLIED_MAX_ENTRIES).
- * Returns NULL when out of memory. */
-applied *applied_new(size_t max_entries);
-/* Frees c and its entries; NULL is a no-op.  No provisioner may use c any
+/* Returns NULL when out of memory. */
+applied *applied_new(void);
+/* Frees c and its records; NULL is a no-op.  No provisioner may use c any
  * more. */
 void applied_free(applied *c);
 
-/* Copies workspace id's entry into *out; returns 1 when there is one, 0
- * otherwise (and always for a NULL cache). */
-int applied_get(applied *c, const char *id, applied_entry *out);
+/* Copies workspace id's record into *out (initialised by this call);
+ * returns 1 when there is one, 0 otherwise (also when out of memory: the
+ * workspace then takes the full path). */
+int applied_get(applied *c, const char *id, wsstate *out);
 
-/* Compares an event of workspace id (version, desired-state digest) with
- * the cached entry; *prior receives a copy of it for APPLIED_DUPLICATE. */
-applied_verdict applied_check(applied *c, const char *id, long long version, const char *digest,
-                              applied_entry *prior);
+/* Stores s (its workspace_id names it) for partition, replacing any
+ * earlier record; takes s's contents on every path (s is left empty).
+ * Returns 0, or -1 when out of memory (the workspace's record is then
+ * dropped: the full path is always correct). */
+int applied_put_take(applied *c, int32_t partition, wsstate *s);
 
-/* Records a completed apply for workspace id, replacing any earlier one
- * (e is copied).  Out of memory only costs the shortcut. */
-void applied_put(applied *c, const char *id, const applied_entry *e);
+/* Marks workspace id's record incomplete (an apply failed part way: what
+ * the objects hold is unknown) and copies it into *out; returns 1 when
+ * there was one. */
+int applied_mark_incomplete(applied *c, const char *id, wsstate *out);
 
-/* Drops workspace id's entry: callers do so before any write, so that a
- * failed or interrupted apply never leaves one behind. */
+/* Drops workspace id's record (a compaction tombstone, an unreadable
+ * record). */
 void applied_forget(applied *c, const char *id);
 
-/* How many workspaces are cached. */
+/* Drops every record of partition (a revoke); returns how many. */
+size_t applied_drop_partition(applied *c, int32_t partition);
+
+/* The ids of the workspaces with a record (a malloc'd array of *n malloc'd
+ * strings), for a pass over every owned workspace: read each with
+ * applied_get.  Release with applied_list_free.  Returns 0, or -1 when out
+ * of memory. */
+int applied_list(applied *c, char ***ids, size_t *n);
+void applied_list_free(char **ids, size_t n);
+
+/* How many workspaces have a record, and their in-memory size in bytes
+ * (an estimate: what the records allocate). */
 size_t applied_count(applied *c);
+size_t applied_bytes(applied *c);
 
 #endif

@@ -4,6 +4,7 @@
 #include "provision.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "desired.h"
 #include "flyte.h"
 #include "k8s.h"
+#include "log.h"
 
 #define RBAC_V1 "rbac.authorization.k8s.io/v1"
 
@@ -182,6 +184,135 @@ static int fill_absent(prov_result *r, prov_status status, const char *reason, c
     return 0;
 }
 
+/* ---- what the state record knows ---- */
+
+/* Identities of desired objects: what a state record keys its content
+ * hashes by. */
+static uint64_t identity(const char *kind, const char *a, const char *b, const char *c,
+                         const char *d)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf), "%s\n%s\n%s\n%s\n%s", kind, a ? a : "", b ? b : "",
+                     c ? c : "", d ? d : "");
+    return wsstate_hash(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+}
+
+static uint64_t object_id(const json_t *obj)
+{
+    return identity("k8s", json_string_value(json_object_get(obj, "apiVersion")),
+                    json_string_value(json_object_get(obj, "kind")), meta_string(obj, "namespace"),
+                    meta_string(obj, "name"));
+}
+
+static uint64_t attributes_id(const char *domain)
+{
+    return identity("flyte-attributes", domain, NULL, NULL, NULL);
+}
+
+#define PROJECT_ID identity("flyte-project", NULL, NULL, NULL, NULL)
+
+static int add_obj(wsstate *s, size_t cap, uint64_t id, uint64_t hash)
+{
+    if (s->n_objs >= cap)
+        return -1;
+    s->objs[s->n_objs].id = id;
+    s->objs[s->n_objs++].hash = hash;
+    return 0;
+}
+
+static int add_manifests(wsstate *s, size_t cap, const json_t *objs)
+{
+    size_t i;
+    json_t *obj;
+
+    json_array_foreach(objs, i, obj)
+    {
+        if (add_obj(s, cap, object_id(obj), wsstate_hash_json(obj)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The digest of the sorted (identity, content) pairs, byte order fixed so
+ * that a record read on another host compares equal. */
+static uint64_t pairs_digest(const wsstate *s, int flyte_wanted)
+{
+    size_t n = s->n_objs * 16 + 1;
+    unsigned char *buf = malloc(n);
+    uint64_t h;
+
+    if (buf == NULL)
+        return 0;
+    buf[0] = (unsigned char)flyte_wanted;
+    for (size_t i = 0; i < s->n_objs; i++)
+        for (int b = 0; b < 8; b++) {
+            buf[1 + i * 16 + b] = (unsigned char)(s->objs[i].id >> (56 - 8 * b));
+            buf[1 + i * 16 + 8 + b] = (unsigned char)(s->objs[i].hash >> (56 - 8 * b));
+        }
+    h = wsstate_hash(buf, n);
+    free(buf);
+    return h;
+}
+
+/* Fills cur with what d asks for: per object its identity and content
+ * hash (the project, each domain's attributes, every manifest) and the
+ * digest of them all; generic over the desired object lists, so a new kind
+ * of object is diffed like the others.  Flyte absent keeps no objects: the
+ * digest then covers the archive body and the names to clean up. */
+static int desired_state(const desired *d, wsstate *cur, wf_err *err)
+{
+    size_t cap = 1;
+
+    wsstate_init(cur);
+    if (d->flyte_wanted) {
+        cap += json_array_size(d->cluster_objects);
+        for (size_t i = 0; i < d->n_domains; i++)
+            cap += 1 + json_array_size(d->domains[i].objects);
+    } else {
+        cap = 2;
+    }
+    if ((cur->objs = calloc(cap, sizeof(*cur->objs))) == NULL)
+        goto oom;
+    if (!d->flyte_wanted) {
+        add_obj(cur, cap, identity("flyte-archive", NULL, NULL, NULL, NULL),
+                wsstate_hash_json(d->archive));
+        add_obj(cur, cap, identity("cleanup", NULL, NULL, NULL, NULL),
+                wsstate_hash_json(d->cleanup));
+        wsstate_sort(cur);
+        cur->digest = pairs_digest(cur, 0);
+        cur->n_objs = 0; /* nothing exists to remember */
+        return 0;
+    }
+    add_obj(cur, cap, PROJECT_ID, wsstate_hash_json(d->project));
+    for (size_t i = 0; i < d->n_domains; i++) {
+        const desired_domain *dd = &d->domains[i];
+        if (add_obj(cur, cap, attributes_id(dd->domain), wsstate_hash_json(dd->attributes)) ||
+            add_manifests(cur, cap, dd->objects))
+            goto oom;
+    }
+    if (add_manifests(cur, cap, d->cluster_objects) != 0)
+        goto oom;
+    wsstate_sort(cur);
+    cur->digest = pairs_digest(cur, 1);
+    return 0;
+oom:
+    wsstate_fini(cur);
+    wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
+    return -1;
+}
+
+/* Whether the object id must be written: always without a base record,
+ * else when the record has it under another content hash, or not at all. */
+static int changed(const wsstate *base, const wsstate *cur, uint64_t id)
+{
+    uint64_t was, now = 0;
+
+    if (base == NULL)
+        return 1;
+    wsstate_find(cur, id, &now);
+    return !wsstate_find(base, id, &was) || was != now;
+}
+
 /* ---- Flyte present ---- */
 
 /* Reads every namespace the event would create before anything is written
@@ -189,13 +320,20 @@ static int fill_absent(prov_result *r, prov_status status, const char *reason, c
  * workspace fails the event (permanent) and is left untouched.  existed[i]
  * tells whether domain i's namespace exists: only those can hold bindings
  * to prune.  (One of ours still terminating is found by its apply.) */
-static int check_namespaces(provisioner *p, const desired *d, int *existed, wf_err *err)
+static int check_namespaces(provisioner *p, const desired *d, const wsstate *base, int *existed,
+                            wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
         const char *ns = d->domains[i].namespace_name;
         json_t *live = NULL;
+        uint64_t h;
         int ours;
 
+        /* The record says wsflyte created it for this workspace. */
+        if (base && wsstate_find(base, object_id(json_array_get(d->domains[i].objects, 0)), &h)) {
+            existed[i] = 1;
+            continue;
+        }
         if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
             return -1;
         existed[i] = live != NULL;
@@ -234,17 +372,21 @@ static int apply_namespaces(provisioner *p, const desired *d, wf_err *err)
     return 0;
 }
 
-/* Attributes need an active project, so this runs after the project. */
-static int apply_domain(provisioner *p, const char *project, const desired_domain *dd, wf_err *err)
+/* Attributes need an active project, so this runs after the project.
+ * Writes only what changed since base (everything without one). */
+static int apply_domain(provisioner *p, const char *project, const desired_domain *dd,
+                        const wsstate *base, const wsstate *cur, wf_err *err)
 {
     size_t i;
     json_t *obj;
 
-    if (flyte_put_domain_attributes(p->flyte, project, dd->domain, dd->attributes, err) != 0)
+    if (changed(base, cur, attributes_id(dd->domain)) &&
+        flyte_put_domain_attributes(p->flyte, project, dd->domain, dd->attributes, err) != 0)
         return -1;
     json_array_foreach(dd->objects, i, obj)
     {
-        if (i > 0 && k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
+        if (i > 0 && changed(base, cur, object_id(obj)) &&
+            k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
             return -1;
     }
     return 0;
@@ -297,6 +439,49 @@ static int prune_bindings(provisioner *p, const desired *d, const desired_domain
     return rc;
 }
 
+/* Deletes by name every object the base record says wsflyte created that
+ * the event no longer wants (former members' bindings, a changed role's
+ * old binding): the names come from re-rendering the event the record
+ * kept, so no LIST is needed.  Namespaces are never deleted this way (a
+ * domain dropped from the configuration keeps its namespace, as before).
+ * Returns 1 when the record's event cannot be rendered any more (the
+ * caller then prunes by listing). */
+static int delete_dropped(provisioner *p, const wsstate *base, const wsstate *cur, wf_err *err)
+{
+    ws_event pev;
+    desired pd;
+    wf_err ignored;
+    int rc = 1;
+
+    memset(&pd, 0, sizeof(pd));
+    wf_err_init(&ignored);
+    if (wsstate_event_of(base, &pev, &ignored) == 0 &&
+        desired_build(p->cfg, &pev, &pd, &ignored) == 0 && pd.flyte_wanted) {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i <= pd.n_domains; i++) {
+            json_t *objs = i < pd.n_domains ? pd.domains[i].objects : pd.cluster_objects, *obj;
+            size_t j;
+            json_array_foreach(objs, j, obj)
+            {
+                uint64_t id = object_id(obj), h;
+                const char *kind = json_string_value(json_object_get(obj, "kind"));
+                if (strcmp(kind, "Namespace") == 0 || !wsstate_find(base, id, &h) ||
+                    wsstate_find(cur, id, &h))
+                    continue;
+                if (k8s_delete(p->kube, json_string_value(json_object_get(obj, "apiVersion")), kind,
+                               meta_string(obj, "namespace"), meta_string(obj, "name"), NULL,
+                               err) != 0) {
+                    rc = -1;
+                    break;
+                }
+            }
+        }
+    }
+    desired_fini(&pd);
+    ws_event_fini(&pev);
+    return rc;
+}
+
 /* Registers the project when FlyteAdmin has none.  When another writer
  * registered it first, *live_out is the project FlyteAdmin holds (new
  * reference) and *stale tells whether it is newer than the event; a
@@ -329,10 +514,27 @@ static int register_project(provisioner *p, const desired *d, long long version,
     return 0;
 }
 
+/* Prunes what the event no longer wants: by name from base, or (without
+ * one) by listing the member bindings of the namespaces that existed. */
+static int prune(provisioner *p, const desired *d, const wsstate *base, const wsstate *cur,
+                 const int *existed, wf_err *err)
+{
+    int rc = base ? delete_dropped(p, base, cur, err) : 1;
+
+    /* A namespace this apply created holds nothing older to prune. */
+    for (size_t i = 0; rc == 1 && i < d->n_domains; i++)
+        if (existed[i] && prune_bindings(p, d, &d->domains[i], err) != 0)
+            return -1;
+    return rc < 0 ? -1 : 0;
+}
+
 /* Converges a workspace whose namespaces check_namespaces found free or
- * its own. */
+ * its own.  With base, only objects whose content changed since it are
+ * written; a project registered now (someone removed it) makes everything
+ * be written again. */
 static int converge_present(provisioner *p, const ws_event *ev, const desired *d,
-                            const json_t *live, const int *existed, prov_result *r, wf_err *err)
+                            const json_t *live, const int *existed, const wsstate *base,
+                            const wsstate *cur, prov_result *r, wf_err *err)
 {
     json_t *raced = NULL, *obj;
     int needs_update, stale = 0;
@@ -340,6 +542,7 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
 
     if (live == NULL) {
         int rc = register_project(p, d, ev->workspace_version, &raced, &stale, err);
+        base = NULL;
         live = raced;
         needs_update = rc == 0 && live && !project_matches(live, d->project);
         json_decref(raced);
@@ -353,15 +556,13 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
     if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
     for (i = 0; i < d->n_domains; i++)
-        if (apply_domain(p, d->project_id, &d->domains[i], err) != 0)
+        if (apply_domain(p, d->project_id, &d->domains[i], base, cur, err) != 0)
             return -1;
-    /* A namespace this apply created holds nothing older to prune. */
-    for (i = 0; i < d->n_domains; i++)
-        if (existed[i] && prune_bindings(p, d, &d->domains[i], err) != 0)
-            return -1;
+    if (prune(p, d, base, cur, existed, err) != 0)
+        return -1;
     json_array_foreach(d->cluster_objects, i, obj)
     {
-        if (k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
+        if (changed(base, cur, object_id(obj)) && k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
             return -1;
     }
     return fill_present(r, d, err);
@@ -373,7 +574,7 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
  * project update (re-activation), per domain attributes and objects,
  * pruning in the namespaces that existed before, cluster-wide objects. */
 static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                         prov_result *r, wf_err *err)
+                         const wsstate *base, const wsstate *cur, prov_result *r, wf_err *err)
 {
     int *existed = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
     int rc;
@@ -382,9 +583,9 @@ static int apply_present(provisioner *p, const ws_event *ev, const desired *d, c
         wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
         return -1;
     }
-    rc = check_namespaces(p, d, existed, err);
+    rc = check_namespaces(p, d, base, existed, err);
     if (rc == 0)
-        rc = converge_present(p, ev, d, live, existed, r, err);
+        rc = converge_present(p, ev, d, live, existed, base, cur, r, err);
     free(existed);
     return rc;
 }
@@ -513,25 +714,12 @@ out:
 
 /* ---- one event ---- */
 
-/* True when a cached apply of this very version still describes what
- * FlyteAdmin holds, so repeating it would change nothing. */
-static int cached_still_true(const applied_entry *prior, const desired *d, const json_t *live,
-                             long long version)
-{
-    if (d->flyte_wanted)
-        return live && recorded_version(live) == version && project_matches(live, d->project);
-    if (prior->project)
-        return live && flyte_project_archived(live) && recorded_version(live) == version;
-    return live == NULL;
-}
-
-static int answer_from_cache(const applied_entry *prior, const desired *d, prov_result *r,
-                             wf_err *err)
+/* Answers a duplicate of the recorded apply from the record. */
+static int answer_from_record(const wsstate *prior, const desired *d, prov_result *r, wf_err *err)
 {
     if (d->flyte_wanted)
         return fill_present(r, d, err);
-    return fill_absent(r, prior->status, prior->reason[0] ? prior->reason : NULL,
-                       prior->project ? d->project_id : NULL, err);
+    return fill_absent(r, prior->status, prior->reason, prior->project ? d->project_id : NULL, err);
 }
 
 /* Reads the Flyte project and classifies it: a project someone else owns
@@ -554,39 +742,88 @@ static int read_project(provisioner *p, const desired *d, json_t **live, wf_err 
     return 0;
 }
 
-/* Records a completed apply in the cache. */
-static void remember(provisioner *p, const char *id, long long version, const char *digest,
-                     const prov_result *r)
+/* Turns cur (the desired hashes) into the record of this completed apply,
+ * stores it and copies it into *out. */
+static int record(provisioner *p, const ws_event *ev, int32_t partition, const desired *d,
+                  wsstate *cur, const prov_result *r, wsstate *out, wf_err *err)
 {
-    applied_entry e;
+    json_t *doc = ws_event_to_json(ev);
 
-    memset(&e, 0, sizeof(e));
-    e.version = version;
-    snprintf(e.digest, sizeof(e.digest), "%s", digest);
-    e.status = r->status;
-    snprintf(e.reason, sizeof(e.reason), "%s", r->reason ? r->reason : "");
-    e.project = r->flyte_project != NULL;
-    applied_put(p->cache, id, &e);
+    cur->version = ev->workspace_version;
+    cur->status = r->status;
+    cur->project = r->flyte_project != NULL;
+    cur->flyte = d->flyte_wanted;
+    cur->complete = 1;
+    if (!d->flyte_wanted)
+        cur->n_objs = 0;
+    if (doc == NULL || (cur->workspace_id = strdup(d->project_id)) == NULL ||
+        (cur->event_id = strdup(ev->event_id)) == NULL ||
+        (r->reason && (cur->reason = strdup(r->reason)) == NULL) ||
+        (cur->event = json_dumps(doc, JSON_COMPACT)) == NULL || wsstate_copy(out, cur) != 0) {
+        json_decref(doc);
+        applied_forget(p->cache, d->project_id);
+        wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");
+        return -1;
+    }
+    json_decref(doc);
+    applied_put_take(p->cache, partition, cur);
+    return 0;
 }
 
-int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *err)
+static int is_stale(const prov_result *r)
+{
+    return r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0;
+}
+
+/* After the version checks: converge, then record the apply.  A failure
+ * part way marks the record incomplete (its hashes no longer describe the
+ * objects), and that record is the one to keep. */
+static int converge(provisioner *p, const ws_event *ev, int32_t partition, const desired *d,
+                    const json_t *live, const wsstate *prior, int have, wsstate *cur,
+                    prov_result *r, wsstate *out, wf_err *err)
+{
+    const wsstate *base = have && prior->flyte && prior->complete ? prior : NULL;
+    int rc;
+
+    if (d->flyte_wanted)
+        rc = apply_present(p, ev, d, live, base, cur, r, err);
+    else
+        rc = apply_absent(p, ev, d, live, r, err);
+    if (rc != 0) {
+        if (have)
+            applied_mark_incomplete(p->cache, d->project_id, out);
+        return -1;
+    }
+    if (is_stale(r))
+        return 0;
+    return record(p, ev, partition, d, cur, r, out, err);
+}
+
+int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
+                    wsstate *out, wf_err *err)
 {
     long long v = ev->workspace_version;
-    char digest[DESIRED_DIGEST_LEN + 1];
     json_t *live = NULL;
-    applied_entry prior;
-    applied_verdict verdict;
-    int rc = -1;
+    wsstate prior, cur;
+    int rc = -1, have;
     desired d;
 
+    wsstate_init(out);
+    wsstate_init(&cur);
     if (desired_build(p->cfg, ev, &d, err) != 0) {
         desired_fini(&d);
         return -1;
     }
-    desired_digest(&d, digest);
-    verdict = applied_check(p->cache, d.project_id, v, digest, &prior);
-    if (verdict == APPLIED_STALE) {
+    have = applied_get(p->cache, d.project_id, &prior);
+    if (have && prior.version > v) {
         rc = finish(r, PROV_SKIPPED, "stale", err);
+        goto out;
+    }
+    if (desired_state(&d, &cur, err) != 0)
+        goto out;
+    if (have && prior.version == v && prior.complete && prior.digest == cur.digest) {
+        /* The record on the topic already says this: nothing to write. */
+        rc = answer_from_record(&prior, &d, r, err);
         goto out;
     }
     if (read_project(p, &d, &live, err) != 0)
@@ -595,19 +832,11 @@ int provision_event(provisioner *p, const ws_event *ev, prov_result *r, wf_err *
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
-    if (verdict == APPLIED_DUPLICATE && cached_still_true(&prior, &d, live, v)) {
-        rc = answer_from_cache(&prior, &d, r, err);
-        goto out;
-    }
-    applied_forget(p->cache, d.project_id);
-    if (d.flyte_wanted)
-        rc = apply_present(p, ev, &d, live, r, err);
-    else
-        rc = apply_absent(p, ev, &d, live, r, err);
-    if (rc == 0 && !(r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0))
-        remember(p, d.project_id, v, digest, r);
+    rc = converge(p, ev, partition, &d, live, &prior, have, &cur, r, out, err);
 out:
     json_decref(live);
+    wsstate_fini(&prior);
+    wsstate_fini(&cur);
     desired_fini(&d);
     return rc;
 }

@@ -41,37 +41,39 @@ static void on_signal(int sig)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "Usage: wsflyte-devkafka [--partitions N] [--brokers N] [--config FILE]\n"
-                "                        [--group ID]... [--topic NAME:N]...\n"
-                "\n"
-                "Starts an in-memory Kafka-protocol cluster (librdkafka's mock cluster) with\n"
-                "the events, results, retry-tier and dead-letter topics, prints its\n"
-                "bootstrap.servers as the first line of stdout, and runs until SIGINT/SIGTERM.\n"
-                "Topic names follow the configuration (defaults: CONTRACT names, group wsflyte).\n"
-                "\n"
-                "Options:\n"
-                "  -p, --partitions N  partitions per topic (default 3)\n"
-                "  -b, --brokers N     number of brokers (default 1)\n"
-                "  -c, --config FILE   wsflyte configuration to take topic names from\n"
-                "  -g, --group ID      also the retry-tier and dead-letter topics of group ID\n"
-                "                      (repeatable)\n"
-                "  -t, --topic NAME:N  give NAME, one of the topics above, N partitions instead\n"
-                "                      of --partitions (repeatable; for tests of mismatched\n"
-                "                      topics, which wsflyte refuses to start with)\n"
-                "  -h, --help          this help\n"
-                "  -V, --version       print the version\n"
-                "\n"
-                "Fault injection, one command per line on stdin (for tests):\n"
-                "  down BROKER | up BROKER         take a broker off the network / back\n"
-                "  rtt BROKER MS                   add round-trip latency to a broker\n"
-                "  errors APIKEY COUNT ERRCODE     fail the next COUNT requests of an API\n"
-                "                                  (e.g. errors 0 3 7: three Produce requests\n"
-                "                                  fail with REQUEST_TIMED_OUT)\n"
-                "\n"
-                "Examples:\n"
-                "  bootstrap=$(wsflyte-devkafka --partitions 6 | head -1)\n"
-                "  kcat -b \"$bootstrap\" -L\n"
-                "  wsflyte-devkafka --brokers 3 --config dev.yaml   # topic names from dev.yaml\n");
+    fprintf(fp,
+            "Usage: wsflyte-devkafka [--partitions N] [--brokers N] [--config FILE]\n"
+            "                        [--group ID]... [--topic NAME:N]...\n"
+            "\n"
+            "Starts an in-memory Kafka-protocol cluster (librdkafka's mock cluster) with\n"
+            "the events, results, retry-tier, dead-letter and state topics, prints its\n"
+            "bootstrap.servers as the first line of stdout, and runs until SIGINT/SIGTERM.\n"
+            "Topic names follow the configuration (defaults: CONTRACT names, group wsflyte).\n"
+            "\n"
+            "Options:\n"
+            "  -p, --partitions N  partitions per topic (default 3)\n"
+            "  -b, --brokers N     number of brokers (default 1)\n"
+            "  -c, --config FILE   wsflyte configuration to take topic names from\n"
+            "  -g, --group ID      also the retry-tier, dead-letter and state topics of group ID\n"
+            "                      (repeatable)\n"
+            "  -t, --topic NAME:N  give NAME, one of the topics above, N partitions instead\n"
+            "                      of --partitions (repeatable; for tests of mismatched\n"
+            "                      topics, which wsflyte refuses to start with; N 0\n"
+            "                      leaves NAME out)\n"
+            "  -h, --help          this help\n"
+            "  -V, --version       print the version\n"
+            "\n"
+            "Fault injection, one command per line on stdin (for tests):\n"
+            "  down BROKER | up BROKER         take a broker off the network / back\n"
+            "  rtt BROKER MS                   add round-trip latency to a broker\n"
+            "  errors APIKEY COUNT ERRCODE     fail the next COUNT requests of an API\n"
+            "                                  (e.g. errors 0 3 7: three Produce requests\n"
+            "                                  fail with REQUEST_TIMED_OUT)\n"
+            "\n"
+            "Examples:\n"
+            "  bootstrap=$(wsflyte-devkafka --partitions 6 | head -1)\n"
+            "  kcat -b \"$bootstrap\" -L\n"
+            "  wsflyte-devkafka --brokers 3 --config dev.yaml   # topic names from dev.yaml\n");
 }
 
 /* The partition count --topic gives name, or partitions. */
@@ -85,14 +87,19 @@ static int count_for(const extras *x, const char *name, int partitions)
 
 static int create(rd_kafka_mock_cluster_t *mc, const extras *x, const char *name, int partitions)
 {
-    if (rd_kafka_mock_topic_create(mc, name, count_for(x, name, partitions), 1)) {
+    int n = count_for(x, name, partitions);
+
+    if (n == 0)
+        return 0; /* --topic NAME:0 leaves it out */
+    if (rd_kafka_mock_topic_create(mc, name, n, 1)) {
         fprintf(stderr, "wsflyte-devkafka: cannot create topic %s\n", name);
         return -1;
     }
     return 0;
 }
 
-/* The retry tiers and dead-letter topic of cfg's events topic for group. */
+/* The retry tiers, dead-letter and state topics of cfg's events topic for
+ * group. */
 static int create_group_topics(rd_kafka_mock_cluster_t *mc, const extras *x, wf_config *cfg,
                                const char *group, int partitions)
 {
@@ -105,6 +112,10 @@ static int create_group_topics(rd_kafka_mock_cluster_t *mc, const extras *x, wf_
         rc = create(mc, x, wf_config_retry_topic(cfg, i, name, sizeof(name)), partitions);
     if (rc == 0)
         rc = create(mc, x, wf_config_dlt_topic(cfg, name, sizeof(name)), partitions);
+    /* The mock cluster keeps every record (it knows no cleanup.policy):
+     * readers of the state topic take the newest record per key anyway. */
+    if (rc == 0)
+        rc = create(mc, x, wf_config_state_topic(cfg, name, sizeof(name)), partitions);
     cfg->kafka.group_id = (char *)own;
     return rc;
 }
@@ -180,7 +191,7 @@ static int add_topic(extras *x, const char *arg)
                 MAX_EXTRA);
         return -1;
     }
-    if (numparse_int(colon + 1, 1, 1000, &x->counts[x->n_topics], why, sizeof(why)) != 0) {
+    if (numparse_int(colon + 1, 0, 1000, &x->counts[x->n_topics], why, sizeof(why)) != 0) {
         fprintf(stderr, "wsflyte-devkafka: --topic %s: partitions \"%s\": %s\n", arg, colon + 1,
                 why);
         return -1;

@@ -1492,11 +1492,13 @@ static void check_derived_topics(loader *ld)
     const key_def *group = find_key("kafka.group_id");
     char name[1024];
 
-    for (size_t i = 0; i <= cfg->retry.n_tiers; i++) {
+    for (size_t i = 0; i <= cfg->retry.n_tiers + 1; i++) {
         if (i < cfg->retry.n_tiers)
             wf_config_retry_topic(cfg, i, name, sizeof(name));
-        else
+        else if (i == cfg->retry.n_tiers)
             wf_config_dlt_topic(cfg, name, sizeof(name));
+        else
+            wf_config_state_topic(cfg, name, sizeof(name));
         if (strlen(name) > TOPIC_NAME_MAX) {
             problem(ld, "config.value", &ld->at[group - keys], group->path,
                     "derived topic \"%s\" is longer than %d characters", name, TOPIC_NAME_MAX);
@@ -1616,6 +1618,12 @@ char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t
 char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len)
 {
     snprintf(buf, len, "%s.%s.dlt", cfg->kafka.topic_events, cfg->kafka.group_id);
+    return buf;
+}
+
+char *wf_config_state_topic(const wf_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.%s.state", cfg->kafka.topic_events, cfg->kafka.group_id);
     return buf;
 }
 

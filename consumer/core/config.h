@@ -139,6 +139,9 @@ char *wf_url_mask(const char *url, char *buf, size_t len);
  * and <events>.<group_id>.dlt.  Write into buf; return buf. */
 char *wf_config_retry_topic(const wf_config *cfg, size_t tier, char *buf, size_t len);
 char *wf_config_dlt_topic(const wf_config *cfg, char *buf, size_t len);
+/* The state topic "<events>.<group_id>.state" (compacted: one record per
+ * workspace of what wsflyte last applied). */
+char *wf_config_state_topic(const wf_config *cfg, char *buf, size_t len);
 
 /* The kubernetes.quota_split weight of domain, or 0 when it has none. */
 int wf_config_quota_weight(const wf_config *cfg, const char *domain);

@@ -28,6 +28,9 @@ struct metrics {
     double hist_sum;
     uint64_t hist_count;
     uint64_t dead_lettered[N_CLASSES];
+    uint64_t restore_hist[N_BUCKETS + 1]; /* state restore, same buckets */
+    double restore_sum;
+    uint64_t restore_count;
     uint64_t rebalances;
     long inflight;
     int ready;
@@ -102,6 +105,21 @@ void metrics_event(metrics *m, ws_event_type type, prov_status status, double se
     m->hist[b]++;
     m->hist_sum += seconds;
     m->hist_count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_state_restore(metrics *m, double seconds)
+{
+    size_t b = 0;
+
+    if (m == NULL)
+        return;
+    while (b < N_BUCKETS && seconds > buckets[b])
+        b++;
+    pthread_mutex_lock(&m->lock);
+    m->restore_hist[b]++;
+    m->restore_sum += seconds;
+    m->restore_count++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -239,6 +257,18 @@ static void render_locked(metrics *m, FILE *fp)
     fprintf(fp,
             "wsflyte_event_duration_seconds_sum %g\nwsflyte_event_duration_seconds_count %llu\n",
             m->hist_sum, (unsigned long long)m->hist_count);
+    fprintf(fp, "# HELP wsflyte_state_restore_seconds Time to read one assigned partition's "
+                "state records.\n# TYPE wsflyte_state_restore_seconds histogram\n");
+    cumulative = 0;
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        cumulative += m->restore_hist[b];
+        fprintf(fp, "wsflyte_state_restore_seconds_bucket{le=\"%g\"} %llu\n", buckets[b],
+                (unsigned long long)cumulative);
+    }
+    fprintf(fp, "wsflyte_state_restore_seconds_bucket{le=\"+Inf\"} %llu\n",
+            (unsigned long long)m->restore_count);
+    fprintf(fp, "wsflyte_state_restore_seconds_sum %g\nwsflyte_state_restore_seconds_count %llu\n",
+            m->restore_sum, (unsigned long long)m->restore_count);
     render_series(fp, "wsflyte_api_requests_total", "counter",
                   "Requests to FlyteAdmin and Kubernetes by status (error: no answer).", m->api);
     render_series(fp, "wsflyte_retry_forwarded_total", "counter",

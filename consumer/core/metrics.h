@@ -29,6 +29,8 @@ void metrics_clear_lag(metrics *m);
 void metrics_rebalance(metrics *m);
 /* Whether /readyz would answer 200 now (wsflyte_ready 1 or 0). */
 void metrics_set_ready(metrics *m, int ready);
+/* One assigned partition's state records read (wsflyte_state_restore_seconds). */
+void metrics_state_restore(metrics *m, double seconds);
 
 /* Returns the exposition text (malloc'd), or NULL on OOM. */
 char *metrics_render(metrics *m);

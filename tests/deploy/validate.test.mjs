@@ -320,10 +320,11 @@ test('ClusterRoleBinding binds the ClusterRole to the ServiceAccount', () => {
 function expectedTopics(config) {
   const ev = config.kafka.topics.events;
   const g = config.kafka.group_id;
-  return [ev, config.kafka.topics.results, ...config.retry.tiers.map((t) => `${ev}.${g}.retry-${t}`), `${ev}.${g}.dlt`];
+  return [ev, config.kafka.topics.results, ...config.retry.tiers.map((t) => `${ev}.${g}.retry-${t}`), `${ev}.${g}.state`,
+    `${ev}.${g}.dlt`];
 }
 
-test('KafkaTopics: valid objects, one per contract topic, same partitions, longer retention for the DLT', () => {
+test('KafkaTopics: valid objects, one per contract topic, same partitions, longer retention for the DLT, a compacted state topic', () => {
   const topics = byKind('KafkaTopic');
   const config = YAML.parse(one('ConfigMap').data['config.yaml']);
   const names = [];
@@ -343,17 +344,23 @@ test('KafkaTopics: valid objects, one per contract topic, same partitions, longe
     assert.match(name, /^[a-zA-Z0-9._-]{1,249}$/, `${where}: Kafka topic name`);
     partitions ??= t.spec.partitions;
     assert.equal(t.spec.partitions, partitions, `${where}: same partition count as the others`);
+    assert.ok(Number(t.spec.config['min.insync.replicas']) < t.spec.replicas, `${where}: min.insync.replicas`);
+    names.push(name);
+    if (name.endsWith('.state')) {
+      // The state topic keeps the newest record per workspace for good.
+      assert.equal(t.spec.config['cleanup.policy'], 'compact', `${where}: cleanup.policy`);
+      assert.equal(t.spec.config['retention.ms'], undefined, `${where}: no time-based retention`);
+      continue;
+    }
     const ms = Number(t.spec.config['retention.ms']);
     assert.ok(Number.isInteger(ms) && ms > 0, `${where}: retention.ms`);
-    assert.ok(Number(t.spec.config['min.insync.replicas']) < t.spec.replicas, `${where}: min.insync.replicas`);
     retention[name] = ms;
-    names.push(name);
   }
   const want = expectedTopics(config);
   assert.deepEqual(names.sort(), [...want].sort());
   const dlt = want.at(-1);
   assert.ok(retention[dlt] >= 30 * 86400 * 1000, 'the DLT keeps 30 days');
-  for (const n of names) if (n !== dlt) assert.ok(retention[n] < retention[dlt], `${n} keeps less than the DLT`);
+  for (const n of Object.keys(retention)) if (n !== dlt) assert.ok(retention[n] < retention[dlt], `${n} keeps less than the DLT`);
 });
 
 // ---- Dockerfile ----

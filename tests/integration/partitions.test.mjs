@@ -23,6 +23,7 @@ const EVENTS = 'workspace.lifecycle.v1';
 const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
 const RETRY4 = 'workspace.lifecycle.v1.wsflyte.retry-4s';
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
+const STATE = 'workspace.lifecycle.v1.wsflyte.state';
 const PARTITIONS = 3;
 
 // Kafka's murmur2 (the Java client's default partitioner).
@@ -109,7 +110,7 @@ test('the platform published on murmur2 partitions, unlike librdkafka\'s default
   }
 });
 
-test('retry-tier and dead-letter records sit on the partition their event was read from', async () => {
+test('retry-tier, dead-letter and state records sit on the partition their event was read from', async () => {
   const original = new Map((await stack.readTopic(EVENTS)).map((r) => [r.key, r.partition]));
   const [retry2, retry4, dlt] = await Promise.all([RETRY2, RETRY4, DLT].map((t) => stack.readTopic(t)));
   const mine = (records) => records.filter((r) => [...TIER, ...DEAD].includes(r.key));
@@ -122,6 +123,10 @@ test('retry-tier and dead-letter records sit on the partition their event was re
       assert.equal(r.headers['x-original-partition'], String(original.get(r.key)), `${name} header of ${r.key}`);
     }
   }
+  // The state records of the applied ones too (CONTRACT §1).
+  const state = (await stack.readTopic(STATE)).filter((r) => TIER.includes(r.key));
+  assert.equal(new Set(state.map((r) => r.key)).size, TIER.length, 'every applied workspace has its state record');
+  for (const r of state) assert.equal(r.partition, original.get(r.key), `state record of ${r.key}`);
   const rs = await resultsFor([...TIER, ...DEAD]);
   for (const ws of TIER) assert.equal(rs.find((r) => r.workspace_id === ws).status, 'SUCCEEDED', ws);
   for (const ws of DEAD) assert.equal(rs.find((r) => r.workspace_id === ws).status, 'FAILED', ws);

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -10,27 +11,30 @@
 
 #include "applied.h"
 
-#define DIGEST_A "0123456789abcdef0123456789abcdef"
-#define DIGEST_B "fedcba9876543210fedcba9876543210"
-
-static applied_entry entry(long long version, const char *digest, prov_status status,
-                           const char *reason, int project)
+/* A record of workspace id at version, with two objects. */
+static wsstate record(const char *id, long long version)
 {
-    applied_entry e;
+    wsstate s;
 
-    memset(&e, 0, sizeof(e));
-    e.version = version;
-    snprintf(e.digest, sizeof(e.digest), "%s", digest);
-    e.status = status;
-    snprintf(e.reason, sizeof(e.reason), "%s", reason);
-    e.project = project;
-    return e;
+    wsstate_init(&s);
+    s.workspace_id = strdup(id);
+    s.event_id = strdup("ev-1");
+    s.version = version;
+    s.status = PROV_SUCCEEDED;
+    s.flyte = s.complete = s.project = 1;
+    s.digest = 0x1234;
+    s.objs = calloc(2, sizeof(*s.objs));
+    s.objs[0] = (wsstate_obj){.id = 9, .hash = 90};
+    s.objs[1] = (wsstate_obj){.id = 3, .hash = 30};
+    s.n_objs = 2;
+    wsstate_sort(&s);
+    s.event = strdup("{\"event_id\":\"ev-1\"}");
+    return s;
 }
 
-/* Every test gets a cache of its own, created here and freed after it. */
 static int fresh(void **state)
 {
-    *state = applied_new(0);
+    *state = applied_new();
     return *state ? 0 : -1;
 }
 
@@ -40,108 +44,136 @@ static int release(void **state)
     return 0;
 }
 
-static void get_returns_what_put_stored(void **state)
+static void get_returns_a_copy_of_what_put_stored(void **state)
 {
     applied *c = *state;
-    applied_entry in = entry(7, DIGEST_A, PROV_SUCCEEDED, "flyte-removed", 1), out;
+    wsstate in = record("ws-a", 7), out;
+    uint64_t h;
 
     assert_int_equal(applied_get(c, "ws-a", &out), 0);
-    applied_put(c, "ws-a", &in);
+    assert_int_equal(applied_put_take(c, 0, &in), 0);
+    assert_null(in.workspace_id); /* taken */
     assert_int_equal(applied_get(c, "ws-a", &out), 1);
     assert_int_equal(out.version, 7);
-    assert_string_equal(out.digest, DIGEST_A);
-    assert_int_equal(out.status, PROV_SUCCEEDED);
-    assert_string_equal(out.reason, "flyte-removed");
-    assert_int_equal(out.project, 1);
+    assert_string_equal(out.event, "{\"event_id\":\"ev-1\"}");
+    assert_int_equal(wsstate_find(&out, 9, &h), 1);
+    assert_int_equal(h, 90);
+    assert_int_equal(wsstate_find(&out, 4, &h), 0);
+    wsstate_fini(&out);
     assert_int_equal(applied_get(c, "ws-b", &out), 0);
     assert_int_equal(applied_count(c), 1);
 }
 
-/* A later apply of the same workspace replaces the earlier one. */
-static void put_replaces_the_earlier_apply(void **state)
+static void put_replaces_the_earlier_record(void **state)
 {
     applied *c = *state;
-    applied_entry v1 = entry(1, DIGEST_A, PROV_SUCCEEDED, "", 1);
-    applied_entry v2 = entry(2, DIGEST_B, PROV_SKIPPED, "flyte-not-enabled", 0), out;
+    wsstate v1 = record("ws-a", 1), v2 = record("ws-a", 2), out;
 
-    applied_put(c, "ws-a", &v1);
-    applied_put(c, "ws-a", &v2);
+    applied_put_take(c, 0, &v1);
+    applied_put_take(c, 0, &v2);
     assert_int_equal(applied_count(c), 1);
     assert_int_equal(applied_get(c, "ws-a", &out), 1);
     assert_int_equal(out.version, 2);
-    assert_string_equal(out.reason, "flyte-not-enabled");
+    wsstate_fini(&out);
 }
 
-/* Forgetting (before a write) leaves no entry, and only that workspace's. */
-static void forget_drops_one_workspace(void **state)
+/* A failed apply keeps the version (stale decisions stay exact) but no
+ * longer vouches for the objects' content. */
+static void mark_incomplete_keeps_the_version(void **state)
 {
     applied *c = *state;
-    applied_entry e = entry(3, DIGEST_A, PROV_SUCCEEDED, "", 1), out;
+    wsstate s = record("ws-a", 4), out;
 
-    applied_put(c, "ws-a", &e);
-    applied_put(c, "ws-b", &e);
-    applied_forget(c, "ws-a");
-    applied_forget(c, "ws-never-seen");
+    assert_int_equal(applied_mark_incomplete(c, "ws-a", &out), 0);
+    applied_put_take(c, 0, &s);
+    assert_int_equal(applied_mark_incomplete(c, "ws-a", &out), 1);
+    assert_int_equal(out.complete, 0);
+    assert_int_equal(out.version, 4);
+    wsstate_fini(&out);
+    assert_int_equal(applied_get(c, "ws-a", &out), 1);
+    assert_int_equal(out.complete, 0);
+    wsstate_fini(&out);
+}
+
+/* A revoke drops exactly the records of the revoked partition. */
+static void drop_partition_drops_only_its_records(void **state)
+{
+    applied *c = *state;
+    wsstate a = record("ws-a", 1), b = record("ws-b", 1), d = record("ws-d", 1), out;
+
+    applied_put_take(c, 0, &a);
+    applied_put_take(c, 1, &b);
+    applied_put_take(c, 0, &d);
+    assert_int_equal(applied_drop_partition(c, 0), 2);
     assert_int_equal(applied_get(c, "ws-a", &out), 0);
     assert_int_equal(applied_get(c, "ws-b", &out), 1);
-    assert_int_equal(applied_count(c), 1);
+    wsstate_fini(&out);
+    applied_forget(c, "ws-b");
+    applied_forget(c, "ws-never-seen");
+    assert_int_equal(applied_count(c), 0);
 }
 
-/* The decisions provision_event takes from the cache before any request:
- * older than applied is stale; the same version and digest is a duplicate
- * to confirm; a newer version or another digest takes the full path. */
-static void check_decides_stale_and_duplicate(void **state)
+/* A pass over every owned workspace starts from the list of ids. */
+static void list_names_every_workspace_once(void **state)
 {
     applied *c = *state;
-    applied_entry e = entry(5, DIGEST_A, PROV_SUCCEEDED, "", 1), prior;
+    wsstate a = record("ws-a", 1), b = record("ws-b", 1), a2 = record("ws-a", 2);
+    char **ids;
+    size_t n;
 
-    assert_int_equal(applied_check(c, "ws-a", 5, DIGEST_A, &prior), APPLIED_UNKNOWN);
-    applied_put(c, "ws-a", &e);
-    assert_int_equal(applied_check(c, "ws-a", 4, DIGEST_A, &prior), APPLIED_STALE);
-    assert_int_equal(applied_check(c, "ws-a", 4, DIGEST_B, &prior), APPLIED_STALE);
-    memset(&prior, 0, sizeof(prior));
-    assert_int_equal(applied_check(c, "ws-a", 5, DIGEST_A, &prior), APPLIED_DUPLICATE);
-    assert_int_equal(prior.version, 5);
-    assert_int_equal(prior.project, 1);
-    assert_int_equal(applied_check(c, "ws-a", 5, DIGEST_B, &prior), APPLIED_UNKNOWN);
-    assert_int_equal(applied_check(c, "ws-a", 6, DIGEST_A, &prior), APPLIED_UNKNOWN);
-    assert_int_equal(applied_check(c, "ws-b", 1, DIGEST_A, &prior), APPLIED_UNKNOWN);
-    applied_forget(c, "ws-a");
-    assert_int_equal(applied_check(c, "ws-a", 4, DIGEST_A, &prior), APPLIED_UNKNOWN);
+    applied_put_take(c, 0, &a);
+    applied_put_take(c, 1, &b);
+    applied_put_take(c, 1, &a2);
+    assert_int_equal(applied_list(c, &ids, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true((strcmp(ids[0], "ws-a") == 0 && strcmp(ids[1], "ws-b") == 0) ||
+                (strcmp(ids[0], "ws-b") == 0 && strcmp(ids[1], "ws-a") == 0));
+    applied_list_free(ids, n);
+    assert_int_equal(applied_list(NULL, &ids, &n), 0);
+    assert_int_equal(n, 0);
+    applied_list_free(ids, n);
 }
 
-/* No cache is an empty one: everything takes the full path. */
-static void a_null_cache_keeps_nothing(void **state)
+static void a_null_store_keeps_nothing(void **state)
 {
-    applied_entry e = entry(5, DIGEST_A, PROV_SUCCEEDED, "", 1), out;
+    wsstate s = record("ws-a", 5), out;
 
     (void)state;
-    applied_put(NULL, "ws-a", &e);
+    assert_int_equal(applied_put_take(NULL, 0, &s), -1);
+    assert_null(s.workspace_id); /* taken even so */
     assert_int_equal(applied_get(NULL, "ws-a", &out), 0);
-    assert_int_equal(applied_check(NULL, "ws-a", 1, DIGEST_A, &out), APPLIED_UNKNOWN);
     applied_forget(NULL, "ws-a");
+    assert_int_equal(applied_drop_partition(NULL, 0), 0);
     assert_int_equal(applied_count(NULL), 0);
     applied_free(NULL);
 }
 
-/* Past its bound the cache starts over rather than grow: a shortcut
- * lost costs requests, never correctness. */
-static void entries_stay_bounded(void **state)
+/* 10,000 workspaces (three domains, three members: 34 objects each, a
+ * 600-byte event) stay far below the 64 MB budget; the table grows. */
+static void ten_thousand_workspaces_stay_small(void **state)
 {
-    applied *c = applied_new(3);
-    applied_entry e = entry(1, DIGEST_A, PROV_SUCCEEDED, "", 1), out;
+    applied *c = *state;
+    char id[32], event[601];
 
-    (void)state;
-    assert_non_null(c);
-    applied_put(c, "ws-1", &e);
-    applied_put(c, "ws-2", &e);
-    applied_put(c, "ws-3", &e);
-    applied_put(c, "ws-3", &e); /* replacing one is not growing */
-    assert_int_equal(applied_count(c), 3);
-    applied_put(c, "ws-4", &e);
-    assert_true(applied_count(c) <= 3);
-    assert_int_equal(applied_get(c, "ws-4", &out), 1);
-    applied_free(c);
+    memset(event, 'x', 600);
+    event[600] = '\0';
+    for (int i = 0; i < 10000; i++) {
+        wsstate s = record("", 1);
+        snprintf(id, sizeof(id), "ws-%d", i);
+        free(s.workspace_id);
+        s.workspace_id = strdup(id);
+        free(s.objs);
+        s.objs = calloc(34, sizeof(*s.objs));
+        for (int k = 0; k < 34; k++)
+            s.objs[k] = (wsstate_obj){.id = (uint64_t)k, .hash = (uint64_t)i};
+        s.n_objs = 34;
+        free(s.event);
+        s.event = strdup(event);
+        assert_int_equal(applied_put_take(c, i % 4, &s), 0);
+    }
+    assert_int_equal(applied_count(c), 10000);
+    assert_true(applied_bytes(c) < 16 * 1024 * 1024);
+    print_message("10,000 records: %zu bytes\n", applied_bytes(c));
 }
 
 #define THREADS   4
@@ -151,10 +183,10 @@ static void entries_stay_bounded(void **state)
 typedef struct worker_arg {
     applied *c;
     int id;
-    int wrong; /* entries read back that no put could have written */
+    int wrong; /* records read back that no put could have written */
 } worker_arg;
 
-/* Each thread puts, reads, checks and forgets workspaces that the others
+/* Each thread puts, reads, marks and forgets workspaces that the others
  * touch too, as worker threads do with one workspace's events. */
 static void *hammer(void *p)
 {
@@ -163,24 +195,27 @@ static void *hammer(void *p)
 
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < WORKSPACE; i++) {
-            applied_entry e = entry(r, (i + w->id) % 2 ? DIGEST_A : DIGEST_B, PROV_SUCCEEDED, "",
-                                    1),
-                          out;
             snprintf(id, sizeof(id), "ws-%d", i);
-            applied_put(w->c, id, &e);
+            wsstate s = record(id, r), out;
+            applied_put_take(w->c, i % 3, &s);
             if (applied_get(w->c, id, &out) &&
-                (out.version < 0 || out.version >= ROUNDS ||
-                 (strcmp(out.digest, DIGEST_A) && strcmp(out.digest, DIGEST_B))))
+                (out.version < 0 || out.version >= ROUNDS || strcmp(out.workspace_id, id) != 0))
                 w->wrong++;
-            (void)applied_check(w->c, id, r, DIGEST_A, &out);
+            wsstate_fini(&out);
+            if ((i + r + w->id) % 5 == 0) {
+                applied_mark_incomplete(w->c, id, &out);
+                wsstate_fini(&out);
+            }
             if ((i + r + w->id) % 7 == 0)
                 applied_forget(w->c, id);
+            if ((i + r + w->id) % 97 == 0)
+                applied_drop_partition(w->c, i % 3);
         }
     }
     return NULL;
 }
 
-static void threads_share_one_cache(void **state)
+static void threads_share_one_store(void **state)
 {
     applied *c = *state;
     pthread_t t[THREADS];
@@ -200,13 +235,14 @@ static void threads_share_one_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(get_returns_what_put_stored, fresh, release),
-        cmocka_unit_test_setup_teardown(put_replaces_the_earlier_apply, fresh, release),
-        cmocka_unit_test_setup_teardown(forget_drops_one_workspace, fresh, release),
-        cmocka_unit_test_setup_teardown(check_decides_stale_and_duplicate, fresh, release),
-        cmocka_unit_test(a_null_cache_keeps_nothing),
-        cmocka_unit_test(entries_stay_bounded),
-        cmocka_unit_test_setup_teardown(threads_share_one_cache, fresh, release),
+        cmocka_unit_test_setup_teardown(get_returns_a_copy_of_what_put_stored, fresh, release),
+        cmocka_unit_test_setup_teardown(put_replaces_the_earlier_record, fresh, release),
+        cmocka_unit_test_setup_teardown(mark_incomplete_keeps_the_version, fresh, release),
+        cmocka_unit_test_setup_teardown(drop_partition_drops_only_its_records, fresh, release),
+        cmocka_unit_test_setup_teardown(list_names_every_workspace_once, fresh, release),
+        cmocka_unit_test(a_null_store_keeps_nothing),
+        cmocka_unit_test_setup_teardown(ten_thousand_workspaces_stay_small, fresh, release),
+        cmocka_unit_test_setup_teardown(threads_share_one_store, fresh, release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

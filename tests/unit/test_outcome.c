@@ -20,6 +20,7 @@
 #define RESULTS  "res"
 #define TIER     "ev.g.retry-30s"
 #define DLT      "ev.g.dlt"
+#define STATE    "ev.g.state"
 #define EVENT_WS "ws-ml-prod-001"
 /* The Kafka protocol ApiKey of Produce (librdkafka keeps its enum private). */
 #define PRODUCE_API 0
@@ -103,7 +104,7 @@ static int setup(void **state)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     codec_opts copts = {.schema_dir = WSFLYTE_SCHEMA_DIR,
                         .id_map_path = WSFLYTE_TEST_DATA "/schemas/schema-ids.json"};
-    const char *topics[] = {EVENTS, RESULTS, TIER, DLT};
+    const char *topics[] = {EVENTS, RESULTS, TIER, DLT, STATE};
     rd_kafka_t *seed;
     size_t len;
     char *event = slurp(WSFLYTE_TEST_DATA "/events/ws-ml-prod-001.json", &len);
@@ -115,7 +116,7 @@ static int setup(void **state)
     assert_non_null(f->host);
     f->mc = rd_kafka_mock_cluster_new(f->host, 1);
     assert_non_null(f->mc);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 5; i++)
         assert_int_equal(rd_kafka_mock_topic_create(f->mc, topics[i], 1, 1), 0);
     /* The input: one event keyed by its workspace, at offset 0. */
     seed = client(f, RD_KAFKA_PRODUCER, 0);
@@ -423,6 +424,71 @@ static void a_late_acknowledgement_does_not_mark_a_newer_delivery_done(void **st
     assert_false(outcome_fatal(f->oc));
 }
 
+/* The handler left a state record in w, as provision_event does. */
+static void with_state(work *w)
+{
+    wsstate_init(&w->state);
+    w->state.workspace_id = strdup(EVENT_WS);
+    w->state.version = 3;
+    w->state.status = PROV_SUCCEEDED;
+    w->state.complete = 1;
+    w->state.event = strdup("{}");
+}
+
+/* The state record is one more output: on the state topic, keyed by the
+ * workspace, on the event's partition, acknowledged before the offset is
+ * marked done. */
+static void a_state_record_is_written_before_the_offset_is_done(void **state)
+{
+    fixture *f = *state;
+    work *w = take_event(f);
+    rd_kafka_message_t *r;
+
+    succeed(w);
+    with_state(w);
+    outcome_finish(w);
+    assert_int_equal(f->done_calls, 0);
+    assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
+    assert_int_equal(f->done_calls, 1);
+    assert_false(outcome_fatal(f->oc));
+    r = read_first(f, STATE);
+    assert_non_null(r);
+    assert_int_equal(r->partition, 0);
+    assert_int_equal(r->key_len, strlen(EVENT_WS));
+    assert_memory_equal(r->key, EVENT_WS, r->key_len);
+    assert_true(payload_has(r, "\"format\":1"));
+    assert_true(payload_has(r, "\"version\":3"));
+    assert_true(header_is(r, "content-type", "application/json"));
+    rd_kafka_message_destroy(r);
+}
+
+/* No state record without one from the handler (stale, duplicate). */
+static void no_state_record_without_one(void **state)
+{
+    fixture *f = *state;
+    work *w = take_event(f);
+
+    succeed(w);
+    finish_and_flush(f, w);
+    assert_int_equal(f->done_calls, 1);
+    assert_int_equal(records_in(f, STATE), 0);
+}
+
+/* A lost state record stops the process like a lost result. */
+static void a_lost_state_record_stops_without_marking_the_offset_done(void **state)
+{
+    fixture *f = *state;
+    work *w = take_event(f);
+
+    succeed(w);
+    with_state(w);
+    refuse_next_produce(f, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    finish_and_flush(f, w);
+    assert_int_equal(f->done_calls, 0);
+    assert_true(outcome_fatal(f->oc));
+    assert_int_equal(offsets_inflight(f->tracker, EVENTS, 0), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +507,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_revoke_during_backoff_abandons_the_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_late_acknowledgement_does_not_mark_a_newer_delivery_done,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_state_record_is_written_before_the_offset_is_done, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(no_state_record_without_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_lost_state_record_stops_without_marking_the_offset_done,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

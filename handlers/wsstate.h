@@ -1,0 +1,78 @@
+/* wsstate: wsflyte's record of what it last applied to one workspace, as
+ * kept in memory (applied.h) and on the compacted state topic
+ * (CONTRACT.md §1, §3).  The record lets the handler decide stale and
+ * duplicate events without a request, write only the objects whose desired
+ * content changed, delete by name the ones no longer desired, and re-render
+ * the workspace's desired state (from the event kept in it).
+ *
+ * The in-memory form is compact: a few strings and one sorted array of
+ * 64-bit (identity, content) hash pairs per workspace.  The topic form is
+ * JSON with a "format" version; see the README ("State record"). */
+#ifndef WF_WSSTATE_H
+#define WF_WSSTATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "wf_err.h"
+
+/* The record format this wsflyte writes and the newest it reads. */
+#define WSSTATE_FORMAT 1
+
+/* One desired object: a hash of its identity (API, kind, namespace, name;
+ * or the Flyte project; or a domain's attributes) and of its content. */
+typedef struct wsstate_obj {
+    uint64_t id;
+    uint64_t hash;
+} wsstate_obj;
+
+typedef struct wsstate {
+    char *workspace_id;
+    long long version; /* the workspace_version applied */
+    char *event_id;
+    prov_status status; /* the answer for a duplicate */
+    char *reason;       /* NULL for none */
+    int project;        /* the answer named the Flyte project */
+    int flyte;          /* 1: Flyte present (objects below exist); 0: absent (a tombstone) */
+    int complete;       /* 0: an apply failed part way: the hashes say nothing */
+    uint64_t digest;    /* of everything the event asked for */
+    wsstate_obj *objs;  /* sorted by id; only with flyte */
+    size_t n_objs;
+    char *event; /* compact JSON of the event applied (ws_event_to_json) */
+} wsstate;
+
+void wsstate_init(wsstate *s);
+/* Frees what s holds and leaves it empty; NULL is a no-op. */
+void wsstate_fini(wsstate *s);
+/* Deep copy into dst (initialised by this call).  Returns 0, or -1 when out
+ * of memory (dst is then empty). */
+int wsstate_copy(wsstate *dst, const wsstate *src);
+
+/* Sorts s->objs by id (call after filling them). */
+void wsstate_sort(wsstate *s);
+/* Returns 1 and *hash when s records an object of this identity. */
+int wsstate_find(const wsstate *s, uint64_t id, uint64_t *hash);
+
+/* Hashes: of bytes, and of a JSON value's canonical form (compact, sorted
+ * keys).  wsstate_hash_json returns 0 (never a valid hash from the first)
+ * when the value cannot be serialised, so that it matches nothing. */
+uint64_t wsstate_hash(const void *buf, size_t len);
+uint64_t wsstate_hash_json(const json_t *v);
+
+/* The event s keeps, decoded into *ev (release with ws_event_fini): what
+ * desired_build re-renders the workspace's desired state from.  Returns 0,
+ * or -1 with err set (the record keeps no event, or one this wsflyte cannot
+ * read). */
+int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err);
+
+/* The topic form (JSON text, malloc'd, not NUL-terminated in *len).
+ * Returns NULL when out of memory. */
+char *wsstate_encode(const wsstate *s, size_t *len);
+/* Reads a record from the topic into *out (initialised by this call).
+ * Returns 0; or -1 with err set (WF_DESERIALIZATION: not JSON, a field
+ * missing or mistyped, or a format newer than WSSTATE_FORMAT). */
+int wsstate_decode(const void *buf, size_t len, wsstate *out, wf_err *err);
+
+#endif
