@@ -230,8 +230,6 @@ static const struct {
      "Objects repaired after another writer changed or deleted them."},
     {"wsflyte_api_throttled_total", "counter",
      "Requests held back by client-side pacing or a 429 Retry-After."},
-    {"wsflyte_state_restore_seconds", "histogram",
-     "Time to read a partition's state records on assignment."},
 };
 
 static void render_locked(metrics *m, FILE *fp)
