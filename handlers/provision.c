@@ -350,14 +350,14 @@ static int check_namespaces(provisioner *p, const desired *d, const wsstate *bas
 /* Applies every domain's Namespace first: a namespace still terminating
  * from an earlier deletion makes the event wait (transient) before anything
  * else is written into it. */
-static int apply_namespaces(provisioner *p, const desired *d, wf_err *err)
+static int apply_namespaces(provisioner *p, const desired *d, int *created, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
         json_t *live = NULL;
         int terminating;
 
-        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, NULL, err) != 0)
+        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, &created[i], err) != 0)
             return -1;
         terminating = namespace_terminating(live);
         json_decref(live);
@@ -533,8 +533,8 @@ static int prune(provisioner *p, const desired *d, const wsstate *base, const ws
  * written; a project registered now (someone removed it) makes everything
  * be written again. */
 static int converge_present(provisioner *p, const ws_event *ev, const desired *d,
-                            const json_t *live, const int *existed, const wsstate *base,
-                            const wsstate *cur, prov_result *r, wf_err *err)
+                            const json_t *live, const int *existed, int *created,
+                            const wsstate *base, const wsstate *cur, prov_result *r, wf_err *err)
 {
     json_t *raced = NULL, *obj;
     int needs_update, stale = 0;
@@ -551,12 +551,14 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
     } else {
         needs_update = !project_matches(live, d->project);
     }
-    if (apply_namespaces(p, d, err) != 0)
+    /* A namespace created now (someone deleted one the record lists) gets
+     * all of its objects again. */
+    if (apply_namespaces(p, d, created, err) != 0)
         return -1;
     if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
     for (i = 0; i < d->n_domains; i++)
-        if (apply_domain(p, d->project_id, &d->domains[i], base, cur, err) != 0)
+        if (apply_domain(p, d->project_id, &d->domains[i], created[i] ? NULL : base, cur, err) != 0)
             return -1;
     if (prune(p, d, base, cur, existed, err) != 0)
         return -1;
@@ -576,7 +578,8 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
 static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
                          const wsstate *base, const wsstate *cur, prov_result *r, wf_err *err)
 {
-    int *existed = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
+    size_t n = d->n_domains ? d->n_domains : 1;
+    int *existed = calloc(2 * n, sizeof(int));
     int rc;
 
     if (existed == NULL) {
@@ -585,7 +588,7 @@ static int apply_present(provisioner *p, const ws_event *ev, const desired *d, c
     }
     rc = check_namespaces(p, d, base, existed, err);
     if (rc == 0)
-        rc = converge_present(p, ev, d, live, existed, base, cur, r, err);
+        rc = converge_present(p, ev, d, live, existed, existed + n, base, cur, r, err);
     free(existed);
     return rc;
 }

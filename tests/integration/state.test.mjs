@@ -129,6 +129,20 @@ test('after a restart a member change writes only what changed', async () => {
   assert.deepEqual(left, []);
 });
 
+test('a namespace someone deleted is created again with all its objects, though the record lists them', async () => {
+  const ws = 'ws-members', ns = `${ws}-staging`;
+  const r = await fetch(`${stack.kubeUrl}/api/v1/namespaces/${ns}`, { method: 'DELETE' });
+  assert.ok(r.ok, await r.text());
+  assert.ok(await waitFor(async () => (await fetch(`${stack.kubeUrl}/api/v1/namespaces/${ns}`)).status === 404, 15000, 200),
+    'the namespace is gone');
+  const c = await cost([ev(ws, 3, 'MEMBERS_CHANGED')]);
+  assert.equal(c.results[0].status, 'SUCCEEDED');
+  const kinds = (await stack.kubeState()).objects.filter((o) => o.metadata.namespace === ns &&
+    o.metadata.labels?.['wsflyte.io/workspace'] === ws).map((o) => o.kind).sort();
+  assert.deepEqual(kinds, ['NetworkPolicy', 'ResourceQuota', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding',
+    'ServiceAccount']);
+});
+
 test('a state record of a newer format or a corrupt one is logged and ignored: the full path', async () => {
   const log = stack.consumerLogs[restartLog].join('');
   assert.match(log, /state record ignored \(state\.format\): state record format 99 .*workspace=ws-future/);
