@@ -32,6 +32,7 @@ typedef enum outcome {
     OUT_UNAUTHORIZED, /* 401: re-read the token */
     OUT_DENIED,       /* 403, 404: RBAC or a missing CRD */
     OUT_STOPPED,
+    OUT_RELIST, /* kwatch_relist asked for a fresh list */
 } outcome;
 
 typedef struct watcher {
@@ -41,6 +42,7 @@ typedef struct watcher {
     char path[KW_PATH_MAX];
     pthread_t thread;
     int started;
+    atomic_int relist_req; /* kwatch_relist: end the watch, list again */
     CURL *curl;
     unsigned seed;
     /* Thread-only state. */
@@ -293,14 +295,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* curl calls this about once a second even on a silent stream. */
+/* curl calls this about once a second even on a silent stream: a stop,
+ * or a relist asked for during a watch, ends it. */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
+    xfer *x = ud;
+
     (void)dt;
     (void)dn;
     (void)ut;
     (void)un;
-    return stopping(ud);
+    return stopping(x->wt->w) || (x->watch && atomic_load(&x->wt->relist_req));
 }
 
 /* ---- requests ---- */
@@ -394,7 +399,7 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, wt->w);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     set_tls(wt);
@@ -531,6 +536,7 @@ static outcome relist(watcher *wt)
     outcome o;
 
     wt->rv[0] = '\0';
+    atomic_store(&wt->relist_req, 0); /* this list answers every earlier request */
     deliver(wt, KWATCH_RELIST, NULL);
     do {
         o = list_page(wt, cont, &next, &items);
@@ -581,6 +587,10 @@ static outcome watch_once(watcher *wt)
      * catches a connection that died silently. */
     o = get(wt, target, (timeout_s + 30) * 1000L, &x);
     free(target);
+    if (o != OUT_STOPPED && atomic_load(&wt->relist_req)) {
+        free(x.buf);
+        return OUT_RELIST;
+    }
     if (o == OUT_OK && x.len > 0) {
         snprintf(x.why, sizeof(x.why), "stream ended inside a line");
         o = OUT_BROKEN;
@@ -633,10 +643,12 @@ static void *watch_main(void *arg)
             if (watched++)
                 count(wt, &wt->stats.reconnects);
             o = watch_once(wt);
-            listed = o != OUT_GONE;
+            listed = o != OUT_GONE && o != OUT_RELIST;
         }
         if (o == OUT_STOPPED)
             break;
+        if (o == OUT_RELIST)
+            continue;
         if (o != OUT_OK && o != OUT_GONE)
             count(wt, &wt->stats.failures);
         if (o == OUT_OK)
@@ -765,6 +777,14 @@ void kwatch_free(kwatch *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
+}
+
+void kwatch_relist(kwatch *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        atomic_store(&w->ws[i].relist_req, 1);
 }
 
 int kwatch_stats_get(kwatch *w, size_t i, kwatch_stats *out)

@@ -94,6 +94,13 @@ kwatch *kwatch_new(const httpc_opts *conn, const kwatch_opts *opts, wf_err *err)
  * joins them; no callback runs after it returns.  NULL is a no-op. */
 void kwatch_free(kwatch *w);
 
+/* Asks every kind to list again (a resync pass: what a missed watch event
+ * hides shows up in a fresh list): a running watch ends within about a
+ * second and a RELIST ... SYNCED follows; a list already under way counts
+ * only when it began after the request.  Safe from any thread; NULL is a
+ * no-op. */
+void kwatch_relist(kwatch *w);
+
 /* Copies the stats of kind i (the index in opts->kinds).  Returns 0, or -1
  * when i is out of range.  Safe from any thread. */
 int kwatch_stats_get(kwatch *w, size_t i, kwatch_stats *out);

@@ -35,6 +35,7 @@ struct metrics {
     long inflight;
     int ready;
     series *api, *forwarded, *lag;
+    series *repairs; /* drift repairs by api and kind */
 };
 
 metrics *metrics_new(void)
@@ -62,6 +63,7 @@ void metrics_free(metrics *m)
     series_free(m->api);
     series_free(m->forwarded);
     series_free(m->lag);
+    series_free(m->repairs);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -130,6 +132,17 @@ void metrics_api(metrics *m, const char *api, long code)
     pthread_mutex_lock(&m->lock);
     series *s = code > 0 ? series_get(&m->api, "api=\"%s\",code=\"%ld\"", api, code)
                          : series_get(&m->api, "api=\"%s\",code=\"error\"", api);
+    if (s)
+        s->value++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_drift_repair(metrics *m, const char *api, const char *kind)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series *s = series_get(&m->repairs, "api=\"%s\",kind=\"%s\"", api, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -226,8 +239,6 @@ static void render_series(FILE *fp, const char *name, const char *type, const ch
 static const struct {
     const char *name, *type, *help;
 } declared_only[] = {
-    {"wsflyte_drift_repairs_total", "counter",
-     "Objects repaired after another writer changed or deleted them."},
     {"wsflyte_api_throttled_total", "counter",
      "Requests held back by client-side pacing or a 429 Retry-After."},
 };
@@ -271,6 +282,8 @@ static void render_locked(metrics *m, FILE *fp)
                   "Requests to FlyteAdmin and Kubernetes by status (error: no answer).", m->api);
     render_series(fp, "wsflyte_retry_forwarded_total", "counter",
                   "Records forwarded to a retry tier.", m->forwarded);
+    render_series(fp, "wsflyte_drift_repairs_total", "counter",
+                  "Objects repaired after another writer changed or deleted them.", m->repairs);
     fprintf(fp, "# HELP wsflyte_dead_lettered_total Records sent to the dead-letter topic.\n"
                 "# TYPE wsflyte_dead_lettered_total counter\n");
     for (int c = 1; c < N_CLASSES; c++)
