@@ -860,14 +860,14 @@ uint64_t provision_object_id(const char *api_version, const char *kind, const ch
     return identity("k8s", api_version, kind, ns, name);
 }
 
-int provision_id_is_flyte(const wf_config *cfg, uint64_t id)
+size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap)
 {
-    if (id == PROJECT_ID)
-        return 1;
+    if (cap > 0)
+        out[0] = PROJECT_ID;
     for (size_t i = 0; i < cfg->flyte.n_domains; i++)
-        if (id == attributes_id(cfg->flyte.domains[i]))
-            return 1;
-    return 0;
+        if (i + 1 < cap)
+            out[i + 1] = attributes_id(cfg->flyte.domains[i]);
+    return 1 + cfg->flyte.n_domains;
 }
 
 int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err)

@@ -65,10 +65,11 @@ int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_
 uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
                              const char *name);
 
-/* True when id is one of the Flyte identities of a record (the project,
- * a domain's attributes under cfg's domains): every other identity of a
- * record with Flyte present is a Kubernetes object. */
-int provision_id_is_flyte(const wf_config *cfg, uint64_t id);
+/* The Flyte identities a record with Flyte present may list (the project,
+ * each domain's attributes under cfg's domains), at most cap into out;
+ * returns how many there are.  Every other identity is a Kubernetes
+ * object. */
+size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap);
 
 /* Re-renders the desired state of the event rec keeps (desired_fini d in
  * every case).  Returns 0, or -1 with err set. */
