@@ -625,7 +625,7 @@ static void pass_begin(reconciler *r, int64_t now, int relist)
      * per object: a fresh list shows what a missed event would hide. */
     if (relist)
         kwatch_relist(r->watch);
-    log_debug(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
+    log_info(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
 }
 
 /* Events first: a pass takes workers only while at least half of them
