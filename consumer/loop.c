@@ -53,6 +53,8 @@ typedef struct app {
     applied *applied;    /* state records, shared by every worker's provisioner */
     rd_kafka_t *reader;  /* reads the state topic on assignment */
     reconciler *rec;     /* drift repair: watch hand-offs and resync passes */
+    /* One pacer per API, shared by every worker's provisioner. */
+    provisioner_pacers pace;
     size_t max_inflight;
     int fatal; /* a record could not be taken in: stop without committing past it */
 } app;
@@ -103,10 +105,49 @@ static void observe_api(void *ud, const char *api, long status)
     health_api_result(a->health, api, status);
 }
 
+/* A request waiting for its API's pacer gives up on a stop or revoke, as
+ * retries do. */
+static int pacing_cancelled(void *ud)
+{
+    app *a = ud;
+    return a->abandon || *a->stop;
+}
+
+static void on_throttled(void *ud, const char *api, long pause_ms)
+{
+    app *a = ud;
+
+    metrics_api_throttled(a->metrics, api);
+    log_warn(LOG_CTX_NONE, "%s throttled us: pausing its requests for %ld ms", api, pause_ms);
+}
+
+static int pacers_new(app *a, wf_err *err)
+{
+    pacer_opts o = {.cancelled = pacing_cancelled,
+                    .cancel_ud = a,
+                    .on_throttled = on_throttled,
+                    .throttled_ud = a};
+
+    o.api = "flyte";
+    o.qps = a->cfg->flyte.qps;
+    o.burst = a->cfg->flyte.burst;
+    if ((a->pace.flyte = pacer_new(&o)) != NULL) {
+        o.api = "k8s";
+        o.qps = a->cfg->kubernetes.qps;
+        o.burst = a->cfg->kubernetes.burst;
+        a->pace.k8s = pacer_new(&o);
+    }
+    if (a->pace.k8s == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "pacers: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, a->flyte_auth, a->applied, observe_api, a, err);
+    return provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
 }
 
 static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
@@ -365,8 +406,8 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         wf_err_set(err, WF_INTERNAL, "oom", "state store: out of memory");
         return -1;
     }
-    if ((a->metrics = metrics_new()) == NULL ||
-        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, NULL, err)) == NULL ||
+    if ((a->metrics = metrics_new()) == NULL || pacers_new(a, err) != 0 ||
+        (a->prober = provisioner_new(cfg, a->flyte_auth, NULL, NULL, NULL, NULL, err)) == NULL ||
         (a->health = health_start(cfg->observability.listen, a->metrics, probe_apis, a, err)) ==
             NULL)
         return -1;
@@ -435,6 +476,8 @@ static void app_fini(app *a)
     provisioner_free(a->prober);
     oauth_free(a->flyte_auth);
     applied_free(a->applied); /* after the workers' provisioners (dispatcher_free) */
+    pacer_free(a->pace.flyte);
+    pacer_free(a->pace.k8s);
     metrics_free(a->metrics);
     pause_free(a->pauses);
     outcome_free(a->oc); /* after the producer: its last reports need it */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define HTTPC_MAX_BODY          (16L * 1024 * 1024)
 #define HTTPC_MAX_RETRY_AFTER_S 3600L
 
@@ -34,6 +36,8 @@ struct httpc {
     void *observer_ud;
     httpc_auth_fn auth;
     void *auth_ud;
+    pacer *pacer;
+    pacer_priority priority;
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -111,6 +115,8 @@ httpc *httpc_new(const httpc_opts *opts, wf_err *err)
     c->observer_ud = opts->observer_ud;
     c->auth = opts->auth;
     c->auth_ud = opts->auth_ud;
+    c->pacer = opts->pacer;
+    c->priority = opts->priority;
     return c;
 }
 
@@ -161,8 +167,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* Retry-After is either delay-seconds or an HTTP date; only the former is
- * used by the APIs we call (kube-apiserver APF, proxies). */
+/* Retry-After is either delay-seconds (kube-apiserver APF, most proxies)
+ * or an HTTP date (some gateways and load balancers). */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     header_state *h = ud;
@@ -182,6 +188,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
                     secs = secs * 10 + (ptr[i] - '0');
             h->retry_after_ms =
                 (secs < HTTPC_MAX_RETRY_AFTER_S ? secs : HTTPC_MAX_RETRY_AFTER_S) * 1000;
+        } else if (i < n) {
+            h->retry_after_ms = pacer_retry_after_ms(ptr + i, n - i, wf_clock_wall_ms(),
+                                                     HTTPC_MAX_RETRY_AFTER_S * 1000);
         }
     }
     return n;
@@ -196,6 +205,16 @@ static void set_transport_error(httpc *c, CURLcode rc, const char *method, const
     snprintf(code, sizeof(code), "%s.%s", c->api, kind);
     wf_err_set(err, WF_TRANSIENT, code, "%s %s %s: %s", c->api, method, path,
                c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
+}
+
+/* A paced request told to give up before it was sent (a stop, a revoke). */
+static void set_cancelled(httpc *c, const char *method, const char *path, wf_err *err)
+{
+    char code[WF_ERR_CODE_MAX];
+
+    snprintf(code, sizeof(code), "%s.cancelled", c->api);
+    wf_err_set(err, WF_TRANSIENT, code, "%s %s %s: not sent: stopping while paced", c->api, method,
+               path);
 }
 
 static struct curl_slist *build_headers(httpc *c, const char *const *headers, int invalidate,
@@ -296,6 +315,11 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     return 0;
 }
 
+void httpc_set_priority(httpc *c, pacer_priority priority)
+{
+    c->priority = priority;
+}
+
 int httpc_request(httpc *c, const char *method, const char *path, const char *const *headers,
                   const char *body, size_t body_len, http_response *resp, wf_err *err)
 {
@@ -315,8 +339,14 @@ int httpc_request(httpc *c, const char *method, const char *path, const char *co
             curl_slist_free_all(hdrs);
             break;
         }
+        if (pacer_acquire(c->pacer, c->priority) != 0) {
+            curl_slist_free_all(hdrs);
+            set_cancelled(c, method, path, err);
+            break;
+        }
         int crc = perform_once(c, method, url, hdrs, body, body_len, resp);
         curl_slist_free_all(hdrs);
+        pacer_answered(c->pacer, crc != 0 ? 0 : resp->status, crc != 0 ? -1 : resp->retry_after_ms);
         if (crc != 0) {
             if (c->observer)
                 c->observer(c->observer_ud, c->api, 0);

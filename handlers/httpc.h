@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "pacer.h"
 #include "wf_err.h"
 
 typedef struct httpc httpc;
@@ -46,23 +47,35 @@ typedef struct httpc_opts {
     void *observer_ud;
     httpc_auth_fn auth;
     void *auth_ud;
+    /* The API's pacer (borrowed, shared by every client of the API; NULL:
+     * unpaced): each request waits for it, and a 429 or a 503 with
+     * Retry-After pauses it (pacer.h).  priority: PACER_BACKGROUND for
+     * resync and repairs, which yield to events. */
+    pacer *pacer;
+    pacer_priority priority;
 } httpc_opts;
 
 typedef struct http_response {
     long status;
     char *body; /* NUL-terminated, owned */
     size_t len;
-    long retry_after_ms; /* -1 when absent; delay-seconds only, at most 1 h */
+    long retry_after_ms; /* -1 when absent; delay-seconds or an HTTP date, at most 1 h */
 } http_response;
 
 /* Copies what it needs from opts.  Returns NULL with err set. */
 httpc *httpc_new(const httpc_opts *opts, wf_err *err);
 void httpc_free(httpc *c);
 
+/* Sets the priority of c's later requests at its pacer (c is used by one
+ * thread at a time): a worker's repair job yields to events. */
+void httpc_set_priority(httpc *c, pacer_priority priority);
+
 /* Sends method path (relative to the base URL, already escaped) with the
  * NULL-terminated extra headers and an optional body.  Returns 0 with *resp
  * filled (release with http_response_fini), or -1 with err set.  A 401 is
- * retried once with a fresh credential when an auth provider is set. */
+ * retried once with a fresh credential when an auth provider is set.  With
+ * a pacer, a request that is told to give up while it waits for it (a stop)
+ * fails WF_TRANSIENT, code "<api>.cancelled", unsent. */
 int httpc_request(httpc *c, const char *method, const char *path, const char *const *headers,
                   const char *body, size_t body_len, http_response *resp, wf_err *err);
 

@@ -170,7 +170,8 @@ static int resolve_endpoint(k8s *k, const wf_config *cfg, char *url, size_t url_
     return 0;
 }
 
-k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, wf_err *err)
+k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *observer_ud,
+             wf_err *err)
 {
     k8s *k = calloc(1, sizeof(*k));
     const char *token_file;
@@ -186,6 +187,7 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
         return NULL;
     }
     o.api = "k8s";
+    o.pacer = pace;
     o.observer = observer;
     o.observer_ud = observer_ud;
     if (token_file) {
@@ -216,6 +218,11 @@ k8s *k8s_new(const wf_config *cfg, httpc_observer observer, void *observer_ud, w
 const httpc_opts *k8s_conn(const k8s *k)
 {
     return &k->conn;
+}
+
+void k8s_set_priority(k8s *k, pacer_priority priority)
+{
+    httpc_set_priority(k->http, priority);
 }
 
 void k8s_free(k8s *k)

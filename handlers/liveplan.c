@@ -44,7 +44,7 @@ liveplan *liveplan_new(const wf_config *cfg, wf_err *err)
         fo.auth_ud = lp->auth;
     }
     if ((lp->flyte = httpc_new(&fo, err)) == NULL ||
-        (lp->kube = k8s_new(cfg, NULL, NULL, err)) == NULL) {
+        (lp->kube = k8s_new(cfg, NULL, NULL, NULL, err)) == NULL) {
         liveplan_free(lp);
         return NULL;
     }

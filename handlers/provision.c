@@ -27,7 +27,8 @@ struct provisioner {
 };
 
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
-                             httpc_observer observer, void *observer_ud, wf_err *err)
+                             const provisioner_pacers *pace, httpc_observer observer,
+                             void *observer_ud, wf_err *err)
 {
     provisioner *p = calloc(1, sizeof(*p));
     httpc_opts fo = {0};
@@ -45,10 +46,11 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
         fo.auth = oauth_auth;
         fo.auth_ud = flyte_auth;
     }
+    fo.pacer = pace ? pace->flyte : NULL;
     fo.observer = observer;
     fo.observer_ud = observer_ud;
     p->flyte = httpc_new(&fo, err);
-    p->kube = p->flyte ? k8s_new(cfg, observer, observer_ud, err) : NULL;
+    p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
     if (p->kube == NULL) {
         provisioner_free(p);
         return NULL;
@@ -1170,6 +1172,9 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     memset(&d, 0, sizeof(d));
     if (!applied_get(p->cache, workspace_id, &rec))
         return 0; /* not owned here (any more) */
+    /* Repairs yield to events at the pacers. */
+    httpc_set_priority(p->flyte, PACER_BACKGROUND);
+    k8s_set_priority(p->kube, PACER_BACKGROUND);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
@@ -1187,6 +1192,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         goto out;
     rc = count;
 out:
+    httpc_set_priority(p->flyte, PACER_EVENT);
+    k8s_set_priority(p->kube, PACER_EVENT);
     desired_fini(&d);
     wsstate_fini(&rec);
     return rc;

@@ -31,19 +31,29 @@
 #include "event.h"
 #include "httpc.h"
 #include "oauth.h"
+#include "pacer.h"
 #include "wf_err.h"
 
 typedef struct provisioner provisioner;
 
-/* cfg, and flyte_auth and cache when not NULL, must outlive the
- * provisioner.  flyte_auth (borrowed; thread-safe, so one serves every
+/* The pacers of the two APIs (pacer.h), shared by every provisioner. */
+typedef struct provisioner_pacers {
+    pacer *flyte;
+    pacer *k8s;
+} provisioner_pacers;
+
+/* cfg, and flyte_auth, cache and the pacers when not NULL, must outlive
+ * the provisioner.  flyte_auth (borrowed; thread-safe, so one serves every
  * provisioner) supplies FlyteAdmin's bearer tokens; NULL sends none.
  * cache (borrowed; thread-safe, one for every provisioner of the process)
- * holds the state records; NULL keeps none.  FlyteAdmin's TLS peer is
+ * holds the state records; NULL keeps none.  pace (borrowed; one per API
+ * for the whole process; NULL members: unpaced) paces the requests.
+ * FlyteAdmin's TLS peer is
  * verified against flyte.ca_file, or the system trust store.  Returns NULL
  * with err set. */
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
-                             httpc_observer observer, void *observer_ud, wf_err *err);
+                             const provisioner_pacers *pace, httpc_observer observer,
+                             void *observer_ud, wf_err *err);
 void provisioner_free(provisioner *p);
 
 /* Applies ev, read from partition.  Returns 0 with r->status (SUCCEEDED or

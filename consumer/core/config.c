@@ -159,6 +159,8 @@ static const key_def keys[] = {
          check_dns_label, REQ),
     STR("flyte.authz_namespace", flyte.authz_namespace, "flyte", check_dns_label, REQ),
     STR("flyte.ca_file", flyte.ca_file, "", NULL, 0),
+    INT("flyte.qps", flyte.qps, "50", 0, 100000),
+    INT("flyte.burst", flyte.burst, "100", 0, 100000),
     SECTION("flyte.auth"),
     ENUM("flyte.auth.type", flyte.auth_type, "none", auth_names),
     STR("flyte.auth.client_id", flyte.auth_client_id, "", NULL, 0),
@@ -183,6 +185,8 @@ static const key_def keys[] = {
         check_quantity, REQ),
     STR("kubernetes.limit_range.default_request_memory", kubernetes.limit_default_request_memory,
         "256Mi", check_quantity, REQ),
+    INT("kubernetes.qps", kubernetes.qps, "50", 0, 100000),
+    INT("kubernetes.burst", kubernetes.burst, "100", 0, 100000),
     SECTION("aws"),
     STR("aws.account_id", aws.account_id, "000000000000", check_account_id, REQ),
     STR("aws.role_name_template", aws.role_name_template, "FlyteWorkspace-{{ project }}-Role", NULL,
@@ -1486,6 +1490,23 @@ static void check_ack(loader *ld)
                 k->path, "required when aws.ack.enabled is true");
 }
 
+/* A paced API needs room for at least one request in its bucket. */
+static void check_pacing(loader *ld)
+{
+    static const char *const qps_keys[] = {"flyte.qps", "kubernetes.qps"};
+    static const char *const burst_keys[] = {"flyte.burst", "kubernetes.burst"};
+
+    for (size_t i = 0; i < 2; i++) {
+        const key_def *q = find_key(qps_keys[i]), *b = find_key(burst_keys[i]);
+        int qps = *(int *)field(ld->cfg, q), burst = *(int *)field(ld->cfg, b);
+        if (qps == 0 || burst >= 1)
+            continue;
+        problem(ld, "config.range",
+                ld->at[b - keys].kind != AT_DEFAULT ? &ld->at[b - keys] : &ld->at[q - keys],
+                b->path, "must be at least 1 when %s is above 0, got %d", q->path, burst);
+    }
+}
+
 static void check_derived_topics(loader *ld)
 {
     const wf_config *cfg = ld->cfg;
@@ -1573,7 +1594,7 @@ static void check_limit_range(loader *ld)
 }
 
 static void (*const cross_checks[])(loader *ld) = {
-    check_required,       check_auth,        check_ack,
+    check_required,       check_auth,        check_ack,         check_pacing,
     check_derived_topics, check_quota_split, check_limit_range,
 };
 

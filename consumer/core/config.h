@@ -68,6 +68,8 @@ typedef struct wf_config {
         char *auth_client_secret_file;
         char **auth_scopes;
         size_t n_auth_scopes;
+        int qps; /* client-side pacing (requests/s, 0 = unpaced) and its burst */
+        int burst;
     } flyte;
     struct {
         char *api_url; /* "" = in-cluster; "kubeconfig:PATH"; or a URL */
@@ -84,6 +86,8 @@ typedef struct wf_config {
         char *limit_default_memory;
         char *limit_default_request_cpu;
         char *limit_default_request_memory;
+        int qps; /* client-side pacing (requests/s, 0 = unpaced) and its burst */
+        int burst;
     } kubernetes;
     struct {
         char *account_id;

@@ -36,6 +36,7 @@ struct metrics {
     int ready;
     series *api, *forwarded, *lag;
     series *repairs; /* drift repairs by api and kind */
+    series *throttled;
 };
 
 metrics *metrics_new(void)
@@ -64,6 +65,7 @@ void metrics_free(metrics *m)
     series_free(m->forwarded);
     series_free(m->lag);
     series_free(m->repairs);
+    series_free(m->throttled);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -132,6 +134,17 @@ void metrics_api(metrics *m, const char *api, long code)
     pthread_mutex_lock(&m->lock);
     series *s = code > 0 ? series_get(&m->api, "api=\"%s\",code=\"%ld\"", api, code)
                          : series_get(&m->api, "api=\"%s\",code=\"error\"", api);
+    if (s)
+        s->value++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_api_throttled(metrics *m, const char *api)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series *s = series_get(&m->throttled, "api=\"%s\"", api);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -280,6 +293,9 @@ static void render_locked(metrics *m, FILE *fp)
             m->restore_sum, (unsigned long long)m->restore_count);
     render_series(fp, "wsflyte_api_requests_total", "counter",
                   "Requests to FlyteAdmin and Kubernetes by status (error: no answer).", m->api);
+    render_series(fp, "wsflyte_api_throttled_total", "counter",
+                  "Throttling answers (429, or 503 with Retry-After) that paused an API.",
+                  m->throttled);
     render_series(fp, "wsflyte_retry_forwarded_total", "counter",
                   "Records forwarded to a retry tier.", m->forwarded);
     render_series(fp, "wsflyte_drift_repairs_total", "counter",

@@ -18,6 +18,8 @@ void metrics_free(metrics *m);
 void metrics_event(metrics *m, ws_event_type type, prov_status status, double seconds);
 /* An answered (code = HTTP status) or failed (code 0) API request. */
 void metrics_api(metrics *m, const char *api, long code);
+/* A throttling answer (429, or 503 with Retry-After) that paused api. */
+void metrics_api_throttled(metrics *m, const char *api);
 void metrics_retry_forwarded(metrics *m, const char *tier);
 /* One object repaired after drift: api "k8s" or "flyte", kind as the API
  * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */

@@ -28,7 +28,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     free(cfg.kubernetes.api_url);
     cfg.kubernetes.api_url = strdup(url);
     wf_err_init(&err);
-    kube = k8s_new(&cfg, NULL, NULL, &err);
+    kube = k8s_new(&cfg, NULL, NULL, NULL, &err);
     if (kube == NULL) {
         fprintf(stderr, "fuzz_k8s_response: %s\n", err.msg);
         abort();

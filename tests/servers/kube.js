@@ -3,6 +3,7 @@
 //   node tests/servers/kube.js [--port 0] [--termination-ms 1500] [--ack on|off]
 //        [--token TOKEN] [--namespaces default,kube-system,flyte] [--log-requests]
 //        [--tls-cert FILE --tls-key FILE]   (serve HTTPS; the URL printed is https://)
+//        [--watch-history 10000] [--watch-bookmark-ms 1000]   (changes kept for watches; BOOKMARK interval)
 import { parseArgs, onOff, runMain, tlsFromArgs } from './lib/http.js';
 import { startKube } from './lib/kube-app.js';
 
@@ -16,6 +17,8 @@ runMain('kube', async () => {
     logRequests: 'false',
     tlsCert: '',
     tlsKey: '',
+    watchHistory: '10000',
+    watchBookmarkMs: '1000',
   });
   return startKube({
     port: Number(a.port),
@@ -25,5 +28,7 @@ runMain('kube', async () => {
     namespaces: a.namespaces.split(',').map((n) => n.trim()).filter(Boolean),
     logRequests: onOff(a.logRequests),
     tls: tlsFromArgs(a.tlsCert, a.tlsKey),
+    watchHistory: Number(a.watchHistory),
+    watchBookmarkMs: Number(a.watchBookmarkMs),
   });
 });

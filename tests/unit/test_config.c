@@ -159,6 +159,10 @@ static void defaults_match_contract(void **state)
     assert_string_equal(c->kubernetes.limit_default_memory, "2Gi");
     assert_string_equal(c->kubernetes.limit_default_request_cpu, "100m");
     assert_string_equal(c->kubernetes.limit_default_request_memory, "256Mi");
+    assert_int_equal(c->flyte.qps, 50);
+    assert_int_equal(c->flyte.burst, 100);
+    assert_int_equal(c->kubernetes.qps, 50);
+    assert_int_equal(c->kubernetes.burst, 100);
     assert_string_equal(c->aws.account_id, "000000000000");
     assert_string_equal(c->aws.role_name_template, "FlyteWorkspace-{{ project }}-Role");
     assert_int_equal(c->aws.ack_enabled, 0);
@@ -378,6 +382,23 @@ static void concurrency_out_of_range(void **state)
 {
     expect_problem(state, "processing:\n  concurrency: 1025\n",
                    ":2:16: processing.concurrency: must be between 1 and 1024, got 1025\n");
+}
+
+static void pacing_needs_a_burst(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state, "kubernetes:\n  qps: 5\n  burst: 0\n",
+                   ":3:10: kubernetes.burst: must be at least 1 when kubernetes.qps is above 0, "
+                   "got 0\n");
+    reset(f);
+    expect_problem(state, "flyte:\n  qps: -1\n",
+                   ":2:8: flyte.qps: must be between 0 and 100000, got -1\n");
+    reset(f);
+    /* qps 0 is unpaced: no burst needed. */
+    load_text(f, "flyte:\n  qps: 0\n  burst: 0\n", NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.flyte.qps, 0);
 }
 
 static void in_place_attempts_out_of_range(void **state)
@@ -1027,6 +1048,7 @@ int main(void)
         T(resync_interval_rejects_bad_duration),
         T(concurrency_out_of_range),
         T(in_place_attempts_out_of_range),
+        T(pacing_needs_a_burst),
         T(results_format_is_enum),
         T(auth_type_is_enum),
         T(log_format_and_level_are_enums),

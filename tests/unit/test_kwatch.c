@@ -330,7 +330,7 @@ static int setup(void **state)
     if (wf_config_load(&f->cfg, NULL, envp, &report, &err) != 0)
         fail_msg("config: %s", report ? report : err.msg);
     free(report);
-    f->k8s = k8s_new(&f->cfg, NULL, NULL, &err);
+    f->k8s = k8s_new(&f->cfg, NULL, NULL, NULL, &err);
     assert_non_null(f->k8s);
     *state = f;
     return 0;

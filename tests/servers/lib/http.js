@@ -114,6 +114,13 @@ export function sendJson(res, status, obj, headers = {}) {
 }
 
 function sendResult(res, r) {
+  // A stream (a watch): the headers now, the body as it comes, chunked.
+  if (r.stream) {
+    res.writeHead(r.status, { ...(r.headers || {}), 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders(); // the client learns at once that its watch is open
+    r.stream(res);
+    return;
+  }
   let body = r.body;
   const headers = { ...(r.headers || {}) };
   if (body === undefined || body === null) body = '';
@@ -216,6 +223,8 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false, tl
       }
       if (rest === 'config' && method === 'GET') return sendJson(res, 200, app.config());
       if (rest === 'config' && method === 'POST') return sendJson(res, 200, app.configure(bodyJson()));
+      const own = app.control ? app.control(method, rest, bodyJson()) : null;
+      if (own) return sendJson(res, 200, own);
       return sendJson(res, 404, { error: `unknown control route ${method} ${path}` });
     } catch (e) {
       return sendJson(res, 400, { error: e.message });

@@ -12,6 +12,7 @@ import {
   apply as ssaApply, recordUpdate, normalize, clone, deepEqual, managedFieldsJson, conflictStatus, sameEntries,
 } from './ssa.js';
 import { parseSelector, matches } from './k8s-selector.js';
+import { createWatchHub } from './kube-watch.js';
 
 const RBAC = 'rbac.authorization.k8s.io';
 const ACK = 'iam.services.k8s.aws';
@@ -104,6 +105,7 @@ export function createKube(opts = {}) {
   let rv = 0;
   let timers = new Map();
   const validators = new Map();
+  const watch = createWatchHub({ historyLimit: Number(opts.watchHistory ?? 10000), bookmarkMs: Number(opts.watchBookmarkMs ?? 1000) });
 
   const keyOf = (res, ns, name) => `${res.group}|${res.resource}|${ns || ''}|${name}`;
   const nsRes = RESOURCES[0];
@@ -255,8 +257,22 @@ export function createKube(opts = {}) {
       }
     }
     const rec = { res, obj, entries };
-    if (!dryRun) store.set(key, rec);
+    if (!dryRun) {
+      store.set(key, rec);
+      watch.record(rv, prev ? 'MODIFIED' : 'ADDED', res, render(rec), prev ? render(prev) : undefined);
+    }
     return rec;
+  }
+
+  // Removes a stored object; the deletion gets a resourceVersion of its own,
+  // which the DELETED event's object carries.
+  function drop(key) {
+    const rec = store.get(key);
+    if (!rec) return;
+    store.delete(key);
+    const obj = render(rec);
+    obj.metadata.resourceVersion = nextRv();
+    watch.record(rv, 'DELETED', rec.res, obj);
   }
 
   function newMeta(obj, old) {
@@ -589,10 +605,9 @@ export function createKube(opts = {}) {
   function finishNamespace(name) {
     timers.delete(name);
     for (const [k, rec] of store) {
-      if (rec.res.namespaced && rec.obj.metadata.namespace === name) store.delete(k);
+      if (rec.res.namespaced && rec.obj.metadata.namespace === name) drop(k);
     }
-    store.delete(keyOf(nsRes, '', name));
-    rv += 1;
+    drop(keyOf(nsRes, '', name));
   }
 
   function scheduleTermination(name) {
@@ -625,17 +640,15 @@ export function createKube(opts = {}) {
       scheduleTermination(name);
       return respond(200, render(nrec));
     }
-    if (!dryRun) {
-      store.delete(key);
-      rv += 1;
-    }
+    if (!dryRun) drop(key);
     return respond(200, {
       kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
       details: details({ name, group: res.group, kind: res.resource, uid: rec.obj.metadata.uid }),
     });
   }
 
-  function list(res, ns, ctx) {
+  // The label and field selectors of a list or watch, as one predicate on an object.
+  function selection(ctx) {
     let sel = null;
     const ls = ctx.query.get('labelSelector');
     if (ls) {
@@ -654,24 +667,56 @@ export function createKube(opts = {}) {
         fieldSel.push({ field: m[1].split('.')[1], neg: m[2] === '!=', value: m[3] });
       }
     }
-    let items = [...store.values()]
+    return (o) => (!sel || matches(sel, o.metadata.labels || {}))
+      && fieldSel.every((f) => ((o.metadata[f.field] || '') === f.value) !== f.neg);
+  }
+
+  function checkListOptions(ctx, isWatch) {
+    const rvm = ctx.query.get('resourceVersionMatch');
+    if (!rvm) return;
+    const errs = [];
+    if (isWatch) errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch'));
+    else if (!['NotOlderThan', 'Exact'].includes(rvm)) errs.push(notSupported('resourceVersionMatch', rvm, ['Exact', 'NotOlderThan', '']));
+    else if (!ctx.query.get('resourceVersion')) errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided'));
+    if (errs.length) throw invalidOptions('ListOptions', errs);
+  }
+
+  function inScope(res, ns) {
+    return [...store.values()]
       .filter((r) => r.res === res && (ns === undefined || r.obj.metadata.namespace === ns))
-      .filter((r) => !sel || matches(sel, r.obj.metadata.labels || {}))
-      .filter((r) => fieldSel.every((f) => ((r.obj.metadata[f.field] || '') === f.value) !== f.neg))
       .sort((a, b) => {
         const ka = `${a.obj.metadata.namespace || ''}/${a.obj.metadata.name}`;
         const kb = `${b.obj.metadata.namespace || ''}/${b.obj.metadata.name}`;
         return ka < kb ? -1 : ka > kb ? 1 : 0;
       });
+  }
+
+  function list(res, ns, ctx) {
+    const isWatch = ['1', 'true', 'True', 'TRUE', 't', 'T'].includes(ctx.query.get('watch'));
+    checkListOptions(ctx, isWatch);
+    const selected = selection(ctx);
+    if (isWatch) {
+      const from = ctx.query.get('resourceVersion') || '';
+      if (from !== '' && !/^\d+$/.test(from)) throw badRequest(`invalid resource version "${from}"`);
+      return watch.serve({ res, ns, query: ctx.query, selected, current: () => inScope(res, ns).map(render).filter(selected), rv: () => rv });
+    }
+    let items = inScope(res, ns).filter((r) => selected(r.obj));
     const metadata = { resourceVersion: String(rv) };
     let start = 0;
+    let tokenRv = 0;
     const cont = ctx.query.get('continue');
     if (cont) {
       try {
-        start = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')).start;
+        const token = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8'));
+        start = token.start;
         if (!Number.isInteger(start) || start < 0) throw new Error('bad');
+        tokenRv = token.rv;
       } catch {
         throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      }
+      // etcd compacted the revision the list started at (here: the watch history moved past it).
+      if (tokenRv < watch.oldest()) {
+        throw fail(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
       }
     }
     const limit = Number(ctx.query.get('limit') || 0);
@@ -759,9 +804,8 @@ export function createKube(opts = {}) {
     const listed = list(res, ns, ctx).body;
     for (const item of listed.items) {
       if (res.kind === 'Namespace') continue;
-      store.delete(keyOf(res, item.metadata.namespace, item.metadata.name));
+      drop(keyOf(res, item.metadata.namespace, item.metadata.name));
     }
-    if (listed.items.length) rv += 1;
     return respond(200, listed);
   }
 
@@ -821,21 +865,23 @@ export function createKube(opts = {}) {
   }
 
   function config() {
-    return { termination_ms: cfg.termination_ms, ack: cfg.ack, token_required: !!cfg.token, namespaces: cfg.namespaces, resource_version: String(rv) };
+    return { termination_ms: cfg.termination_ms, ack: cfg.ack, token_required: !!cfg.token, namespaces: cfg.namespaces, resource_version: String(rv), ...watch.config() };
   }
 
   function configure(body) {
-    const known = ['termination_ms', 'token', 'ack'];
+    const known = ['termination_ms', 'token', 'ack', 'watch_history', 'watch_bookmark_ms'];
     for (const k of Object.keys(body)) if (!known.includes(k)) throw new Error(`unknown config key: ${k}`);
     if (body.termination_ms !== undefined) cfg.termination_ms = Number(body.termination_ms);
     if (body.token !== undefined) cfg.token = body.token || null;
     if (body.ack !== undefined) cfg.ack = body.ack === true || body.ack === 'on';
+    watch.configure(body);
     return config();
   }
 
   function reset() {
     for (const t of timers.values()) clearTimeout(t);
     timers = new Map();
+    watch.reset();
     store = new Map();
     rv = 0;
     Object.assign(cfg, initial);
@@ -847,7 +893,18 @@ export function createKube(opts = {}) {
     reset();
   }
 
-  return { name: 'kube', handle, faultResponse, state, config, configure, reset, init };
+  // /_test/watches: GET how many are open; POST /_test/watches/cut {"how": "reset"|"end"} ends them all.
+  function control(method, rest, body) {
+    if (rest === 'watches' && method === 'GET') return { watches: watch.config().watches };
+    if (rest === 'watches/cut' && method === 'POST') {
+      const how = body.how ?? 'reset';
+      if (!['reset', 'end'].includes(how)) throw new Error('how must be reset or end');
+      return { cut: watch.cut(how) };
+    }
+    return null;
+  }
+
+  return { name: 'kube', handle, faultResponse, state, config, configure, reset, init, control };
 }
 
 // ---- patch helpers ------------------------------------------------------------------
