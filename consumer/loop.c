@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "dispatch.h"
 #include "health.h"
+#include "intent.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,6 +53,7 @@ typedef struct app {
     oauth *flyte_auth;   /* FlyteAdmin tokens, shared by every provisioner; or NULL */
     applied *applied;    /* state records, shared by every worker's provisioner */
     rd_kafka_t *reader;  /* reads the state topic on assignment */
+    intent *intent;      /* marks records incomplete before writes, from the workers */
     reconciler *rec;     /* drift repair: watch hand-offs and resync passes */
     /* One pacer per API, shared by every worker's provisioner. */
     provisioner_pacers pace;
@@ -147,7 +149,12 @@ static int pacers_new(app *a, wf_err *err)
 static void *worker_init(void *ud, wf_err *err)
 {
     app *a = ud;
-    return provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
+    provisioner *p =
+        provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
+
+    if (p)
+        provisioner_set_intent(p, intent_write, a->intent);
+    return p;
 }
 
 static void probe_apis(void *ud, int *flyte_ok, int *k8s_ok)
@@ -414,6 +421,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
     log_info(LOG_CTX_NONE, "metrics and health on %s (port %d)", cfg->observability.listen,
              health_port(a->health));
     if ((a->codec = kafka_codec_new(cfg, err)) == NULL || (a->offsets = offsets_new()) == NULL ||
+        (a->intent = intent_new(cfg, err)) == NULL ||
         (a->dispatcher = dispatcher_new(&dopts, err)) == NULL ||
         (a->producer = make_producer(a, err)) == NULL ||
         (a->consumer = make_consumer(a, err)) == NULL || (a->reader = make_reader(a, err)) == NULL)
@@ -472,6 +480,7 @@ static void app_fini(app *a)
         rd_kafka_destroy(a->producer);
     }
     dispatcher_free(a->dispatcher);
+    intent_free(a->intent); /* after the workers (dispatcher_free) */
     health_stop(a->health);
     provisioner_free(a->prober);
     oauth_free(a->flyte_auth);

@@ -24,7 +24,15 @@ struct provisioner {
     httpc *flyte;
     k8s *kube;
     applied *cache; /* borrowed; NULL: none */
+    provision_intent_fn intent;
+    void *intent_ud;
 };
+
+void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud)
+{
+    p->intent = fn;
+    p->intent_ud = ud;
+}
 
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
                              const provisioner_pacers *pace, httpc_observer observer,
@@ -776,6 +784,21 @@ static int record(provisioner *p, const ws_event *ev, int32_t partition, const d
     return 0;
 }
 
+/* Stores the workspace's record as incomplete, here and (through the
+ * intent writer) on the state topic, before anything is written. */
+static int mark_before_writes(provisioner *p, int32_t partition, const desired *d, wf_err *err)
+{
+    wsstate marked;
+    int rc = 0;
+
+    if (!applied_mark_incomplete(p->cache, d->project_id, &marked))
+        return 0;
+    if (p->intent)
+        rc = p->intent(p->intent_ud, partition, &marked, err);
+    wsstate_fini(&marked);
+    return rc;
+}
+
 static int is_stale(const prov_result *r)
 {
     return r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0;
@@ -791,6 +814,8 @@ static int converge(provisioner *p, const ws_event *ev, int32_t partition, const
     const wsstate *base = have && prior->flyte && prior->complete ? prior : NULL;
     int rc;
 
+    if (have && prior->complete && mark_before_writes(p, partition, d, err) != 0)
+        return -1;
     if (d->flyte_wanted)
         rc = apply_present(p, ev, d, live, base, cur, r, err);
     else

@@ -56,6 +56,16 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
                              void *observer_ud, wf_err *err);
 void provisioner_free(provisioner *p);
 
+/* Makes s (a workspace's record marked incomplete) durable before the
+ * first write of an apply that starts from a complete record: a crash or a
+ * hand-back in the middle of the apply then leaves a record that no longer
+ * vouches for the objects, and the next owner takes the full path instead
+ * of trusting hashes the partial writes made untrue.  Returns 0 once the
+ * record is stored, or -1 with err set. */
+typedef int (*provision_intent_fn)(void *ud, int32_t partition, const wsstate *s, wf_err *err);
+/* Sets p's intent writer (NULL: none, for tests and tools). */
+void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud);
+
 /* Applies ev, read from partition.  Returns 0 with r->status (SUCCEEDED or
  * SKIPPED), r->reason, r->flyte_project, r->console_url and r->namespaces
  * set (owned by r), or -1 with err classified (transient errors may be

@@ -81,7 +81,8 @@ before(async () => {
   stack = await new Stack({ partitions: 2, config: { concurrency: 4 } }).start();
   consumer = stack.startNamedConsumer(`c${n++}`);
   first = await cost([ev('ws-gone-sigterm', 2, 'WORKSPACE_DELETED'), ev('ws-members', 1, 'WORKSPACE_CREATED'),
-    ev('ws-future', 1, 'WORKSPACE_CREATED'), ev('ws-corrupt', 1, 'WORKSPACE_CREATED')]);
+    ev('ws-future', 1, 'WORKSPACE_CREATED'), ev('ws-corrupt', 1, 'WORKSPACE_CREATED'),
+    ev('ws-crash', 1, 'WORKSPACE_CREATED', { members: people.slice(0, 2) })]);
   const rec = JSON.parse((await stateRecords('ws-future')).at(-1).payload);
   await kcatState('ws-future', JSON.stringify({ ...rec, format: 99 }));
   await kcatState('ws-corrupt', '{"format": 1, "workspace_id": ');
@@ -161,8 +162,35 @@ test('a state record of a newer format or a corrupt one is logged and ignored: t
 test('a workspace deleted while nothing existed stays deleted across a restart (kill -9)', async () => {
   const ws = 'ws-gone-sigkill';
   const c = await cost([ev(ws, 2, 'WORKSPACE_DELETED')]);
+  // The same kill interrupts ws-crash's v2 (charlie joins): his binding in
+  // development is written, the one in staging hangs.
+  await stack.fault('kube', { path: '^/apis/rbac.authorization.k8s.io/v1/namespaces/ws-crash-staging/rolebindings/workspace-viewer-charlie',
+    hang: true });
+  await stack.produceEvents([ev('ws-crash', 2, 'MEMBERS_CHANGED')], 'json');
+  produced++;
+  assert.ok(await waitFor(async () => (await stack.kubeState()).objects.some((o) => o.metadata.namespace === 'ws-crash-development' &&
+    o.metadata.name.startsWith('workspace-viewer-charlie-')), 20000, 100), 'the apply of v2 has begun');
   await restart('SIGKILL');
+  await stack.clearFaults();
   await staysDeleted(ws, c.results[0]);
+});
+
+test('an apply interrupted by kill -9 left its workspace\'s record incomplete, and its redelivery converges', async () => {
+  const ws = 'ws-crash';
+  // Before writing, the apply of v2 marked v1's record incomplete on the
+  // state topic: the hashes no longer describe what the objects hold.
+  const records = (await stateRecords(ws)).map((r) => JSON.parse(r.payload));
+  const marked = records.findIndex((r) => r.version === 1 && r.complete === false);
+  assert.ok(marked > 0, JSON.stringify(records.map((r) => [r.version, r.complete])));
+  // v2 comes again (never committed) and is applied on the full path.
+  const done = await waitFor(async () => (await stack.results(produced + 20, 3)).find((x) => x.workspace_id === ws && x.workspace_version === 2),
+    30000, 200);
+  assert.equal(done?.status, 'SUCCEEDED', 'v2 is answered after the restart');
+  const charlie = (await stack.kubeState()).objects.filter((o) => o.kind === 'RoleBinding' &&
+    o.metadata.namespace.startsWith(`${ws}-`) && o.metadata.name.startsWith('workspace-viewer-charlie-'));
+  assert.equal(charlie.length, 3, 'charlie is bound in every domain');
+  const last = JSON.parse((await stateRecords(ws)).at(-1).payload);
+  assert.deepEqual([last.version, last.complete], [2, true]);
 });
 
 test('two consumers: the state moves with a partition on a rebalance', async () => {
