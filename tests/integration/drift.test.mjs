@@ -38,7 +38,8 @@ const paths = {
 async function kube(method, path, body, contentType = 'application/merge-patch+json') {
   const q = method === 'PATCH' || method === 'PUT' ? `?fieldManager=${MANAGER}` : '';
   const r = await fetch(`${stack.kubeUrl}${path}${q}`, {
-    method, headers: body ? { 'Content-Type': contentType } : {}, body: body ? JSON.stringify(body) : undefined,
+    method, headers: { 'X-Request-Id': MANAGER, ...(body ? { 'Content-Type': contentType } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
   });
   const text = await r.text();
   assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`);
@@ -91,7 +92,8 @@ before(async () => {
   const events = [makeEvent({ workspace: WS, members: people }),
     ...OTHERS.map((w) => makeEvent({ workspace: w }))];
   await stack.produceEvents(events, 'json');
-  for (const e of events) assert.equal((await stack.resultOf(e.event_id)).status, 'SUCCEEDED');
+  const results = await stack.results(events.length, 60);
+  for (const e of events) assert.equal(results.find((r) => r.event_id === e.event_id)?.status, 'SUCCEEDED', e.event_id);
   resultsBefore = (await stack.readTopic('workspace.provisioning.v1')).length;
 });
 
@@ -172,4 +174,53 @@ test('drift made by another writer is repaired without an event', async (t) => {
   assert.match(line(`Project ${WS}`), /ARCHIVED/);
   // Repairs answer nobody: no result event.
   assert.equal((await stack.readTopic('workspace.provisioning.v1')).length, resultsBefore);
+});
+
+test('a change right after a watch stream is cut is still repaired', async (t) => {
+  const cut = await (await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) })).json();
+  assert.ok(cut.cut >= 8, `streams cut: ${cut.cut}`);
+  await kube('PATCH', paths.quota, { spec: { hard: { pods: '7777' } } });
+  const ms = await repairedWithin('ResourceQuota after a cut', async () => (await get(paths.quota))?.spec.hard.pods === '100', 10000);
+  t.diagnostic(`watch cut, quota changed at once -> restored in ${ms} ms`);
+});
+
+test('a change made while the watch was gone is repaired by the 410 relist', async (t) => {
+  const before = (logText().match(/is gone \(410\): relisting/g) || []).length;
+  // No history: every resume point is too old.  The NetworkPolicy watch
+  // (and its list) fail for a moment, so the deletion happens while no
+  // NetworkPolicy watch runs.
+  await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_history: 0 }) });
+  await stack.fault('kube', { path: '/apis/networking.k8s.io/v1/networkpolicies', method: 'GET', status: 503, count: 2 });
+  await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) });
+  await kube('DELETE', paths.netpol);
+  const ms = await repairedWithin('NetworkPolicy after a 410', async () => (await get(paths.netpol)) !== null, 10000);
+  t.diagnostic(`deleted while the watch was gone -> re-created in ${ms} ms`);
+  assert.ok((logText().match(/is gone \(410\): relisting/g) || []).length > before, 'a 410 relist happened');
+  await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_history: 10000 }) });
+  await stack.clearFaults();
+});
+
+test('objects of workspaces this replica does not own, or not rendered for a workspace, are never touched', async () => {
+  const labels = (ws) => ({ 'app.kubernetes.io/managed-by': 'wsflyte', 'wsflyte.io/workspace': ws });
+  const cm = (ns, name, ws) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns, labels: labels(ws) }, data: { a: '1' } });
+  const apply = (path, body) => kube('PATCH', path, body, 'application/apply-patch+yaml');
+  // A namespace and ConfigMap labelled for a workspace with no record here,
+  // and a ConfigMap labelled for an owned workspace under a name wsflyte
+  // does not render.
+  await apply('/api/v1/namespaces/ws-nobody-development', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ws-nobody-development', labels: labels('ws-nobody') } });
+  const foreign = [
+    ['/api/v1/namespaces/ws-nobody-development/configmaps/extra', cm('ws-nobody-development', 'extra', 'ws-nobody')],
+    [`/api/v1/namespaces/${WS}-development/configmaps/extra`, cm(`${WS}-development`, 'extra', WS)],
+  ];
+  for (const [path, body] of foreign) await apply(path, body);
+  await resetLogs();
+  for (const [path] of foreign) await kube('PATCH', path, { data: { a: '2' } });
+  await kube('DELETE', foreign[0][0]);
+  await sleep(RESYNC_MS + 1500); // a watch event each and a full pass
+  const log = await stack.kubeRequests();
+  const touched = log.filter((r) => (r.path.includes('ws-nobody') || r.path.endsWith('/configmaps/extra')) &&
+    r.headers.request_id !== MANAGER && r.method !== 'GET');
+  assert.deepEqual(touched.map((r) => `${r.method} ${r.path}`), []);
+  assert.equal(await get(foreign[0][0]), null, 'the deleted one stays deleted');
+  assert.equal((await get(foreign[1][0])).data.a, '2', 'the other keeps its change');
 });
