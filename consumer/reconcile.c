@@ -167,7 +167,6 @@ struct reconciler {
     rjob *running;
     size_t n_running, n_running_pass;
     int assigned;
-    int start_pass; /* begin a pass at the next pump (an assignment) */
     int64_t next_pass_ms;
     char **pass_ids;
     size_t pass_n, pass_next;
@@ -557,6 +556,8 @@ void reconciler_free(reconciler *r)
     free(r);
 }
 
+static int64_t jittered(reconciler *r, long interval_ms);
+
 static void start_watch(reconciler *r)
 {
     kwatch_kind kinds[MAX_KINDS];
@@ -582,8 +583,11 @@ void reconciler_assigned(reconciler *r)
         start_watch(r);
     else
         kwatch_relist(r->watch);
-    if (r->o.cfg->reconcile.resync_interval_ms > 0)
-        r->start_pass = 1;
+    /* FlyteAdmin (no watch) gets its check in the first pass, one interval
+     * on: a pass at once would read every workspace again on each
+     * rebalance. */
+    if (r->next_pass_ms == 0)
+        r->next_pass_ms = mono_ms() + jittered(r, r->o.cfg->reconcile.resync_interval_ms);
 }
 
 void reconciler_revoked(reconciler *r)
@@ -593,7 +597,6 @@ void reconciler_revoked(reconciler *r)
     if (r == NULL)
         return;
     r->assigned = 0;
-    r->start_pass = 0;
     pass_end(r);
     pthread_mutex_lock(&r->lock);
     p = r->pending;
@@ -612,7 +615,7 @@ static int64_t jittered(reconciler *r, long interval_ms)
            (tenth > 0 ? (long)(rand_r(&r->seed) % (unsigned)(2 * tenth + 1)) : 0);
 }
 
-static void pass_begin(reconciler *r, int64_t now, int relist)
+static void pass_begin(reconciler *r, int64_t now)
 {
     pass_end(r);
     if (applied_list(r->o.store, &r->pass_ids, &r->pass_n) != 0) {
@@ -623,8 +626,7 @@ static void pass_begin(reconciler *r, int64_t now, int relist)
     r->next_pass_ms = now + jittered(r, r->o.cfg->reconcile.resync_interval_ms);
     /* With the watch, Kubernetes costs a few LISTs per pass, not a read
      * per object: a fresh list shows what a missed event would hide. */
-    if (relist)
-        kwatch_relist(r->watch);
+    kwatch_relist(r->watch);
     log_info(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
 }
 
@@ -690,11 +692,8 @@ void reconciler_pump(reconciler *r)
 
     if (r == NULL || !r->assigned)
         return;
-    if (r->o.cfg->reconcile.resync_interval_ms > 0 &&
-        (r->start_pass || (r->pass_ids == NULL && now >= r->next_pass_ms))) {
-        pass_begin(r, now, !r->start_pass);
-        r->start_pass = 0;
-    }
+    if (r->o.cfg->reconcile.resync_interval_ms > 0 && r->pass_ids == NULL && now >= r->next_pass_ms)
+        pass_begin(r, now);
     r->n_running_pass = 0;
     for (rjob *e = r->running; e; e = e->next)
         r->n_running_pass += e->flyte;

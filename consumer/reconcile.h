@@ -52,8 +52,8 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err);
 void reconciler_free(reconciler *r);
 
 /* Partitions were assigned and their state restored: the watch starts (or
- * lists again, which compares every object of the newly owned workspaces)
- * and a resync pass begins.  Consumer thread. */
+ * lists again), which compares every object of the newly owned workspaces;
+ * the first resync pass follows one interval later.  Consumer thread. */
 void reconciler_assigned(reconciler *r);
 /* Partitions are revoked: hand-offs and the pass are dropped (their
  * records go too).  Consumer thread; cancel the repair jobs with
