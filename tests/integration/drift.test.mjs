@@ -176,7 +176,7 @@ test('drift made by another writer is repaired without an event', async (t) => {
   assert.equal((await stack.readTopic('workspace.provisioning.v1')).length, resultsBefore);
 });
 
-test('a change right after a watch stream is cut is still repaired', async (t) => {
+test('a change right after a watch stream is cut is still repaired', { skip: !WATCH && 'needs the watch' }, async (t) => {
   const cut = await (await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) })).json();
   assert.ok(cut.cut >= 8, `streams cut: ${cut.cut}`);
   await kube('PATCH', paths.quota, { spec: { hard: { pods: '7777' } } });
@@ -184,7 +184,7 @@ test('a change right after a watch stream is cut is still repaired', async (t) =
   t.diagnostic(`watch cut, quota changed at once -> restored in ${ms} ms`);
 });
 
-test('a change made while the watch was gone is repaired by the 410 relist', async (t) => {
+test('a change made while the watch was gone is repaired by the 410 relist', { skip: !WATCH && 'needs the watch' }, async (t) => {
   const before = (logText().match(/is gone \(410\): relisting/g) || []).length;
   // No history: every resume point is too old.  The NetworkPolicy watch
   // (and its list) fail for a moment, so the deletion happens while no
