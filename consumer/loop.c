@@ -432,6 +432,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                             .metrics = a->metrics,
                             .dispatcher = a->dispatcher,
                             .threads = cfg->processing.concurrency,
+                            .k8s_pacer = a->pace.k8s,
                             .observer = observe_api,
                             .observer_ud = a};
     if ((a->rec = reconciler_new(&ropts, err)) == NULL)

@@ -513,7 +513,7 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
         return NULL;
     }
     if (cfg->reconcile.watch &&
-        (r->conn = k8s_new(cfg, NULL, opts->observer, opts->observer_ud, err)) == NULL) {
+        (r->conn = k8s_new(cfg, opts->k8s_pacer, opts->observer, opts->observer_ud, err)) == NULL) {
         reconciler_free(r);
         return NULL;
     }

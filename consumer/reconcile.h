@@ -40,6 +40,7 @@ typedef struct reconcile_opts {
     metrics *metrics;     /* wsflyte_drift_repairs_total (borrowed) */
     dispatcher *dispatcher;
     int threads;             /* the dispatcher's workers: a pass uses idle ones only */
+    pacer *k8s_pacer;        /* the API server's pacer: the watch's LISTs and WATCHes wait for it */
     httpc_observer observer; /* the watch's requests (metrics), or NULL */
     void *observer_ud;
 } reconcile_opts;

@@ -77,6 +77,7 @@ typedef struct xfer {
     long retry_after_ms;
     int lines;     /* watch lines handled, bookmarks included */
     int gone;      /* an ERROR event with code 410 */
+    int answered;  /* the pacer has heard the answer's status */
     char why[256]; /* why the stream was abandoned */
 } xfer;
 
@@ -283,6 +284,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     char num[16];
     size_t i = sizeof(name) - 1, j = 0;
 
+    if (n <= 2 && !x->answered) {
+        /* The end of the headers: a stream's status is its answer (the
+         * pacer must not wait for the stream's end). */
+        long status = 0;
+        curl_easy_getinfo(x->wt->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200) { /* not a 100 Continue */
+            x->answered = 1;
+            pacer_answered(x->wt->w->conn.pacer, status, x->retry_after_ms);
+        }
+        return n;
+    }
     if (n <= i || strncasecmp(p, name, i) != 0)
         return n;
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
@@ -374,9 +386,18 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     CURLcode rc;
 
     x->retry_after_ms = -1;
-    if ((hdrs = headers(wt, x)) == NULL)
+    /* Paced with the API's other requests (client-go's rate limiter covers
+     * LIST and WATCH too), behind events. */
+    if (pacer_acquire(c->pacer, PACER_BACKGROUND) != 0) {
+        snprintf(x->why, sizeof(x->why), "the pacer gave up (stopping)");
+        return stopping(wt->w) ? OUT_STOPPED : OUT_BROKEN;
+    }
+    if ((hdrs = headers(wt, x)) == NULL) {
+        pacer_answered(c->pacer, 0, -1);
         return OUT_BROKEN;
+    }
     if (asprintf(&url, "%s%s", c->base_url, target) < 0) {
+        pacer_answered(c->pacer, 0, -1);
         curl_slist_free_all(hdrs);
         snprintf(x->why, sizeof(x->why), "out of memory");
         return OUT_BROKEN;
@@ -404,6 +425,11 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     set_tls(wt);
     rc = curl_easy_perform(h);
+    if (!x->answered) {
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        pacer_answered(c->pacer, status, x->retry_after_ms);
+    }
     curl_slist_free_all(hdrs);
     free(url);
     wt->retry_after_ms = x->retry_after_ms;

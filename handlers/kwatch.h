@@ -24,6 +24,10 @@
  * another thread: a slow callback stalls the stream) and must not call
  * kwatch_free.  object is borrowed for the call; json_incref it to keep it.
  *
+ * Requests wait for conn's pacer (pacer.h) at background priority, as
+ * client-go's rate limiter covers LIST and WATCH too; a stream counts as
+ * answered once its headers arrive, and a 429 pauses the API as any other.
+ *
  * Failures never reach the caller; they are logged and retried: a broken
  * stream, a transport error, 429 or 5xx wait an exponential backoff with
  * jitter (Retry-After when longer), reset by a healthy stream; a 401 makes
