@@ -144,7 +144,8 @@ typedef struct rjob {
 typedef struct wkind {
     kwatch_kind kind;
     idset live, next; /* under r->sets_lock */
-    int synced;
+    int synced;       /* a list has completed */
+    int listing;      /* a list is under way */
     char *cache_ws;
     long long cache_version;
     uint64_t cache_digest;
@@ -234,13 +235,23 @@ static int rjob_add(rjob *e, uint64_t id, json_t *seen)
     return 0;
 }
 
-/* Moves what src asks for into dst and frees src. */
+static int rjob_has(const rjob *e, uint64_t id)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Moves what src (an older job) asks for into dst and frees src; what dst
+ * saw of an object is newer and stays. */
 static void rjob_merge_take(rjob *dst, rjob *src)
 {
-    for (size_t i = 0; i < src->n; i++) {
-        rjob_add(dst, src->ids[i], src->seen[i]);
-        src->seen[i] = NULL;
-    }
+    for (size_t i = 0; i < src->n; i++)
+        if (!rjob_has(dst, src->ids[i])) {
+            rjob_add(dst, src->ids[i], src->seen[i]);
+            src->seen[i] = NULL;
+        }
     dst->flyte |= src->flyte;
     dst->all_k8s |= src->all_k8s;
     if (src->attempts > dst->attempts)
@@ -397,10 +408,12 @@ out:
     wsstate_fini(&rec);
 }
 
+/* Every kind has listed and none is listing: the sets describe the
+ * cluster.  Lists asked for together (a pass) end in one check. */
 static int all_synced(reconciler *r)
 {
     for (size_t i = 0; i < r->n_kinds; i++)
-        if (!r->kinds[i].synced)
+        if (!r->kinds[i].synced || r->kinds[i].listing)
             return 0;
     return 1;
 }
@@ -464,6 +477,7 @@ static void on_watch(void *ud, kwatch_event_type type, const kwatch_kind *kind, 
             k->next = t;
             k->synced = 1;
         }
+        k->listing = type == KWATCH_RELIST;
         idset_clear(&k->next);
         all = all_synced(r);
         pthread_mutex_unlock(&r->sets_lock);
