@@ -15,8 +15,8 @@
  * take tokens not yet refilled and wait for them, as client-go does).
  * Background requests (resync, repairs) yield to events: they take a token
  * only while no event request waits and more than PACER_RESERVE_PERCENT of
- * the bucket is left, so a busy background pass never delays an event by
- * more than it would wait without it.
+ * the bucket is left, so events always find that share of the burst and
+ * never queue behind a background pass.
  *
  * Thread-safe.  The composition root creates one pacer per API and hands it
  * to every HTTP client of that API. */

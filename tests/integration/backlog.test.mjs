@@ -15,8 +15,9 @@
 //    (FlyteAdmin answers their reads after 300 ms): workspaces on the other
 //    partitions published behind it get a worker in turn, within seconds.
 // 3. One partition over its window.  1,100 workspaces on partition 0 whose
-//    FlyteAdmin reads answer 503 with Retry-After: 20 (each backs off in
-//    place, in flight but holding no worker): partition 0 alone stops
+//    FlyteAdmin reads answer 500 with Retry-After: 20 (each backs off in
+//    place, in flight but holding no worker; a 503 or 429 with Retry-After
+//    would pause all of FlyteAdmin, the other partitions' too): partition 0 alone stops
 //    fetching; workspaces on the other partitions are answered within
 //    seconds; once FlyteAdmin recovers, partition 0 resumes and every event
 //    is answered.
@@ -201,7 +202,7 @@ describe('one partition with more than its window in flight', () => {
 
   before(async () => {
     stack = await new Stack({ partitions: 3, config: { concurrency: 8 } }).start();
-    const slow = await stack.fault('flyte', { path: '^/api/v1/projects/ws-bulk-', method: 'GET', status: 503, retry_after: 20, count: -1 });
+    const slow = await stack.fault('flyte', { path: '^/api/v1/projects/ws-bulk-', method: 'GET', status: 500, retry_after: 20, count: -1 });
     stack.startNamedConsumer('wsflyte');
     await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.wsflyte.join('')), 20000);
     bulk = BULK.map((workspace) => makeEvent({ workspace, services: [] }));

@@ -1,6 +1,10 @@
 // Delivery guarantees, part 1: fault injection on the APIs and poison
 // records.  One stack; every scenario uses its own workspaces, all
 // events are published at once and each test then checks its scenario.
+// The two throttled workspaces come last, once the others have their
+// results: a 429 pauses every request to its API (CONTRACT.md §3,
+// "Client-side pacing"), which would hold up the ones the isolation test
+// times.
 //   ws-d-burst     FlyteAdmin 503 twice, then fine          -> SUCCEEDED, 3 attempts
 //   ws-d-throttle  Kubernetes 429 with Retry-After: 3 s     -> SUCCEEDED, waited >= 3 s
 //   ws-d-slow-down Kubernetes 429 with Retry-After: 40 s    -> no in-place wait; retry-4s, SUCCEEDED
@@ -23,6 +27,7 @@ const RETRY4 = 'workspace.lifecycle.v1.wsflyte.retry-4s';
 const HEALTHY = Array.from({ length: 12 }, (_, i) => `ws-d-ok-${i}`);
 const FAULTY = ['ws-d-burst', 'ws-d-throttle', 'ws-d-slow-down', 'ws-d-conflict', 'ws-d-perm', 'ws-d-perm-k8s', 'ws-d-hang',
   'ws-d-tier-ok', 'ws-d-tier-dlt'];
+const THROTTLED = ['ws-d-throttle', 'ws-d-slow-down'];
 const POISON = ['ws-d-poison-garbage', 'ws-d-poison-magic', 'ws-d-poison-schema', 'ws-d-poison-json'];
 
 let stack, consumer, results, events, dlt, retry2, retry4, kubeLog, flyteLog, publishedAt;
@@ -51,8 +56,9 @@ before(async () => {
   // Joining the group takes the mock cluster ~3 s; time from when it owns partitions.
   await waitFor(() => /assigned \d+ partition/.test(stack.consumerLogs.wsflyte.join('')), 20000);
   events = [...FAULTY, ...HEALTHY].map((workspace) => makeEvent({ workspace }));
+  const throttled = events.filter((e) => THROTTLED.includes(e.workspace.workspace_id));
   publishedAt = Date.now();
-  await stack.produceEvents(events);
+  await stack.produceEvents(events.filter((e) => !throttled.includes(e)));
   // Poison, published with kcat: wsflyte's own producer would refuse them.
   const garbage = Buffer.from('\xff\xfe not an event at all', 'latin1');
   const badMagic = Buffer.from([0x07, 0, 0, 0, 2, 0x10, 0x20]);
@@ -67,7 +73,9 @@ before(async () => {
   const late = makeEvent({ workspace: 'ws-d-ok-after-poison' });
   events.push(late);
   await stack.produceEvents([late]);
-  results = await stack.results(events.length, 60);
+  await stack.results(events.length - throttled.length, 60);
+  await stack.produceEvents(throttled);
+  results = await stack.results(events.length, 90);
   [dlt, retry2, retry4] = await Promise.all([DLT, RETRY2, RETRY4].map((t) => stack.readTopic(t)));
   [kubeLog, flyteLog] = await Promise.all([stack.kubeRequests(), stack.flyteRequests()]);
 });

@@ -198,6 +198,11 @@ export class Stack {
   // The configuration as YAML; JSON is YAML, and JSON.stringify quotes safely.
   configYaml() {
     const c = this.opts.config;
+    // Client-side pacing of both APIs (config.qps, config.burst): by default high enough
+    // never to bind on these servers; at the contract's 50 requests/s the tests of hundreds
+    // of workspaces would take minutes.  pacing.test.mjs uses the contract's 50/100.
+    const qps = c.qps ?? 2000;
+    const pace = { qps, burst: c.burst ?? Math.max(1, 2 * qps) };
     const doc = {
       kafka: {
         bootstrap_servers: this.bootstrap, group_id: 'wsflyte',
@@ -205,8 +210,8 @@ export class Stack {
       },
       schemas: { directory: join(ROOT, 'schemas') },
       results: { format: c.resultsFormat || 'avro' },
-      flyte: { admin_url: this.flyteUrl, console_url: `${this.flyteUrl}/console` },
-      kubernetes: { api_url: this.kubeUrl },
+      flyte: { admin_url: this.flyteUrl, console_url: `${this.flyteUrl}/console`, ...pace },
+      kubernetes: { api_url: this.kubeUrl, ...pace },
       retry: { in_place_attempts: c.inPlaceAttempts || 3, tiers: TIERS },
       processing: { concurrency: c.concurrency || 8 },
       observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },

@@ -16,7 +16,7 @@ const STORM_MS = 10000;
 let stack;
 
 before(async () => {
-  stack = await new Stack({ partitions: 2 }).start();
+  stack = await new Stack({ partitions: 2, config: { qps: 50, burst: 100 } }).start(); // the contract's defaults
 });
 
 after(async () => {
@@ -52,7 +52,7 @@ const ended = async (events) => {
 };
 
 test('a 429 storm: a handful of requests reach each API, and every event ends', async () => {
-  const { child, port } = await consumer('storm'); // the contract's defaults: qps 50, burst 100
+  const { child, port } = await consumer('storm');
   const warm = makeEvent({ workspace: 'ws-storm-warm' }); // the group joined, the connections open
   await produce([warm]);
   assert.ok(await waitFor(() => ended([warm]), 30000, 500), `no result\n${stack.logs.join('').slice(-2000)}`);
@@ -126,4 +126,5 @@ test('a stop during a long pause: waiting requests give up and wsflyte exits at 
   await stack.clearFaults();
   assert.equal(code, 0);
   assert.ok(took < 8000, `exit took ${took} ms`);
+  process.stderr.write(`pacing: stopped during a 50 s pause in ${took} ms\n`);
 });
