@@ -25,6 +25,7 @@
 #include "outcome.h"
 #include "pause.h"
 #include "provision.h"
+#include "reconcile.h"
 #include "restore.h"
 #include "stats.h"
 #include "topics.h"
@@ -53,6 +54,7 @@ typedef struct app {
     applied *applied;    /* state records, shared by every worker's provisioner */
     rd_kafka_t *reader;  /* reads the state topic on assignment */
     intent *intent;      /* marks records incomplete before writes, from the workers */
+    reconciler *rec;     /* drift repair: watch hand-offs and resync passes */
     /* One pacer per API, shared by every worker's provisioner. */
     provisioner_pacers pace;
     size_t max_inflight;
@@ -90,6 +92,10 @@ static void run_work(job *j, void *worker_ud)
 {
     app *a = j->data;
 
+    if (reconciler_is_job(j)) {
+        reconciler_run(j, worker_ud);
+        return;
+    }
     attempt_run((work *)j, worker_ud, a->abandon || *a->stop, a->cfg->retry.in_place_attempts);
 }
 
@@ -182,7 +188,11 @@ static void collect_finished(app *a, int timeout_ms)
     job *j;
 
     while ((j = dispatcher_collect(a->dispatcher, timeout_ms)) != NULL) {
-        outcome_finish((work *)j);
+        /* A repair has no record: no result, no offset. */
+        if (reconciler_is_job(j))
+            reconciler_collected(a->rec, j);
+        else
+            outcome_finish((work *)j);
         timeout_ms = 0;
     }
 }
@@ -273,6 +283,9 @@ static void settle(app *a, rd_kafka_topic_partition_list_t *parts)
     for (int i = 0; parts && i < parts->cnt; i++)
         dispatcher_cancel_partition(a->dispatcher, parts->elems[i].topic,
                                     parts->elems[i].partition);
+    /* Repairs wait for nobody: the next owner checks its workspaces. */
+    if (parts)
+        dispatcher_cancel_partition(a->dispatcher, RECONCILE_TOPIC, 0);
     while (dispatcher_inflight(a->dispatcher) > 0)
         collect_finished(a, 100);
     rd_kafka_flush(a->producer, FLUSH_MS);
@@ -288,8 +301,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info(LOG_CTX_NONE, "assigned %d partition(s)", parts->cnt);
         restore_state(a, parts);
-        if (!a->fatal) /* else stopping: nothing of these partitions may be handled */
+        if (!a->fatal) { /* else stopping: nothing of these partitions may be handled */
             rd_kafka_assign(rk, parts);
+            reconciler_assigned(a->rec);
+        }
         health_set_joined(a->health, 1);
         return;
     }
@@ -297,6 +312,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     log_info(LOG_CTX_NONE, "revoking %d partition(s): settling in-flight work and committing",
              parts->cnt);
     /* The range assignor revokes everything at once, so settle all work. */
+    reconciler_revoked(a->rec);
     settle(a, parts);
     if (!rd_kafka_assignment_lost(rk)) {
         rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
@@ -411,6 +427,16 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
         (a->consumer = make_consumer(a, err)) == NULL || (a->reader = make_reader(a, err)) == NULL)
         return -1;
     a->wake = rd_kafka_queue_get_consumer(a->consumer);
+    reconcile_opts ropts = {.cfg = cfg,
+                            .store = a->applied,
+                            .metrics = a->metrics,
+                            .dispatcher = a->dispatcher,
+                            .threads = cfg->processing.concurrency,
+                            .k8s_pacer = a->pace.k8s,
+                            .observer = observe_api,
+                            .observer_ud = a};
+    if ((a->rec = reconciler_new(&ropts, err)) == NULL)
+        return -1;
     outcome_opts oopts = {.cfg = cfg,
                           .producer = a->producer,
                           .offsets = a->offsets,
@@ -445,6 +471,7 @@ static void app_fini(app *a)
         rd_kafka_consumer_close(a->consumer);
         rd_kafka_destroy(a->consumer);
     }
+    reconciler_free(a->rec); /* drained: no repair job is left */
     if (a->reader) {
         rd_kafka_consumer_close(a->reader);
         rd_kafka_destroy(a->reader);
@@ -515,9 +542,11 @@ int loop_run(const wf_config *cfg, volatile sig_atomic_t *stop, wf_err *err)
                 rd_kafka_message_destroy(m);
         }
         collect_finished(&a, 0);
+        reconciler_pump(a.rec);
         rd_kafka_poll(a.producer, 0);
         health_beat(a.health);
-        metrics_set_inflight(a.metrics, (long)dispatcher_inflight(a.dispatcher));
+        metrics_set_inflight(
+            a.metrics, (long)(dispatcher_inflight(a.dispatcher) - reconciler_inflight(a.rec)));
         pause_resume_due(a.pauses);
         pause_apply_backpressure(a.pauses);
         if (rd_kafka_fatal_error(a.consumer, fatal, sizeof(fatal))) {

@@ -337,6 +337,11 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     return 0;
 }
 
+void httpc_set_priority(httpc *c, pacer_priority priority)
+{
+    c->priority = priority;
+}
+
 int httpc_request(httpc *c, const char *method, const char *path, const char *const *headers,
                   const char *body, size_t body_len, http_response *resp, wf_err *err)
 {

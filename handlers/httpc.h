@@ -66,6 +66,10 @@ typedef struct http_response {
 httpc *httpc_new(const httpc_opts *opts, wf_err *err);
 void httpc_free(httpc *c);
 
+/* Sets the priority of c's later requests at its pacer (c is used by one
+ * thread at a time): a worker's repair job yields to events. */
+void httpc_set_priority(httpc *c, pacer_priority priority);
+
 /* Sends method path (relative to the base URL, already escaped) with the
  * NULL-terminated extra headers and an optional body.  Returns 0 with *resp
  * filled (release with http_response_fini), or -1 with err set.  A 401 is

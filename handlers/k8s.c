@@ -221,6 +221,11 @@ const httpc_opts *k8s_conn(const k8s *k)
     return &k->conn;
 }
 
+void k8s_set_priority(k8s *k, pacer_priority priority)
+{
+    httpc_set_priority(k->http, priority);
+}
+
 void k8s_free(k8s *k)
 {
     if (k == NULL)

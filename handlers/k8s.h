@@ -30,6 +30,8 @@ typedef struct k8s k8s;
 k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *observer_ud,
              wf_err *err);
 void k8s_free(k8s *k);
+/* The pacer priority of k's later requests (httpc_set_priority). */
+void k8s_set_priority(k8s *k, pacer_priority priority);
 
 /* Server-side apply of obj (apiVersion, kind, metadata.name, and
  * metadata.namespace for namespaced kinds).  On success returns 0 and, when

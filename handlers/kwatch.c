@@ -32,6 +32,7 @@ typedef enum outcome {
     OUT_UNAUTHORIZED, /* 401: re-read the token */
     OUT_DENIED,       /* 403, 404: RBAC or a missing CRD */
     OUT_STOPPED,
+    OUT_RELIST, /* kwatch_relist asked for a fresh list */
 } outcome;
 
 typedef struct watcher {
@@ -41,6 +42,7 @@ typedef struct watcher {
     char path[KW_PATH_MAX];
     pthread_t thread;
     int started;
+    atomic_int relist_req; /* kwatch_relist: end the watch, list again */
     CURL *curl;
     unsigned seed;
     /* Thread-only state. */
@@ -75,6 +77,7 @@ typedef struct xfer {
     long retry_after_ms;
     int lines;     /* watch lines handled, bookmarks included */
     int gone;      /* an ERROR event with code 410 */
+    int answered;  /* the pacer has heard the answer's status */
     char why[256]; /* why the stream was abandoned */
 } xfer;
 
@@ -281,6 +284,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     char num[16];
     size_t i = sizeof(name) - 1, j = 0;
 
+    if (n <= 2 && !x->answered) {
+        /* The end of the headers: a stream's status is its answer (the
+         * pacer must not wait for the stream's end). */
+        long status = 0;
+        curl_easy_getinfo(x->wt->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200) { /* not a 100 Continue */
+            x->answered = 1;
+            pacer_answered(x->wt->w->conn.pacer, status, x->retry_after_ms);
+        }
+        return n;
+    }
     if (n <= i || strncasecmp(p, name, i) != 0)
         return n;
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
@@ -293,14 +307,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* curl calls this about once a second even on a silent stream. */
+/* curl calls this about once a second even on a silent stream: a stop,
+ * or a relist asked for during a watch, ends it. */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
+    xfer *x = ud;
+
     (void)dt;
     (void)dn;
     (void)ut;
     (void)un;
-    return stopping(ud);
+    return stopping(x->wt->w) || (x->watch && atomic_load(&x->wt->relist_req));
 }
 
 /* ---- requests ---- */
@@ -369,9 +386,18 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     CURLcode rc;
 
     x->retry_after_ms = -1;
-    if ((hdrs = headers(wt, x)) == NULL)
+    /* Paced with the API's other requests (client-go's rate limiter covers
+     * LIST and WATCH too), behind events. */
+    if (pacer_acquire(c->pacer, PACER_BACKGROUND) != 0) {
+        snprintf(x->why, sizeof(x->why), "the pacer gave up (stopping)");
+        return stopping(wt->w) ? OUT_STOPPED : OUT_BROKEN;
+    }
+    if ((hdrs = headers(wt, x)) == NULL) {
+        pacer_answered(c->pacer, 0, -1);
         return OUT_BROKEN;
+    }
     if (asprintf(&url, "%s%s", c->base_url, target) < 0) {
+        pacer_answered(c->pacer, 0, -1);
         curl_slist_free_all(hdrs);
         snprintf(x->why, sizeof(x->why), "out of memory");
         return OUT_BROKEN;
@@ -394,11 +420,16 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, wt->w);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     set_tls(wt);
     rc = curl_easy_perform(h);
+    if (!x->answered) {
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        pacer_answered(c->pacer, status, x->retry_after_ms);
+    }
     curl_slist_free_all(hdrs);
     free(url);
     wt->retry_after_ms = x->retry_after_ms;
@@ -531,6 +562,7 @@ static outcome relist(watcher *wt)
     outcome o;
 
     wt->rv[0] = '\0';
+    atomic_store(&wt->relist_req, 0); /* this list answers every earlier request */
     deliver(wt, KWATCH_RELIST, NULL);
     do {
         o = list_page(wt, cont, &next, &items);
@@ -581,6 +613,10 @@ static outcome watch_once(watcher *wt)
      * catches a connection that died silently. */
     o = get(wt, target, (timeout_s + 30) * 1000L, &x);
     free(target);
+    if (o != OUT_STOPPED && atomic_load(&wt->relist_req)) {
+        free(x.buf);
+        return OUT_RELIST;
+    }
     if (o == OUT_OK && x.len > 0) {
         snprintf(x.why, sizeof(x.why), "stream ended inside a line");
         o = OUT_BROKEN;
@@ -633,10 +669,12 @@ static void *watch_main(void *arg)
             if (watched++)
                 count(wt, &wt->stats.reconnects);
             o = watch_once(wt);
-            listed = o != OUT_GONE;
+            listed = o != OUT_GONE && o != OUT_RELIST;
         }
         if (o == OUT_STOPPED)
             break;
+        if (o == OUT_RELIST)
+            continue;
         if (o != OUT_OK && o != OUT_GONE)
             count(wt, &wt->stats.failures);
         if (o == OUT_OK)
@@ -765,6 +803,14 @@ void kwatch_free(kwatch *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
+}
+
+void kwatch_relist(kwatch *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        atomic_store(&w->ws[i].relist_req, 1);
 }
 
 int kwatch_stats_get(kwatch *w, size_t i, kwatch_stats *out)

@@ -24,6 +24,10 @@
  * another thread: a slow callback stalls the stream) and must not call
  * kwatch_free.  object is borrowed for the call; json_incref it to keep it.
  *
+ * Requests wait for conn's pacer (pacer.h) at background priority, as
+ * client-go's rate limiter covers LIST and WATCH too; a stream counts as
+ * answered once its headers arrive, and a 429 pauses the API as any other.
+ *
  * Failures never reach the caller; they are logged and retried: a broken
  * stream, a transport error, 429 or 5xx wait an exponential backoff with
  * jitter (Retry-After when longer), reset by a healthy stream; a 401 makes
@@ -93,6 +97,13 @@ kwatch *kwatch_new(const httpc_opts *conn, const kwatch_opts *opts, wf_err *err)
 /* Stops every thread (a blocked stream ends within about a second) and
  * joins them; no callback runs after it returns.  NULL is a no-op. */
 void kwatch_free(kwatch *w);
+
+/* Asks every kind to list again (a resync pass: what a missed watch event
+ * hides shows up in a fresh list): a running watch ends within about a
+ * second and a RELIST ... SYNCED follows; a list already under way counts
+ * only when it began after the request.  Safe from any thread; NULL is a
+ * no-op. */
+void kwatch_relist(kwatch *w);
 
 /* Copies the stats of kind i (the index in opts->kinds).  Returns 0, or -1
  * when i is out of range.  Safe from any thread. */

@@ -12,6 +12,7 @@
 #include "desired.h"
 #include "flyte.h"
 #include "k8s.h"
+#include "livediff.h"
 #include "log.h"
 
 #define RBAC_V1 "rbac.authorization.k8s.io/v1"
@@ -886,6 +887,358 @@ out:
     wsstate_fini(&prior);
     wsstate_fini(&cur);
     desired_fini(&d);
+    return rc;
+}
+
+/* ---- drift repair ---- */
+
+#define ATTRS_TYPE "WORKFLOW_EXECUTION_CONFIG"
+/* A repair's log line shows this many field differences, each cut to
+ * REPAIR_CHANGE_MAX bytes: enough to see what was done, bounded. */
+#define REPAIR_CHANGES_SHOWN 4
+#define REPAIR_CHANGE_MAX    160
+#define REPAIR_WHAT_MAX      (REPAIR_CHANGES_SHOWN * (REPAIR_CHANGE_MAX + 2) + 32)
+
+uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
+                             const char *name)
+{
+    return identity("k8s", api_version, kind, ns, name);
+}
+
+size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap)
+{
+    if (cap > 0)
+        out[0] = PROJECT_ID;
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        if (i + 1 < cap)
+            out[i + 1] = attributes_id(cfg->flyte.domains[i]);
+    return 1 + cfg->flyte.n_domains;
+}
+
+int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err)
+{
+    ws_event ev;
+    int rc;
+
+    memset(d, 0, sizeof(*d));
+    rc = wsstate_event_of(rec, &ev, err);
+    if (rc == 0)
+        rc = desired_build(cfg, &ev, d, err);
+    ws_event_fini(&ev);
+    return rc;
+}
+
+/* Whether the record lists id with the content rendered now.  A record
+ * written by a wsflyte that rendered the object differently is left to
+ * the workspace's next event: a repair restores what was applied, it does
+ * not roll out a new rendering. */
+static int recorded_as(const wsstate *rec, uint64_t id, const json_t *want)
+{
+    uint64_t h;
+    return wsstate_find(rec, id, &h) && h == wsstate_hash_json(want);
+}
+
+/* The field manager other than wsflyte with the newest managedFields entry
+ * (RFC 3339 times of one server compare as strings), or NULL: a writer
+ * that only removed fields owns none and leaves no entry. */
+static const char *last_other_manager(const json_t *live)
+{
+    json_t *mf = json_object_get(json_object_get(live, "metadata"), "managedFields"), *e;
+    const char *best = NULL, *best_time = "";
+    size_t i;
+
+    json_array_foreach(mf, i, e)
+    {
+        const char *m = json_string_value(json_object_get(e, "manager"));
+        const char *t = json_string_value(json_object_get(e, "time"));
+        if (m == NULL || strcmp(m, K8S_FIELD_MANAGER) == 0)
+            continue;
+        if (best == NULL || (t && strcmp(t, best_time) > 0)) {
+            best = m;
+            best_time = t ? t : "";
+        }
+    }
+    return best;
+}
+
+/* The first differences as one bounded text. */
+static void changes_text(const json_t *changes, char *buf, size_t len)
+{
+    size_t n = json_array_size(changes), used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && i < REPAIR_CHANGES_SHOWN; i++) {
+        int w = snprintf(buf + used, len - used, "%s%.*s", i ? "; " : "", REPAIR_CHANGE_MAX,
+                         json_string_value(json_array_get(changes, i)));
+        if (w < 0 || (size_t)w >= len - used)
+            return;
+        used += (size_t)w;
+    }
+    if (n > REPAIR_CHANGES_SHOWN)
+        snprintf(buf + used, len - used, "; and %zu more", n - REPAIR_CHANGES_SHOWN);
+}
+
+static void repaired(const char *ws, const char *api, const char *kind, const char *ns,
+                     const char *name, const char *what, const char *who, repair_fn cb, void *ud)
+{
+    log_ctx ctx = {.workspace_id = ws, .duration_ms = -1};
+
+    log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", kind, ns ? ns : "",
+             ns ? "/" : "", name, what, who ? who : "unknown");
+    if (cb)
+        cb(ud, api, kind);
+}
+
+/* One rendered object: nothing to do when what the watch saw matches it;
+ * else it is read (unless known gone) and applied when it is gone or
+ * differs.  *created tells that the apply created it.  Returns 1 when
+ * repaired, 0 when nothing differed, -1 with err set. */
+static int repair_object(provisioner *p, const char *ws, const json_t *want, const json_t *seen,
+                         int known_gone, repair_fn cb, void *ud, int *created, wf_err *err)
+{
+    const char *av = json_string_value(json_object_get(want, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(want, "kind"));
+    const char *ns = meta_string(want, "namespace"), *name = meta_string(want, "name");
+    json_t *live = NULL, *after = NULL, *changes = json_array();
+    char what[REPAIR_WHAT_MAX];
+    int n = 0, rc = -1, is_ns = strcmp(kind, "Namespace") == 0;
+
+    *created = 0;
+    if (changes == NULL ||
+        (seen && (n = livediff_apply(want, seen, K8S_FIELD_MANAGER, changes)) < 0))
+        goto oom;
+    if (seen && n == 0) {
+        rc = 0;
+        goto out;
+    }
+    json_array_clear(changes);
+    if (!known_gone && k8s_get(p->kube, av, kind, ns, name, &live, err) != 0)
+        goto out;
+    if (live && is_ns && !object_is_ours(live, ws)) {
+        log_warn(LOG_CTX_NONE, "namespace %s of workspace %s is not wsflyte's any more: left alone",
+                 name, ws);
+        rc = 0;
+        goto out;
+    }
+    if (live && (n = livediff_apply(want, live, K8S_FIELD_MANAGER, changes)) < 0)
+        goto oom;
+    if (live && n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (live)
+        changes_text(changes, what, sizeof(what));
+    else
+        snprintf(what, sizeof(what), "deleted");
+    if (k8s_apply(p->kube, want, &after, created, err) != 0)
+        goto out;
+    if (is_ns && namespace_terminating(after)) {
+        wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
+                   "namespace %s is still terminating; re-creating it once it is gone", name);
+        goto out;
+    }
+    repaired(ws, "k8s", kind, ns, name, what, live ? last_other_manager(live) : NULL, cb, ud);
+    rc = 1;
+    goto out;
+oom:
+    wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+out:
+    json_decref(live);
+    json_decref(after);
+    json_decref(changes);
+    return rc;
+}
+
+/* Whether req asks for object id, and what the watch saw of it. */
+static int asked(const repair_req *req, uint64_t id, const json_t **seen)
+{
+    *seen = NULL;
+    for (size_t i = 0; i < req->n_ids; i++)
+        if (req->ids[i] == id) {
+            *seen = req->seen ? req->seen[i] : NULL;
+            return 1;
+        }
+    return req->all_k8s;
+}
+
+/* In apply order (each domain's Namespace first), so that a re-created
+ * namespace exists before what goes into it; a namespace re-created now
+ * lost everything in it, so all its objects are applied again. */
+static int repair_k8s(provisioner *p, const desired *d, const wsstate *rec, const repair_req *req,
+                      repair_fn cb, void *ud, int *count, wf_err *err)
+{
+    for (size_t i = 0; i <= d->n_domains; i++) {
+        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        int ns_created = 0;
+        size_t j;
+
+        json_array_foreach(objs, j, obj)
+        {
+            uint64_t id = object_id(obj);
+            const json_t *seen = NULL;
+            int created = 0, rc;
+
+            if (!recorded_as(rec, id, obj) || (!ns_created && !asked(req, id, &seen)))
+                continue;
+            rc = repair_object(p, d->project_id, obj, ns_created ? NULL : seen, ns_created, cb, ud,
+                               &created, err);
+            if (rc < 0)
+                return -1;
+            *count += rc;
+            if (i < d->n_domains && j == 0 && created)
+                ns_created = 1;
+        }
+    }
+    return 0;
+}
+
+/* The fields an UpdateProject writes, comparable: name, description,
+ * labels, and state (anything not archived reads as ACTIVE). */
+static json_t *project_view(const json_t *prj)
+{
+    json_t *labels = json_object_get(json_object_get(prj, "labels"), "values");
+    const char *name = json_string_value(json_object_get(prj, "name"));
+    const char *desc = json_string_value(json_object_get(prj, "description"));
+
+    return json_pack("{s:s, s:s, s:O?, s:s}", "name", name ? name : "", "description",
+                     desc ? desc : "", "labels", labels, "state",
+                     flyte_project_archived(prj) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE);
+}
+
+static int repair_project(provisioner *p, const desired *d, const json_t *live, repair_fn cb,
+                          void *ud, int *count, wf_err *err)
+{
+    json_t *a = project_view(d->project), *b = project_view(live), *changes = json_array();
+    char what[REPAIR_WHAT_MAX];
+    int n = a && b && changes ? livediff_replace(a, b, changes) : -1;
+
+    if (n > 0)
+        changes_text(changes, what, sizeof(what));
+    json_decref(a);
+    json_decref(b);
+    json_decref(changes);
+    if (n < 0) {
+        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    if (flyte_update_project(p->flyte, d->project, err) != 0)
+        return -1;
+    repaired(d->project_id, "flyte", "Project", NULL, d->project_id, what, NULL, cb, ud);
+    (*count)++;
+    return 0;
+}
+
+static int repair_attributes(provisioner *p, const desired *d, const desired_domain *dd,
+                             repair_fn cb, void *ud, int *count, wf_err *err)
+{
+    json_t *live = NULL, *changes = json_array();
+    const char *domain;
+    char what[REPAIR_WHAT_MAX], name[256];
+    int n = 0;
+
+    if (changes == NULL || flyte_get_domain_attributes(p->flyte, d->project_id, dd->domain,
+                                                       ATTRS_TYPE, &live, err) != 0) {
+        json_decref(changes);
+        if (changes == NULL)
+            wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+        return -1;
+    }
+    /* FlyteAdmin falls back to a project-level row ("domain": ""): the
+     * domain's own is then gone. */
+    domain = json_string_value(json_object_get(live, "domain"));
+    if (live == NULL || domain == NULL || strcmp(domain, dd->domain) != 0) {
+        snprintf(what, sizeof(what), "deleted");
+        n = 1;
+    } else if ((n = livediff_replace(dd->attributes, live, changes)) > 0) {
+        changes_text(changes, what, sizeof(what));
+    }
+    json_decref(live);
+    json_decref(changes);
+    if (n < 0) {
+        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    if (flyte_put_domain_attributes(p->flyte, d->project_id, dd->domain, dd->attributes, err) != 0)
+        return -1;
+    snprintf(name, sizeof(name), "%s/%s", d->project_id, dd->domain);
+    repaired(d->project_id, "flyte", "ProjectDomainAttributes", NULL, name, what, NULL, cb, ud);
+    (*count)++;
+    return 0;
+}
+
+/* 1 + domains reads: the project, then each domain's attributes (readable
+ * only while the project is active, so after restoring it). */
+static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, repair_fn cb,
+                        void *ud, int *count, wf_err *err)
+{
+    json_t *live = NULL;
+    int rc = 0;
+
+    if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
+        return -1;
+    if (live && (!project_is_ours(live) || recorded_version(live) > rec->version)) {
+        /* Someone else's, or a newer event's: not ours to restore. */
+        json_decref(live);
+        return 0;
+    }
+    if (recorded_as(rec, PROJECT_ID, d->project)) {
+        if (live == NULL) {
+            int exists = 0;
+            rc = flyte_register_project(p->flyte, d->project, &exists, err);
+            if (rc == 0) {
+                repaired(d->project_id, "flyte", "Project", NULL, d->project_id, "deleted", NULL,
+                         cb, ud);
+                (*count)++;
+            }
+        } else {
+            rc = repair_project(p, d, live, cb, ud, count, err);
+        }
+    }
+    json_decref(live);
+    for (size_t i = 0; rc == 0 && i < d->n_domains; i++)
+        if (recorded_as(rec, attributes_id(d->domains[i].domain), d->domains[i].attributes))
+            rc = repair_attributes(p, d, &d->domains[i], cb, ud, count, err);
+    return rc;
+}
+
+int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
+                     void *cb_ud, wf_err *err)
+{
+    wsstate rec;
+    desired d;
+    int count = 0, rc = -1;
+
+    memset(&d, 0, sizeof(d));
+    if (!applied_get(p->cache, workspace_id, &rec))
+        return 0; /* not owned here (any more) */
+    /* Repairs yield to events at the pacers. */
+    httpc_set_priority(p->flyte, PACER_BACKGROUND);
+    k8s_set_priority(p->kube, PACER_BACKGROUND);
+    if (!rec.flyte || !rec.complete) {
+        rc = 0;
+        goto out;
+    }
+    if (provision_render(p->cfg, &rec, &d, err) != 0)
+        goto out;
+    if (!d.flyte_wanted) {
+        rc = 0;
+        goto out;
+    }
+    if (req->flyte && repair_flyte(p, &d, &rec, cb, cb_ud, &count, err) != 0)
+        goto out;
+    if ((req->n_ids > 0 || req->all_k8s) &&
+        repair_k8s(p, &d, &rec, req, cb, cb_ud, &count, err) != 0)
+        goto out;
+    rc = count;
+out:
+    httpc_set_priority(p->flyte, PACER_EVENT);
+    k8s_set_priority(p->kube, PACER_EVENT);
+    desired_fini(&d);
+    wsstate_fini(&rec);
     return rc;
 }
 

@@ -21,10 +21,13 @@
 #ifndef WF_PROVISION_H
 #define WF_PROVISION_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "applied.h"
 #include "config.h"
+#include "desired.h"
 #include "event.h"
 #include "httpc.h"
 #include "oauth.h"
@@ -73,6 +76,55 @@ void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud);
  * there is nothing to write (stale, duplicate, no record). */
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err);
+
+/* ---- drift repair (continuous reconciliation) ---- */
+
+/* The identity a state record keys a Kubernetes object by (namespace NULL
+ * or "" for a cluster-scoped one): what maps an object a watch reports to
+ * the records that list it. */
+uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
+                             const char *name);
+
+/* The Flyte identities a record with Flyte present may list (the project,
+ * each domain's attributes under cfg's domains), at most cap into out;
+ * returns how many there are.  Every other identity is a Kubernetes
+ * object. */
+size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap);
+
+/* Re-renders the desired state of the event rec keeps (desired_fini d in
+ * every case).  Returns 0, or -1 with err set. */
+int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err);
+
+/* What a repair checks of one workspace. */
+typedef struct repair_req {
+    const uint64_t *ids; /* Kubernetes objects by identity (provision_object_id) */
+    /* Per id: the object as a watch last saw it (borrowed), or NULL (deleted,
+     * missing from a list): one that matches the desired object needs no
+     * request; any other is read again before anything is written. */
+    json_t *const *seen;
+    size_t n_ids;
+    int all_k8s; /* read and compare every rendered object (no watch) */
+    int flyte;   /* read and compare the project and each domain's attributes */
+} repair_req;
+
+/* Called once per object repaired, with api "k8s" or "flyte" and the kind. */
+typedef void (*repair_fn)(void *ud, const char *api, const char *kind);
+
+/* Repairs drift of workspace_id against its state record: what req names
+ * is read (at most a GET per object, 1 + domains reads for Flyte), compared
+ * the way the write would see it (livediff.h), and only what differs is
+ * written again (server-side apply with force: wsflyte's fields come back,
+ * other managers' fields stay; a deleted object is re-created; a project
+ * archived or renamed by someone else is restored).  Nothing happens for a
+ * workspace without a complete record with Flyte present, for an identity
+ * the record does not list, for a namespace that is not wsflyte's, or for
+ * a project that is not wsflyte's or carries a newer version.  Each repair
+ * is logged with what differed and who changed it (managedFields) and
+ * reported to cb.  Never produces a result or a state record.  Returns the
+ * number of objects repaired, or -1 with err classified (a transient one
+ * may be retried: every step re-reads before it writes). */
+int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
+                     void *cb_ud, wf_err *err);
 
 /* Asks both APIs whether they answer (FlyteAdmin /healthcheck, Kubernetes
  * /version); sets the HTTP status of each, 0 for no answer. */

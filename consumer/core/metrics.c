@@ -35,6 +35,7 @@ struct metrics {
     long inflight;
     int ready;
     series *api, *forwarded, *lag;
+    series *repairs; /* drift repairs by api and kind */
     series *throttled;
 };
 
@@ -63,6 +64,7 @@ void metrics_free(metrics *m)
     series_free(m->api);
     series_free(m->forwarded);
     series_free(m->lag);
+    series_free(m->repairs);
     series_free(m->throttled);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -143,6 +145,17 @@ void metrics_api_throttled(metrics *m, const char *api)
         return;
     pthread_mutex_lock(&m->lock);
     series *s = series_get(&m->throttled, "api=\"%s\"", api);
+    if (s)
+        s->value++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_drift_repair(metrics *m, const char *api, const char *kind)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series *s = series_get(&m->repairs, "api=\"%s\",kind=\"%s\"", api, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -239,8 +252,6 @@ static void render_series(FILE *fp, const char *name, const char *type, const ch
 static const struct {
     const char *name, *type, *help;
 } declared_only[] = {
-    {"wsflyte_drift_repairs_total", "counter",
-     "Objects repaired after another writer changed or deleted them."},
     {"wsflyte_api_throttled_total", "counter",
      "Requests held back by client-side pacing or a 429 Retry-After."},
 };
@@ -287,6 +298,8 @@ static void render_locked(metrics *m, FILE *fp)
                   m->throttled);
     render_series(fp, "wsflyte_retry_forwarded_total", "counter",
                   "Records forwarded to a retry tier.", m->forwarded);
+    render_series(fp, "wsflyte_drift_repairs_total", "counter",
+                  "Objects repaired after another writer changed or deleted them.", m->repairs);
     fprintf(fp, "# HELP wsflyte_dead_lettered_total Records sent to the dead-letter topic.\n"
                 "# TYPE wsflyte_dead_lettered_total counter\n");
     for (int c = 1; c < N_CLASSES; c++)

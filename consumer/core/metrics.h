@@ -21,6 +21,9 @@ void metrics_api(metrics *m, const char *api, long code);
 /* A throttling answer (429, or 503 with Retry-After) that paused api. */
 void metrics_api_throttled(metrics *m, const char *api);
 void metrics_retry_forwarded(metrics *m, const char *tier);
+/* One object repaired after drift: api "k8s" or "flyte", kind as the API
+ * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */
+void metrics_drift_repair(metrics *m, const char *api, const char *kind);
 void metrics_dead_lettered(metrics *m, wf_class cls);
 void metrics_set_inflight(metrics *m, long n);
 void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);

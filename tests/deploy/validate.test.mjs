@@ -296,7 +296,8 @@ test('ClusterRole: what the provisioner does, and nothing broader', () => {
     ['rbac.authorization.k8s.io', 'rolebindings'], ['iam.services.k8s.aws', 'roles'], ['iam.services.k8s.aws', 'policies'],
   ];
   for (const [g, res] of needed) {
-    for (const v of ['get', 'list', 'create', 'patch', 'delete']) assert.ok(allows(rules, g, res, v), `${v} ${g}/${res}`);
+    // watch: the drift watch (reconcile.watch) lists and watches every managed kind.
+    for (const v of ['get', 'list', 'watch', 'create', 'patch', 'delete']) assert.ok(allows(rules, g, res, v), `${v} ${g}/${res}`);
   }
   // bind and escalate only on the three workspace roles, by name.
   for (const v of ['bind', 'escalate']) {

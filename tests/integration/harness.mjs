@@ -298,6 +298,10 @@ export class Stack {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The drift watch's own requests (cluster-wide LIST and WATCH of the managed
+// kinds, reconcile.watch): not part of what an event costs.
+export const isWatchRequest = (r) => r.query?.labelSelector === 'app.kubernetes.io/managed-by=wsflyte';
+
 // ---- operations helpers ----
 
 // The port of wsflyte's metrics/health endpoint, read from its start-up log;

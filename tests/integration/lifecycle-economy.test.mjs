@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Stack } from './harness.mjs';
+import { Stack, isWatchRequest } from './harness.mjs';
 
 const people = [
   { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' },
@@ -45,7 +45,8 @@ async function cost(e) {
   const result = results.filter((r) => r.event_id === e.event_id).pop();
   assert.ok(result, stack.logs.join(''));
   const count = (log) => log.reduce((m, r) => ({ ...m, [r.method]: (m[r.method] || 0) + 1 }), {});
-  const api = (log) => log.filter((r) => r.path !== '/healthcheck' && r.path !== '/version'); // probes
+  const api = (log) => log.filter((r) => r.path !== '/healthcheck' && r.path !== '/version' && // probes
+    !isWatchRequest(r));
   const [f, k] = [api(await stack.flyteRequests()), api(await stack.kubeRequests())];
   return { result, flyte: count(f), kube: count(k), total: f.length + k.length };
 }

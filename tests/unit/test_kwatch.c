@@ -702,6 +702,37 @@ static void free_ends_blocked_stream_promptly(void **state)
     assert_seen(f, listed, 5);
 }
 
+/* kwatch_relist ends an idle watch promptly and lists again (a resync
+ * pass), then watches from the new list's version. */
+static void relist_request_ends_watch_and_lists(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {"RELIST", "SYNC a@5", "SYNC b@6",  "SYNC c@7",
+                                       "SYNCED", "RELIST",   "SYNC a@18", "SYNCED"};
+    long t0;
+
+    add_list(&f->srv, 200, PAGE1);
+    add_list(&f->srv, 200, PAGE2);
+    add_watch(&f->srv, 200, "", 0, END_HOLD);
+    add_list(&f->srv, 200, RELIST_PAGE);
+    add_watch(&f->srv, 200, "", 0, END_HOLD);
+    start(f, 0);
+    wait_for(f, n_requests, 3, "requests");
+    wait_for(f, n_seen, 5, "callbacks");
+    t0 = now_ms();
+    kwatch_relist(f->w);
+    wait_for(f, n_seen, 8, "callbacks");
+    print_message("relist after the request took %ld ms\n", now_ms() - t0);
+    assert_in_range(now_ms() - t0, 0, 2500);
+    assert_seen(f, want, 8);
+    wait_for(f, n_requests, 5, "requests");
+    assert_false(req(f, 3).watch);
+    assert_true(req(f, 4).watch);
+    assert_string_equal(req(f, 4).rv, "20");
+    assert_int_equal(stats(f).relists, 2);
+    assert_int_equal(stats(f).failures, 0);
+}
+
 /* Each kind wsflyte manages is listed at its cluster-wide collection path. */
 static void kinds_listed_cluster_wide(void **state)
 {
@@ -773,6 +804,7 @@ int main(void)
         T(throttled_list_waits_retry_after),
         T(over_long_line_breaks_stream),
         T(free_ends_blocked_stream_promptly),
+        T(relist_request_ends_watch_and_lists),
         T(kinds_listed_cluster_wide),
         T(unknown_kind_refused),
     };

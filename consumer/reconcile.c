@@ -1,0 +1,811 @@
+/* Continuous reconciliation: the watch's hand-offs and the resync pass,
+ * turned into repair jobs of the per-workspace dispatcher. */
+#include "reconcile.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "desired.h"
+#include "k8s.h"
+#include "kwatch.h"
+#include "livediff.h"
+#include "log.h"
+#include "provision.h"
+
+#define RBAC_V1 "rbac.authorization.k8s.io/v1"
+#define ACK_IAM "iam.services.k8s.aws/v1alpha1"
+/* A failed repair is tried again after attempt * REPAIR_BACKOFF_MS, at
+ * most REPAIR_ATTEMPTS times; the next pass or watch event tries anew. */
+#define REPAIR_ATTEMPTS   5
+#define REPAIR_BACKOFF_MS 2000L
+/* A repair superseded by an event of its workspace waits this long. */
+#define SUPERSEDED_DELAY_MS 1000L
+/* A pass is spread over this share of the interval (the rest absorbs
+ * jitter and slow passes). */
+#define PASS_SPREAD_PERCENT 90
+
+/* The kinds wsflyte renders, watched cluster-wide. */
+static const kwatch_kind base_kinds[] = {
+    {"v1", "Namespace"},      {"v1", "ResourceQuota"},
+    {"v1", "LimitRange"},     {"networking.k8s.io/v1", "NetworkPolicy"},
+    {"v1", "ServiceAccount"}, {RBAC_V1, "Role"},
+    {RBAC_V1, "RoleBinding"}, {"v1", "ConfigMap"},
+};
+static const kwatch_kind ack_kinds[] = {{ACK_IAM, "Role"}, {ACK_IAM, "Policy"}};
+#define MAX_KINDS (sizeof(base_kinds) / sizeof(base_kinds[0]) + 2)
+
+/* ---- a set of 64-bit identities (linear probing, 0 = empty) ---- */
+
+typedef struct idset {
+    uint64_t *slots;
+    size_t cap, n; /* cap: a power of two, or 0 */
+} idset;
+
+static size_t slot_of(const idset *s, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+}
+
+static int idset_has(const idset *s, uint64_t id)
+{
+    if (s->cap == 0 || id == 0)
+        return 0;
+    for (size_t i = slot_of(s, id);; i = (i + 1) & (s->cap - 1)) {
+        if (s->slots[i] == id)
+            return 1;
+        if (s->slots[i] == 0)
+            return 0;
+    }
+}
+
+static void idset_put(idset *s, uint64_t id);
+
+static int idset_grow(idset *s)
+{
+    idset bigger = {calloc(s->cap ? s->cap * 2 : 256, sizeof(uint64_t)), s->cap ? s->cap * 2 : 256,
+                    0};
+
+    if (bigger.slots == NULL)
+        return -1;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i])
+            idset_put(&bigger, s->slots[i]);
+    free(s->slots);
+    *s = bigger;
+    return 0;
+}
+
+static void idset_put(idset *s, uint64_t id)
+{
+    size_t i;
+
+    if (id == 0 || ((s->n + 1) * 4 > s->cap * 3 && idset_grow(s) != 0))
+        return; /* out of memory: the id may later look missing, which costs a GET */
+    for (i = slot_of(s, id); s->slots[i] != 0; i = (i + 1) & (s->cap - 1))
+        if (s->slots[i] == id)
+            return;
+    s->slots[i] = id;
+    s->n++;
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken. */
+static void idset_del(idset *s, uint64_t id)
+{
+    size_t i, j, k;
+
+    if (s->cap == 0 || id == 0)
+        return;
+    for (i = slot_of(s, id); s->slots[i] != id; i = (i + 1) & (s->cap - 1))
+        if (s->slots[i] == 0)
+            return;
+    s->slots[i] = 0;
+    s->n--;
+    for (j = (i + 1) & (s->cap - 1); s->slots[j] != 0; j = (j + 1) & (s->cap - 1)) {
+        k = slot_of(s, s->slots[j]);
+        /* Move slots[j] back to i unless its home k lies cyclically in (i, j]. */
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            s->slots[i] = s->slots[j];
+            s->slots[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static void idset_clear(idset *s)
+{
+    free(s->slots);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- hand-offs and repair jobs ---- */
+
+/* One workspace's repair: pending (in r->pending) until submitted, then a
+ * job (in r->running) until collected. */
+typedef struct rjob {
+    job j; /* first: the dispatcher's handle */
+    reconciler *r;
+    char *ws;
+    uint64_t *ids; /* Kubernetes objects to check */
+    json_t **seen; /* per id: as the watch saw it (owned), or NULL */
+    size_t n, cap;
+    int flyte, all_k8s;
+    int attempts;
+    int64_t due_ms;
+    int rc; /* of the run: repaired count, or -1 with err */
+    wf_err err;
+    struct rjob *next;
+} rjob;
+
+/* Per watched kind: the identities its last list and later events hold,
+ * and (watch thread only) the last workspace rendered. */
+typedef struct wkind {
+    kwatch_kind kind;
+    idset live, next; /* under r->sets_lock */
+    int synced;       /* a list has completed */
+    int listing;      /* a list is under way */
+    char *cache_ws;
+    long long cache_version;
+    uint64_t cache_digest;
+    desired cache;
+    int cache_ok;
+} wkind;
+
+struct reconciler {
+    reconcile_opts o;
+    k8s *conn; /* the watch's connection settings and credentials */
+    kwatch *watch;
+    wkind kinds[MAX_KINDS];
+    size_t n_kinds;
+    uint64_t flyte_ids[64]; /* the record identities that are not Kubernetes objects */
+    size_t n_flyte_ids;
+    pthread_mutex_t sets_lock;
+    pthread_mutex_t lock; /* pending */
+    rjob *pending;
+    /* Consumer thread only. */
+    rjob *running;
+    size_t n_running, n_running_pass;
+    int assigned;
+    int64_t next_pass_ms;
+    char **pass_ids;
+    size_t pass_n, pass_next;
+    int64_t pass_start_ms;
+    unsigned seed;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rjob_free(rjob *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->n; i++)
+        json_decref(e->seen[i]);
+    free(e->ids);
+    free(e->seen);
+    free(e->ws);
+    free(e);
+}
+
+static rjob *rjob_new(reconciler *r, const char *ws)
+{
+    rjob *e = calloc(1, sizeof(*e));
+
+    if (e == NULL || (e->ws = strdup(ws)) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->r = r;
+    return e;
+}
+
+/* Adds id (seen: taken, may be NULL) to e, replacing what an earlier
+ * hand-off of the same object saw. */
+static int rjob_add(rjob *e, uint64_t id, json_t *seen)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->ids[i] == id) {
+            json_decref(e->seen[i]);
+            e->seen[i] = seen;
+            return 0;
+        }
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 4;
+        uint64_t *ids = realloc(e->ids, cap * sizeof(*ids));
+        json_t **sn = ids ? realloc(e->seen, cap * sizeof(*sn)) : NULL;
+        if (ids)
+            e->ids = ids;
+        if (sn == NULL) {
+            json_decref(seen);
+            return -1;
+        }
+        e->seen = sn;
+        e->cap = cap;
+    }
+    e->ids[e->n] = id;
+    e->seen[e->n++] = seen;
+    return 0;
+}
+
+static int rjob_has(const rjob *e, uint64_t id)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Moves what src (an older job) asks for into dst and frees src; what dst
+ * saw of an object is newer and stays. */
+static void rjob_merge_take(rjob *dst, rjob *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (!rjob_has(dst, src->ids[i])) {
+            rjob_add(dst, src->ids[i], src->seen[i]);
+            src->seen[i] = NULL;
+        }
+    dst->flyte |= src->flyte;
+    dst->all_k8s |= src->all_k8s;
+    if (src->attempts > dst->attempts)
+        dst->attempts = src->attempts;
+    rjob_free(src);
+}
+
+static rjob *find(rjob *list, const char *ws)
+{
+    for (; list; list = list->next)
+        if (strcmp(list->ws, ws) == 0)
+            return list;
+    return NULL;
+}
+
+/* The pending entry of ws, created due now when missing; r->lock held. */
+static rjob *pending_of(reconciler *r, const char *ws)
+{
+    rjob *e = find(r->pending, ws);
+
+    if (e == NULL && (e = rjob_new(r, ws)) != NULL) {
+        e->due_ms = mono_ms();
+        e->next = r->pending;
+        r->pending = e;
+    }
+    return e;
+}
+
+/* Hands object id of ws (seen: taken, NULL when gone) to the consumer
+ * thread. */
+static void hand_off(reconciler *r, const char *ws, uint64_t id, json_t *seen)
+{
+    rjob *e;
+
+    pthread_mutex_lock(&r->lock);
+    if ((e = pending_of(r, ws)) != NULL)
+        rjob_add(e, id, seen);
+    else
+        json_decref(seen);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* A later sighting of an object already handed off replaces what was
+ * seen (a match then makes the repair a no-op without a request). */
+static void refresh_seen(reconciler *r, const char *ws, uint64_t id, const json_t *obj)
+{
+    rjob *e;
+
+    pthread_mutex_lock(&r->lock);
+    if ((e = find(r->pending, ws)) != NULL)
+        for (size_t i = 0; i < e->n; i++)
+            if (e->ids[i] == id) {
+                json_decref(e->seen[i]);
+                e->seen[i] = json_deep_copy(obj);
+            }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the watch callback (watch threads) ---- */
+
+static wkind *kind_of(reconciler *r, const kwatch_kind *k)
+{
+    for (size_t i = 0; i < r->n_kinds; i++)
+        if (strcmp(r->kinds[i].kind.kind, k->kind) == 0 &&
+            strcmp(r->kinds[i].kind.api_version, k->api_version) == 0)
+            return &r->kinds[i];
+    return NULL;
+}
+
+static const char *meta_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+/* The rendered manifest of identity id (borrowed from k's cache), or NULL.
+ * Consecutive objects of a list mostly belong to one workspace, so one
+ * cached rendering per kind saves most re-renders. */
+static const json_t *desired_object(reconciler *r, wkind *k, const wsstate *rec, uint64_t id)
+{
+    const desired *d = &k->cache;
+
+    if (!(k->cache_ws && strcmp(k->cache_ws, rec->workspace_id) == 0 &&
+          k->cache_version == rec->version && k->cache_digest == rec->digest)) {
+        wf_err err;
+
+        desired_fini(&k->cache);
+        free(k->cache_ws);
+        wf_err_init(&err);
+        k->cache_ws = strdup(rec->workspace_id);
+        k->cache_version = rec->version;
+        k->cache_digest = rec->digest;
+        k->cache_ok = k->cache_ws && provision_render(r->o.cfg, rec, &k->cache, &err) == 0 &&
+                      k->cache.flyte_wanted;
+        if (!k->cache_ok && err.msg[0])
+            log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s",
+                      rec->workspace_id, err.msg);
+    }
+    if (!k->cache_ok)
+        return NULL;
+    for (size_t i = 0; i <= d->n_domains; i++) {
+        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        size_t j;
+        json_array_foreach(objs, j, obj)
+        {
+            if (provision_object_id(json_string_value(json_object_get(obj, "apiVersion")),
+                                    json_string_value(json_object_get(obj, "kind")),
+                                    meta_string(obj, "namespace"), meta_string(obj, "name")) == id)
+                return obj;
+        }
+    }
+    return NULL;
+}
+
+/* An object of an owned workspace that the record lists: compared with
+ * the desired one, handed off when gone or different. */
+static void check_object(reconciler *r, wkind *k, kwatch_event_type type, const char *ws,
+                         uint64_t id, const json_t *obj)
+{
+    const json_t *want;
+    json_t *full = NULL, *changes = NULL;
+    wsstate rec;
+    uint64_t h;
+    int n;
+
+    if (!applied_get(r->o.store, ws, &rec))
+        return; /* not a workspace this replica owns */
+    if (!rec.flyte || !rec.complete || !wsstate_find(&rec, id, &h))
+        goto out; /* not a name wsflyte renders for it: never touched */
+    if (type == KWATCH_DELETED) {
+        hand_off(r, ws, id, NULL);
+        goto out;
+    }
+    if ((want = desired_object(r, k, &rec, id)) == NULL || wsstate_hash_json(want) != h)
+        goto out; /* rendered differently now: the next event's business */
+    /* LIST items lack apiVersion and kind. */
+    if ((full = json_copy((json_t *)obj)) == NULL || (changes = json_array()) == NULL)
+        goto out;
+    if (!json_object_get(full, "apiVersion"))
+        json_object_set_new(full, "apiVersion", json_string(k->kind.api_version));
+    if (!json_object_get(full, "kind"))
+        json_object_set_new(full, "kind", json_string(k->kind.kind));
+    n = livediff_apply(want, full, K8S_FIELD_MANAGER, changes);
+    if (n > 0) {
+        log_debug(LOG_CTX_NONE, "watch: %s %s/%s of workspace %s differs (%s)", k->kind.kind,
+                  meta_string(obj, "namespace") ? meta_string(obj, "namespace") : "",
+                  meta_string(obj, "name"), ws, json_string_value(json_array_get(changes, 0)));
+        hand_off(r, ws, id, json_deep_copy(full));
+    } else if (n == 0) {
+        refresh_seen(r, ws, id, full);
+    }
+out:
+    json_decref(changes);
+    json_decref(full);
+    wsstate_fini(&rec);
+}
+
+/* Every kind has listed and none is listing: the sets describe the
+ * cluster.  Lists asked for together (a pass) end in one check. */
+static int all_synced(reconciler *r)
+{
+    for (size_t i = 0; i < r->n_kinds; i++)
+        if (!r->kinds[i].synced || r->kinds[i].listing)
+            return 0;
+    return 1;
+}
+
+static int is_flyte_id(const reconciler *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->n_flyte_ids; i++)
+        if (r->flyte_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* After a list: every Kubernetes object an owned workspace's record lists
+ * that no kind holds is missing (deleted while no watch ran). */
+static void check_missing(reconciler *r)
+{
+    char **ids = NULL;
+    size_t n = 0, missing = 0;
+
+    if (applied_list(r->o.store, &ids, &n) != 0)
+        return;
+    for (size_t w = 0; w < n; w++) {
+        wsstate rec;
+        if (!applied_get(r->o.store, ids[w], &rec))
+            continue;
+        for (size_t i = 0; rec.flyte && rec.complete && i < rec.n_objs; i++) {
+            uint64_t id = rec.objs[i].id;
+            int seen = is_flyte_id(r, id);
+            pthread_mutex_lock(&r->sets_lock);
+            for (size_t k = 0; !seen && k < r->n_kinds; k++)
+                seen = idset_has(&r->kinds[k].live, id);
+            pthread_mutex_unlock(&r->sets_lock);
+            if (!seen) {
+                hand_off(r, ids[w], id, NULL);
+                missing++;
+            }
+        }
+        wsstate_fini(&rec);
+    }
+    if (missing)
+        log_info(LOG_CTX_NONE, "watch: %zu recorded object(s) of owned workspaces are missing",
+                 missing);
+    applied_list_free(ids, n);
+}
+
+static void on_watch(void *ud, kwatch_event_type type, const kwatch_kind *kind, const json_t *obj)
+{
+    reconciler *r = ud;
+    wkind *k = kind_of(r, kind);
+    const char *ws;
+    uint64_t id;
+    int all;
+
+    if (k == NULL)
+        return;
+    if (type == KWATCH_RELIST || type == KWATCH_SYNCED) {
+        pthread_mutex_lock(&r->sets_lock);
+        if (type == KWATCH_SYNCED) {
+            idset t = k->live;
+            k->live = k->next;
+            k->next = t;
+            k->synced = 1;
+        }
+        k->listing = type == KWATCH_RELIST;
+        idset_clear(&k->next);
+        all = all_synced(r);
+        pthread_mutex_unlock(&r->sets_lock);
+        if (type == KWATCH_SYNCED && all)
+            check_missing(r);
+        return;
+    }
+    id = provision_object_id(kind->api_version, kind->kind, meta_string(obj, "namespace"),
+                             meta_string(obj, "name"));
+    pthread_mutex_lock(&r->sets_lock);
+    if (type == KWATCH_SYNC)
+        idset_put(&k->next, id);
+    else if (type == KWATCH_DELETED)
+        idset_del(&k->live, id);
+    else
+        idset_put(&k->live, id);
+    pthread_mutex_unlock(&r->sets_lock);
+    ws = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_WORKSPACE));
+    if (ws != NULL)
+        check_object(r, k, type, ws, id, obj);
+}
+
+/* ---- lifetime ---- */
+
+reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
+{
+    reconciler *r = calloc(1, sizeof(*r));
+    const wf_config *cfg = opts->cfg;
+
+    if (r == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "reconcile: out of memory");
+        return NULL;
+    }
+    r->o = *opts;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->sets_lock, NULL);
+    r->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)r;
+    for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
+        r->kinds[r->n_kinds++].kind = base_kinds[i];
+    for (size_t i = 0; cfg->aws.ack_enabled && i < 2; i++)
+        r->kinds[r->n_kinds++].kind = ack_kinds[i];
+    r->n_flyte_ids = provision_flyte_ids(cfg, r->flyte_ids, 64);
+    if (r->n_flyte_ids > 64) {
+        wf_err_set(err, WF_CONFIG, "config.flyte", "reconcile: more than 63 Flyte domains");
+        reconciler_free(r);
+        return NULL;
+    }
+    if (cfg->reconcile.watch &&
+        (r->conn = k8s_new(cfg, opts->k8s_pacer, opts->observer, opts->observer_ud, err)) == NULL) {
+        reconciler_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void free_list(rjob *e)
+{
+    while (e) {
+        rjob *n = e->next;
+        rjob_free(e);
+        e = n;
+    }
+}
+
+static void pass_end(reconciler *r)
+{
+    applied_list_free(r->pass_ids, r->pass_n);
+    r->pass_ids = NULL;
+    r->pass_n = r->pass_next = 0;
+}
+
+void reconciler_free(reconciler *r)
+{
+    if (r == NULL)
+        return;
+    kwatch_free(r->watch); /* no callback runs after this */
+    k8s_free(r->conn);
+    for (size_t i = 0; i < r->n_kinds; i++) {
+        idset_clear(&r->kinds[i].live);
+        idset_clear(&r->kinds[i].next);
+        desired_fini(&r->kinds[i].cache);
+        free(r->kinds[i].cache_ws);
+    }
+    free_list(r->pending);
+    free_list(r->running); /* none after a drain */
+    pass_end(r);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->sets_lock);
+    free(r);
+}
+
+static int64_t jittered(reconciler *r, long interval_ms);
+
+static void start_watch(reconciler *r)
+{
+    kwatch_kind kinds[MAX_KINDS];
+    kwatch_opts o = {.kinds = kinds, .n_kinds = r->n_kinds, .cb = on_watch, .ud = r};
+    wf_err err;
+
+    for (size_t i = 0; i < r->n_kinds; i++)
+        kinds[i] = r->kinds[i].kind;
+    wf_err_init(&err);
+    if ((r->watch = kwatch_new(k8s_conn(r->conn), &o, &err)) == NULL)
+        log_error(LOG_CTX_NONE, "watch: %s; drift is repaired by resync only", err.msg);
+    else
+        log_info(LOG_CTX_NONE, "watching %zu kinds for drift", r->n_kinds);
+}
+
+void reconciler_assigned(reconciler *r)
+{
+    if (r == NULL)
+        return;
+    r->assigned = 1;
+    /* A fresh list compares every object of the newly owned workspaces. */
+    if (r->conn && r->watch == NULL)
+        start_watch(r);
+    else
+        kwatch_relist(r->watch);
+    /* FlyteAdmin (no watch) gets its check in the first pass, one interval
+     * on: a pass at once would read every workspace again on each
+     * rebalance. */
+    if (r->next_pass_ms == 0)
+        r->next_pass_ms = mono_ms() + jittered(r, r->o.cfg->reconcile.resync_interval_ms);
+}
+
+void reconciler_revoked(reconciler *r)
+{
+    rjob *p;
+
+    if (r == NULL)
+        return;
+    r->assigned = 0;
+    pass_end(r);
+    pthread_mutex_lock(&r->lock);
+    p = r->pending;
+    r->pending = NULL;
+    pthread_mutex_unlock(&r->lock);
+    free_list(p);
+}
+
+/* ---- the consumer thread ---- */
+
+/* interval ± 10 %, so that replicas started together drift apart. */
+static int64_t jittered(reconciler *r, long interval_ms)
+{
+    long tenth = interval_ms / 10;
+    return interval_ms - tenth +
+           (tenth > 0 ? (long)(rand_r(&r->seed) % (unsigned)(2 * tenth + 1)) : 0);
+}
+
+static void pass_begin(reconciler *r, int64_t now)
+{
+    pass_end(r);
+    if (applied_list(r->o.store, &r->pass_ids, &r->pass_n) != 0) {
+        r->pass_ids = NULL;
+        r->pass_n = 0;
+    }
+    r->pass_start_ms = now;
+    r->next_pass_ms = now + jittered(r, r->o.cfg->reconcile.resync_interval_ms);
+    /* With the watch, Kubernetes costs a few LISTs per pass, not a read
+     * per object: a fresh list shows what a missed event would hide. */
+    kwatch_relist(r->watch);
+    log_info(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
+}
+
+/* Events first: a pass takes workers only while at least half of them
+ * are free, and never more than a quarter.  Returns how many more it may
+ * take now. */
+static size_t idle_capacity(reconciler *r)
+{
+    size_t threads = r->o.threads > 0 ? (size_t)r->o.threads : 1;
+    size_t quarter = threads / 4 ? threads / 4 : 1;
+
+    if (dispatcher_inflight(r->o.dispatcher) * 2 >= threads + 1 || r->n_running_pass >= quarter)
+        return 0;
+    return quarter - r->n_running_pass;
+}
+
+/* Queues the pass's workspaces due by now: the pass is spread evenly
+ * over most of the interval. */
+static void pass_feed(reconciler *r, int64_t now)
+{
+    int64_t spread = r->o.cfg->reconcile.resync_interval_ms * PASS_SPREAD_PERCENT / 100;
+    size_t due = r->pass_n, room = idle_capacity(r);
+
+    if (spread > 0 && now - r->pass_start_ms < spread)
+        due = (size_t)((double)r->pass_n * (double)(now - r->pass_start_ms) / (double)spread) + 1;
+    if (due > r->pass_n)
+        due = r->pass_n;
+    for (; r->pass_next < due && room > 0; room--) {
+        const char *ws = r->pass_ids[r->pass_next++];
+        rjob *e;
+        pthread_mutex_lock(&r->lock);
+        if ((e = pending_of(r, ws)) != NULL) {
+            e->flyte = 1;
+            e->all_k8s |= r->watch == NULL;
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    if (r->pass_next >= r->pass_n) {
+        log_debug(LOG_CTX_NONE, "resync: pass over %zu workspace(s) queued in %" PRId64 " ms",
+                  r->pass_n, now - r->pass_start_ms);
+        pass_end(r);
+    }
+}
+
+static void submit(reconciler *r, rjob *e)
+{
+    memset(&e->j, 0, sizeof(e->j));
+    e->j.key = e->ws;
+    e->j.topic = (char *)RECONCILE_TOPIC;
+    e->j.partition = 0;
+    e->j.version = INT64_MIN; /* any waiting event of the workspace wins */
+    e->j.data = r;
+    e->next = r->running;
+    r->running = e;
+    r->n_running++;
+    dispatcher_submit(r->o.dispatcher, &e->j);
+}
+
+void reconciler_pump(reconciler *r)
+{
+    int64_t now = mono_ms();
+    rjob *ready = NULL, **pp;
+
+    if (r == NULL || !r->assigned)
+        return;
+    if (r->o.cfg->reconcile.resync_interval_ms > 0 && r->pass_ids == NULL && now >= r->next_pass_ms)
+        pass_begin(r, now);
+    r->n_running_pass = 0;
+    for (rjob *e = r->running; e; e = e->next)
+        r->n_running_pass += e->flyte;
+    if (r->pass_ids)
+        pass_feed(r, now);
+    pthread_mutex_lock(&r->lock);
+    for (pp = &r->pending; *pp;) {
+        rjob *e = *pp;
+        if (e->due_ms <= now && find(r->running, e->ws) == NULL && find(ready, e->ws) == NULL) {
+            *pp = e->next;
+            e->next = ready;
+            ready = e;
+        } else {
+            pp = &e->next;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    while (ready) {
+        rjob *e = ready;
+        ready = e->next;
+        submit(r, e);
+    }
+}
+
+int reconciler_is_job(const job *j)
+{
+    return j->topic != NULL && strcmp(j->topic, RECONCILE_TOPIC) == 0;
+}
+
+static void on_repaired(void *ud, const char *api, const char *kind)
+{
+    reconciler *r = ud;
+    metrics_drift_repair(r->o.metrics, api, kind);
+}
+
+void reconciler_run(job *j, void *provisioner_ud)
+{
+    rjob *e = (rjob *)j;
+    repair_req req = {
+        .ids = e->ids, .seen = e->seen, .n_ids = e->n, .all_k8s = e->all_k8s, .flyte = e->flyte};
+
+    wf_err_init(&e->err);
+    e->rc = provision_repair(provisioner_ud, e->ws, &req, on_repaired, e->r, &e->err);
+}
+
+/* Puts e back among the pending, due at due_ms, merged with what was
+ * handed off for its workspace meanwhile. */
+static void requeue(reconciler *r, rjob *e, int64_t due_ms)
+{
+    rjob *p;
+
+    pthread_mutex_lock(&r->lock);
+    if ((p = find(r->pending, e->ws)) != NULL) {
+        rjob_merge_take(p, e);
+        if (p->due_ms < due_ms)
+            p->due_ms = due_ms;
+    } else {
+        e->due_ms = due_ms;
+        e->next = r->pending;
+        r->pending = e;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void reconciler_collected(reconciler *r, job *j)
+{
+    rjob *e = (rjob *)j, **pp;
+    int64_t now = mono_ms();
+
+    for (pp = &r->running; *pp && *pp != e; pp = &(*pp)->next)
+        ;
+    if (*pp) {
+        *pp = e->next;
+        r->n_running--;
+    }
+    e->next = NULL;
+    if (j->cancelled || !r->assigned) {
+        rjob_free(e);
+        return;
+    }
+    if (j->superseded) {
+        requeue(r, e, now + SUPERSEDED_DELAY_MS);
+        return;
+    }
+    if (e->rc < 0) {
+        log_ctx ctx = {.workspace_id = e->ws, .attempt = e->attempts + 1, .duration_ms = -1};
+        if (e->err.cls == WF_TRANSIENT && ++e->attempts < REPAIR_ATTEMPTS) {
+            log_info(&ctx, "repair: %s; trying again", e->err.msg);
+            requeue(r, e, now + REPAIR_BACKOFF_MS * e->attempts);
+            return;
+        }
+        log_warn(&ctx, "repair failed: %s [%s]; the next pass or change tries again", e->err.msg,
+                 e->err.code);
+    }
+    rjob_free(e);
+}
+
+size_t reconciler_inflight(reconciler *r)
+{
+    return r ? r->n_running : 0;
+}

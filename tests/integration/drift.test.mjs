@@ -1,0 +1,241 @@
+// Continuous reconciliation (CONTRACT §3): with reconcile.watch on and a
+// 5 s resync interval, drift made by another writer is repaired without an
+// event:
+//   - Kubernetes (through the watch, within 10 s): the development
+//     namespace's NetworkPolicy deleted, a member's RoleBinding deleted,
+//     the ResourceQuota's pods raised, workspace-viewer widened to */*/*;
+//   - FlyteAdmin (by the resync pass, within one interval): the project
+//     archived and renamed;
+// each repair is counted (wsflyte_drift_repairs_total), logged with the
+// object and the other writer, and produces no result event.  At rest
+// (10 workspaces, 3 passes) nothing is written and FlyteAdmin sees at most
+// 4 reads per workspace and pass.  A watch stream cut in the middle and a
+// forced 410 relist miss no change; objects of workspaces this replica does
+// not own are never touched.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack, makeEvent, waitFor, sleep, healthPort } from './harness.mjs';
+
+const RESYNC_MS = 5000;
+const WATCH = process.env.WSFLYTE_DRIFT_WATCH !== '0';
+const WS = 'ws-drift';
+const OTHERS = Array.from({ length: 9 }, (_, i) => `ws-rest-${i}`);
+const people = [
+  { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' },
+  { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' },
+  { user_id: 'charlie', email: 'charlie@company.com', role: 'VIEWER' },
+];
+const MANAGER = 'drift-test';
+let stack, consumer, port, resultsBefore;
+
+const RBAC = '/apis/rbac.authorization.k8s.io/v1';
+const paths = {
+  netpol: `/apis/networking.k8s.io/v1/namespaces/${WS}-development/networkpolicies/workspace-isolation`,
+  quota: `/api/v1/namespaces/${WS}-staging/resourcequotas/workspace-quota`,
+  viewer: `${RBAC}/namespaces/${WS}-production/roles/workspace-viewer`,
+};
+
+async function kube(method, path, body, contentType = 'application/merge-patch+json') {
+  const q = method === 'PATCH' || method === 'PUT' ? `?fieldManager=${MANAGER}` : '';
+  const r = await fetch(`${stack.kubeUrl}${path}${q}`, {
+    method, headers: { 'X-Request-Id': MANAGER, ...(body ? { 'Content-Type': contentType } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+const get = async (path) => {
+  const r = await fetch(`${stack.kubeUrl}${path}`);
+  return r.status === 404 ? null : r.json();
+};
+const project = async () => (await (await fetch(`${stack.flyteUrl}/api/v1/projects/${WS}`,
+  { headers: { Accept: 'application/json' } })).json());
+
+async function metric(name, labels) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+const logText = () => stack.logs.join('');
+
+// Polls until ok(); answers the milliseconds it took.
+async function repairedWithin(what, ok, limitMs) {
+  const t0 = Date.now();
+  const done = await waitFor(ok, limitMs, 50);
+  const ms = Date.now() - t0;
+  assert.ok(done, `${what} not repaired within ${limitMs} ms\n${logText().slice(-4000)}`);
+  return ms;
+}
+
+async function resetLogs() {
+  await Promise.all([stack.flyteUrl, stack.kubeUrl].map((u) => fetch(`${u}/_test/requests`, { method: 'DELETE' })));
+}
+
+// API requests since resetLogs, per server and method (health probes left out).
+async function requestCounts() {
+  const count = (log) => log.filter((r) => r.path !== '/healthcheck' && r.path !== '/version')
+    .reduce((m, r) => ({ ...m, [r.method]: (m[r.method] || 0) + 1 }), {});
+  const [f, k] = [await stack.flyteRequests(), await stack.kubeRequests()];
+  return { flyte: count(f), kube: count(k), kubeLog: k, flyteLog: f };
+}
+
+before(async () => {
+  stack = await new Stack({
+    partitions: 2, config: { concurrency: 4 },
+    editConfig: (doc) => { doc.reconcile = { watch: WATCH, resync_interval: `${RESYNC_MS / 1000}s` }; },
+  }).start();
+  consumer = stack.startNamedConsumer('c0');
+  port = await healthPort(stack);
+  const events = [makeEvent({ workspace: WS, members: people }),
+    ...OTHERS.map((w) => makeEvent({ workspace: w }))];
+  await stack.produceEvents(events, 'json');
+  const results = await stack.results(events.length, 60);
+  for (const e of events) assert.equal(results.find((r) => r.event_id === e.event_id)?.status, 'SUCCEEDED', e.event_id);
+  resultsBefore = (await stack.readTopic('workspace.provisioning.v1')).length;
+});
+
+after(async () => {
+  if (consumer) assert.equal(await stack.stopConsumer(consumer), 0);
+  await stack?.stop();
+});
+
+test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspace and pass', async (t) => {
+  await sleep(1000); // the first pass after provisioning may still run
+  await resetLogs();
+  const passesBefore = (logText().match(/resync: pass over/g) || []).length;
+  await sleep(3 * RESYNC_MS + 500);
+  const c = await requestCounts();
+  const passes = (logText().match(/resync: pass over/g) || []).length - passesBefore;
+  t.diagnostic(`over ${passes} passes: flyte ${JSON.stringify(c.flyte)}, kube ${JSON.stringify(c.kube)}`);
+  assert.ok(passes >= 2, `passes: ${passes}`);
+  for (const m of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    assert.equal(c.flyte[m] || 0, 0, `flyte ${m}`);
+    assert.equal(c.kube[m] || 0, 0, `kube ${m}`);
+  }
+  assert.ok((c.flyte.GET || 0) <= 4 * 10 * (passes + 1), `flyte reads ${c.flyte.GET} over ${passes} passes`);
+  assert.ok((c.flyte.GET || 0) >= 4 * 10 * (passes - 1), 'every workspace is read each pass');
+  if (WATCH) {
+    // Kubernetes: no read per workspace, only LISTs (a relist per pass) and watches.
+    const perObject = c.kubeLog.filter((r) => r.method === 'GET' && !r.query.labelSelector && r.path !== '/version');
+    assert.deepEqual(perObject.map((r) => r.path), []);
+  }
+});
+
+test('drift made by another writer is repaired without an event', async (t) => {
+  const repairsLogged = () => logText().split('\n').filter((l) => l.includes('drift repaired'));
+  const bindings = (await stack.kubeState()).objects
+    .filter((o) => o.kind === 'RoleBinding' && o.metadata.namespace === `${WS}-development`);
+  const bob = bindings.find((b) => b.subjects?.some((s) => s.name === 'bob'));
+  assert.ok(bob, 'bob has a binding in development');
+  const bobPath = `${RBAC}/namespaces/${WS}-development/rolebindings/${bob.metadata.name}`;
+
+  await kube('DELETE', paths.netpol);
+  let ms = await repairedWithin('NetworkPolicy', async () => (await get(paths.netpol)) !== null, 10000);
+  t.diagnostic(`NetworkPolicy deleted -> re-created in ${ms} ms`);
+
+  await kube('DELETE', bobPath);
+  ms = await repairedWithin('RoleBinding', async () => (await get(bobPath)) !== null, 10000);
+  t.diagnostic(`member RoleBinding deleted -> re-created in ${ms} ms`);
+
+  await kube('PATCH', paths.quota, { spec: { hard: { pods: '100000' } } });
+  ms = await repairedWithin('ResourceQuota', async () => (await get(paths.quota))?.spec.hard.pods === '100', 10000);
+  t.diagnostic(`ResourceQuota pods raised -> restored in ${ms} ms`);
+
+  await kube('PATCH', paths.viewer, { rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] });
+  ms = await repairedWithin('Role', async () => {
+    const r = await get(paths.viewer);
+    return r && !r.rules.some((x) => x.verbs.includes('*'));
+  }, 10000);
+  t.diagnostic(`workspace-viewer widened -> restored in ${ms} ms`);
+
+  const p = await project();
+  const put = await fetch(`${stack.flyteUrl}/api/v1/projects/${WS}`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ id: p.id, description: p.description, labels: p.labels, name: 'Renamed by someone', state: 'ARCHIVED' }),
+  });
+  assert.ok(put.ok, await put.text());
+  ms = await repairedWithin('Flyte project', async () => {
+    const now = await project();
+    return now.name === `Flyte - Workspace ${WS}` && (now.state ?? 'ACTIVE') === 'ACTIVE';
+  }, RESYNC_MS * 1.1 + 2000);
+  t.diagnostic(`Flyte project archived and renamed -> restored in ${ms} ms`);
+
+  for (const [api, kind] of [['k8s', 'NetworkPolicy'], ['k8s', 'RoleBinding'], ['k8s', 'ResourceQuota'],
+    ['k8s', 'Role'], ['flyte', 'Project']])
+    assert.ok(await metric('wsflyte_drift_repairs_total', { api, kind }) >= 1, `${api} ${kind} counted`);
+  const lines = repairsLogged();
+  const line = (s) => lines.find((l) => l.includes(s)) || '';
+  assert.match(line(`NetworkPolicy ${WS}-development/workspace-isolation`), /deleted \(changed by unknown\)/);
+  assert.match(line(`ResourceQuota ${WS}-staging/workspace-quota`), new RegExp(`pods: "100(000|k)" -> "100" \\(changed by ${MANAGER}\\)`));
+  assert.match(line(`Role ${WS}-production/workspace-viewer`), new RegExp(`rules.*changed by ${MANAGER}`));
+  assert.match(line(`Project ${WS}`), /ARCHIVED/);
+  // Repairs answer nobody: no result event.
+  assert.equal((await stack.readTopic('workspace.provisioning.v1')).length, resultsBefore);
+});
+
+test("wsflyte's own writes cause no repair", async () => {
+  const total = async () => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n')
+    .filter((l) => l.startsWith('wsflyte_drift_repairs_total{')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  const repairs = await total(), lines = logText().split('drift repaired').length;
+  // bob leaves and the quota changes: bindings deleted, quotas and the authz ConfigMap rewritten.
+  const e = makeEvent({ workspace: WS, version: 2, type: 'MEMBERS_CHANGED', members: people.filter((m) => m.user_id !== 'bob') });
+  e.workspace.quota = { requests_cpu: '8', requests_memory: '16Gi', limits_cpu: '16', limits_memory: '32Gi', pods: 50, persistent_volume_claims: 5 };
+  await stack.produceEvents([e], 'json');
+  assert.equal((await stack.resultOf(e.event_id, 1000)).status, 'SUCCEEDED');
+  assert.equal((await get(paths.quota)).spec.hard.pods, '50');
+  await sleep(RESYNC_MS + 1500); // the watch events of those writes, and a pass
+  assert.equal(await total(), repairs, 'no repair counted');
+  assert.equal(logText().split('drift repaired').length, lines, 'no repair logged');
+});
+
+test('a change right after a watch stream is cut is still repaired', { skip: !WATCH && 'needs the watch' }, async (t) => {
+  const cut = await (await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) })).json();
+  assert.ok(cut.cut >= 8, `streams cut: ${cut.cut}`);
+  await kube('PATCH', paths.quota, { spec: { hard: { pods: '7777' } } });
+  const ms = await repairedWithin('ResourceQuota after a cut', async () => (await get(paths.quota))?.spec.hard.pods === '50', 10000);
+  t.diagnostic(`watch cut, quota changed at once -> restored in ${ms} ms`);
+});
+
+test('a change made while the watch was gone is repaired by the 410 relist', { skip: !WATCH && 'needs the watch' }, async (t) => {
+  const before = (logText().match(/is gone \(410\): relisting/g) || []).length;
+  // No history: every resume point is too old.  The NetworkPolicy watch
+  // (and its list) fail for a moment, so the deletion happens while no
+  // NetworkPolicy watch runs.
+  await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_history: 0 }) });
+  await stack.fault('kube', { path: '/apis/networking.k8s.io/v1/networkpolicies', method: 'GET', status: 503, count: 2 });
+  await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) });
+  await kube('DELETE', paths.netpol);
+  const ms = await repairedWithin('NetworkPolicy after a 410', async () => (await get(paths.netpol)) !== null, 10000);
+  t.diagnostic(`deleted while the watch was gone -> re-created in ${ms} ms`);
+  assert.ok((logText().match(/is gone \(410\): relisting/g) || []).length > before, 'a 410 relist happened');
+  await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_history: 10000 }) });
+  await stack.clearFaults();
+});
+
+test('objects of workspaces this replica does not own, or not rendered for a workspace, are never touched', async () => {
+  const labels = (ws) => ({ 'app.kubernetes.io/managed-by': 'wsflyte', 'wsflyte.io/workspace': ws });
+  const cm = (ns, name, ws) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns, labels: labels(ws) }, data: { a: '1' } });
+  const apply = (path, body) => kube('PATCH', path, body, 'application/apply-patch+yaml');
+  // A namespace and ConfigMap labelled for a workspace with no record here,
+  // and a ConfigMap labelled for an owned workspace under a name wsflyte
+  // does not render.
+  await apply('/api/v1/namespaces/ws-nobody-development', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ws-nobody-development', labels: labels('ws-nobody') } });
+  const foreign = [
+    ['/api/v1/namespaces/ws-nobody-development/configmaps/extra', cm('ws-nobody-development', 'extra', 'ws-nobody')],
+    [`/api/v1/namespaces/${WS}-development/configmaps/extra`, cm(`${WS}-development`, 'extra', WS)],
+  ];
+  for (const [path, body] of foreign) await apply(path, body);
+  await resetLogs();
+  for (const [path] of foreign) await kube('PATCH', path, { data: { a: '2' } });
+  await kube('DELETE', foreign[0][0]);
+  await sleep(RESYNC_MS + 1500); // a watch event each and a full pass
+  const log = await stack.kubeRequests();
+  const touched = log.filter((r) => (r.path.includes('ws-nobody') || r.path.endsWith('/configmaps/extra')) &&
+    r.headers.request_id !== MANAGER && r.method !== 'GET');
+  assert.deepEqual(touched.map((r) => `${r.method} ${r.path}`), []);
+  assert.equal(await get(foreign[0][0]), null, 'the deleted one stays deleted');
+  assert.equal((await get(foreign[1][0])).data.a, '2', 'the other keeps its change');
+});
