@@ -395,7 +395,8 @@ int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, c
     if (object_not_found(&resp, api_version, kind, name)) {
         rc = 0;
     } else if (resp.status == 200) {
-        *obj = object_json(&resp);
+        /* Whole: drift repair and the live diff read who manages what. */
+        *obj = http_response_json(&resp);
         rc = 0;
     } else {
         classify(&resp, path, err);

@@ -8,9 +8,10 @@
  * kubernetes.token_file / ca_file.  The token file is re-read at most every
  * 60 s and after any 401, as the kubelet rotates projected tokens.
  *
- * Objects handed back (k8s_apply's live, k8s_get's obj, k8s_list's items)
- * come without metadata.managedFields: nothing reads it, and it is about 40 %
- * of what there is to parse. */
+ * Objects handed back by k8s_apply (live) and k8s_list (items) come without
+ * metadata.managedFields: nothing reads it there, and it is about 40 % of
+ * what there is to parse.  k8s_get's obj is whole: drift repair and the live
+ * diff read who manages which field. */
 #ifndef WF_K8S_H
 #define WF_K8S_H
 
