@@ -76,33 +76,38 @@ e2e:
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) $(E2E)
 e2e-asan:
 	WSFLYTE_BUILD_DIR=$(abspath $(SAN_BUILD)) $(SAN_ENV) $(E2E)
-# Both builds at once, each in two halves: four stacks side by side.  The
+# Both builds at once, each in three parts: six stacks side by side.  The
 # suite spends its time waiting on brokers, timers and retries, not
-# computing (about a third of the 2 cores with four stacks), so the four
-# quarters take about as long as the longest: ~6 minutes instead of ~10 with
-# one run per build.  A file not named in E2E_HALF_A runs in the second half.
+# computing (about half of the 2 cores with six stacks), so the six parts
+# take about as long as the longest: ~6 minutes instead of ~16 with one run
+# per build.  The parts are balanced by measured durations (about 5 minutes
+# each); a file not named in E2E_PART_A or E2E_PART_B runs in the third.
 # -Otarget prints each run's output in one piece when it ends; E2E_JOBS=1
 # runs them one after the other.
 E2E_ALL    := $(sort $(wildcard tests/integration/*.test.mjs))
-E2E_HALF_A ?= $(addprefix tests/integration/,delivery-crash.test.mjs oversized.test.mjs \
-              security.test.mjs lifecycle-economy.test.mjs delivery.test.mjs ack.test.mjs \
-              seed.test.mjs cli.test.mjs state.test.mjs pacing.test.mjs render-diff.test.mjs)
-E2E_HALF_B := $(filter-out $(E2E_HALF_A),$(E2E_ALL))
+E2E_PART_A ?= $(addprefix tests/integration/,cli.test.mjs state.test.mjs ops.test.mjs \
+              partitions.test.mjs delivery-rebalance.test.mjs registry.test.mjs \
+              monitoring.test.mjs registry-userinfo.test.mjs)
+E2E_PART_B ?= $(addprefix tests/integration/,delivery.test.mjs backlog.test.mjs \
+              oversized.test.mjs security.test.mjs drift.test.mjs render-diff.test.mjs \
+              partial.test.mjs)
+E2E_PART_C := $(filter-out $(E2E_PART_A) $(E2E_PART_B),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
-E2E_JOBS   ?= 4
-# e2e-<build>-<half>: release or asan, a or b.
+E2E_JOBS   ?= 6
+# e2e-<build>-<part>: release or asan, a, b or c.
 E2E_DIR_release  = $(abspath $(BUILD))
 E2E_DIR_asan     = $(abspath $(SAN_BUILD))
 E2E_ENV_asan     = $(SAN_ENV)
-E2E_HALF_FILES_a = $(E2E_HALF_A)
-E2E_HALF_FILES_b = $(E2E_HALF_B)
-E2E_QUARTERS     = e2e-release-a e2e-release-b e2e-asan-a e2e-asan-b
-.PHONY: $(E2E_QUARTERS)
-$(E2E_QUARTERS): e2e-%:
+E2E_PART_FILES_a = $(E2E_PART_A)
+E2E_PART_FILES_b = $(E2E_PART_B)
+E2E_PART_FILES_c = $(E2E_PART_C)
+E2E_PARTS        = $(foreach b,release asan,$(foreach p,a b c,e2e-$(b)-$(p)))
+.PHONY: $(E2E_PARTS)
+$(E2E_PARTS): e2e-%:
 	WSFLYTE_BUILD_DIR=$(E2E_DIR_$(firstword $(subst -, ,$*))) $(E2E_ENV_$(firstword $(subst -, ,$*))) \
-	  $(E2E_RUN) $(E2E_HALF_FILES_$(lastword $(subst -, ,$*)))
+	  $(E2E_RUN) $(E2E_PART_FILES_$(lastword $(subst -, ,$*)))
 e2e-both:
-	@$(MAKE) -j$(E2E_JOBS) -Otarget $(E2E_QUARTERS)
+	@$(MAKE) -j$(E2E_JOBS) -Otarget $(E2E_PARTS)
 
 integration: build
 	@$(MAKE) e2e
