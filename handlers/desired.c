@@ -8,10 +8,12 @@
  * for allocation failure. */
 #include "desired.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "flyte.h"
 #include "jsonout.h"
 #include "names.h"
 #include "quantity.h"
@@ -1161,4 +1163,41 @@ int desired_is_binding_name(const char *name)
             return names_is_user_key(name + n + 1);
     }
     return 0;
+}
+
+/* ---- what the objects themselves record ---- */
+
+long long desired_parse_version(const char *v)
+{
+    char *end;
+    long long n;
+
+    if (v == NULL || *v == '\0')
+        return -1;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    return (errno || *end || n < 0) ? -1 : n;
+}
+
+long long desired_recorded_version(const json_t *project)
+{
+    return project ? desired_parse_version(flyte_project_label(project, FLYTE_LABEL_VERSION)) : -1;
+}
+
+int desired_project_is_ours(const json_t *project)
+{
+    const char *m = flyte_project_label(project, FLYTE_LABEL_MANAGED);
+    return m && strcmp(m, MANAGER_NAME) == 0;
+}
+
+static const char *label_of(const json_t *obj, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
+}
+
+int desired_object_is_ours(const json_t *obj, const char *workspace_id)
+{
+    const char *managed = label_of(obj, LABEL_MANAGED_BY), *ws = label_of(obj, LABEL_WORKSPACE);
+    return managed && ws && strcmp(managed, MANAGER_NAME) == 0 && strcmp(ws, workspace_id) == 0;
 }

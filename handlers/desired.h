@@ -64,6 +64,21 @@ void desired_fini(desired *d);
 #define DESIRED_DIGEST_LEN 32
 void desired_digest(const desired *d, char *out);
 
+/* A recorded workspace version (a label or annotation value): the number, or
+ * -1 when v is absent or not a non-negative decimal. */
+long long desired_parse_version(const char *v);
+/* The workspace version recorded on a Flyte project (its
+ * FLYTE_LABEL_VERSION label), or -1 when there is none: no project, or one
+ * written by an older wsflyte. */
+long long desired_recorded_version(const json_t *project);
+/* A project wsflyte did not register belongs to someone else: wsflyte
+ * neither takes it over nor archives it. */
+int desired_project_is_ours(const json_t *project);
+/* An object is the workspace's only when it carries wsflyte's labels for
+ * that very workspace: a name alone proves nothing (another team, another
+ * workspace whose custom domain renders the same name). */
+int desired_object_is_ours(const json_t *obj, const char *workspace_id);
+
 /* The label selector matching the workspace's member RoleBindings. */
 void desired_member_selector(const char *workspace_id, char *buf, size_t len);
 /* True when name has the form of a member RoleBinding wsflyte renders

@@ -98,44 +98,9 @@ static int oom(wf_err *err)
 
 /* ---- the handler's reading of what it finds (handlers/provision.c) ---- */
 
-static long long parse_version(const char *v)
-{
-    char *end;
-    long long n;
-
-    if (v == NULL || *v == '\0')
-        return -1;
-    errno = 0;
-    n = strtoll(v, &end, 10);
-    return (errno || *end || n < 0) ? -1 : n;
-}
-
-static long long recorded_version(const json_t *project)
-{
-    return project ? parse_version(flyte_project_label(project, FLYTE_LABEL_VERSION)) : -1;
-}
-
-static int project_is_ours(const json_t *project)
-{
-    const char *m = flyte_project_label(project, FLYTE_LABEL_MANAGED);
-    return m && strcmp(m, MANAGER_NAME) == 0;
-}
-
 static const char *meta_string(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
-}
-
-static const char *label_of(const json_t *obj, const char *key)
-{
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
-}
-
-static int object_is_ours(const json_t *obj, const char *workspace_id)
-{
-    const char *managed = label_of(obj, LABEL_MANAGED_BY), *ws = label_of(obj, LABEL_WORKSPACE);
-    return managed && ws && strcmp(managed, MANAGER_NAME) == 0 && strcmp(ws, workspace_id) == 0;
 }
 
 static int being_deleted(const json_t *obj)
@@ -316,7 +281,7 @@ static int prune_lines(plan *p, const desired_domain *dd, wf_err *err)
     {
         const char *ns = meta_string(item, "namespace"), *name = meta_string(item, "name");
         if (ns && name && strcmp(ns, dd->namespace_name) == 0 && desired_is_binding_name(name) &&
-            object_is_ours(item, p->d->project_id) && !binding_wanted(dd, name))
+            desired_object_is_ours(item, p->d->project_id) && !binding_wanted(dd, name))
             line(p, DELETE, "RoleBinding", ns, name, "former member or role", NULL);
     }
     json_decref(items);
@@ -337,7 +302,7 @@ static int read_namespaces(plan *p, json_t *live, wf_err *err)
             return -1;
         if (json_array_append_new(live, obj ? obj : json_null()) != 0)
             return oom(err);
-        if (obj && !object_is_ours(obj, p->d->project_id)) {
+        if (obj && !desired_object_is_ours(obj, p->d->project_id)) {
             foreign_namespace(p, ns);
             return 1;
         }
@@ -449,10 +414,11 @@ static long long namespaces_version(plan *p, const json_t *live)
     {
         const json_t *obj = json_array_get(live, i);
         if (strcmp(entry_string(entry, "kind"), "Namespace") != 0 || json_is_null(obj) ||
-            !object_is_ours(obj, p->d->project_id))
+            !desired_object_is_ours(obj, p->d->project_id))
             continue;
         json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
-        long long v = parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
+        long long v =
+            desired_parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
         if (v > newest)
             newest = v;
     }
@@ -484,7 +450,7 @@ static const char *foreign_of(plan *p, const json_t *live)
 
         if (json_is_null(obj))
             line(p, UNCHANGED, kind, ns, name, "does not exist", NULL);
-        else if (!object_is_ours(obj, p->d->project_id)) {
+        else if (!desired_object_is_ours(obj, p->d->project_id)) {
             line(p, UNCHANGED, kind, ns, name, "not wsflyte's: left alone", NULL);
             if (is_ns && foreign == NULL)
                 foreign = name;
@@ -513,7 +479,7 @@ static int plan_absent(plan *p, const json_t *project, int foreign_project, wf_e
         goto out;
     }
     if (project && (!flyte_project_archived(project) ||
-                    recorded_version(project) != p->ev->workspace_version)) {
+                    desired_recorded_version(project) != p->ev->workspace_version)) {
         if (project_line(p, p->d->archive, project, err) != 0)
             goto out;
     } else {
@@ -542,7 +508,7 @@ liveplan_verdict liveplan_run(liveplan *lp, const ws_event *ev, const desired *d
 
     if (flyte_get_project(lp->flyte, d->project_id, &project, err) != 0)
         return LIVEPLAN_ERROR;
-    if (project && !project_is_ours(project)) {
+    if (project && !desired_project_is_ours(project)) {
         json_decref(project);
         project = NULL;
         foreign_project = 1;
@@ -553,8 +519,8 @@ liveplan_verdict liveplan_run(liveplan *lp, const ws_event *ev, const desired *d
             goto summary;
         }
     }
-    if (recorded_version(project) > ev->workspace_version) {
-        stale_line(&p, "the Flyte project", recorded_version(project));
+    if (desired_recorded_version(project) > ev->workspace_version) {
+        stale_line(&p, "the Flyte project", desired_recorded_version(project));
         goto summary;
     }
     rc = d->flyte_wanted ? plan_present(&p, project, err)

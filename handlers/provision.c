@@ -77,33 +77,6 @@ void provisioner_free(provisioner *p)
 
 /* ---- small helpers ---- */
 
-static long long parse_version(const char *v)
-{
-    char *end;
-    long long n;
-
-    if (v == NULL || *v == '\0')
-        return -1;
-    errno = 0;
-    n = strtoll(v, &end, 10);
-    return (errno || *end || n < 0) ? -1 : n;
-}
-
-/* The version recorded on a project, or -1 when there is none (no project,
- * or one written by an older wsflyte). */
-static long long recorded_version(const json_t *project)
-{
-    return project ? parse_version(flyte_project_label(project, FLYTE_LABEL_VERSION)) : -1;
-}
-
-/* A project wsflyte did not register belongs to someone else: wsflyte
- * neither takes it over nor archives it. */
-static int project_is_ours(const json_t *project)
-{
-    const char *m = flyte_project_label(project, FLYTE_LABEL_MANAGED);
-    return m && strcmp(m, MANAGER_NAME) == 0;
-}
-
 static int same_string(const json_t *a, const json_t *b, const char *key)
 {
     const char *x = json_string_value(json_object_get(a, key));
@@ -122,21 +95,6 @@ static int project_matches(const json_t *live, const json_t *want)
 static const char *meta_string(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
-}
-
-static const char *label_of(const json_t *obj, const char *key)
-{
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
-}
-
-/* An object is the workspace's only when it carries wsflyte's labels for
- * that very workspace: a name alone proves nothing (another team, another
- * workspace whose custom domain renders the same name). */
-static int object_is_ours(const json_t *obj, const char *workspace_id)
-{
-    const char *managed = label_of(obj, LABEL_MANAGED_BY), *ws = label_of(obj, LABEL_WORKSPACE);
-    return managed && ws && strcmp(managed, MANAGER_NAME) == 0 && strcmp(ws, workspace_id) == 0;
 }
 
 static void foreign_namespace(const char *ns, const char *workspace_id, wf_err *err)
@@ -348,7 +306,7 @@ static int check_namespaces(provisioner *p, const desired *d, const wsstate *bas
         if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
             return -1;
         existed[i] = live != NULL;
-        ours = live == NULL || object_is_ours(live, d->project_id);
+        ours = live == NULL || desired_object_is_ours(live, d->project_id);
         json_decref(live);
         if (!ours) {
             foreign_namespace(ns, d->project_id, err);
@@ -437,7 +395,7 @@ static int prune_bindings(provisioner *p, const desired *d, const desired_domain
     {
         const char *ns = meta_string(item, "namespace"), *name = meta_string(item, "name");
         if (ns == NULL || name == NULL || strcmp(ns, dd->namespace_name) != 0 ||
-            !desired_is_binding_name(name) || !object_is_ours(item, d->project_id) ||
+            !desired_is_binding_name(name) || !desired_object_is_ours(item, d->project_id) ||
             binding_wanted(dd, name))
             continue;
         if (k8s_delete(p->kube, RBAC_V1, "RoleBinding", ns, name, meta_string(item, "uid"), err) !=
@@ -534,12 +492,12 @@ static int register_project(provisioner *p, const desired *d, long long version,
                    d->project_id);
         return -1;
     }
-    if (!project_is_ours(*live_out)) {
+    if (!desired_project_is_ours(*live_out)) {
         wf_err_set(err, WF_PERMANENT, "flyte.foreign-project",
                    "project %s exists in FlyteAdmin but is not managed by wsflyte", d->project_id);
         return -1;
     }
-    *stale = recorded_version(*live_out) > version;
+    *stale = desired_recorded_version(*live_out) > version;
     return 0;
 }
 
@@ -663,13 +621,14 @@ static long long own_namespaces_version(const desired *d, const json_t *live, co
         const json_t *obj = json_array_get(live, i);
         if (strcmp(entry_string(entry, "kind"), "Namespace") != 0 || json_is_null(obj))
             continue;
-        if (!object_is_ours(obj, d->project_id)) {
+        if (!desired_object_is_ours(obj, d->project_id)) {
             if (*foreign == NULL)
                 *foreign = entry_string(entry, "name");
             continue;
         }
         json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
-        long long v = parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
+        long long v =
+            desired_parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
         if (v > newest)
             newest = v;
     }
@@ -688,7 +647,7 @@ static int delete_own(provisioner *p, const desired *d, const json_t *live, int 
     json_array_foreach(d->cleanup, i, entry)
     {
         const json_t *obj = json_array_get(live, i);
-        if (json_is_null(obj) || !object_is_ours(obj, d->project_id) ||
+        if (json_is_null(obj) || !desired_object_is_ours(obj, d->project_id) ||
             json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
             continue;
         if (k8s_delete(p->kube, entry_string(entry, "apiVersion"), entry_string(entry, "kind"),
@@ -724,7 +683,8 @@ static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, co
         goto out;
     }
     if (live &&
-        (!flyte_project_archived(live) || recorded_version(live) != ev->workspace_version) &&
+        (!flyte_project_archived(live) ||
+         desired_recorded_version(live) != ev->workspace_version) &&
         flyte_update_project(p->flyte, d->archive, err) != 0)
         goto out;
     if (delete_own(p, d, objs, &deleted, err) != 0)
@@ -760,7 +720,7 @@ static int read_project(provisioner *p, const desired *d, json_t **live, wf_err 
 {
     if (flyte_get_project(p->flyte, d->project_id, live, err) != 0)
         return -1;
-    if (*live && !project_is_ours(*live)) {
+    if (*live && !desired_project_is_ours(*live)) {
         json_decref(*live);
         *live = NULL;
         if (d->flyte_wanted) {
@@ -877,7 +837,7 @@ int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_
     }
     if (read_project(p, &d, &live, err) != 0)
         goto out;
-    if (recorded_version(live) > v) {
+    if (desired_recorded_version(live) > v) {
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
@@ -1014,7 +974,7 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
     json_array_clear(changes);
     if (!known_gone && k8s_get(p->kube, av, kind, ns, name, &live, err) != 0)
         goto out;
-    if (live && is_ns && !object_is_ours(live, ws)) {
+    if (live && is_ns && !desired_object_is_ours(live, ws)) {
         log_warn(LOG_CTX_NONE, "namespace %s of workspace %s is not wsflyte's any more: left alone",
                  name, ws);
         rc = 0;
@@ -1180,7 +1140,7 @@ static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, re
 
     if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
         return -1;
-    if (live && (!project_is_ours(live) || recorded_version(live) > rec->version)) {
+    if (live && (!desired_project_is_ours(live) || desired_recorded_version(live) > rec->version)) {
         /* Someone else's, or a newer event's: not ours to restore. */
         json_decref(live);
         return 0;
