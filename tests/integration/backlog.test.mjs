@@ -4,23 +4,27 @@
 //    (versions 1..1500, each a full snapshot with a different contributor),
 //    then one event each of ten other workspaces, with 2 ms added to every
 //    API call:
-//    - the ten others get their results within seconds, whether they share
-//      ws-hot's partition (queued behind the backlog) or not;
-//    - every one of the 1,510 events gets exactly one result within 2
-//      minutes; ws-hot's older waiting events are coalesced: SKIPPED/stale,
-//      never sent to the APIs;
+//    - the ten others get their results after a few of ws-hot's applies,
+//      not after its backlog, whether they share ws-hot's partition (queued
+//      behind the backlog) or not;
+//    - every one of the 1,510 events gets exactly one result; ws-hot's older
+//      waiting events are coalesced: SKIPPED/stale, never sent to the APIs;
 //    - ws-hot ends at version 1500 (project label, namespace annotation and
 //      the contributor of version 1500 bound, the others pruned).
 // 2. One partition's backlog of many workspaces, each holding a worker
 //    (FlyteAdmin answers their reads after 300 ms): workspaces on the other
-//    partitions published behind it get a worker in turn, within seconds.
+//    partitions published behind it get a worker in turn, after a few of
+//    the backlog's events, not after the backlog.
 // 3. One partition over its window.  1,100 workspaces on partition 0 whose
 //    FlyteAdmin reads answer 500 with Retry-After: 20 (each backs off in
 //    place, in flight but holding no worker; a 503 or 429 with Retry-After
 //    would pause all of FlyteAdmin, the other partitions' too): partition 0 alone stops
-//    fetching; workspaces on the other partitions are answered within
-//    seconds; once FlyteAdmin recovers, partition 0 resumes and every event
-//    is answered.
+//    fetching; workspaces on the other partitions are answered while
+//    FlyteAdmin still fails partition 0's; once FlyteAdmin recovers,
+//    partition 0 resumes and every event is answered.
+//
+// Each claim is about order (what was answered before what), never about
+// wall time, so that a busy machine makes the file slower, not red.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stack, makeEvent, expectedResultId, run, bin, waitFor, sleep } from './harness.mjs';
@@ -34,8 +38,9 @@ const OTHERS = ['ws-calm-10', 'ws-calm-17', 'ws-calm-18', 'ws-calm-19',
   'ws-calm-0', 'ws-calm-1', 'ws-calm-2', 'ws-calm-3', 'ws-calm-4', 'ws-calm-5'];
 // The others are published once wsflyte has fetched the backlog.
 const QUEUED_AFTER_MS = 3000;
-const OTHERS_BOUND_MS = 10000;
-const ALL_BOUND_MS = 120000;
+// At most this many of ws-hot's applies end between the others' publishing
+// and their last result; waiting behind the backlog would be hundreds.
+const HOT_APPLIES_BEFORE_OTHERS = 150;
 const members = (v) => [
   { user_id: 'owner', email: 'owner@example.com', role: 'OWNER' },
   { user_id: `member-v${v}`, email: `m${v}@example.com`, role: 'CONTRIBUTOR' },
@@ -60,11 +65,9 @@ describe('one workspace with 1,500 queued events', () => {
     await sleep(QUEUED_AFTER_MS);
     othersPublishedAt = Date.now();
     await stack.produceEvents(otherEvents);
-    // Every result, waiting at most until the bound (plus slack to tell a
-    // slow pass from a stall).
-    const left = ALL_BOUND_MS + 20000 - (Date.now() - hotPublishedAt);
+    // Every result, for as long as results keep coming (an idle minute ends it).
     const r = await run(bin('wsflyte-results'), ['--config', stack.configPath, '--count', String(VERSIONS + OTHERS.length),
-      '--timeout', String(Math.ceil(left / 1000))], { timeoutMs: left });
+      '--timeout', '60'], { timeoutMs: 15 * 60000 });
     results = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     partitions = new Map((await stack.readTopic('workspace.lifecycle.v1')).map((rec) => [rec.key, rec.partition]));
     flyteLog = await stack.flyteRequests();
@@ -78,7 +81,7 @@ describe('one workspace with 1,500 queued events', () => {
     assert.ok(OTHERS.some((ws) => partitions.get(ws) !== hot), 'one other workspace on another partition');
   });
 
-  test('other workspaces published behind the backlog get their results within seconds', (t) => {
+  test('other workspaces published behind the backlog are answered after a few of its applies, not after it', (t) => {
     const hot = partitions.get(HOT);
     const latency = OTHERS.map((ws) => {
       const rs = resultsOf(ws);
@@ -87,12 +90,16 @@ describe('one workspace with 1,500 queued events', () => {
       return { ws, same: partitions.get(ws) === hot, ms: rs[0].completed_at - othersPublishedAt };
     });
     const fmt = (l) => l.map((x) => x.ms).sort((a, b) => a - b).join(', ');
+    const lastOther = othersPublishedAt + Math.max(...latency.map((x) => x.ms));
+    const hotApplied = resultsOf(HOT).filter((r) => r.status === 'SUCCEEDED');
+    const between = hotApplied.filter((r) => r.completed_at >= othersPublishedAt && r.completed_at <= lastOther).length;
     t.diagnostic(`latency of the 10 others (ms) on ws-hot's partition: ${fmt(latency.filter((x) => x.same))}; ` +
-      `on other partitions: ${fmt(latency.filter((x) => !x.same))}`);
-    for (const { ws, ms } of latency) assert.ok(ms <= OTHERS_BOUND_MS, `${ws} answered after ${ms} ms`);
+      `on other partitions: ${fmt(latency.filter((x) => !x.same))}; ws-hot applied ${between} of its ` +
+      `${hotApplied.length} applies meanwhile`);
+    assert.ok(between <= HOT_APPLIES_BEFORE_OTHERS, `${between} of ws-hot's applies ended before the others' last result`);
   });
 
-  test('all 1,510 events are answered within 2 minutes, once each, with their result_id', async (t) => {
+  test('all 1,510 events are answered, once each, with their result_id', async (t) => {
     const events = [...hotEvents, ...otherEvents];
     const seen = new Map();
     for (const r of results) seen.set(r.event_id, [...(seen.get(r.event_id) || []), r]);
@@ -107,7 +114,6 @@ describe('one workspace with 1,500 queued events', () => {
     const applied = resultsOf(HOT).filter((r) => r.status === 'SUCCEEDED').length;
     t.diagnostic(`all ${results.length} results ${last} ms after the backlog was published; ` +
       `ws-hot: ${applied} applied, ${VERSIONS - applied} coalesced`);
-    assert.ok(last <= ALL_BOUND_MS, `the last result came ${last} ms after publishing`);
   });
 
   test('older waiting events of the hot workspace are SKIPPED/stale without touching the APIs', () => {
@@ -180,7 +186,7 @@ describe('one partition with a backlog of many slow workspaces', () => {
 
   after(async () => { await stack?.stop(); });
 
-  test('workspaces on the other partitions get workers in turn, within seconds', (t) => {
+  test('workspaces on the other partitions get workers in turn, after a few of the backlog', (t) => {
     const ms = others.map((e) => {
       const r = seen.find((x) => x.event_id === e.event_id);
       assert.equal(r?.status, 'SUCCEEDED', `${e.workspace.workspace_id}: ${JSON.stringify(r)}`);
@@ -190,7 +196,9 @@ describe('one partition with a backlog of many slow workspaces', () => {
     const backlog = seen.filter((r) => r.workspace_id.startsWith('ws-slow-') && r.completed_at <= lastOther).length;
     t.diagnostic(`latency of the 6 others (ms): ${ms.sort((a, b) => a - b).join(', ')}; ` +
       `${backlog} of the ${SLOW.length} backlog events done by then`);
-    for (const x of ms) assert.ok(x <= OTHERS_BOUND_MS, `answered after ${x} ms`);
+    // Taking workers in turn, the others wait for about one round of the
+    // 8 workers; waiting behind the backlog, for all 600 of it.
+    assert.ok(backlog < SLOW.length / 4, `${backlog} of the ${SLOW.length} backlog events were done first`);
   });
 });
 
@@ -198,7 +206,7 @@ describe('one partition with more than its window in flight', () => {
   const BULK = Array.from({ length: 1100 }, (_, i) => `ws-bulk-${i}`);
   // On partitions 1 and 2 (CRC32 of the key, 3 partitions).
   const ELSEWHERE = ['ws-calm-0', 'ws-calm-1', 'ws-calm-2', 'ws-calm-3', 'ws-calm-4', 'ws-calm-5'];
-  let stack, bulk, others, publishedAt, othersSeen, results, partitions;
+  let stack, bulk, others, publishedAt, othersSeen, recoveredAt, results, partitions;
 
   before(async () => {
     stack = await new Stack({ partitions: 3, config: { concurrency: 8 } }).start();
@@ -215,6 +223,7 @@ describe('one partition with more than its window in flight', () => {
       const rs = await stack.results(1000000, 1);
       return others.every((e) => rs.some((r) => r.event_id === e.event_id)) && rs;
     }, 20000, 0) || await stack.results(1000000, 1);
+    recoveredAt = Date.now();
     await fetch(`${stack.flyteUrl}/_test/faults/${slow}`, { method: 'DELETE' });
     const r = await run(bin('wsflyte-results'), ['--config', stack.configPath, '--count', String(BULK.length + others.length),
       '--timeout', '90'], { timeoutMs: 120000 });
@@ -233,14 +242,14 @@ describe('one partition with more than its window in flight', () => {
     assert.match(log, /workspace\.lifecycle\.v1\[0\]: \d+ records in flight; fetching again/);
   });
 
-  test('workspaces on the other partitions are answered within seconds', (t) => {
+  test('workspaces on the other partitions are answered while partition 0 is held', (t) => {
     const ms = others.map((e) => {
       const r = othersSeen.find((x) => x.event_id === e.event_id);
       assert.equal(r?.status, 'SUCCEEDED', `${e.workspace.workspace_id}: ${JSON.stringify(r)}`);
       return r.completed_at - publishedAt;
     });
     t.diagnostic(`latency of the 6 others (ms): ${ms.sort((a, b) => a - b).join(', ')}`);
-    for (const x of ms) assert.ok(x <= OTHERS_BOUND_MS, `answered after ${x} ms`);
+    for (const x of ms) assert.ok(publishedAt + x < recoveredAt, `answered ${x} ms after publishing, after FlyteAdmin recovered`);
   });
 
   test('after the outage every event of the held partition is answered', () => {

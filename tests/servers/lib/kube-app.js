@@ -894,7 +894,17 @@ export function createKube(opts = {}) {
   }
 
   // /_test/watches: GET how many are open; POST /_test/watches/cut {"how": "reset"|"end"} ends them all.
+  // POST /_test/namespaces/finish: every terminating namespace goes now (a
+  // test holds termination with a long termination_ms, then lets it end).
   function control(method, rest, body) {
+    if (rest === 'namespaces/finish' && method === 'POST') {
+      const names = [...timers.keys()];
+      for (const name of names) {
+        clearTimeout(timers.get(name));
+        finishNamespace(name);
+      }
+      return { finished: names };
+    }
     if (rest === 'watches' && method === 'GET') return { watches: watch.config().watches };
     if (rest === 'watches/cut' && method === 'POST') {
       const how = body.how ?? 'reset';

@@ -157,8 +157,9 @@ test('injected latency overlaps: 64 concurrent requests take about one latency',
   agent.destroy();
   assert.deepEqual(new Set(codes), new Set([200]));
   t.diagnostic(`64 requests with ${LATENCY_MS} ms latency each: ${ms} ms`);
-  // One after the other they would take 64 x 300 ms = 19.2 s.
-  assert.ok(ms >= LATENCY_MS && ms < 16 * LATENCY_MS, `${ms} ms`);
+  // One after the other they would take 64 x 300 ms = 19.2 s; at once, one
+  // latency (345 ms quiet), with room for a busy machine.
+  assert.ok(ms >= LATENCY_MS && ms < 32 * LATENCY_MS, `${ms} ms`);
 });
 
 function runCli(script, args) {

@@ -13,7 +13,7 @@ beforeEach(async () => {
   await call(B, 'POST', '/_test/reset');
 });
 
-async function waitGone(path, ms = 3000) {
+async function waitGone(path, ms = 15000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if ((await call(B, 'GET', path)).status === 404) return true;
@@ -80,6 +80,19 @@ test('termination time is configurable at runtime', async () => {
   await call(B, 'DELETE', '/api/v1/namespaces/slow');
   await sleep(400);
   assert.equal((await call(B, 'GET', '/api/v1/namespaces/slow')).json.status.phase, 'Terminating');
+});
+
+test('a held termination ends when the test says so', async () => {
+  await call(B, 'POST', '/_test/config', { termination_ms: 3600000 });
+  await apply(B, '/api/v1/namespaces/held', ns('held'));
+  await apply(B, '/api/v1/namespaces/held/configmaps/c', cm('c', { a: '1' }));
+  await call(B, 'DELETE', '/api/v1/namespaces/held');
+  assert.equal((await call(B, 'GET', '/api/v1/namespaces/held')).json.status.phase, 'Terminating');
+  const f = await call(B, 'POST', '/_test/namespaces/finish');
+  assert.equal(f.status, 200);
+  assert.deepEqual(f.json, { finished: ['held'] });
+  assert.equal((await call(B, 'GET', '/api/v1/namespaces/held')).status, 404);
+  assert.equal((await call(B, 'GET', '/api/v1/namespaces/held/configmaps/c')).status, 404);
 });
 
 test('default, kube-system and kube-public cannot be deleted (403)', async () => {

@@ -40,7 +40,7 @@ function openWatch(path) {
           w.events.push(JSON.parse(line));
         }
       });
-      w.until = async (n, ms = 3000) => {
+      w.until = async (n, ms = 15000) => {
         const end = Date.now() + ms;
         while (w.events.length < n && Date.now() < end) await sleep(10);
         assert.ok(w.events.length >= n, `${w.events.length} of ${n} events: ${JSON.stringify(w.events.map((e) => e.type))}`);
@@ -186,7 +186,8 @@ test('timeoutSeconds ends the stream cleanly', async () => {
   const w = await openWatch('/api/v1/namespaces?watch=1&timeoutSeconds=1');
   assert.equal(await w.done, 'end');
   const took = Date.now() - t0;
-  assert.ok(took >= 900 && took < 3000, `${took} ms`);
+  // Ended by the server's timeout, not by the test (a busy machine is slower).
+  assert.ok(took >= 900 && took < 30000, `${took} ms`);
   assert.equal(w.events.length, 3); // ADDED default, flyte, kube-system
 });
 
