@@ -102,7 +102,7 @@ before(async () => {
   // Caught up: every partition's lag known and zero (librdkafka reports it
   // every few seconds), so an event left unanswered would have been handled.
   const port = await healthPort(stack, 15000, from);
-  fourthCaughtUp = await waitFor(async () => { const lag = await lagOf(port); return lag.length > 0 && lag.every((n) => n === 0); }, 60000, 500);
+  fourthCaughtUp = await waitFor(async () => { const lag = await lagOf(port); return lag.length === stack.opts.partitions && lag.every((n) => n === 0); }, 60000, 500);
   await sleep(1000);
   redone = await workRequests();
   assert.equal(await stack.stopConsumer(consumer, 'SIGTERM'), 0);
