@@ -24,7 +24,7 @@ static long backoff_ms(int attempt, long retry_after_ms)
 
 void attempt_run(work *w, provisioner *p, int give_up, int in_place_attempts)
 {
-    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, 0, -1};
+    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, 0, -1, outcome_trace_id(w)};
     int attempt = ++w->attempts;
 
     if (attempt > 1 && give_up) {

@@ -13,6 +13,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "numparse.h"
+#include "trace.h"
 
 #define TOPIC_MAX        512
 #define ATTEMPTS_MAX     1000000
@@ -204,6 +205,11 @@ static void produce_result(work *w)
                                                            : "application/vnd.confluent.avro",
                         -1);
     rd_kafka_header_add(hdrs, "x-event-id", -1, r->event_id, -1);
+    /* The event's trace goes on: whoever waits for the result joins it. */
+    if (w->trace.trace_id[0] != '\0')
+        rd_kafka_header_add(hdrs, "traceparent", -1, w->trace.traceparent, -1);
+    if (w->trace.tracestate[0] != '\0')
+        rd_kafka_header_add(hdrs, "tracestate", -1, w->trace.tracestate, -1);
     /* Results are keyed by workspace: not records about the event's
      * partition, so the default partitioner places them. */
     if (produce(w, oc->o.cfg->kafka.topic_results, RD_KAFKA_PARTITION_UA, r->workspace_id,
@@ -277,6 +283,14 @@ static int forward_as(work *w, const char *topic, int64_t due_ms, int stub)
         kafka_header_set(h, "x-first-failure-ms", buf);
     }
     kafka_header_set(h, "x-consumer-group", oc->o.cfg->kafka.group_id);
+    /* A trace made here (the record had no valid traceparent) goes with the
+     * record, so that every hop and the result share one trace id; a
+     * tracestate without a valid traceparent is dropped, as the
+     * recommendation says.  A valid one is already among the headers. */
+    if (w->trace.generated) {
+        kafka_header_set(h, "traceparent", w->trace.traceparent);
+        rd_kafka_header_remove(h, "tracestate");
+    }
     snprintf(buf, sizeof(buf), "%d", w->prior_attempts + w->attempts);
     kafka_header_set(h, "x-attempts", buf);
     if (due_ms > 0) {
@@ -336,7 +350,8 @@ static int forward(work *w, const char *topic, int64_t due_ms)
 static void log_outcome(const work *w)
 {
     const prov_result *r = &w->result;
-    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, r->attempts, r->duration_ms};
+    log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, r->attempts, r->duration_ms,
+                   outcome_trace_id(w)};
 
     if (r->status == PROV_FAILED)
         log_error(&ctx, "%s FAILED (%s %s): %s", ws_event_type_name(w->ev.type), r->error_class,
@@ -441,7 +456,7 @@ void outcome_finish(work *w)
             next++;
         if (w->err.cls == WF_TRANSIENT && next < oc->o.cfg->retry.n_tiers) {
             int64_t due = wf_clock_wall_ms() + oc->o.cfg->retry.tiers_ms[next];
-            log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, total, -1};
+            log_ctx ctx = {w->ev.ws.workspace_id, w->ev.event_id, total, -1, outcome_trace_id(w)};
             log_warn(&ctx, "%s still failing (%s): forwarding to %s",
                      ws_event_type_name(w->ev.type), w->err.code, oc->tier_topics[next]);
             if (forward(w, oc->tier_topics[next], due) != 1) {
@@ -504,6 +519,39 @@ static int header_int(rd_kafka_message_t *m, const char *name)
     return v;
 }
 
+/* The record's trace context when its traceparent is valid, with its
+ * tracestate; otherwise w->trace stays empty until the event id is known
+ * (ensure_trace). */
+static void read_trace(work *w)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+
+    if (rd_kafka_message_headers(w->msg, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, "traceparent", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        wf_trace_parse(&w->trace, v, n) != 0)
+        return;
+    if (rd_kafka_header_get_last(h, "tracestate", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        (void)wf_trace_set_state(&w->trace, v, n);
+}
+
+/* A record without a valid traceparent gets a trace of its own, derived
+ * from its event id (the same on a redelivery), random when it has none
+ * readable.  Without one (OpenSSL failed) the outputs carry none. */
+static void ensure_trace(work *w)
+{
+    const char *id = w->ev.event_id;
+
+    if (w->trace.trace_id[0] == '\0')
+        (void)wf_trace_new(&w->trace, id, id ? strlen(id) : 0);
+}
+
+const char *outcome_trace_id(const work *w)
+{
+    return w->trace.trace_id[0] != '\0' ? w->trace.trace_id : NULL;
+}
+
 work *outcome_begin(outcome *oc, rd_kafka_message_t *m, int tier)
 {
     work *w = calloc(1, sizeof(*w));
@@ -521,6 +569,7 @@ work *outcome_begin(outcome *oc, rd_kafka_message_t *m, int tier)
     w->prior_attempts = header_int(m, "x-attempts");
     w->started_ms = wf_clock_wall_ms();
     wf_err_init(&w->err);
+    read_trace(w);
     return w;
 }
 
@@ -541,6 +590,7 @@ static void undecodable(work *w, const char *ct)
 
     w->attempts = 1;
     if (codec_decode_event_ids(w->oc->o.codec, m->payload, m->len, ct, &w->ev) == 0) {
+        ensure_trace(w);
         /* Partly readable: whoever waits for its result gets a FAILED
          * one next to the dead letter (CONTRACT.md §3). */
         if (!key_is_workspace(w))
@@ -549,8 +599,10 @@ static void undecodable(work *w, const char *ct)
         return;
     }
     /* Poison: never retried, straight to the dead-letter topic. */
-    log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 " undecodable (%s): %s",
-              rd_kafka_topic_name(m->rkt), m->partition, m->offset, w->err.code, w->err.msg);
+    ensure_trace(w);
+    log_ctx ctx = {.duration_ms = -1, .trace_id = outcome_trace_id(w)};
+    log_error(&ctx, "%s[%" PRId32 "]@%" PRId64 " undecodable (%s): %s", rd_kafka_topic_name(m->rkt),
+              m->partition, m->offset, w->err.code, w->err.msg);
     forward(w, w->oc->dlt_topic, 0);
     outcome_release(w);
 }
@@ -577,6 +629,7 @@ int outcome_decode(work *w)
         outcome_release(w);
         return -1;
     }
+    ensure_trace(w);
     if (!key_is_workspace(w)) {
         wf_err_set(&w->err, WF_VALIDATION, "event.key",
                    "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "

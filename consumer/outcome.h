@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "offsets.h"
 #include "provision.h"
+#include "trace.h"
 #include "wf_err.h"
 
 typedef struct outcome outcome;
@@ -70,7 +71,11 @@ typedef struct work {
     prov_result result;
     wsstate state; /* to the state topic with the outcome; none when workspace_id is NULL */
     wf_err err;
+    wf_trace trace; /* the record's trace context, or one made for it (trace.h) */
 } work;
+
+/* w's trace id for log lines (log_ctx.trace_id), NULL when it has none. */
+const char *outcome_trace_id(const work *w);
 
 /* Returns NULL on out of memory.  Topic names come from opts->cfg. */
 outcome *outcome_new(const outcome_opts *opts);

@@ -30,7 +30,7 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
     }
     wf_err_init(&err);
     if (wsstate_decode(value, len, &s, &err) != 0) {
-        log_ctx ctx = {id, NULL, 0, -1};
+        log_ctx ctx = {id, NULL, 0, -1, NULL};
         log_warn(&ctx,
                  "state record ignored (%s): %s; the workspace's next event takes the full "
                  "path",
@@ -39,7 +39,7 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
         return 0;
     }
     if (strcmp(s.workspace_id, id) != 0) {
-        log_ctx ctx = {id, NULL, 0, -1};
+        log_ctx ctx = {id, NULL, 0, -1, NULL};
         log_warn(&ctx, "state record ignored: it describes workspace %.80s, not its key",
                  s.workspace_id);
         wsstate_fini(&s);

@@ -27,6 +27,7 @@
 #include "kafka.h"
 #include "names.h"
 #include "numparse.h"
+#include "trace.h"
 
 extern char **environ;
 
@@ -461,6 +462,21 @@ static int cmd_list(tool *t, const filters *f)
     return 0;
 }
 
+/* The trace id of the record's traceparent (W3C), or null when it has
+ * none valid. */
+static json_t *trace_of(rd_kafka_headers_t *h)
+{
+    const void *v;
+    size_t n;
+    wf_trace tr;
+
+    if (h == NULL ||
+        rd_kafka_header_get_last(h, "traceparent", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        wf_trace_parse(&tr, v, n) != 0)
+        return json_null();
+    return json_string(tr.trace_id);
+}
+
 static int cmd_show(tool *t, const filters *f)
 {
     rd_kafka_message_t *m;
@@ -481,6 +497,7 @@ static int cmd_show(tool *t, const filters *f)
                 for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == 0; i++)
                     json_object_set_new(hdrs, name, json_stringn(val ? val : "", len));
             json_object_set_new(doc, "headers", hdrs);
+            json_object_set_new(doc, "trace_id", trace_of(h));
             describe_event(t, m, type, sizeof(type), &ev);
             json_object_set_new(doc, "event", ev ? ev : json_null());
             text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);

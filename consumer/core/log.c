@@ -70,6 +70,8 @@ static void emit_json(wf_log_level level, const log_ctx *ctx, const char *ts, co
         json_object_set_new(o, "workspace_id", text_value(ctx->workspace_id));
     if (ctx && ctx->event_id)
         json_object_set_new(o, "event_id", text_value(ctx->event_id));
+    if (ctx && ctx->trace_id)
+        json_object_set_new(o, "trace_id", text_value(ctx->trace_id));
     if (ctx && ctx->attempt > 0)
         json_object_set_new(o, "attempt", json_integer(ctx->attempt));
     if (ctx && ctx->duration_ms >= 0)
@@ -84,11 +86,15 @@ static void emit_json(wf_log_level level, const log_ctx *ctx, const char *ts, co
 
 static void emit_text(wf_log_level level, const log_ctx *ctx, const char *ts, const char *msg)
 {
-    char extra[256] = "";
+    char extra[512] = "";
     size_t n = 0;
 
+    /* The short fields first: an event id may be long enough to fill the
+     * rest. */
     if (ctx && ctx->workspace_id)
         n += snprintf(extra + n, sizeof(extra) - n, " workspace=%s", ctx->workspace_id);
+    if (ctx && ctx->trace_id && n < sizeof(extra))
+        n += snprintf(extra + n, sizeof(extra) - n, " trace_id=%s", ctx->trace_id);
     if (ctx && ctx->event_id && n < sizeof(extra))
         n += snprintf(extra + n, sizeof(extra) - n, " event=%s", ctx->event_id);
     if (ctx && ctx->attempt > 0 && n < sizeof(extra))

@@ -1,6 +1,6 @@
 /* log: one line per message on stderr, JSON for machines or text for
- * terminals.  Fields that apply (workspace, event, attempt, duration) come
- * from an optional log_ctx.  Messages must never contain secrets: callers
+ * terminals.  Fields that apply (workspace, event, attempt, duration, trace
+ * id) come from an optional log_ctx.  Messages must never contain secrets: callers
  * log names and paths, never token or password values. */
 #ifndef WF_LOG_H
 #define WF_LOG_H
@@ -10,8 +10,9 @@
 typedef struct log_ctx {
     const char *workspace_id; /* NULL = absent */
     const char *event_id;
-    int attempt;      /* 0 = absent */
-    long duration_ms; /* < 0 = absent */
+    int attempt;          /* 0 = absent */
+    long duration_ms;     /* < 0 = absent */
+    const char *trace_id; /* the event's W3C trace id (trace.h); NULL = absent */
 } log_ctx;
 
 #define LOG_CTX_NONE ((const log_ctx *)0)
