@@ -24,7 +24,7 @@ const WS = 'wsflyte.io/workspace';
 const alice = { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' };
 const bob = { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' };
 const carol = { user_id: 'carol', email: 'carol@company.com', role: 'VIEWER' };
-let stack, consumer, n = 0, noWatchConfig;
+let stack, consumer, n = 0, noWatchConfig, watching = true;
 
 before(async () => {
   // The watch on (the default), no periodic pass: the relist at start-up
@@ -137,6 +137,7 @@ async function restart(configPath = stack.configPath) {
   assert.equal(await stack.stopConsumer(consumer), 0);
   const name = `c${n++}`;
   consumer = stack.startNamedConsumer(name, {}, configPath);
+  watching = configPath !== noWatchConfig;
   const restored = await waitFor(() => (stack.consumerLogs[name].join('').match(/restored \d+ state record/g) || []).length >= 3, 60000, 100);
   assert.ok(restored, `${name} did not restore its state\n${logText().slice(-3000)}`);
   return name;
@@ -185,7 +186,7 @@ test('a namespace another team re-created while wsflyte was stopped: the repair,
 
 test('without a watch, the event path reads the recorded namespace: one re-created by another team fails the event and stays untouched', async () => {
   const id = 'ws-fr2', ns = `${id}-production`;
-  await restart(noWatchConfig);
+  if (watching) await restart(noWatchConfig);
   const created = makeEvent({ workspace: id, version: 1, members: [alice, bob] });
   assert.equal((await send(created)).status, 'SUCCEEDED');
   await deleteNamespace(ns);
@@ -204,6 +205,8 @@ test('without a watch, the event path reads the recorded namespace: one re-creat
 
 test('a namespace re-created with wsflyte\'s labels (another uid than the record\'s) gets every object again at the next event', async () => {
   const id = 'ws-fr3', ns = `${id}-staging`;
+  // Without a watch, so that no repair re-creates the namespace first.
+  if (watching) await restart(noWatchConfig);
   const created = makeEvent({ workspace: id, version: 1, members: [alice, bob] });
   assert.equal((await send(created)).status, 'SUCCEEDED');
   const before = (await inNamespace(ns)).map((o) => `${o.kind}/${o.metadata.name}`).sort();
@@ -212,6 +215,11 @@ test('a namespace re-created with wsflyte\'s labels (another uid than the record
 
   const changed = makeEvent({ workspace: id, version: 2, type: 'MEMBERS_CHANGED', members: [alice, bob] });
   assert.equal((await send(changed)).status, 'SUCCEEDED');
+  // The state record keeps a uid per namespace (README, "State record").
+  const records = (await stack.readTopic('workspace.lifecycle.v1.wsflyte.state')).filter((r) => r.key === id && r.payload);
+  const uids = JSON.parse(records.at(-1).payload).namespace_uids;
+  assert.equal(Object.keys(uids).length, 3, JSON.stringify(uids));
+  assert.ok(Object.entries(uids).every(([k, v]) => /^[0-9a-f]{16}$/.test(k) && /^[0-9a-f]{16}$/.test(v)));
   const after = (await inNamespace(ns)).map((o) => `${o.kind}/${o.metadata.name}`).sort();
   assert.deepEqual(after, before);
   assert.ok(after.includes('ResourceQuota/workspace-quota'), after.join('\n'));
