@@ -271,8 +271,9 @@ size_t applied_bytes(applied *c)
     n = c->n_buckets * sizeof(node *);
     for (size_t b = 0; b < c->n_buckets; b++)
         for (node *x = c->buckets[b]; x; x = x->next)
-            n += sizeof(*x) + x->s.n_objs * sizeof(wsstate_obj) + len0(x->s.workspace_id) +
-                 len0(x->s.event_id) + len0(x->s.reason) + len0(x->s.event);
+            n += sizeof(*x) + (x->s.n_objs + x->s.n_ns_uids) * sizeof(wsstate_obj) +
+                 len0(x->s.workspace_id) + len0(x->s.event_id) + len0(x->s.reason) +
+                 len0(x->s.event);
     pthread_mutex_unlock(&c->lock);
     return n;
 }

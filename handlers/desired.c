@@ -19,11 +19,15 @@
 #include "quantity.h"
 #include "utf8.h"
 
-#define PROJECT_NAME_MAX   64
-#define PROJECT_DESC_MAX   300
-#define IAM_ROLE_NAME_MAX  64
-#define USER_ID_MAX        256
-#define EMAIL_MAX          320
+#define PROJECT_NAME_MAX  64
+#define PROJECT_DESC_MAX  300
+#define IAM_ROLE_NAME_MAX 64
+#define USER_ID_MAX       256
+#define EMAIL_MAX         320
+/* The authz ConfigMap: its one key, and what the API server lets a
+ * ConfigMap's data hold (keys and values together). */
+#define AUTHZ_KEY          "workspace.json"
+#define CONFIGMAP_DATA_MAX (1024 * 1024)
 #define WORKSPACE_NAME_MAX 1024
 #define FLYTE_LABELS_MAX   16 /* FlyteAdmin refuses projects with more labels */
 #define FLYTE_OWN_LABELS   2  /* FLYTE_LABEL_MANAGED, FLYTE_LABEL_VERSION */
@@ -888,27 +892,44 @@ static json_t *authz_members(const wf_config *cfg, const workspace *ws)
 }
 
 /* The permission matrix for the authorization proxy in front of FlyteAdmin;
- * kube-mgmt loads each key of the ConfigMap as one JSON object. */
-static json_t *build_authz_configmap(const wf_config *cfg, const ws_event *ev)
+ * kube-mgmt loads each key of the ConfigMap as one JSON object.  The API
+ * server refuses a ConfigMap whose data (keys and values) exceeds 1 MiB, so
+ * a matrix larger than that is refused here, before anything is written:
+ * the member limit is what fits (README, "Members").  Returns 0 with *out,
+ * or -1 with err set. */
+static int build_authz_configmap(const wf_config *cfg, const ws_event *ev, json_t **out,
+                                 wf_err *err)
 {
     const workspace *ws = &ev->ws;
     char name[128], *text;
-    json_t *doc, *meta, *o;
+    size_t len = 0;
+    json_t *doc, *meta;
 
+    *out = NULL;
     doc = json_pack("{s:o, s:s, s:s, s:I}", "members", authz_members(cfg, ws), "project",
                     ws->workspace_id, "workspace_id", ws->workspace_id, "workspace_version",
                     (json_int_t)ev->workspace_version);
     /* jsonout, unlike json_dumps, never drops a key when memory runs out. */
-    text = doc ? jsonout_compact(doc, NULL) : NULL;
+    text = doc ? jsonout_compact(doc, &len) : NULL;
     json_decref(doc);
     if (text == NULL)
-        return NULL;
+        return oom(err);
+    if (len + strlen(AUTHZ_KEY) > CONFIGMAP_DATA_MAX) {
+        free(text);
+        wf_err_set(err, WF_VALIDATION, "event.limit",
+                   "workspace.members: the permission matrix of %zu members is %zu bytes, more "
+                   "than the %d bytes a ConfigMap (wsflyte-authz-%s) holds; wsflyte provisions "
+                   "as many members as fit: about 2,700 with ids and emails of 40 characters "
+                   "(1,800 owners, 4,300 viewers), at least 950",
+                   ws->n_members, len + strlen(AUTHZ_KEY), CONFIGMAP_DATA_MAX, ws->workspace_id);
+        return -1;
+    }
     snprintf(name, sizeof(name), "wsflyte-authz-%s", ws->workspace_id);
     meta = with_label(metadata(name, cfg->flyte.authz_namespace, ws->workspace_id),
                       "openpolicyagent.org/data", "opa");
-    o = with(manifest("v1", "ConfigMap", meta), "data", json_pack("{s:s}", "workspace.json", text));
+    *out = with(manifest("v1", "ConfigMap", meta), "data", json_pack("{s:s}", AUTHZ_KEY, text));
     free(text);
-    return o;
+    return *out ? 0 : oom(err);
 }
 
 /* The ACK Policy: get/put/delete/list on the data bucket only.  Its IAM
@@ -1076,6 +1097,8 @@ static int build_domains(const wf_config *cfg, const ws_event *ev, desired *d, w
 
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
+    json_t *authz;
+
     memset(d, 0, sizeof(*d));
     d->flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
     if (validate_event(ev, d->flyte_wanted, err) != 0)
@@ -1093,7 +1116,11 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     if (build_domains(cfg, ev, d, err) != 0)
         return -1;
     d->cluster_objects = json_array();
-    if (append(d->cluster_objects, build_authz_configmap(cfg, ev)) != 0 ||
+    if (d->cluster_objects == NULL)
+        return oom(err);
+    if (build_authz_configmap(cfg, ev, &authz, err) != 0)
+        return -1;
+    if (append(d->cluster_objects, authz) != 0 ||
         (cfg->aws.ack_enabled && build_ack_objects(cfg, ev, d, d->cluster_objects) != 0))
         return oom(err);
     if (asprintf(&d->console_url, "%s/projects/%s/domains/%s/executions", cfg->flyte.console_url,

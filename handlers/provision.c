@@ -285,28 +285,29 @@ static int changed(const wsstate *base, const wsstate *cur, uint64_t id)
 /* ---- Flyte present ---- */
 
 /* Reads every namespace the event would create before anything is written
- * for the workspace.  One that exists without wsflyte's labels for this
- * workspace fails the event (permanent) and is left untouched.  existed[i]
- * tells whether domain i's namespace exists: only those can hold bindings
- * to prune.  (One of ours still terminating is found by its apply.) */
+ * for the workspace, on every event that writes: a state record never
+ * stands in for ownership, since a namespace it lists may have been deleted
+ * and re-created by someone else since.  One that exists without wsflyte's
+ * labels for this workspace fails the event (permanent) and is left
+ * untouched.  existed[i] tells whether domain i's namespace exists: only
+ * those can hold bindings to prune; renewed[i] that it exists but is not
+ * the one base records (another uid), so base's hashes say nothing about
+ * what is in it.  (One of ours still terminating is found by its apply.) */
 static int check_namespaces(provisioner *p, const desired *d, const wsstate *base, int *existed,
-                            wf_err *err)
+                            int *renewed, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
         const char *ns = d->domains[i].namespace_name;
         json_t *live = NULL;
-        uint64_t h;
-        int ours;
+        int ours, same = 1;
 
-        /* The record says wsflyte created it for this workspace. */
-        if (base && wsstate_find(base, object_id(json_array_get(d->domains[i].objects, 0)), &h)) {
-            existed[i] = 1;
-            continue;
-        }
         if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
             return -1;
         existed[i] = live != NULL;
         ours = live == NULL || desired_object_is_ours(live, d->project_id);
+        if (live && base)
+            wsstate_namespace_uid_is(base, ns, meta_string(live, "uid"), &same);
+        renewed[i] = !same;
         json_decref(live);
         if (!ours) {
             foreign_namespace(ns, d->project_id, err);
@@ -318,8 +319,9 @@ static int check_namespaces(provisioner *p, const desired *d, const wsstate *bas
 
 /* Applies every domain's Namespace first: a namespace still terminating
  * from an earlier deletion makes the event wait (transient) before anything
- * else is written into it. */
-static int apply_namespaces(provisioner *p, const desired *d, int *created, wf_err *err)
+ * else is written into it.  Each one's uid goes into cur. */
+static int apply_namespaces(provisioner *p, const desired *d, int *created, wsstate *cur,
+                            wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
@@ -329,6 +331,12 @@ static int apply_namespaces(provisioner *p, const desired *d, int *created, wf_e
         if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, &created[i], err) != 0)
             return -1;
         terminating = namespace_terminating(live);
+        if (meta_string(live, "uid") &&
+            wsstate_set_namespace_uid(cur, dd->namespace_name, meta_string(live, "uid")) != 0) {
+            json_decref(live);
+            wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
+            return -1;
+        }
         json_decref(live);
         if (terminating) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
@@ -502,17 +510,20 @@ static int register_project(provisioner *p, const desired *d, long long version,
 }
 
 /* Prunes what the event no longer wants: by name from base, or (without
- * one) by listing the member bindings of the namespaces that existed. */
+ * one, or in a namespace that is not the one base records) by listing the
+ * member bindings of the namespaces that existed. */
 static int prune(provisioner *p, const desired *d, const wsstate *base, const wsstate *cur,
-                 const int *existed, wf_err *err)
+                 const int *existed, const int *renewed, wf_err *err)
 {
     int rc = base ? delete_dropped(p, base, cur, err) : 1;
 
+    if (rc < 0)
+        return -1;
     /* A namespace this apply created holds nothing older to prune. */
-    for (size_t i = 0; rc == 1 && i < d->n_domains; i++)
-        if (existed[i] && prune_bindings(p, d, &d->domains[i], err) != 0)
+    for (size_t i = 0; i < d->n_domains; i++)
+        if (existed[i] && (rc == 1 || renewed[i]) && prune_bindings(p, d, &d->domains[i], err) != 0)
             return -1;
-    return rc < 0 ? -1 : 0;
+    return 0;
 }
 
 /* Converges a workspace whose namespaces check_namespaces found free or
@@ -520,8 +531,9 @@ static int prune(provisioner *p, const desired *d, const wsstate *base, const ws
  * written; a project registered now (someone removed it) makes everything
  * be written again. */
 static int converge_present(provisioner *p, const ws_event *ev, const desired *d,
-                            const json_t *live, const int *existed, int *created,
-                            const wsstate *base, const wsstate *cur, prov_result *r, wf_err *err)
+                            const json_t *live, const int *existed, const int *renewed,
+                            int *created, const wsstate *base, wsstate *cur, prov_result *r,
+                            wf_err *err)
 {
     json_t *raced = NULL, *obj;
     int needs_update, stale = 0;
@@ -540,14 +552,15 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
     }
     /* A namespace created now (someone deleted one the record lists) gets
      * all of its objects again. */
-    if (apply_namespaces(p, d, created, err) != 0)
+    if (apply_namespaces(p, d, created, cur, err) != 0)
         return -1;
     if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
     for (i = 0; i < d->n_domains; i++)
-        if (apply_domain(p, d->project_id, &d->domains[i], created[i] ? NULL : base, cur, err) != 0)
+        if (apply_domain(p, d->project_id, &d->domains[i], created[i] || renewed[i] ? NULL : base,
+                         cur, err) != 0)
             return -1;
-    if (prune(p, d, base, cur, existed, err) != 0)
+    if (prune(p, d, base, cur, existed, renewed, err) != 0)
         return -1;
     json_array_foreach(d->cluster_objects, i, obj)
     {
@@ -563,19 +576,20 @@ static int converge_present(provisioner *p, const ws_event *ev, const desired *d
  * project update (re-activation), per domain attributes and objects,
  * pruning in the namespaces that existed before, cluster-wide objects. */
 static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                         const wsstate *base, const wsstate *cur, prov_result *r, wf_err *err)
+                         const wsstate *base, wsstate *cur, prov_result *r, wf_err *err)
 {
     size_t n = d->n_domains ? d->n_domains : 1;
-    int *existed = calloc(2 * n, sizeof(int));
+    int *existed = calloc(3 * n, sizeof(int));
     int rc;
 
     if (existed == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
         return -1;
     }
-    rc = check_namespaces(p, d, base, existed, err);
+    rc = check_namespaces(p, d, base, existed, existed + n, err);
     if (rc == 0)
-        rc = converge_present(p, ev, d, live, existed, existed + n, base, cur, r, err);
+        rc = converge_present(p, ev, d, live, existed, existed + n, existed + 2 * n, base, cur, r,
+                              err);
     free(existed);
     return rc;
 }
@@ -949,12 +963,53 @@ static void repaired(const char *ws, const char *api, const char *kind, const ch
         cb(ud, api, kind);
 }
 
+/* What a repair knows of the namespace of the domain it is in. */
+typedef enum repair_ns {
+    REPAIR_NS_UNCHECKED, /* not read yet: read before the first write into it */
+    REPAIR_NS_OURS,      /* wsflyte's for the workspace (found, or re-created now) */
+    REPAIR_NS_LEFT_ALONE /* someone else's, or missing: nothing in it is touched */
+} repair_ns;
+
+static void namespace_left_alone(const char *ns, const char *ws, int missing)
+{
+    if (missing)
+        log_warn(LOG_CTX_NONE,
+                 "namespace %s of workspace %s is missing: nothing is repaired in it until it "
+                 "is re-created",
+                 ns, ws);
+    else
+        log_warn(LOG_CTX_NONE,
+                 "namespace %s of workspace %s is not wsflyte's any more: left alone, nothing "
+                 "in it is repaired",
+                 ns, ws);
+}
+
+/* Reads namespace ns before a repair writes into it: only one that exists
+ * and is wsflyte's for the workspace takes writes.  Sets *state; returns 0,
+ * or -1 with err set. */
+static int check_repair_namespace(provisioner *p, const char *ws, const char *ns, repair_ns *state,
+                                  wf_err *err)
+{
+    json_t *live = NULL;
+
+    if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
+        return -1;
+    *state = live && desired_object_is_ours(live, ws) ? REPAIR_NS_OURS : REPAIR_NS_LEFT_ALONE;
+    if (*state == REPAIR_NS_LEFT_ALONE)
+        namespace_left_alone(ns, ws, live == NULL);
+    json_decref(live);
+    return 0;
+}
+
 /* One rendered object: nothing to do when what the watch saw matches it;
  * else it is read (unless known gone) and applied when it is gone or
- * differs.  *created tells that the apply created it.  Returns 1 when
- * repaired, 0 when nothing differed, -1 with err set. */
+ * differs, into a namespace known to be wsflyte's (*ns, NULL for an object
+ * outside the workspace's namespaces; a Namespace decides it).  *created
+ * tells that the apply created it.  Returns 1 when repaired, 0 when
+ * nothing differed or the namespace is left alone, -1 with err set. */
 static int repair_object(provisioner *p, const char *ws, const json_t *want, const json_t *seen,
-                         int known_gone, repair_fn cb, void *ud, int *created, wf_err *err)
+                         int known_gone, repair_ns *ns_state, repair_fn cb, void *ud, int *created,
+                         wf_err *err)
 {
     const char *av = json_string_value(json_object_get(want, "apiVersion"));
     const char *kind = json_string_value(json_object_get(want, "kind"));
@@ -968,6 +1023,8 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
         (seen && (n = livediff_apply(want, seen, K8S_FIELD_MANAGER, changes)) < 0))
         goto oom;
     if (seen && n == 0) {
+        if (is_ns && ns_state)
+            *ns_state = REPAIR_NS_OURS; /* as the watch saw it, with wsflyte's labels */
         rc = 0;
         goto out;
     }
@@ -975,14 +1032,25 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
     if (!known_gone && k8s_get(p->kube, av, kind, ns, name, &live, err) != 0)
         goto out;
     if (live && is_ns && !desired_object_is_ours(live, ws)) {
-        log_warn(LOG_CTX_NONE, "namespace %s of workspace %s is not wsflyte's any more: left alone",
-                 name, ws);
+        namespace_left_alone(name, ws, 0);
+        if (ns_state)
+            *ns_state = REPAIR_NS_LEFT_ALONE;
         rc = 0;
         goto out;
     }
+    if (live && is_ns && ns_state)
+        *ns_state = REPAIR_NS_OURS;
     if (live && (n = livediff_apply(want, live, K8S_FIELD_MANAGER, changes)) < 0)
         goto oom;
     if (live && n == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* Nothing is written into a namespace not known to be wsflyte's. */
+    if (!is_ns && ns_state && *ns_state == REPAIR_NS_UNCHECKED &&
+        check_repair_namespace(p, ws, ns, ns_state, err) != 0)
+        goto out;
+    if (!is_ns && ns_state && *ns_state == REPAIR_NS_LEFT_ALONE) {
         rc = 0;
         goto out;
     }
@@ -997,6 +1065,8 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
                    "namespace %s is still terminating; re-creating it once it is gone", name);
         goto out;
     }
+    if (is_ns && ns_state)
+        *ns_state = REPAIR_NS_OURS;
     repaired(ws, "k8s", kind, ns, name, what, live ? last_other_manager(live) : NULL, cb, ud);
     rc = 1;
     goto out;
@@ -1023,12 +1093,15 @@ static int asked(const repair_req *req, uint64_t id, const json_t **seen)
 
 /* In apply order (each domain's Namespace first), so that a re-created
  * namespace exists before what goes into it; a namespace re-created now
- * lost everything in it, so all its objects are applied again. */
+ * lost everything in it, so all its objects are applied again.  A domain
+ * whose namespace is someone else's, or missing and not re-created, is
+ * left whole: nothing in it is written. */
 static int repair_k8s(provisioner *p, const desired *d, const wsstate *rec, const repair_req *req,
                       repair_fn cb, void *ud, int *count, wf_err *err)
 {
     for (size_t i = 0; i <= d->n_domains; i++) {
         json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        repair_ns ns_state = REPAIR_NS_UNCHECKED;
         int ns_created = 0;
         size_t j;
 
@@ -1038,10 +1111,12 @@ static int repair_k8s(provisioner *p, const desired *d, const wsstate *rec, cons
             const json_t *seen = NULL;
             int created = 0, rc;
 
+            if (ns_state == REPAIR_NS_LEFT_ALONE)
+                break;
             if (!recorded_as(rec, id, obj) || (!ns_created && !asked(req, id, &seen)))
                 continue;
-            rc = repair_object(p, d->project_id, obj, ns_created ? NULL : seen, ns_created, cb, ud,
-                               &created, err);
+            rc = repair_object(p, d->project_id, obj, ns_created ? NULL : seen, ns_created,
+                               i < d->n_domains ? &ns_state : NULL, cb, ud, &created, err);
             if (rc < 0)
                 return -1;
             *count += rc;

@@ -13,11 +13,12 @@
  * record, an event older than its version is stale without a request, a
  * duplicate of it (same version, same desired content) is answered from it
  * without a request, and any other event writes only the objects whose
- * desired content changed since it, deletes by name the ones no longer
- * desired and skips the namespace reads (the record says they are
- * wsflyte's).  Without a record (or one marked incomplete) the event takes
- * the full path: namespace reads, every object applied, bindings pruned by
- * listing. */
+ * desired content changed since it and deletes by name the ones no longer
+ * desired.  The namespaces are read on every event that writes: a record
+ * never stands in for ownership (one may have been re-created by someone
+ * else), and a namespace whose uid is not the recorded one gets all its
+ * objects again.  Without a record (or one marked incomplete) the event
+ * takes the full path: every object applied, bindings pruned by listing. */
 #ifndef WF_PROVISION_H
 #define WF_PROVISION_H
 
@@ -117,8 +118,10 @@ typedef void (*repair_fn)(void *ud, const char *api, const char *kind);
  * other managers' fields stay; a deleted object is re-created; a project
  * archived or renamed by someone else is restored).  Nothing happens for a
  * workspace without a complete record with Flyte present, for an identity
- * the record does not list, for a namespace that is not wsflyte's, or for
- * a project that is not wsflyte's or carries a newer version.  Each repair
+ * the record does not list, in a domain whose namespace is not wsflyte's
+ * (or is missing and not re-created: a namespace is read before the first
+ * write into it), or for a project that is not wsflyte's or carries a
+ * newer version.  Each repair
  * is logged with what differed and who changed it (managedFields) and
  * reported to cb.  Never produces a result or a state record.  Returns the
  * number of objects repaired, or -1 with err classified (a transient one

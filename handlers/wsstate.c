@@ -23,6 +23,7 @@ void wsstate_fini(wsstate *s)
     free(s->event_id);
     free(s->reason);
     free(s->objs);
+    free(s->ns_uids);
     free(s->event);
     wsstate_init(s);
 }
@@ -37,11 +38,15 @@ int wsstate_copy(wsstate *dst, const wsstate *src)
 {
     *dst = *src;
     dst->workspace_id = dst->event_id = dst->reason = dst->event = NULL;
-    dst->objs = NULL;
+    dst->objs = dst->ns_uids = NULL;
     if (src->n_objs && (dst->objs = malloc(src->n_objs * sizeof(*dst->objs))) == NULL)
         goto oom;
     if (src->n_objs)
         memcpy(dst->objs, src->objs, src->n_objs * sizeof(*dst->objs));
+    if (src->n_ns_uids && (dst->ns_uids = malloc(src->n_ns_uids * sizeof(*dst->ns_uids))) == NULL)
+        goto oom;
+    if (src->n_ns_uids)
+        memcpy(dst->ns_uids, src->ns_uids, src->n_ns_uids * sizeof(*dst->ns_uids));
     if (dup_or_null(&dst->workspace_id, src->workspace_id) ||
         dup_or_null(&dst->event_id, src->event_id) || dup_or_null(&dst->reason, src->reason) ||
         dup_or_null(&dst->event, src->event))
@@ -80,6 +85,42 @@ int wsstate_find(const wsstate *s, uint64_t id, uint64_t *hash)
             hi = mid;
     }
     return 0;
+}
+
+static wsstate_obj *ns_uid_entry(const wsstate *s, uint64_t key)
+{
+    for (size_t i = 0; i < s->n_ns_uids; i++)
+        if (s->ns_uids[i].id == key)
+            return &s->ns_uids[i];
+    return NULL;
+}
+
+int wsstate_set_namespace_uid(wsstate *s, const char *ns, const char *uid)
+{
+    uint64_t key = wsstate_hash(ns, strlen(ns)), h = wsstate_hash(uid, strlen(uid));
+    wsstate_obj *e = ns_uid_entry(s, key), *grown;
+
+    if (e) {
+        e->hash = h;
+        return 0;
+    }
+    if ((grown = realloc(s->ns_uids, (s->n_ns_uids + 1) * sizeof(*grown))) == NULL)
+        return -1;
+    s->ns_uids = grown;
+    s->ns_uids[s->n_ns_uids].id = key;
+    s->ns_uids[s->n_ns_uids++].hash = h;
+    return 0;
+}
+
+int wsstate_namespace_uid_is(const wsstate *s, const char *ns, const char *uid, int *same)
+{
+    const wsstate_obj *e = ns_uid_entry(s, wsstate_hash(ns, strlen(ns)));
+
+    *same = 0;
+    if (e == NULL)
+        return 0;
+    *same = uid != NULL && e->hash == wsstate_hash(uid, strlen(uid));
+    return 1;
 }
 
 /* The first 8 bytes of md, big-endian; 0 is "no hash", so never that. */
@@ -325,15 +366,16 @@ static int parse_hex64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* "objects": {"<identity hash>": "<content hash>", ...} */
-static json_t *objects_to_json(const wsstate *s)
+/* "objects": {"<identity hash>": "<content hash>", ...}; the same form for
+ * "namespace_uids": {"<name hash>": "<uid hash>", ...}. */
+static json_t *pairs_to_json(const wsstate_obj *objs, size_t n)
 {
     json_t *o = json_object();
     char id[17], h[17];
 
-    for (size_t i = 0; o && i < s->n_objs; i++) {
-        hex64(s->objs[i].id, id);
-        hex64(s->objs[i].hash, h);
+    for (size_t i = 0; o && i < n; i++) {
+        hex64(objs[i].id, id);
+        hex64(objs[i].hash, h);
         /* Hex digits: nothing for jansson to check. */
         if (json_object_set_new_nocheck(o, id, json_string_nocheck(h)) != 0) {
             json_decref(o);
@@ -346,7 +388,8 @@ static json_t *objects_to_json(const wsstate *s)
 char *wsstate_encode(const wsstate *s, size_t *len)
 {
     json_t *event = s->event ? json_loads(s->event, 0, NULL) : json_null();
-    json_t *objs = objects_to_json(s), *doc = NULL;
+    json_t *objs = pairs_to_json(s->objs, s->n_objs), *doc = NULL;
+    json_t *uids = s->n_ns_uids ? pairs_to_json(s->ns_uids, s->n_ns_uids) : NULL;
     char digest[17], *text = NULL;
 
     hex64(s->digest, digest);
@@ -357,12 +400,19 @@ char *wsstate_encode(const wsstate *s, size_t *len)
                         prov_status_name(s->status), "reason", s->reason, "project", s->project,
                         "flyte", s->flyte, "complete", s->complete, "digest", digest, "objects",
                         objs, "event", event);
+    /* Only when known, so that a record without uids reads as before. */
+    if (doc && s->n_ns_uids &&
+        (uids == NULL || json_object_set(doc, "namespace_uids", uids) != 0)) {
+        json_decref(doc);
+        doc = NULL;
+    }
     if (doc) /* the text json_dumps writes, at a quarter of its cost */
         text = jsonout_compact(doc, len);
     if (text == NULL)
         *len = 0;
     json_decref(doc);
     json_decref(objs);
+    json_decref(uids);
     json_decref(event);
     return text;
 }
@@ -373,25 +423,32 @@ static int bad(wf_err *err, const char *what)
     return -1;
 }
 
-static int objects_from_json(const json_t *o, wsstate *s, wf_err *err)
+/* Reads a pairs object ("objects", "namespace_uids") into *out. */
+static int pairs_from_json(const json_t *o, const char *field, wsstate_obj **out, size_t *n,
+                           wf_err *err)
 {
     const char *key;
     json_t *v;
 
-    if (!json_is_object(o))
-        return bad(err, "\"objects\" is not an object");
-    if (json_object_size(o) && (s->objs = calloc(json_object_size(o), sizeof(*s->objs))) == NULL) {
+    if (!json_is_object(o)) {
+        wf_err_set(err, WF_DESERIALIZATION, "state.field", "state record: \"%s\" is not an object",
+                   field);
+        return -1;
+    }
+    if (json_object_size(o) && (*out = calloc(json_object_size(o), sizeof(**out))) == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");
         return -1;
     }
     json_object_foreach((json_t *)o, key, v)
     {
-        wsstate_obj *x = &s->objs[s->n_objs];
-        if (parse_hex64(key, &x->id) != 0 || parse_hex64(json_string_value(v), &x->hash) != 0)
-            return bad(err, "an \"objects\" entry is not a pair of 16 hex digits");
-        s->n_objs++;
+        wsstate_obj *x = &(*out)[*n];
+        if (parse_hex64(key, &x->id) != 0 || parse_hex64(json_string_value(v), &x->hash) != 0) {
+            wf_err_set(err, WF_DESERIALIZATION, "state.field",
+                       "state record: a \"%s\" entry is not a pair of 16 hex digits", field);
+            return -1;
+        }
+        (*n)++;
     }
-    wsstate_sort(s);
     return 0;
 }
 
@@ -400,7 +457,7 @@ static int from_json(const json_t *doc, wsstate *s, wf_err *err)
     const char *ws = NULL, *eid = NULL, *status = NULL, *reason = NULL, *digest = NULL;
     json_int_t format = 0, version = 0;
     int project = 0, flyte = 0, complete = 0;
-    json_t *objs = NULL, *event = NULL;
+    json_t *objs = NULL, *event = NULL, *uids;
     json_error_t jerr;
 
     if (json_unpack_ex((json_t *)doc, &jerr, 0, "{s:I}", "format", &format) != 0)
@@ -433,7 +490,12 @@ static int from_json(const json_t *doc, wsstate *s, wf_err *err)
         wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");
         return -1;
     }
-    return objects_from_json(objs, s, err);
+    if (pairs_from_json(objs, "objects", &s->objs, &s->n_objs, err) != 0)
+        return -1;
+    wsstate_sort(s);
+    /* Absent from records written before namespace uids were kept. */
+    uids = json_object_get(doc, "namespace_uids");
+    return uids ? pairs_from_json(uids, "namespace_uids", &s->ns_uids, &s->n_ns_uids, err) : 0;
 }
 
 int wsstate_decode(const void *buf, size_t len, wsstate *out, wf_err *err)

@@ -40,6 +40,12 @@ typedef struct wsstate {
     uint64_t digest;    /* of everything the event asked for */
     wsstate_obj *objs;  /* sorted by id; only with flyte */
     size_t n_objs;
+    /* Per namespace the apply found or created: the hash of its name (id)
+     * and of its uid (hash), a few; empty in records written before
+     * uids were kept.  Tells the namespace wsflyte wrote from one of the same
+     * name someone re-created since. */
+    wsstate_obj *ns_uids;
+    size_t n_ns_uids;
     char *event; /* compact JSON of the event applied (ws_event_to_json) */
 } wsstate;
 
@@ -54,6 +60,13 @@ int wsstate_copy(wsstate *dst, const wsstate *src);
 void wsstate_sort(wsstate *s);
 /* Returns 1 and *hash when s records an object of this identity. */
 int wsstate_find(const wsstate *s, uint64_t id, uint64_t *hash);
+
+/* Records uid as the uid of namespace ns (replacing an earlier one).
+ * Returns 0, or -1 when out of memory (s unchanged). */
+int wsstate_set_namespace_uid(wsstate *s, const char *ns, const char *uid);
+/* Returns 1 when s records a uid for namespace ns, with *same telling
+ * whether it is uid; 0 when it records none. */
+int wsstate_namespace_uid_is(const wsstate *s, const char *ns, const char *uid, int *same);
 
 /* Hashes: of bytes, and of a JSON value's canonical form (compact, sorted
  * keys).  wsstate_hash_json returns 0 (never a valid hash from the first)

@@ -55,20 +55,22 @@ async function cost(e) {
 // topic after a restart): a member leaving or joining rewrites the version
 // records (project label, 3 namespace annotations), the authz ConfigMap and
 // only that member's bindings, after one read of the project (the guard
-// against other writers); nothing else changed, so nothing else is written.
+// against other writers) and one of each namespace (a record never stands in
+// for ownership: someone may have re-created one since); nothing else
+// changed, so nothing else is written.
 async function membersChange(id, v, { tag = '' } = {}) {
   // Charlie leaves: his 3 bindings are deleted by name (no LIST).
   let c = await cost(event(id, v, 'MEMBERS_CHANGED', { members: people.slice(0, 2), eventId: `${id}-leave-${v}${tag}` }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 1 });
-  assert.deepEqual(c.kube, { PATCH: 3 + 1, DELETE: 3 });
-  assert.ok(c.total <= 10, `member removed: ${c.total} requests`);
+  assert.deepEqual(c.kube, { GET: 3, PATCH: 3 + 1, DELETE: 3 });
+  assert.ok(c.total <= 13, `member removed: ${c.total} requests`);
   // Charlie comes back: his 3 bindings are applied.
   c = await cost(event(id, v + 1, 'MEMBERS_CHANGED', { eventId: `${id}-join-${v + 1}${tag}` }));
   assert.equal(c.result.status, 'SUCCEEDED');
   assert.deepEqual(c.flyte, { GET: 1, PUT: 1 });
-  assert.deepEqual(c.kube, { PATCH: 3 + 3 + 1 });
-  assert.ok(c.total <= 10, `member added: ${c.total} requests`);
+  assert.deepEqual(c.kube, { GET: 3, PATCH: 3 + 3 + 1 });
+  assert.ok(c.total <= 13, `member added: ${c.total} requests`);
   const bindings = (await stack.kubeState()).objects.filter((o) => o.kind === 'RoleBinding' &&
     o.metadata.namespace.startsWith(`${id}-`) && o.metadata.name.startsWith('workspace-viewer-charlie-'));
   assert.equal(bindings.length, 3, 'charlie is bound again in every domain');

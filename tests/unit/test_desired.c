@@ -250,6 +250,67 @@ static void set_unsorted_members(json_t *ev)
                   "role", "VIEWER"));
 }
 
+static size_t many_count, many_id_len, many_email_len;
+static int many_role = -1; /* an index into ROLES; -1: in turn */
+static const char *const ROLES[] = {"OWNER", "CONTRIBUTOR", "VIEWER"};
+
+/* many_count members, ids and emails of the lengths set, the roles in
+ * turn. */
+static void set_many_members(json_t *ev)
+{
+    json_t *members = json_array();
+    char id[512], email[512];
+
+    for (size_t i = 0; i < many_count; i++) {
+        snprintf(id, sizeof(id), "user-%06zu-%0*d", i, (int)many_id_len - 12, 0);
+        snprintf(email, sizeof(email), "u%06zu-%0*d@company.com", i, (int)many_email_len - 20, 0);
+        json_array_append_new(members,
+                              json_pack("{s:s, s:s, s:s}", "user_id", id, "email", email, "role",
+                                        ROLES[many_role < 0 ? i % 3 : (size_t)many_role]));
+    }
+    json_object_set_new(ws_of(ev), "members", members);
+}
+
+static int builds_with_members(fixture *f, size_t n, int role, size_t id_len, size_t email_len,
+                               wf_err *err)
+{
+    desired d;
+    int rc;
+
+    many_count = n;
+    many_role = role;
+    many_id_len = id_len;
+    many_email_len = email_len;
+    rc = build(f, set_many_members, &d, err);
+    desired_fini(&d);
+    return rc;
+}
+
+/* The authz ConfigMap holds at most 1 MiB: the member limit is what fits
+ * (the README's numbers: with ids and emails of 40 characters about 2,700
+ * members in equal thirds, 1,800 owners, 4,300 viewers; at least 950
+ * owners with the longest ids and emails allowed), and a larger workspace
+ * is a VALIDATION error before anything is written, not an API error
+ * after. */
+static void authz_matrix_over_a_configmap_is_a_validation_error(void **state)
+{
+    fixture *f = *state;
+    wf_err err;
+
+    assert_int_equal(builds_with_members(f, 2700, -1, 40, 40, &err), 0);
+    assert_int_equal(builds_with_members(f, 1800, 0, 40, 40, &err), 0);
+    assert_int_equal(builds_with_members(f, 4300, 2, 40, 40, &err), 0);
+    assert_int_equal(builds_with_members(f, 950, 0, 256, 320, &err), 0);
+    assert_int_equal(builds_with_members(f, 10000, -1, 40, 40, &err), -1);
+    assert_int_equal(err.cls, WF_VALIDATION);
+    assert_string_equal(err.code, "event.limit");
+    assert_non_null(strstr(err.msg, "permission matrix of 10000 members"));
+    assert_non_null(strstr(err.msg, "1048576 bytes a ConfigMap (wsflyte-authz-"));
+    assert_int_equal(builds_with_members(f, 1000, 0, 256, 320, &err), -1);
+    assert_int_equal(err.cls, WF_VALIDATION);
+    assert_string_equal(err.code, "event.limit");
+}
+
 /* The authz document is text inside the ConfigMap: with its keys (and the
  * members, whatever their order in the event) in byte order, as it always
  * was, so the same workspace always gives the same text. */
@@ -922,6 +983,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(digest_changes_with_the_desired_state_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(authz_document_has_its_keys_in_byte_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(authz_matrix_over_a_configmap_is_a_validation_error, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(network_policy_allows_dns_and_selects_unforgeable_labels,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(iam_role_names_fit_iam_limits, setup, teardown),

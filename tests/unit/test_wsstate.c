@@ -223,6 +223,57 @@ static void copy_is_deep(void **state)
     wsstate_fini(NULL);
 }
 
+/* The uid of each namespace the apply found or created is kept, so that a
+ * namespace someone deleted and re-created under the same name is told
+ * apart; records written before uids were kept read as knowing none. */
+static void namespace_uids_read_back_and_old_records_know_none(void **state)
+{
+    wsstate s = sample(), back, c;
+    size_t len = 0;
+    char *text;
+    int same = -1;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    text = wsstate_encode(&s, &len);
+    assert_null(strstr(text, "namespace_uids"));
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_int_equal(back.n_ns_uids, 0);
+    assert_int_equal(wsstate_namespace_uid_is(&back, "ws-a-development", "u-1", &same), 0);
+    assert_int_equal(same, 0);
+    wsstate_fini(&back);
+    free(text);
+
+    assert_int_equal(wsstate_set_namespace_uid(&s, "ws-a-development", "u-0"), 0);
+    assert_int_equal(wsstate_set_namespace_uid(&s, "ws-a-staging", "u-2"), 0);
+    assert_int_equal(wsstate_set_namespace_uid(&s, "ws-a-development", "u-1"), 0);
+    assert_int_equal(s.n_ns_uids, 2);
+    text = wsstate_encode(&s, &len);
+    assert_non_null(strstr(text, "\"namespace_uids\":{"));
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_int_equal(wsstate_copy(&c, &back), 0);
+    assert_int_equal(wsstate_namespace_uid_is(&c, "ws-a-development", "u-1", &same), 1);
+    assert_int_equal(same, 1);
+    assert_int_equal(wsstate_namespace_uid_is(&c, "ws-a-development", "u-0", &same), 1);
+    assert_int_equal(same, 0);
+    assert_int_equal(wsstate_namespace_uid_is(&c, "ws-a-staging", NULL, &same), 1);
+    assert_int_equal(same, 0);
+    assert_int_equal(wsstate_namespace_uid_is(&c, "ws-a-production", "u-2", &same), 0);
+    wsstate_fini(&c);
+    wsstate_fini(&back);
+    free(text);
+    wsstate_fini(&s);
+
+    static const char corrupt[] =
+        "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"SUCCEEDED\","
+        "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":\"0000000000000001\","
+        "\"objects\":{},\"event\":{},\"namespace_uids\":{\"01\":\"02\"}}";
+    assert_int_equal(wsstate_decode(corrupt, strlen(corrupt), &back, &err), -1);
+    assert_int_equal(err.cls, WF_DESERIALIZATION);
+    assert_null(back.ns_uids);
+}
+
 /* The event a record keeps reads back as the event: issue 14's drift
  * repair re-renders every owned workspace from it. */
 static void the_kept_event_reads_back(void **state)
@@ -262,6 +313,7 @@ int main(void)
         cmocka_unit_test(content_hashes_of_large_and_deep_values),
         cmocka_unit_test(identity_hash_is_sha256),
         cmocka_unit_test(copy_is_deep),
+        cmocka_unit_test(namespace_uids_read_back_and_old_records_know_none),
         cmocka_unit_test(the_kept_event_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
