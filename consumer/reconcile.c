@@ -156,23 +156,31 @@ typedef struct rheld {
     struct rheld *next;
 } rheld;
 
+/* One workspace's record rendered, shared by the kinds' threads
+ * (reference-counted under r->render_lock; read-only once built). */
+typedef struct rendering {
+    int refs;
+    uint64_t used; /* r->render_tick when last looked up */
+    char *ws;
+    long long version; /* of the record rendered */
+    uint64_t digest;
+    int ok; /* rendered, with Flyte wanted */
+    desired d;
+    /* Every rendered Kubernetes object by identity (open addressing,
+     * 0 = empty; the manifests borrowed from d). */
+    uint64_t *index_ids;
+    const json_t **index_objs;
+    size_t index_cap;
+} rendering;
+
 /* Per watched kind: the identities its last list and later events hold,
- * and (watch thread only) the last workspace rendered. */
+ * and (watch thread only) the rendering it uses. */
 typedef struct wkind {
     kwatch_kind kind;
     idset live, next; /* under r->sets_lock */
     int synced;       /* a list has completed */
     int listing;      /* a list is under way */
-    char *cache_ws;
-    long long cache_version;
-    uint64_t cache_digest;
-    desired cache;
-    int cache_ok;
-    /* The cached rendering's objects of this kind by identity (open
-     * addressing, 0 = empty; the manifests borrowed from cache). */
-    uint64_t *index_ids;
-    const json_t **index_objs;
-    size_t index_cap;
+    rendering *cur;   /* a reference, or NULL */
 } wkind;
 
 struct reconciler {
@@ -184,6 +192,11 @@ struct reconciler {
     uint64_t flyte_ids[64]; /* the record identities that are not Kubernetes objects */
     size_t n_flyte_ids;
     pthread_mutex_t sets_lock;
+    /* The latest renderings (one per kind at most), shared: the kinds of
+     * one list mostly reach a workspace's objects at about the same time. */
+    pthread_mutex_t render_lock;
+    rendering *recent[MAX_KINDS];
+    uint64_t render_tick;
     pthread_mutex_t lock; /* pending, held, damp */
     rjob *pending;
     rheld *held; /* objects in a fight: their repairs wait */
@@ -399,111 +412,153 @@ static const char *meta_string(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
-static void index_clear(wkind *k)
+static void rendering_free(rendering *g)
 {
-    free(k->index_ids);
-    free(k->index_objs);
-    k->index_ids = NULL;
-    k->index_objs = NULL;
-    k->index_cap = 0;
+    if (g == NULL)
+        return;
+    desired_fini(&g->d);
+    free(g->index_ids);
+    free(g->index_objs);
+    free(g->ws);
+    free(g);
 }
 
-/* Indexes the cached rendering's objects of k's kind by identity: each is
- * hashed once per rendering, not once per lookup.  Returns 0, or -1 when
- * out of memory. */
-static int index_build(wkind *k)
+/* Drops a reference; r->render_lock held. */
+static void rendering_put(rendering *g)
 {
-    const desired *d = &k->cache;
+    if (g && --g->refs == 0)
+        rendering_free(g);
+}
+
+/* Indexes g's rendered Kubernetes objects by identity: each is hashed once
+ * per rendering, not once per lookup.  Returns 0, or -1 when out of
+ * memory. */
+static int index_build(rendering *g)
+{
+    const desired *d = &g->d;
     size_t n = 0, cap = 16;
 
-    index_clear(k);
     for (size_t i = 0; i <= d->n_domains; i++)
         n += json_array_size(i < d->n_domains ? d->domains[i].objects : d->cluster_objects);
     while (cap < 2 * n)
         cap *= 2;
-    k->index_ids = calloc(cap, sizeof(*k->index_ids));
-    k->index_objs = calloc(cap, sizeof(*k->index_objs));
-    if (k->index_ids == NULL || k->index_objs == NULL) {
-        index_clear(k);
+    g->index_ids = calloc(cap, sizeof(*g->index_ids));
+    g->index_objs = calloc(cap, sizeof(*g->index_objs));
+    if (g->index_ids == NULL || g->index_objs == NULL)
         return -1;
-    }
-    k->index_cap = cap;
+    g->index_cap = cap;
     for (size_t i = 0; i <= d->n_domains; i++) {
         json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
         size_t j;
         json_array_foreach(objs, j, obj)
         {
-            const char *kind = json_string_value(json_object_get(obj, "kind"));
-            const char *av = json_string_value(json_object_get(obj, "apiVersion"));
-            uint64_t id;
+            uint64_t id =
+                provision_object_id(json_string_value(json_object_get(obj, "apiVersion")),
+                                    json_string_value(json_object_get(obj, "kind")),
+                                    meta_string(obj, "namespace"), meta_string(obj, "name"));
             size_t s;
-            if (kind == NULL || av == NULL || strcmp(kind, k->kind.kind) != 0 ||
-                strcmp(av, k->kind.api_version) != 0)
-                continue;
-            id = provision_object_id(av, kind, meta_string(obj, "namespace"),
-                                     meta_string(obj, "name"));
-            for (s = slot_of_cap(cap, id); k->index_ids[s] != 0 && k->index_ids[s] != id;
+            for (s = slot_of_cap(cap, id); g->index_ids[s] != 0 && g->index_ids[s] != id;
                  s = (s + 1) & (cap - 1))
                 ;
-            k->index_ids[s] = id;
-            k->index_objs[s] = obj;
+            g->index_ids[s] = id;
+            g->index_objs[s] = obj;
         }
     }
     return 0;
 }
 
-static const json_t *index_find(const wkind *k, uint64_t id)
+static const json_t *index_find(const rendering *g, uint64_t id)
 {
-    if (k->index_cap == 0 || id == 0)
+    if (g->index_cap == 0 || id == 0)
         return NULL;
-    for (size_t s = slot_of_cap(k->index_cap, id);; s = (s + 1) & (k->index_cap - 1)) {
-        if (k->index_ids[s] == id)
-            return k->index_objs[s];
-        if (k->index_ids[s] == 0)
+    for (size_t s = slot_of_cap(g->index_cap, id);; s = (s + 1) & (g->index_cap - 1)) {
+        if (g->index_ids[s] == id)
+            return g->index_objs[s];
+        if (g->index_ids[s] == 0)
             return NULL;
     }
 }
 
-/* Renders workspace ws's record into k's cache, keyed by the record's
- * version and digest; the record is copied once per rendering. */
-static void render_cache(reconciler *r, wkind *k, const char *ws)
+/* Renders workspace ws's record (copied once per rendering), or returns
+ * NULL when out of memory. */
+static rendering *render(reconciler *r, const char *ws)
 {
+    rendering *g = calloc(1, sizeof(*g));
     wf_err err;
     wsstate rec;
 
-    desired_fini(&k->cache);
-    index_clear(k);
-    free(k->cache_ws);
+    if (g == NULL || (g->ws = strdup(ws)) == NULL) {
+        free(g);
+        return NULL;
+    }
+    g->version = -1; /* matches no record until rendered */
     wf_err_init(&err);
-    k->cache_ws = strdup(ws);
-    k->cache_ok = 0;
-    k->cache_version = -1; /* matches no record until rendered */
-    k->cache_digest = 0;
-    if (k->cache_ws == NULL || !applied_get(r->o.store, ws, &rec))
-        return;
-    k->cache_version = rec.version;
-    k->cache_digest = rec.digest;
-    k->cache_ok = provision_render(r->o.cfg, &rec, &k->cache, &err) == 0 && k->cache.flyte_wanted &&
-                  index_build(k) == 0;
-    if (!k->cache_ok && err.msg[0])
+    if (!applied_get(r->o.store, ws, &rec))
+        return g;
+    g->version = rec.version;
+    g->digest = rec.digest;
+    g->ok = provision_render(r->o.cfg, &rec, &g->d, &err) == 0 && g->d.flyte_wanted &&
+            index_build(g) == 0;
+    if (!g->ok && err.msg[0])
         log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s", ws, err.msg);
     wsstate_fini(&rec);
+    return g;
 }
 
-/* The rendered manifest of identity id (borrowed from k's cache), or NULL.
- * Consecutive objects of a list mostly belong to one workspace, so one
- * cached rendering per kind saves most re-renders; a lookup is one probe
- * of the rendering's index. */
+static int renders(const rendering *g, const char *ws, const applied_peek *pk)
+{
+    return g && strcmp(g->ws, ws) == 0 && g->version == pk->version && g->digest == pk->digest;
+}
+
+/* Points k at a rendering of ws's record as pk describes it: a recent one
+ * when another kind made it, else a new one (made under the lock, so that
+ * kinds reaching the same workspace together render it once). */
+static void use_rendering(reconciler *r, wkind *k, const char *ws, const applied_peek *pk)
+{
+    size_t slot = 0;
+
+    pthread_mutex_lock(&r->render_lock);
+    rendering_put(k->cur);
+    k->cur = NULL;
+    for (size_t i = 0; i < r->n_kinds && k->cur == NULL; i++)
+        if (renders(r->recent[i], ws, pk))
+            k->cur = r->recent[i];
+    if (k->cur == NULL) {
+        /* An empty slot, else the least recently used. */
+        for (size_t i = 0; i < r->n_kinds; i++) {
+            if (r->recent[i] == NULL) {
+                slot = i;
+                break;
+            }
+            if (r->recent[i]->used < r->recent[slot]->used)
+                slot = i;
+        }
+        if ((k->cur = render(r, ws)) != NULL) {
+            rendering_put(r->recent[slot]);
+            r->recent[slot] = k->cur;
+            k->cur->refs = 1;
+        }
+    }
+    if (k->cur) {
+        k->cur->refs++;
+        k->cur->used = ++r->render_tick;
+    }
+    pthread_mutex_unlock(&r->render_lock);
+}
+
+/* The rendered manifest of identity id (borrowed from k's rendering), or
+ * NULL.  Consecutive objects of a list mostly belong to one workspace, so
+ * a kind keeps its rendering, and shares it with the other kinds; a lookup
+ * is one probe of the rendering's index. */
 static const json_t *desired_object(reconciler *r, wkind *k, const char *ws, const applied_peek *pk,
                                     uint64_t id)
 {
-    if (!(k->cache_ws && strcmp(k->cache_ws, ws) == 0 && k->cache_version == pk->version &&
-          k->cache_digest == pk->digest))
-        render_cache(r, k, ws);
+    if (!renders(k->cur, ws, pk))
+        use_rendering(r, k, ws, pk);
     /* A record replaced meanwhile: its next sighting renders the new one. */
-    if (!k->cache_ok || k->cache_version != pk->version || k->cache_digest != pk->digest)
+    if (!renders(k->cur, ws, pk) || !k->cur->ok)
         return NULL;
-    return index_find(k, id);
+    return index_find(k->cur, id);
 }
 
 /* An object of an owned workspace that the record lists: compared with
@@ -661,6 +716,7 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
     }
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->sets_lock, NULL);
+    pthread_mutex_init(&r->render_lock, NULL);
     r->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)r;
     for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
         r->kinds[r->n_kinds++].kind = base_kinds[i];
@@ -714,10 +770,10 @@ void reconciler_free(reconciler *r)
     for (size_t i = 0; i < r->n_kinds; i++) {
         idset_clear(&r->kinds[i].live);
         idset_clear(&r->kinds[i].next);
-        desired_fini(&r->kinds[i].cache);
-        index_clear(&r->kinds[i]);
-        free(r->kinds[i].cache_ws);
+        rendering_put(r->kinds[i].cur);
     }
+    for (size_t i = 0; i < MAX_KINDS; i++)
+        rendering_put(r->recent[i]);
     free_list(r->pending);
     free_list(r->running); /* none after a drain */
     free_held(r->held);
@@ -725,6 +781,7 @@ void reconciler_free(reconciler *r)
     pass_end(r);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->sets_lock);
+    pthread_mutex_destroy(&r->render_lock);
     free(r);
 }
 
