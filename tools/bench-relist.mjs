@@ -13,7 +13,10 @@
 // the last one (wsflyte reads the next page only after it has compared the
 // previous one).  "server" is the part the test server spent answering the
 // pages, "wsflyte" the rest.  Prints per size the RoleBinding relist (by far
-// the largest kind) and the slowest kind, median and range over the rounds.
+// the largest kind), the slowest kind and the CPU time wsflyte used from the
+// cut until every kind listed (all eight relists), median and range over the
+// rounds.
+import { readFileSync } from 'node:fs';
 import { Stack, makeEvent, waitFor, sleep } from '../tests/integration/harness.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
@@ -25,6 +28,11 @@ const ROUNDS = Number(args.rounds ?? 3);
 // 1 MiB limit.
 const role = (i) => (i % 10 === 0 ? 'OWNER' : i % 10 <= 3 ? 'CONTRIBUTOR' : 'VIEWER');
 const members = (n) => Array.from({ length: n }, (_, i) => ({ user_id: `u${i}`, email: `u${i}@corp.io`, role: role(i) }));
+// CPU seconds a process has used so far (utime + stime), from /proc.
+const cpuS = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const range = (xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
@@ -67,7 +75,7 @@ async function runSize(n) {
   try {
     // Resume points move only with the events of their kind (no bookmarks).
     await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_bookmark_ms: 3600000 }) });
-    stack.startNamedConsumer(`wsflyte-${n}`);
+    const consumer = stack.startNamedConsumer(`wsflyte-${n}`);
     const e = makeEvent({ workspace: `ws-big-${n}`, members: members(n) });
     const t0 = Date.now();
     await stack.produceEvents([e], 'json');
@@ -76,10 +84,11 @@ async function runSize(n) {
     const objects = (await stack.kubeState()).objects.length;
     console.log(`${n} members: ${objects} Kubernetes objects, provisioned in ${fmt(Date.now() - t0)}`);
     await sleep(2000); // the watch events of the provisioning
-    const rb = [], slowest = [], wsflyteRb = [];
+    const rb = [], slowest = [], wsflyteRb = [], cpu = [];
     for (let round = 0; round < ROUNDS; round++) {
       const log0 = await stack.kubeRequests();
       const seq = log0.length ? log0.at(-1).seq : 0;
+      const cpu0 = cpuS(consumer.pid);
       // A write no watch selects moves the server's resourceVersion past
       // every kind's resume point; without history each resume is then 410.
       await fetch(`${stack.kubeUrl}/api/v1/namespaces/default/configmaps`, {
@@ -93,6 +102,7 @@ async function runSize(n) {
         got = relists(await stack.kubeRequests(), seq);
         return Object.keys(got).length >= 8;
       }, 600000, 500);
+      cpu.push((cpuS(consumer.pid) - cpu0) * 1000);
       await fetch(`${stack.kubeUrl}/_test/config`, { method: 'POST', body: JSON.stringify({ watch_history: 10000 }) });
       if (!done) throw new Error(`round ${round}: not every kind relisted: ${JSON.stringify(got)}`);
       const b = got.rolebindings;
@@ -100,10 +110,10 @@ async function runSize(n) {
       wsflyteRb.push(b.ms - b.serverMs);
       slowest.push(Math.max(...Object.values(got).map((x) => x.ms)));
       console.log(`  round ${round + 1}: RoleBinding relist ${fmt(b.ms)} (${b.pages} pages, server ${fmt(b.serverMs)}), ` +
-        `slowest kind ${fmt(slowest.at(-1))}`);
+        `slowest kind ${fmt(slowest.at(-1))}, wsflyte CPU ${fmt(cpu.at(-1))}`);
       await sleep(1000);
     }
-    return { n, objects, rb, wsflyteRb, slowest };
+    return { n, objects, rb, wsflyteRb, slowest, cpu };
   } finally {
     await stack.stop();
   }
@@ -111,7 +121,7 @@ async function runSize(n) {
 
 const rows = [];
 for (const n of SIZES) rows.push(await runSize(n));
-console.log('\n| members | objects | RoleBinding relist | of it in wsflyte | slowest kind |');
-console.log('|---|---|---|---|---|');
+console.log('\n| members | objects | RoleBinding relist | of it in wsflyte | slowest kind | wsflyte CPU, all kinds |');
+console.log('|---|---|---|---|---|---|');
 for (const r of rows)
-  console.log(`| ${r.n} | ${r.objects} | ${range(r.rb)} | ${range(r.wsflyteRb)} | ${range(r.slowest)} |`);
+  console.log(`| ${r.n} | ${r.objects} | ${range(r.rb)} | ${range(r.wsflyteRb)} | ${range(r.slowest)} | ${range(r.cpu)} |`);
