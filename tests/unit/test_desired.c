@@ -250,6 +250,50 @@ static void set_unsorted_members(json_t *ev)
                   "role", "VIEWER"));
 }
 
+static void set_duplicate_members(json_t *ev)
+{
+    json_object_set_new(
+        ws_of(ev), "members",
+        json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "user_id",
+                  "bob", "email", "b1@company.com", "role", "VIEWER", "user_id", "carol", "email",
+                  "c1@company.com", "role", "CONTRIBUTOR", "user_id", "bob", "email",
+                  "b2@company.com", "role", "OWNER", "user_id", "carol", "email", "c2@company.com",
+                  "role", "CONTRIBUTOR"));
+}
+
+/* A member listed twice counts once, with the most privileged role, the
+ * first listed among equals. */
+static void a_member_listed_twice_keeps_the_most_privileged_role(void **state)
+{
+    fixture *f = *state;
+    const json_t *cm, *rb;
+    json_t *doc, *members;
+    desired d;
+    wf_err err;
+
+    assert_int_equal(build(f, set_duplicate_members, &d, &err), 0);
+    assert_int_equal(count_kind(d.domains[0].objects, "RoleBinding"), 2); /* bob, carol */
+    assert_int_equal(count_kind(d.domains[2].objects, "RoleBinding"), 1); /* bob */
+    rb = find_object(d.domains[2].objects, "RoleBinding", NULL);
+    assert_true(strncmp(json_string_value(json_object_get(json_object_get(rb, "metadata"), "name")),
+                        "workspace-owner-bob-", 20) == 0);
+    cm = find_object(d.cluster_objects, "ConfigMap", NULL);
+    doc = json_loads(
+        json_string_value(json_object_get(json_object_get(cm, "data"), "workspace.json")), 0, NULL);
+    members = json_object_get(doc, "members");
+    assert_int_equal(json_object_size(members), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(members, "bob"), "role")),
+                        "OWNER");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(members, "bob"), "email")),
+        "b2@company.com");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(members, "carol"), "email")),
+        "c1@company.com");
+    json_decref(doc);
+    desired_fini(&d);
+}
+
 /* The authz document is text inside the ConfigMap: with its keys (and the
  * members, whatever their order in the event) in byte order, as it always
  * was, so the same workspace always gives the same text. */
@@ -947,6 +991,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(invalid_or_reserved_labels_are_validation_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_labels_do_not_block_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_member_listed_twice_keeps_the_most_privileged_role, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             workspace_scope_build_fails_or_is_complete_when_memory_runs_out, setup, teardown),
     };
