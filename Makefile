@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench bench-restore format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist format format-check clean
 
 all: build
 
@@ -129,6 +129,12 @@ bench: build
 BENCH_RESTORE_ARGS ?=
 bench-restore: build
 	$(BUILD)/bench_restore $(BENCH_RESTORE_ARGS)
+
+# The watch's relist of one workspace of 1,000, 2,000 and 4,000 members:
+# prints the time per size (a few minutes; not part of `make test`).
+BENCH_RELIST_ARGS ?=
+bench-relist: build
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-relist.mjs $(BENCH_RELIST_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "damper.h"
 #include "desired.h"
 #include "k8s.h"
 #include "kwatch.h"
@@ -23,6 +24,8 @@
 #define REPAIR_BACKOFF_MS 2000L
 /* A repair superseded by an event of its workspace waits this long. */
 #define SUPERSEDED_DELAY_MS 1000L
+/* Fights that ended are looked for this often. */
+#define SWEEP_EVERY_MS 10000L
 /* A pass is spread over this share of the interval (the rest absorbs
  * jitter and slow passes). */
 #define PASS_SPREAD_PERCENT 90
@@ -44,9 +47,14 @@ typedef struct idset {
     size_t cap, n; /* cap: a power of two, or 0 */
 } idset;
 
+static size_t slot_of_cap(size_t cap, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
 static size_t slot_of(const idset *s, uint64_t id)
 {
-    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+    return slot_of_cap(s->cap, id);
 }
 
 static int idset_has(const idset *s, uint64_t id)
@@ -139,18 +147,40 @@ typedef struct rjob {
     struct rjob *next;
 } rjob;
 
+/* A hand-off of an object in a fight (damper.h), held back until due. */
+typedef struct rheld {
+    char *ws;
+    uint64_t id;
+    json_t *seen; /* owned, or NULL */
+    int64_t due_ms;
+    struct rheld *next;
+} rheld;
+
+/* One workspace's record rendered, shared by the kinds' threads
+ * (reference-counted under r->render_lock; read-only once built). */
+typedef struct rendering {
+    int refs;
+    uint64_t used; /* r->render_tick when last looked up */
+    char *ws;
+    long long version; /* of the record rendered */
+    uint64_t digest;
+    int ok; /* rendered, with Flyte wanted */
+    desired d;
+    /* Every rendered Kubernetes object by identity (open addressing,
+     * 0 = empty; the manifests borrowed from d). */
+    uint64_t *index_ids;
+    const json_t **index_objs;
+    size_t index_cap;
+} rendering;
+
 /* Per watched kind: the identities its last list and later events hold,
- * and (watch thread only) the last workspace rendered. */
+ * and (watch thread only) the rendering it uses. */
 typedef struct wkind {
     kwatch_kind kind;
     idset live, next; /* under r->sets_lock */
     int synced;       /* a list has completed */
     int listing;      /* a list is under way */
-    char *cache_ws;
-    long long cache_version;
-    uint64_t cache_digest;
-    desired cache;
-    int cache_ok;
+    rendering *cur;   /* a reference, or NULL */
 } wkind;
 
 struct reconciler {
@@ -162,8 +192,16 @@ struct reconciler {
     uint64_t flyte_ids[64]; /* the record identities that are not Kubernetes objects */
     size_t n_flyte_ids;
     pthread_mutex_t sets_lock;
-    pthread_mutex_t lock; /* pending */
+    /* The latest renderings (one per kind at most), shared: the kinds of
+     * one list mostly reach a workspace's objects at about the same time. */
+    pthread_mutex_t render_lock;
+    rendering *recent[MAX_KINDS];
+    uint64_t render_tick;
+    pthread_mutex_t lock; /* pending, held, damp */
     rjob *pending;
+    rheld *held; /* objects in a fight: their repairs wait */
+    damper *damp;
+    int64_t next_sweep_ms;
     /* Consumer thread only. */
     rjob *running;
     size_t n_running, n_running_pass;
@@ -280,14 +318,61 @@ static rjob *pending_of(reconciler *r, const char *ws)
     return e;
 }
 
+static void rheld_free(rheld *h)
+{
+    if (h) {
+        json_decref(h->seen);
+        free(h->ws);
+        free(h);
+    }
+}
+
+/* Holds back the hand-off of id (seen: taken) until due_ms, replacing
+ * what an earlier one saw; r->lock held. */
+static void hold(reconciler *r, const char *ws, uint64_t id, json_t *seen, int64_t due_ms)
+{
+    rheld *h;
+
+    for (h = r->held; h && h->id != id; h = h->next)
+        ;
+    if (h == NULL) {
+        if ((h = calloc(1, sizeof(*h))) == NULL || (h->ws = strdup(ws)) == NULL) {
+            free(h);
+            json_decref(seen);
+            return; /* out of memory: the next sighting hands it off again */
+        }
+        h->id = id;
+        h->next = r->held;
+        r->held = h;
+    }
+    json_decref(h->seen);
+    h->seen = seen;
+    h->due_ms = due_ms;
+}
+
+/* Drops the held hand-off of id (it matches again); r->lock held. */
+static void unhold(reconciler *r, uint64_t id)
+{
+    for (rheld **pp = &r->held; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            rheld *h = *pp;
+            *pp = h->next;
+            rheld_free(h);
+            return;
+        }
+}
+
 /* Hands object id of ws (seen: taken, NULL when gone) to the consumer
- * thread. */
+ * thread; held back while its repairs are damped. */
 static void hand_off(reconciler *r, const char *ws, uint64_t id, json_t *seen)
 {
+    int64_t until;
     rjob *e;
 
     pthread_mutex_lock(&r->lock);
-    if ((e = pending_of(r, ws)) != NULL)
+    if ((until = damper_hold_until(r->damp, id, mono_ms())) != 0)
+        hold(r, ws, id, seen, until);
+    else if ((e = pending_of(r, ws)) != NULL)
         rjob_add(e, id, seen);
     else
         json_decref(seen);
@@ -307,6 +392,7 @@ static void refresh_seen(reconciler *r, const char *ws, uint64_t id, const json_
                 json_decref(e->seen[i]);
                 e->seen[i] = json_deep_copy(obj);
             }
+    unhold(r, id);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -326,66 +412,177 @@ static const char *meta_string(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
-/* The rendered manifest of identity id (borrowed from k's cache), or NULL.
- * Consecutive objects of a list mostly belong to one workspace, so one
- * cached rendering per kind saves most re-renders. */
-static const json_t *desired_object(reconciler *r, wkind *k, const wsstate *rec, uint64_t id)
+static void rendering_free(rendering *g)
 {
-    const desired *d = &k->cache;
+    if (g == NULL)
+        return;
+    desired_fini(&g->d);
+    free(g->index_ids);
+    free(g->index_objs);
+    free(g->ws);
+    free(g);
+}
 
-    if (!(k->cache_ws && strcmp(k->cache_ws, rec->workspace_id) == 0 &&
-          k->cache_version == rec->version && k->cache_digest == rec->digest)) {
-        wf_err err;
+/* Drops a reference; r->render_lock held. */
+static void rendering_put(rendering *g)
+{
+    if (g && --g->refs == 0)
+        rendering_free(g);
+}
 
-        desired_fini(&k->cache);
-        free(k->cache_ws);
-        wf_err_init(&err);
-        k->cache_ws = strdup(rec->workspace_id);
-        k->cache_version = rec->version;
-        k->cache_digest = rec->digest;
-        k->cache_ok = k->cache_ws && provision_render(r->o.cfg, rec, &k->cache, &err) == 0 &&
-                      k->cache.flyte_wanted;
-        if (!k->cache_ok && err.msg[0])
-            log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s",
-                      rec->workspace_id, err.msg);
-    }
-    if (!k->cache_ok)
-        return NULL;
+/* Indexes g's rendered Kubernetes objects by identity: each is hashed once
+ * per rendering, not once per lookup.  Returns 0, or -1 when out of
+ * memory. */
+static int index_build(rendering *g)
+{
+    const desired *d = &g->d;
+    size_t n = 0, cap = 16;
+
+    for (size_t i = 0; i <= d->n_domains; i++)
+        n += json_array_size(i < d->n_domains ? d->domains[i].objects : d->cluster_objects);
+    while (cap < 2 * n)
+        cap *= 2;
+    g->index_ids = calloc(cap, sizeof(*g->index_ids));
+    g->index_objs = calloc(cap, sizeof(*g->index_objs));
+    if (g->index_ids == NULL || g->index_objs == NULL)
+        return -1;
+    g->index_cap = cap;
     for (size_t i = 0; i <= d->n_domains; i++) {
         json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
         size_t j;
         json_array_foreach(objs, j, obj)
         {
-            if (provision_object_id(json_string_value(json_object_get(obj, "apiVersion")),
+            uint64_t id =
+                provision_object_id(json_string_value(json_object_get(obj, "apiVersion")),
                                     json_string_value(json_object_get(obj, "kind")),
-                                    meta_string(obj, "namespace"), meta_string(obj, "name")) == id)
-                return obj;
+                                    meta_string(obj, "namespace"), meta_string(obj, "name"));
+            size_t s;
+            for (s = slot_of_cap(cap, id); g->index_ids[s] != 0 && g->index_ids[s] != id;
+                 s = (s + 1) & (cap - 1))
+                ;
+            g->index_ids[s] = id;
+            g->index_objs[s] = obj;
         }
     }
-    return NULL;
+    return 0;
+}
+
+static const json_t *index_find(const rendering *g, uint64_t id)
+{
+    if (g->index_cap == 0 || id == 0)
+        return NULL;
+    for (size_t s = slot_of_cap(g->index_cap, id);; s = (s + 1) & (g->index_cap - 1)) {
+        if (g->index_ids[s] == id)
+            return g->index_objs[s];
+        if (g->index_ids[s] == 0)
+            return NULL;
+    }
+}
+
+/* Renders workspace ws's record (copied once per rendering), or returns
+ * NULL when out of memory. */
+static rendering *render(reconciler *r, const char *ws)
+{
+    rendering *g = calloc(1, sizeof(*g));
+    wf_err err;
+    wsstate rec;
+
+    if (g == NULL || (g->ws = strdup(ws)) == NULL) {
+        free(g);
+        return NULL;
+    }
+    g->version = -1; /* matches no record until rendered */
+    wf_err_init(&err);
+    if (!applied_get(r->o.store, ws, &rec))
+        return g;
+    g->version = rec.version;
+    g->digest = rec.digest;
+    g->ok = provision_render(r->o.cfg, &rec, &g->d, &err) == 0 && g->d.flyte_wanted &&
+            index_build(g) == 0;
+    if (!g->ok && err.msg[0])
+        log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s", ws, err.msg);
+    wsstate_fini(&rec);
+    return g;
+}
+
+static int renders(const rendering *g, const char *ws, const applied_peek *pk)
+{
+    return g && strcmp(g->ws, ws) == 0 && g->version == pk->version && g->digest == pk->digest;
+}
+
+/* Points k at a rendering of ws's record as pk describes it: a recent one
+ * when another kind made it, else a new one (made under the lock, so that
+ * kinds reaching the same workspace together render it once). */
+static void use_rendering(reconciler *r, wkind *k, const char *ws, const applied_peek *pk)
+{
+    size_t slot = 0;
+
+    pthread_mutex_lock(&r->render_lock);
+    rendering_put(k->cur);
+    k->cur = NULL;
+    for (size_t i = 0; i < r->n_kinds && k->cur == NULL; i++)
+        if (renders(r->recent[i], ws, pk))
+            k->cur = r->recent[i];
+    if (k->cur == NULL) {
+        /* An empty slot, else the least recently used. */
+        for (size_t i = 0; i < r->n_kinds; i++) {
+            if (r->recent[i] == NULL) {
+                slot = i;
+                break;
+            }
+            if (r->recent[i]->used < r->recent[slot]->used)
+                slot = i;
+        }
+        if ((k->cur = render(r, ws)) != NULL) {
+            rendering_put(r->recent[slot]);
+            r->recent[slot] = k->cur;
+            k->cur->refs = 1;
+        }
+    }
+    if (k->cur) {
+        k->cur->refs++;
+        k->cur->used = ++r->render_tick;
+    }
+    pthread_mutex_unlock(&r->render_lock);
+}
+
+/* The rendered manifest of identity id (borrowed from k's rendering), or
+ * NULL.  Consecutive objects of a list mostly belong to one workspace, so
+ * a kind keeps its rendering, and shares it with the other kinds; a lookup
+ * is one probe of the rendering's index. */
+static const json_t *desired_object(reconciler *r, wkind *k, const char *ws, const applied_peek *pk,
+                                    uint64_t id)
+{
+    if (!renders(k->cur, ws, pk))
+        use_rendering(r, k, ws, pk);
+    /* A record replaced meanwhile: its next sighting renders the new one. */
+    if (!renders(k->cur, ws, pk) || !k->cur->ok)
+        return NULL;
+    return index_find(k->cur, id);
 }
 
 /* An object of an owned workspace that the record lists: compared with
- * the desired one, handed off when gone or different. */
+ * the desired one, handed off when gone or different.  Only a few fields
+ * of the record are read (under the store's lock): the work per object
+ * does not grow with the workspace. */
 static void check_object(reconciler *r, wkind *k, kwatch_event_type type, const char *ws,
                          uint64_t id, const json_t *obj)
 {
     const json_t *want;
     json_t *full = NULL, *changes = NULL;
-    wsstate rec;
-    uint64_t h;
+    applied_peek pk;
     int n;
 
-    if (!applied_get(r->o.store, ws, &rec))
+    if (!applied_peek_object(r->o.store, ws, id, &pk))
         return; /* not a workspace this replica owns */
-    if (!rec.flyte || !rec.complete || !wsstate_find(&rec, id, &h))
-        goto out; /* not a name wsflyte renders for it: never touched */
+    if (!pk.flyte || !pk.complete || !pk.listed)
+        return; /* not a name wsflyte renders for it: never touched */
     if (type == KWATCH_DELETED) {
         hand_off(r, ws, id, NULL);
-        goto out;
+        return;
     }
-    if ((want = desired_object(r, k, &rec, id)) == NULL || wsstate_hash_json(want) != h)
-        goto out; /* rendered differently now: the next event's business */
+    if ((want = desired_object(r, k, ws, &pk, id)) == NULL || wsstate_hash_json(want) != pk.hash)
+        return; /* rendered differently now: the next event's business */
     /* LIST items lack apiVersion and kind. */
     if ((full = json_copy((json_t *)obj)) == NULL || (changes = json_array()) == NULL)
         goto out;
@@ -405,7 +602,6 @@ static void check_object(reconciler *r, wkind *k, kwatch_event_type type, const 
 out:
     json_decref(changes);
     json_decref(full);
-    wsstate_fini(&rec);
 }
 
 /* Every kind has listed and none is listing: the sets describe the
@@ -513,8 +709,14 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
         return NULL;
     }
     r->o = *opts;
+    if ((r->damp = damper_new()) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "reconcile: out of memory");
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->sets_lock, NULL);
+    pthread_mutex_init(&r->render_lock, NULL);
     r->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)r;
     for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
         r->kinds[r->n_kinds++].kind = base_kinds[i];
@@ -543,6 +745,15 @@ static void free_list(rjob *e)
     }
 }
 
+static void free_held(rheld *h)
+{
+    while (h) {
+        rheld *n = h->next;
+        rheld_free(h);
+        h = n;
+    }
+}
+
 static void pass_end(reconciler *r)
 {
     applied_list_free(r->pass_ids, r->pass_n);
@@ -559,14 +770,18 @@ void reconciler_free(reconciler *r)
     for (size_t i = 0; i < r->n_kinds; i++) {
         idset_clear(&r->kinds[i].live);
         idset_clear(&r->kinds[i].next);
-        desired_fini(&r->kinds[i].cache);
-        free(r->kinds[i].cache_ws);
+        rendering_put(r->kinds[i].cur);
     }
+    for (size_t i = 0; i < MAX_KINDS; i++)
+        rendering_put(r->recent[i]);
     free_list(r->pending);
     free_list(r->running); /* none after a drain */
+    free_held(r->held);
+    damper_free(r->damp);
     pass_end(r);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->sets_lock);
+    pthread_mutex_destroy(&r->render_lock);
     free(r);
 }
 
@@ -606,6 +821,7 @@ void reconciler_assigned(reconciler *r)
 
 void reconciler_revoked(reconciler *r)
 {
+    rheld *h;
     rjob *p;
 
     if (r == NULL)
@@ -615,8 +831,11 @@ void reconciler_revoked(reconciler *r)
     pthread_mutex_lock(&r->lock);
     p = r->pending;
     r->pending = NULL;
+    h = r->held;
+    r->held = NULL;
     pthread_mutex_unlock(&r->lock);
     free_list(p);
+    free_held(h);
 }
 
 /* ---- the consumer thread ---- */
@@ -699,6 +918,62 @@ static void submit(reconciler *r, rjob *e)
     dispatcher_submit(r->o.dispatcher, &e->j);
 }
 
+/* Held hand-offs that are due go back among the pending; r->lock held. */
+static void release_held(reconciler *r, int64_t now)
+{
+    for (rheld **pp = &r->held; *pp;) {
+        rheld *h = *pp;
+        rjob *e;
+        if (h->due_ms > now) {
+            pp = &h->next;
+            continue;
+        }
+        *pp = h->next;
+        if ((e = pending_of(r, h->ws)) != NULL) {
+            rjob_add(e, h->id, h->seen);
+            h->seen = NULL;
+        }
+        rheld_free(h);
+    }
+}
+
+/* Takes out of e the objects whose repairs are damped now (a fight began
+ * after they were handed off) and holds them back.  Returns 1 when e
+ * still asks for something; r->lock held. */
+static int hold_back(reconciler *r, rjob *e, int64_t now)
+{
+    for (size_t i = 0; i < e->n;) {
+        int64_t until = damper_hold_until(r->damp, e->ids[i], now);
+        if (until == 0) {
+            i++;
+            continue;
+        }
+        hold(r, e->ws, e->ids[i], e->seen[i], until);
+        e->n--;
+        e->ids[i] = e->ids[e->n];
+        e->seen[i] = e->seen[e->n];
+    }
+    return e->n > 0 || e->flyte || e->all_k8s;
+}
+
+/* Forgets fights that are over (the object stayed as repaired). */
+static void sweep(reconciler *r, int64_t now)
+{
+    size_t ended, left;
+
+    if (now < r->next_sweep_ms)
+        return;
+    r->next_sweep_ms = now + SWEEP_EVERY_MS;
+    pthread_mutex_lock(&r->lock);
+    ended = damper_sweep(r->damp, now);
+    left = damper_fighting(r->damp);
+    pthread_mutex_unlock(&r->lock);
+    if (ended)
+        log_info(LOG_CTX_NONE,
+                 "drift fight over: %zu object(s) stayed as repaired; %zu still in a fight", ended,
+                 left);
+}
+
 void reconciler_pump(reconciler *r)
 {
     int64_t now = mono_ms();
@@ -713,13 +988,19 @@ void reconciler_pump(reconciler *r)
         r->n_running_pass += e->flyte;
     if (r->pass_ids)
         pass_feed(r, now);
+    sweep(r, now);
     pthread_mutex_lock(&r->lock);
+    release_held(r, now);
     for (pp = &r->pending; *pp;) {
         rjob *e = *pp;
         if (e->due_ms <= now && find(r->running, e->ws) == NULL && find(ready, e->ws) == NULL) {
             *pp = e->next;
-            e->next = ready;
-            ready = e;
+            if (hold_back(r, e, now)) {
+                e->next = ready;
+                ready = e;
+            } else {
+                rjob_free(e);
+            }
         } else {
             pp = &e->next;
         }
@@ -737,10 +1018,43 @@ int reconciler_is_job(const job *j)
     return j->topic != NULL && strcmp(j->topic, RECONCILE_TOPIC) == 0;
 }
 
-static void on_repaired(void *ud, const char *api, const char *kind)
+/* A repair that starts a fight is logged once, naming the other writer
+ * (from managedFields), and counted on its own. */
+static void fight_begins(reconciler *r, const char *ws, const repair_note *n, int64_t hold_ms)
 {
-    reconciler *r = ud;
-    metrics_drift_repair(r->o.metrics, api, kind);
+    log_ctx ctx = {.workspace_id = ws, .duration_ms = -1};
+
+    log_warn(&ctx,
+             "drift fight: %s %s%s%s is changed back by %s%s%s after every repair (%d repairs "
+             "within %ld min); its repairs now wait %" PRId64 " s, doubling up to %ld min, "
+             "until it stays as repaired",
+             n->kind, n->ns ? n->ns : "", n->ns ? "/" : "", n->name, n->manager ? "\"" : "",
+             n->manager ? n->manager
+                        : "an unknown writer (no field manager of its own: a deletion, or a "
+                          "mutating admission webhook changing wsflyte's own writes)",
+             n->manager ? "\"" : "", DAMPER_FIGHT_REPAIRS, DAMPER_WINDOW_MS / 60000, hold_ms / 1000,
+             DAMPER_MAX_HOLD_MS / 60000);
+    metrics_drift_fight(r->o.metrics, n->api, n->kind);
+}
+
+/* On the worker: counted, and damped when another writer keeps undoing it. */
+static void on_repaired(void *ud, const repair_note *n)
+{
+    rjob *e = ud;
+    reconciler *r = e->r;
+    int64_t hold_ms = 0;
+    int fight;
+
+    metrics_drift_repair(r->o.metrics, n->api, n->kind);
+    /* Flyte is repaired by passes only, once an interval: no fight to damp
+     * (and its identities are the same in every workspace). */
+    if (strcmp(n->api, "k8s") != 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    fight = damper_repaired(r->damp, n->id, mono_ms(), &hold_ms);
+    pthread_mutex_unlock(&r->lock);
+    if (fight)
+        fight_begins(r, e->ws, n, hold_ms);
 }
 
 void reconciler_run(job *j, void *provisioner_ud)
@@ -750,7 +1064,7 @@ void reconciler_run(job *j, void *provisioner_ud)
         .ids = e->ids, .seen = e->seen, .n_ids = e->n, .all_k8s = e->all_k8s, .flyte = e->flyte};
 
     wf_err_init(&e->err);
-    e->rc = provision_repair(provisioner_ud, e->ws, &req, on_repaired, e->r, &e->err);
+    e->rc = provision_repair(provisioner_ud, e->ws, &req, on_repaired, e, &e->err);
 }
 
 /* Puts e back among the pending, due at due_ms, merged with what was

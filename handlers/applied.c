@@ -277,3 +277,24 @@ size_t applied_bytes(applied *c)
     pthread_mutex_unlock(&c->lock);
     return n;
 }
+
+int applied_peek_object(applied *c, const char *id, uint64_t obj_id, applied_peek *out)
+{
+    int found = 0;
+    node *x;
+
+    memset(out, 0, sizeof(*out));
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    if ((x = find(c, id)) != NULL) {
+        found = 1;
+        out->version = x->s.version;
+        out->digest = x->s.digest;
+        out->flyte = x->s.flyte;
+        out->complete = x->s.complete;
+        out->listed = wsstate_find(&x->s, obj_id, &out->hash);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}

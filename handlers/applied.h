@@ -63,4 +63,20 @@ void applied_list_free(char **ids, size_t n);
 size_t applied_count(applied *c);
 size_t applied_bytes(applied *c);
 
+/* What the watch needs of workspace id's record to judge one object,
+ * read under the lock without copying the record (whose event and object
+ * list grow with the workspace). */
+typedef struct applied_peek {
+    long long version; /* the workspace_version applied */
+    uint64_t digest;   /* of everything the event asked for */
+    int flyte;         /* Flyte present */
+    int complete;      /* the hashes describe the objects */
+    int listed;        /* the record lists obj_id ... */
+    uint64_t hash;     /* ... with this content hash */
+} applied_peek;
+
+/* Fills *out for object obj_id of workspace id and returns 1 when the
+ * workspace has a record, else returns 0. */
+int applied_peek_object(applied *c, const char *id, uint64_t obj_id, applied_peek *out);
+
 #endif

@@ -179,6 +179,7 @@ typedef struct shared_parts {
      * in its binding label, each a SHA-256 of the user id. */
     char (*user_key)[NAMES_USER_KEY_MAX];
     char (*member_hash)[17];
+    unsigned char *effective; /* per member: it counts (effective_members) */
 } shared_parts;
 
 /* Metadata whose labels are wsflyte's two, shared: never add to them. */
@@ -738,18 +739,45 @@ static json_t *build_binding(const workspace *ws, const char *ns, size_t i, cons
     return with(o, "roleRef", json_incref(sp->role_ref[r->role]));
 }
 
-/* A member listed twice keeps the most privileged role (owner < contributor
- * < viewer in enum order). */
-static const ws_member *effective_member(const workspace *ws, size_t i)
+typedef struct member_at {
+    const ws_member *m;
+    size_t i;
+} member_at;
+
+static int by_id_role_index(const void *a, const void *b)
 {
-    const ws_member *m = &ws->members[i];
-    for (size_t j = 0; j < ws->n_members; j++) {
-        const ws_member *o = &ws->members[j];
-        if (j != i && strcmp(o->user_id, m->user_id) == 0 &&
-            (o->role < m->role || (o->role == m->role && j < i)))
-            return NULL;
+    const member_at *x = a, *y = b;
+    int c = strcmp(x->m->user_id, y->m->user_id);
+
+    if (c != 0)
+        return c;
+    if (x->m->role != y->m->role)
+        return x->m->role < y->m->role ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Which members count (a malloc'd flag per member, or NULL when out of
+ * memory): a member listed twice keeps the most privileged role (owner <
+ * contributor < viewer in enum order), the first listed among equals.
+ * Sorting makes this O(n log n): a large workspace's members are many. */
+static unsigned char *effective_members(const workspace *ws)
+{
+    size_t n = ws->n_members;
+    member_at *at = calloc(n ? n : 1, sizeof(*at));
+    unsigned char *keep = calloc(n ? n : 1, 1);
+
+    if (at == NULL || keep == NULL) {
+        free(at);
+        free(keep);
+        return NULL;
     }
-    return m;
+    for (size_t i = 0; i < n; i++)
+        at[i] = (member_at){&ws->members[i], i};
+    qsort(at, n, sizeof(*at), by_id_role_index);
+    for (size_t i = 0; i < n; i++)
+        keep[at[i].i] = i == 0 || strcmp(at[i - 1].m->user_id, at[i].m->user_id) != 0;
+    free(at);
+    return keep;
 }
 
 static int oom(wf_err *err)
@@ -770,6 +798,7 @@ static void shared_parts_fini(shared_parts *sp)
     json_decref(sp->runner_annotations);
     free(sp->user_key);
     free(sp->member_hash);
+    free(sp->effective);
 }
 
 /* Returns 0, or -1 out of memory (sp then holds what was built). */
@@ -782,7 +811,8 @@ static int shared_parts_init(shared_parts *sp, const wf_config *cfg, const works
     memset(sp, 0, sizeof(*sp));
     sp->user_key = calloc(n, sizeof(*sp->user_key));
     sp->member_hash = calloc(n, sizeof(*sp->member_hash));
-    if (sp->user_key == NULL || sp->member_hash == NULL)
+    sp->effective = effective_members(ws);
+    if (sp->user_key == NULL || sp->member_hash == NULL || sp->effective == NULL)
         return -1;
     for (size_t i = 0; i < ws->n_members; i++) {
         names_user_key(ws->members[i].user_id, sp->user_key[i]);
@@ -833,8 +863,8 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     for (size_t r = 0; r < WS_ROLE_COUNT; r++)
         rc |= append(dd->objects, build_role(dd->namespace_name, &roles[r], sp));
     for (size_t i = 0; rc == 0 && i < ws->n_members; i++) {
-        const ws_member *m = effective_member(ws, i);
-        if (m == NULL || !role_allows_domain(&roles[m->role], domain))
+        const ws_member *m = &ws->members[i];
+        if (!sp->effective[i] || !role_allows_domain(&roles[m->role], domain))
             continue;
         json_t *b = build_binding(ws, dd->namespace_name, i, &roles[m->role], sp);
         json_t *name = json_object_get(json_object_get(b, "metadata"), "name");
@@ -872,12 +902,13 @@ static int by_user_id(const void *a, const void *b)
 static json_t *authz_members(const wf_config *cfg, const workspace *ws)
 {
     const ws_member **sorted = calloc(ws->n_members ? ws->n_members : 1, sizeof(*sorted));
-    json_t *members = sorted ? json_object() : NULL;
+    unsigned char *keep = effective_members(ws);
+    json_t *members = sorted && keep ? json_object() : NULL;
     size_t n = 0;
 
     for (size_t i = 0; members && i < ws->n_members; i++)
-        if ((sorted[n] = effective_member(ws, i)) != NULL)
-            n++;
+        if (keep[i])
+            sorted[n++] = &ws->members[i];
     qsort(sorted, n, sizeof(*sorted), by_user_id);
     for (size_t i = 0; members && i < n; i++) {
         const ws_member *m = sorted[i];
@@ -888,6 +919,7 @@ static json_t *authz_members(const wf_config *cfg, const workspace *ws)
         }
     }
     free(sorted);
+    free(keep);
     return members;
 }
 

@@ -952,15 +952,16 @@ static void changes_text(const json_t *changes, char *buf, size_t len)
         snprintf(buf + used, len - used, "; and %zu more", n - REPAIR_CHANGES_SHOWN);
 }
 
-static void repaired(const char *ws, const char *api, const char *kind, const char *ns,
+static void repaired(const char *ws, const char *api, uint64_t id, const char *kind, const char *ns,
                      const char *name, const char *what, const char *who, repair_fn cb, void *ud)
 {
     log_ctx ctx = {.workspace_id = ws, .duration_ms = -1};
+    repair_note note = {api, kind, ns, name, id, who};
 
     log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", kind, ns ? ns : "",
              ns ? "/" : "", name, what, who ? who : "unknown");
     if (cb)
-        cb(ud, api, kind);
+        cb(ud, &note);
 }
 
 /* What a repair knows of the namespace of the domain it is in. */
@@ -1067,7 +1068,8 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
     }
     if (is_ns && ns_state)
         *ns_state = REPAIR_NS_OURS;
-    repaired(ws, "k8s", kind, ns, name, what, live ? last_other_manager(live) : NULL, cb, ud);
+    repaired(ws, "k8s", object_id(want), kind, ns, name, what,
+             live ? last_other_manager(live) : NULL, cb, ud);
     rc = 1;
     goto out;
 oom:
@@ -1160,7 +1162,8 @@ static int repair_project(provisioner *p, const desired *d, const json_t *live, 
         return 0;
     if (flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
-    repaired(d->project_id, "flyte", "Project", NULL, d->project_id, what, NULL, cb, ud);
+    repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id, what, NULL, cb,
+             ud);
     (*count)++;
     return 0;
 }
@@ -1200,7 +1203,8 @@ static int repair_attributes(provisioner *p, const desired *d, const desired_dom
     if (flyte_put_domain_attributes(p->flyte, d->project_id, dd->domain, dd->attributes, err) != 0)
         return -1;
     snprintf(name, sizeof(name), "%s/%s", d->project_id, dd->domain);
-    repaired(d->project_id, "flyte", "ProjectDomainAttributes", NULL, name, what, NULL, cb, ud);
+    repaired(d->project_id, "flyte", attributes_id(dd->domain), "ProjectDomainAttributes", NULL,
+             name, what, NULL, cb, ud);
     (*count)++;
     return 0;
 }
@@ -1225,8 +1229,8 @@ static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, re
             int exists = 0;
             rc = flyte_register_project(p->flyte, d->project, &exists, err);
             if (rc == 0) {
-                repaired(d->project_id, "flyte", "Project", NULL, d->project_id, "deleted", NULL,
-                         cb, ud);
+                repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id,
+                         "deleted", NULL, cb, ud);
                 (*count)++;
             }
         } else {

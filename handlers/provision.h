@@ -108,8 +108,19 @@ typedef struct repair_req {
     int flyte;   /* read and compare the project and each domain's attributes */
 } repair_req;
 
-/* Called once per object repaired, with api "k8s" or "flyte" and the kind. */
-typedef void (*repair_fn)(void *ud, const char *api, const char *kind);
+/* One object repaired. */
+typedef struct repair_note {
+    const char *api;  /* "k8s" or "flyte" */
+    const char *kind; /* as the API names it: "ResourceQuota", "Project" */
+    const char *ns;   /* NULL for a cluster-scoped or Flyte object */
+    const char *name;
+    uint64_t id;         /* the record's identity of the object */
+    const char *manager; /* the other field manager that changed it last, or NULL */
+} repair_note;
+
+/* Called once per object repaired (note and its strings are borrowed for
+ * the call). */
+typedef void (*repair_fn)(void *ud, const repair_note *note);
 
 /* Repairs drift of workspace_id against its state record: what req names
  * is read (at most a GET per object, 1 + domains reads for Flyte), compared

@@ -36,6 +36,7 @@ struct metrics {
     int ready;
     series *api, *forwarded, *lag;
     series *repairs; /* drift repairs by api and kind */
+    series *fights;  /* objects whose repairs another writer kept undoing */
     series *throttled;
 };
 
@@ -65,6 +66,7 @@ void metrics_free(metrics *m)
     series_free(m->forwarded);
     series_free(m->lag);
     series_free(m->repairs);
+    series_free(m->fights);
     series_free(m->throttled);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -156,6 +158,17 @@ void metrics_drift_repair(metrics *m, const char *api, const char *kind)
         return;
     pthread_mutex_lock(&m->lock);
     series *s = series_get(&m->repairs, "api=\"%s\",kind=\"%s\"", api, kind);
+    if (s)
+        s->value++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_drift_fight(metrics *m, const char *api, const char *kind)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    series *s = series_get(&m->fights, "api=\"%s\",kind=\"%s\"", api, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -300,6 +313,10 @@ static void render_locked(metrics *m, FILE *fp)
                   "Records forwarded to a retry tier.", m->forwarded);
     render_series(fp, "wsflyte_drift_repairs_total", "counter",
                   "Objects repaired after another writer changed or deleted them.", m->repairs);
+    render_series(fp, "wsflyte_drift_fights_total", "counter",
+                  "Objects whose repairs another writer kept undoing; their repairs then back "
+                  "off.",
+                  m->fights);
     fprintf(fp, "# HELP wsflyte_dead_lettered_total Records sent to the dead-letter topic.\n"
                 "# TYPE wsflyte_dead_lettered_total counter\n");
     for (int c = 1; c < N_CLASSES; c++)

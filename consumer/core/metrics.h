@@ -24,6 +24,9 @@ void metrics_retry_forwarded(metrics *m, const char *tier);
 /* One object repaired after drift: api "k8s" or "flyte", kind as the API
  * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */
 void metrics_drift_repair(metrics *m, const char *api, const char *kind);
+/* One object whose repairs another writer kept undoing: a fight began and
+ * its repairs now back off (wsflyte_drift_fights_total). */
+void metrics_drift_fight(metrics *m, const char *api, const char *kind);
 void metrics_dead_lettered(metrics *m, wf_class cls);
 void metrics_set_inflight(metrics *m, long n);
 void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);
