@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "kafka.h"
+#include "log.h"
 
 #define TOPIC_MAX 512
 #define WAIT_MS   30000
@@ -70,43 +71,94 @@ void intent_free(intent *in)
     free(in);
 }
 
-int intent_write(void *ud, int32_t partition, const wsstate *s, wf_err *err)
+/* Produces key/value (value NULL: a tombstone) to the state topic's
+ * partition and waits for its acknowledgement.  Returns 0; 1 when the
+ * record is too large (for this producer or the broker; err not set); or
+ * -1 with err set. */
+static int send_wait(intent *in, int32_t partition, const char *key, const void *value, size_t len,
+                     wf_err *err)
 {
-    intent *in = ud;
     int64_t deadline = wf_clock_mono_ms() + WAIT_MS;
     pending *x = calloc(1, sizeof(*x));
     rd_kafka_resp_err_t rerr;
-    size_t len = 0;
-    char *buf = x ? wsstate_encode(s, &len) : NULL;
     int status;
 
-    if (buf == NULL) {
-        free(x);
-        wf_err_set(err, WF_INTERNAL, "oom", "state record of %s: out of memory", s->workspace_id);
+    if (x == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "state record of %s: out of memory", key);
         return -1;
     }
     atomic_init(&x->refs, 2);
     atomic_init(&x->status, 0);
     rerr = rd_kafka_producev(in->producer, RD_KAFKA_V_TOPIC(in->topic),
-                             RD_KAFKA_V_PARTITION(partition),
-                             RD_KAFKA_V_KEY(s->workspace_id, strlen(s->workspace_id)),
-                             RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
+                             RD_KAFKA_V_VALUE((void *)value, value ? len : 0),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                              RD_KAFKA_V_HEADER("content-type", "application/json", -1),
                              RD_KAFKA_V_OPAQUE(x), RD_KAFKA_V_END);
-    free(buf);
     if (rerr) {
         free(x);
+        if (kafka_err_is_size(rerr))
+            return 1;
         wf_err_set(err, WF_TRANSIENT, "kafka.state", "state record of %s to %s[%" PRId32 "]: %s",
-                   s->workspace_id, in->topic, partition, rd_kafka_err2str(rerr));
+                   key, in->topic, partition, rd_kafka_err2str(rerr));
         return -1;
     }
     /* Any waiting worker serves every report; each waits for its own. */
     while ((status = atomic_load(&x->status)) == 0 && wf_clock_mono_ms() < deadline)
         rd_kafka_poll(in->producer, 10);
-    if (status != 1)
-        wf_err_set(err, WF_TRANSIENT, "kafka.state", "state record of %s to %s[%" PRId32 "]: %s",
-                   s->workspace_id, in->topic, partition,
-                   status == 0 ? "not acknowledged within 30 s" : rd_kafka_err2str(x->err));
+    rerr = x->err;
     unref(x);
-    return status == 1 ? 0 : -1;
+    if (status == 1)
+        return 0;
+    if (status == -1 && kafka_err_is_size(rerr))
+        return 1;
+    wf_err_set(err, WF_TRANSIENT, "kafka.state", "state record of %s to %s[%" PRId32 "]: %s", key,
+               in->topic, partition,
+               status == 0 ? "not acknowledged within 30 s" : rd_kafka_err2str(rerr));
+    return -1;
+}
+
+int intent_write(void *ud, int32_t partition, const wsstate *s, wf_err *err)
+{
+    log_ctx ctx = {.workspace_id = s->workspace_id, .duration_ms = -1};
+    intent *in = ud;
+    size_t len = 0;
+    char *buf = wsstate_encode(s, &len);
+    int rc;
+
+    if (buf == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "state record of %s: out of memory", s->workspace_id);
+        return -1;
+    }
+    rc = send_wait(in, partition, s->workspace_id, buf, len, err);
+    free(buf);
+    if (rc != 1)
+        return rc;
+    /* Too large for the topic: a small incomplete record keeps the version
+     * (stale decisions) and sends the next event down the full path. */
+    log_warn(&ctx,
+             "state record of %zu bytes is too large for %s[%" PRId32 "]: writing a small "
+             "incomplete one instead",
+             len, in->topic, partition);
+    if ((buf = wsstate_encode_stub(s, &len)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "state record of %s: out of memory", s->workspace_id);
+        return -1;
+    }
+    rc = send_wait(in, partition, s->workspace_id, buf, len, err);
+    free(buf);
+    if (rc == 1)
+        wf_err_set(err, WF_TRANSIENT, "kafka.state",
+                   "state record of %s to %s[%" PRId32 "]: even %zu bytes are too large",
+                   s->workspace_id, in->topic, partition, len);
+    return rc == 0 ? 0 : -1;
+}
+
+int intent_retire(void *ud, int32_t partition, const char *workspace_id, wf_err *err)
+{
+    int rc = send_wait(ud, partition, workspace_id, NULL, 0, err);
+
+    if (rc == 1)
+        wf_err_set(err, WF_TRANSIENT, "kafka.state", "tombstone of %s refused as too large",
+                   workspace_id);
+    return rc == 0 ? 0 : -1;
 }

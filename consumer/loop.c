@@ -152,8 +152,10 @@ static void *worker_init(void *ud, wf_err *err)
     provisioner *p =
         provisioner_new(a->cfg, a->flyte_auth, a->applied, &a->pace, observe_api, a, err);
 
-    if (p)
+    if (p) {
         provisioner_set_intent(p, intent_write, a->intent);
+        provisioner_set_retire(p, intent_retire, a->intent);
+    }
     return p;
 }
 

@@ -223,16 +223,20 @@ static void produce_result(work *w)
 
 /* Writes the workspace's state record the handler left in w to the state
  * topic, keyed by workspace, on the partition the event was read from (so
- * the record is restored by whichever replica owns that partition). */
-static void produce_state(work *w)
+ * the record is restored by whichever replica owns that partition); in
+ * its small incomplete form when stub is set, or when the full one is too
+ * large to produce (the next event then takes the full path). */
+static void produce_state(work *w, int stub)
 {
     rd_kafka_headers_t *hdrs;
     size_t len = 0;
     char *buf;
+    int rc;
 
     if (w->state.workspace_id == NULL)
         return;
-    if ((buf = wsstate_encode(&w->state, &len)) == NULL) {
+    buf = stub ? wsstate_encode_stub(&w->state, &len) : wsstate_encode(&w->state, &len);
+    if (buf == NULL) {
         log_error(LOG_CTX_NONE, "encode state record of workspace %s: out of memory",
                   w->state.workspace_id);
         w->failed = 1;
@@ -240,13 +244,17 @@ static void produce_state(work *w)
     }
     hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
-    if (produce(w, w->oc->state_topic, w->msg->partition, w->state.workspace_id,
-                strlen(w->state.workspace_id), buf, len, hdrs) == 1) {
-        log_error(LOG_CTX_NONE, "state record of workspace %s: %zu bytes, too large to produce",
-                  w->state.workspace_id, len);
-        w->failed = 1;
-    }
+    rc = produce(w, w->oc->state_topic, w->msg->partition, w->state.workspace_id,
+                 strlen(w->state.workspace_id), buf, len, hdrs);
     free(buf);
+    if (rc != 1)
+        return;
+    log_warn(LOG_CTX_NONE, "state record of workspace %s: %zu bytes, too large to produce%s",
+             w->state.workspace_id, len, stub ? "" : "; writing a small incomplete one instead");
+    if (stub)
+        w->failed = 1;
+    else
+        produce_state(w, 1);
 }
 
 /* Sends the original record to topic, on the partition it was read from
@@ -445,7 +453,7 @@ void outcome_finish(work *w)
     }
     /* Before its result: a reader that sees the result and then restarts
      * finds the record too (both before the offset is marked done). */
-    produce_state(w);
+    produce_state(w, 0);
     if (wf_err_is_set(&w->err)) {
         size_t next = (size_t)(w->tier + 1);
         /* Honour a long Retry-After with the first tier that waits long
@@ -488,8 +496,13 @@ static void output_too_large(work *w, const rd_kafka_message_t *m)
     log_error(LOG_CTX_NONE, "%s[%" PRId32 "]@%" PRId64 ": %s refused it: %s",
               rd_kafka_topic_name(w->msg->rkt), w->msg->partition, w->msg->offset, topic,
               rd_kafka_err2str(m->err));
-    if (strcmp(topic, oc->o.cfg->kafka.topic_results) == 0 || strcmp(topic, oc->state_topic) == 0) {
-        w->failed = 1; /* no smaller form of a result or a state record exists */
+    if (strcmp(topic, oc->o.cfg->kafka.topic_results) == 0) {
+        w->failed = 1; /* no smaller form of a result exists */
+    } else if (strcmp(topic, oc->state_topic) == 0) {
+        if (m->len > WSSTATE_STUB_MAX)
+            produce_state(w, 1); /* the small incomplete form */
+        else
+            w->failed = 1;
     } else if (strcmp(topic, oc->dlt_topic) == 0) {
         if (m->len > 0 && forward_as(w, oc->dlt_topic, 0, 1) == -1)
             w->failed = 1;

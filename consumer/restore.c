@@ -25,7 +25,7 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
     memcpy(id, key, key_len);
     id[key_len] = '\0';
     if (value == NULL) {
-        applied_forget(store, id); /* the compaction tombstone */
+        applied_forget_at(store, id, partition); /* the compaction tombstone */
         return 0;
     }
     wf_err_init(&err);
@@ -35,7 +35,7 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
                  "state record ignored (%s): %s; the workspace's next event takes the full "
                  "path",
                  err.code, err.msg);
-        applied_forget(store, id);
+        applied_forget_at(store, id, partition);
         return 0;
     }
     if (strcmp(s.workspace_id, id) != 0) {
@@ -43,10 +43,12 @@ int restore_record(applied *store, int32_t partition, const void *key, size_t ke
         log_warn(&ctx, "state record ignored: it describes workspace %.80s, not its key",
                  s.workspace_id);
         wsstate_fini(&s);
-        applied_forget(store, id);
+        applied_forget_at(store, id, partition);
         return 0;
     }
-    return applied_put_take(store, partition, &s) == 0;
+    /* The key may have moved between partitions (partitions added, another
+     * partitioner): the highest version read wins, whatever the order. */
+    return applied_restore_take(store, partition, &s) == 0;
 }
 
 /* Reads until every partition reached its end (end[i] <= next[i]);

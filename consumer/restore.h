@@ -21,10 +21,13 @@ typedef struct restore_part {
 /* Reads the n partitions of topic, all at once, from their start to their
  * high watermarks (as they were when asked) with reader, a client that
  * assigns (not the group member), into store, in offset order per
- * partition: a later record of a workspace replaces an earlier one, a
- * tombstone (null value) drops it, and a record that cannot be read (not
- * JSON, a newer format, a key other than its workspace) is logged and drops
- * it too, so that the workspace takes the full path.  Returns 0, or -1 with
+ * partition: a later record of a workspace replaces an earlier one of the
+ * same partition, a tombstone (null value) drops it, and a record that
+ * cannot be read (not JSON, a newer format, a key or an event other than
+ * its workspace) is logged and drops it too, so that the workspace takes
+ * the full path.  Across partitions (a key that moved) the highest version
+ * wins, and a tombstone or unreadable record drops only its own
+ * partition's entry.  Returns 0, or -1 with
  * err set (WF_TRANSIENT: not everything could be read within timeout_ms). */
 int restore_partitions(rd_kafka_t *reader, const char *topic, restore_part *parts, size_t n,
                        applied *store, int timeout_ms, wf_err *err);

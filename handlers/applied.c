@@ -130,6 +130,22 @@ int applied_get(applied *c, const char *id, wsstate *out)
     return found;
 }
 
+int applied_get_at(applied *c, const char *id, wsstate *out, int32_t *partition)
+{
+    int found = 0;
+    node *x;
+
+    wsstate_init(out);
+    *partition = -1;
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    if ((x = find(c, id)) != NULL && (found = wsstate_copy(out, &x->s) == 0))
+        *partition = x->partition;
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 int applied_put_take(applied *c, int32_t partition, wsstate *s)
 {
     node *x, *old;
@@ -153,6 +169,24 @@ int applied_put_take(applied *c, int32_t partition, wsstate *s)
     pthread_mutex_unlock(&c->lock);
     node_free(old);
     return 0;
+}
+
+int applied_restore_take(applied *c, int32_t partition, wsstate *s)
+{
+    int keep_other = 0;
+    node *x;
+
+    if (c != NULL && s->workspace_id != NULL) {
+        pthread_mutex_lock(&c->lock);
+        x = find(c, s->workspace_id);
+        keep_other = x && x->partition != partition && x->s.version >= s->version;
+        pthread_mutex_unlock(&c->lock);
+    }
+    if (keep_other) {
+        wsstate_fini(s);
+        return 1;
+    }
+    return applied_put_take(c, partition, s);
 }
 
 int applied_mark_incomplete(applied *c, const char *id, wsstate *out)
@@ -182,6 +216,33 @@ void applied_forget(applied *c, const char *id)
     x = unlink_node(c, id);
     pthread_mutex_unlock(&c->lock);
     node_free(x);
+}
+
+/* Drops id's record when it is under partition (and at *version, unless
+ * version is NULL); returns 1 when dropped. */
+static int forget_if(applied *c, const char *id, int32_t partition, const long long *version)
+{
+    node *x = NULL, *at;
+
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    if ((at = find(c, id)) != NULL && at->partition == partition &&
+        (version == NULL || at->s.version == *version))
+        x = unlink_node(c, id);
+    pthread_mutex_unlock(&c->lock);
+    node_free(x);
+    return x != NULL;
+}
+
+int applied_forget_at(applied *c, const char *id, int32_t partition)
+{
+    return forget_if(c, id, partition, NULL);
+}
+
+int applied_retire(applied *c, const char *id, int32_t partition, long long version)
+{
+    return forget_if(c, id, partition, &version);
 }
 
 size_t applied_drop_partition(applied *c, int32_t partition)

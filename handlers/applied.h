@@ -33,11 +33,23 @@ void applied_free(applied *c);
  * workspace then takes the full path). */
 int applied_get(applied *c, const char *id, wsstate *out);
 
+/* applied_get, and *partition: the one the record is stored under. */
+int applied_get_at(applied *c, const char *id, wsstate *out, int32_t *partition);
+
 /* Stores s (its workspace_id names it) for partition, replacing any
  * earlier record; takes s's contents on every path (s is left empty).
  * Returns 0, or -1 when out of memory (the workspace's record is then
  * dropped: the full path is always correct). */
 int applied_put_take(applied *c, int32_t partition, wsstate *s);
+
+/* Stores s as read from the state topic's partition (a restore): it
+ * replaces a record of the same partition (the newer offset), or of
+ * another partition with a lower version (the workspace's key moved to
+ * partition, whose record is the newer); a record of another partition
+ * with a higher or equal version is kept and s dropped.  Takes s's
+ * contents on every path.  Returns 0 when stored, 1 when dropped, or -1
+ * when out of memory (the workspace's record is then dropped). */
+int applied_restore_take(applied *c, int32_t partition, wsstate *s);
 
 /* Marks workspace id's record incomplete (an apply failed part way: what
  * the objects hold is unknown) and copies it into *out; returns 1 when
@@ -47,6 +59,16 @@ int applied_mark_incomplete(applied *c, const char *id, wsstate *out);
 /* Drops workspace id's record (a compaction tombstone, an unreadable
  * record). */
 void applied_forget(applied *c, const char *id);
+
+/* Drops workspace id's record only when it is stored under partition (a
+ * tombstone or unreadable record there says nothing of another
+ * partition's); returns 1 when dropped. */
+int applied_forget_at(applied *c, const char *id, int32_t partition);
+
+/* Drops workspace id's record only when it is still the one stored under
+ * partition at version (a repair found it superseded; an event may have
+ * replaced it since); returns 1 when dropped. */
+int applied_retire(applied *c, const char *id, int32_t partition, long long version);
 
 /* Drops every record of partition (a revoke); returns how many. */
 size_t applied_drop_partition(applied *c, int32_t partition);

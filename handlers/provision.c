@@ -26,12 +26,30 @@ struct provisioner {
     applied *cache; /* borrowed; NULL: none */
     provision_intent_fn intent;
     void *intent_ud;
+    provision_retire_fn retire;
+    void *retire_ud;
+    /* The repair running on this provisioner: the record it writes from,
+     * and whether the version records on the objects confirmed it. */
+    struct {
+        const wsstate *rec;
+        const desired *d;
+        int checked;      /* the objects were read */
+        long long newer;  /* the newest version they hold, -1: none */
+        int project_read; /* the Flyte project was read */
+        char where[128];  /* which object holds it */
+    } guard;
 };
 
 void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud)
 {
     p->intent = fn;
     p->intent_ud = ud;
+}
+
+void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud)
+{
+    p->retire = fn;
+    p->retire_ud = ud;
 }
 
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
@@ -822,6 +840,26 @@ static int converge(provisioner *p, const ws_event *ev, int32_t partition, const
     return record(p, ev, partition, d, cur, r, out, err);
 }
 
+/* Writes the record the event left in *out through the intent writer, on
+ * this worker: the workspace's next event runs after this one returns, so
+ * its write-ahead mark lands after this record.  Written, *out is emptied;
+ * when the write failed, *out stays for the caller to write with the
+ * outcome. */
+static void write_record(provisioner *p, int32_t partition, wsstate *out)
+{
+    log_ctx ctx = {.workspace_id = out->workspace_id, .duration_ms = -1};
+    wf_err err;
+
+    if (out->workspace_id == NULL || p->intent == NULL)
+        return;
+    wf_err_init(&err);
+    if (p->intent(p->intent_ud, partition, out, &err) == 0) {
+        wsstate_fini(out);
+        return;
+    }
+    log_warn(&ctx, "%s; written with the outcome instead", err.msg);
+}
+
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err)
 {
@@ -856,6 +894,7 @@ int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_
         goto out;
     }
     rc = converge(p, ev, partition, &d, live, &prior, have, &cur, r, out, err);
+    write_record(p, partition, out);
 out:
     json_decref(live);
     wsstate_fini(&prior);
@@ -1002,6 +1041,78 @@ static int check_repair_namespace(provisioner *p, const char *ws, const char *ns
     return 0;
 }
 
+/* ---- a repair writes only from a current record ---- */
+
+#define SUPERSEDED "state.superseded"
+
+/* The version annotated on a namespace (-1: none). */
+static long long namespace_version(const json_t *ns)
+{
+    json_t *ann = json_object_get(json_object_get(ns, "metadata"), "annotations");
+    return desired_parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
+}
+
+/* Notes a version an object of the workspace holds, when newer than the
+ * record's and than any seen before. */
+static void guard_saw(provisioner *p, long long v, const char *kind, const char *name)
+{
+    if (v > p->guard.rec->version && v > p->guard.newer) {
+        p->guard.newer = v;
+        snprintf(p->guard.where, sizeof(p->guard.where), "%s %.100s", kind, name);
+    }
+}
+
+static void guard_saw_namespace(provisioner *p, const json_t *ns)
+{
+    if (ns && desired_object_is_ours(ns, p->guard.d->project_id))
+        guard_saw(p, namespace_version(ns), "namespace", meta_string(ns, "name"));
+}
+
+static void guard_saw_project(provisioner *p, const json_t *prj)
+{
+    p->guard.project_read = 1;
+    if (prj && desired_project_is_ours(prj))
+        guard_saw(p, desired_recorded_version(prj), "Flyte project", p->guard.d->project_id);
+}
+
+/* Called before each write of a repair.  The first time, reads what the
+ * event path trusts, unless already read: the Flyte project's version
+ * label and the version annotation of the workspace's own namespaces.
+ * When any holds a newer version than the record, the record is
+ * superseded (an event applied a newer version, from a record this
+ * replica does not hold: the key moved to another partition) and writing
+ * from it would undo that event.  Returns 0 to write; -1 with err set
+ * (code SUPERSEDED when superseded). */
+static int repair_may_write(provisioner *p, wf_err *err)
+{
+    const desired *d = p->guard.d;
+
+    if (!p->guard.checked && p->guard.newer < 0) {
+        json_t *live = NULL;
+        if (!p->guard.project_read) {
+            if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
+                return -1;
+            guard_saw_project(p, live);
+            json_decref(live);
+        }
+        for (size_t i = 0; i < d->n_domains && p->guard.newer < 0; i++) {
+            live = NULL;
+            if (k8s_get(p->kube, "v1", "Namespace", NULL, d->domains[i].namespace_name, &live,
+                        err) != 0)
+                return -1;
+            guard_saw_namespace(p, live);
+            json_decref(live);
+        }
+        p->guard.checked = 1;
+    }
+    if (p->guard.newer < 0)
+        return 0;
+    wf_err_set(err, WF_PERMANENT, SUPERSEDED,
+               "state record of %s at version %lld is superseded: the %s holds version %lld",
+               d->project_id, p->guard.rec->version, p->guard.where, p->guard.newer);
+    return -1;
+}
+
 /* One rendered object: nothing to do when what the watch saw matches it;
  * else it is read (unless known gone) and applied when it is gone or
  * differs, into a namespace known to be wsflyte's (*ns, NULL for an object
@@ -1032,6 +1143,8 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
     json_array_clear(changes);
     if (!known_gone && k8s_get(p->kube, av, kind, ns, name, &live, err) != 0)
         goto out;
+    if (live && is_ns)
+        guard_saw_namespace(p, live);
     if (live && is_ns && !desired_object_is_ours(live, ws)) {
         namespace_left_alone(name, ws, 0);
         if (ns_state)
@@ -1059,7 +1172,7 @@ static int repair_object(provisioner *p, const char *ws, const json_t *want, con
         changes_text(changes, what, sizeof(what));
     else
         snprintf(what, sizeof(what), "deleted");
-    if (k8s_apply(p->kube, want, &after, created, err) != 0)
+    if (repair_may_write(p, err) != 0 || k8s_apply(p->kube, want, &after, created, err) != 0)
         goto out;
     if (is_ns && namespace_terminating(after)) {
         wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
@@ -1160,7 +1273,7 @@ static int repair_project(provisioner *p, const desired *d, const json_t *live, 
     }
     if (n == 0)
         return 0;
-    if (flyte_update_project(p->flyte, d->project, err) != 0)
+    if (repair_may_write(p, err) != 0 || flyte_update_project(p->flyte, d->project, err) != 0)
         return -1;
     repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id, what, NULL, cb,
              ud);
@@ -1200,7 +1313,8 @@ static int repair_attributes(provisioner *p, const desired *d, const desired_dom
     }
     if (n == 0)
         return 0;
-    if (flyte_put_domain_attributes(p->flyte, d->project_id, dd->domain, dd->attributes, err) != 0)
+    if (repair_may_write(p, err) != 0 ||
+        flyte_put_domain_attributes(p->flyte, d->project_id, dd->domain, dd->attributes, err) != 0)
         return -1;
     snprintf(name, sizeof(name), "%s/%s", d->project_id, dd->domain);
     repaired(d->project_id, "flyte", attributes_id(dd->domain), "ProjectDomainAttributes", NULL,
@@ -1219,15 +1333,23 @@ static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, re
 
     if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
         return -1;
-    if (live && (!desired_project_is_ours(live) || desired_recorded_version(live) > rec->version)) {
-        /* Someone else's, or a newer event's: not ours to restore. */
+    guard_saw_project(p, live);
+    if (p->guard.newer >= 0) {
+        /* A newer event's: the record is superseded. */
+        json_decref(live);
+        return repair_may_write(p, err);
+    }
+    if (live && !desired_project_is_ours(live)) {
+        /* Someone else's: not ours to restore. */
         json_decref(live);
         return 0;
     }
     if (recorded_as(rec, PROJECT_ID, d->project)) {
         if (live == NULL) {
             int exists = 0;
-            rc = flyte_register_project(p->flyte, d->project, &exists, err);
+            rc = repair_may_write(p, err);
+            if (rc == 0)
+                rc = flyte_register_project(p->flyte, d->project, &exists, err);
             if (rc == 0) {
                 repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id,
                          "deleted", NULL, cb, ud);
@@ -1244,15 +1366,37 @@ static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, re
     return rc;
 }
 
+/* The record rec, stored under partition, is superseded (err says by
+ * what): it is dropped from the store, unless an event replaced it since,
+ * and tombstoned on its partition (this replica owns it), so that no
+ * replica restores it again.  Nothing is written from it. */
+static void retire(provisioner *p, const wsstate *rec, int32_t partition, const wf_err *why)
+{
+    log_ctx ctx = {.workspace_id = rec->workspace_id, .duration_ms = -1};
+    wf_err err;
+
+    if (!applied_retire(p->cache, rec->workspace_id, partition, rec->version))
+        return;
+    log_warn(&ctx, "%s; record retired from state partition %d, nothing repaired from it", why->msg,
+             (int)partition);
+    wf_err_init(&err);
+    if (p->retire && p->retire(p->retire_ud, partition, rec->workspace_id, &err) != 0)
+        log_warn(&ctx,
+                 "tombstone of the superseded state record: %s; the next restore of "
+                 "partition %d retires it again",
+                 err.msg, (int)partition);
+}
+
 int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
                      void *cb_ud, wf_err *err)
 {
     wsstate rec;
     desired d;
     int count = 0, rc = -1;
+    int32_t partition;
 
     memset(&d, 0, sizeof(d));
-    if (!applied_get(p->cache, workspace_id, &rec))
+    if (!applied_get_at(p->cache, workspace_id, &rec, &partition))
         return 0; /* not owned here (any more) */
     /* Repairs yield to events at the pacers. */
     httpc_set_priority(p->flyte, PACER_BACKGROUND);
@@ -1267,13 +1411,21 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         rc = 0;
         goto out;
     }
-    if (req->flyte && repair_flyte(p, &d, &rec, cb, cb_ud, &count, err) != 0)
-        goto out;
-    if ((req->n_ids > 0 || req->all_k8s) &&
-        repair_k8s(p, &d, &rec, req, cb, cb_ud, &count, err) != 0)
-        goto out;
+    memset(&p->guard, 0, sizeof(p->guard));
+    p->guard.rec = &rec;
+    p->guard.d = &d;
+    p->guard.newer = -1;
+    if ((req->flyte && repair_flyte(p, &d, &rec, cb, cb_ud, &count, err) != 0) ||
+        ((req->n_ids > 0 || req->all_k8s) &&
+         repair_k8s(p, &d, &rec, req, cb, cb_ud, &count, err) != 0)) {
+        if (strcmp(err->code, SUPERSEDED) != 0)
+            goto out;
+        retire(p, &rec, partition, err);
+        wf_err_init(err);
+    }
     rc = count;
 out:
+    memset(&p->guard, 0, sizeof(p->guard));
     httpc_set_priority(p->flyte, PACER_EVENT);
     k8s_set_priority(p->kube, PACER_EVENT);
     desired_fini(&d);

@@ -64,8 +64,20 @@ void provisioner_free(provisioner *p);
  * of trusting hashes the partial writes made untrue.  Returns 0 once the
  * record is stored, or -1 with err set. */
 typedef int (*provision_intent_fn)(void *ud, int32_t partition, const wsstate *s, wf_err *err);
-/* Sets p's intent writer (NULL: none, for tests and tools). */
+/* Sets p's intent writer (NULL: none, for tests and tools).  It also
+ * writes each event's state record (*out of provision_event) on the
+ * worker, so that the workspace's records reach the topic in the order of
+ * its events: an event's final record before the next event's mark. */
 void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud);
+
+/* Writes a tombstone (null value) for workspace_id to the state topic's
+ * partition and waits for it: a repair found the record stored there
+ * superseded.  Returns 0, or -1 with err set. */
+typedef int (*provision_retire_fn)(void *ud, int32_t partition, const char *workspace_id,
+                                   wf_err *err);
+/* Sets p's tombstone writer (NULL: none; a superseded record is then only
+ * dropped from the store). */
+void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud);
 
 /* Applies ev, read from partition.  Returns 0 with r->status (SUCCEEDED or
  * SKIPPED), r->reason, r->flyte_project, r->console_url and r->namespaces
@@ -74,7 +86,8 @@ void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud);
  * release) receives the state record to write to the state topic when the
  * event changed it: the new record after an apply, the prior one marked
  * incomplete after a failure part way; out->workspace_id is NULL when
- * there is nothing to write (stale, duplicate, no record). */
+ * there is nothing to write (stale, duplicate, no record), or when the
+ * intent writer wrote it already (it is kept when that write failed). */
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err);
 
@@ -132,7 +145,11 @@ typedef void (*repair_fn)(void *ud, const repair_note *note);
  * the record does not list, in a domain whose namespace is not wsflyte's
  * (or is missing and not re-created: a namespace is read before the first
  * write into it), or for a project that is not wsflyte's or carries a
- * newer version.  Each repair
+ * newer version.  Before its first write it checks the record against the
+ * version records on the objects (the project's label, the namespaces'
+ * annotation; read once, unless already read): a record they show
+ * superseded writes nothing, is dropped from the store and tombstoned on
+ * its partition (provisioner_set_retire).  Each repair
  * is logged with what differed and who changed it (managedFields) and
  * reported to cb.  Never produces a result or a state record.  Returns the
  * number of objects repaired, or -1 with err classified (a transient one

@@ -417,6 +417,28 @@ char *wsstate_encode(const wsstate *s, size_t *len)
     return text;
 }
 
+char *wsstate_encode_stub(const wsstate *s, size_t *len)
+{
+    wsstate stub = *s;
+    json_t *event = json_pack("{s:I, s:{s:s}}", "workspace_version", (json_int_t)s->version,
+                              "workspace", "workspace_id", s->workspace_id);
+    char *text = NULL;
+
+    *len = 0;
+    if (event == NULL || (stub.event = jsonout_compact(event, NULL)) == NULL) {
+        json_decref(event);
+        return NULL;
+    }
+    stub.event_id = NULL; /* an event id may be long; only a duplicate needs it */
+    stub.complete = 0;
+    stub.objs = NULL;
+    stub.n_objs = 0;
+    text = wsstate_encode(&stub, len);
+    free(stub.event);
+    json_decref(event);
+    return text;
+}
+
 static int bad(wf_err *err, const char *what)
 {
     wf_err_set(err, WF_DESERIALIZATION, "state.field", "state record: %s", what);
@@ -448,6 +470,31 @@ static int pairs_from_json(const json_t *o, const char *field, wsstate_obj **out
             return -1;
         }
         (*n)++;
+    }
+    return 0;
+}
+
+/* Whether the event a record keeps is of another workspace or version
+ * than the record says (err set then): the repairer renders from the
+ * event and the guards read the record's version, so both must agree. */
+static int event_names_other(const json_t *event, const char *ws, json_int_t version, wf_err *err)
+{
+    const json_t *v = json_object_get(event, "workspace_version");
+    const char *id =
+        json_string_value(json_object_get(json_object_get(event, "workspace"), "workspace_id"));
+
+    if (id == NULL || strcmp(id, ws) != 0) {
+        wf_err_set(err, WF_DESERIALIZATION, "state.event",
+                   "state record of %.80s keeps an event of workspace %.80s", ws,
+                   id ? id : "(none)");
+        return 1;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) != version) {
+        wf_err_set(err, WF_DESERIALIZATION, "state.event",
+                   "state record of %.80s at version %" JSON_INTEGER_FORMAT
+                   " keeps an event of another version",
+                   ws, version);
+        return 1;
     }
     return 0;
 }
@@ -485,6 +532,8 @@ static int from_json(const json_t *doc, wsstate *s, wf_err *err)
         return bad(err, "\"digest\" is not 16 hex digits");
     if (!json_is_object(event))
         return bad(err, "\"event\" is not an object");
+    if (event_names_other(event, ws, version, err))
+        return -1;
     if (dup_or_null(&s->workspace_id, ws) || dup_or_null(&s->event_id, eid) ||
         dup_or_null(&s->reason, reason) || (s->event = jsonout_compact(event, NULL)) == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");

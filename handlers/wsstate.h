@@ -83,9 +83,17 @@ int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err);
 /* The topic form (JSON text, malloc'd, not NUL-terminated in *len).
  * Returns NULL when out of memory. */
 char *wsstate_encode(const wsstate *s, size_t *len);
+/* The small form of s, for when its topic form is too large to produce:
+ * incomplete (the next event takes the full path), no objects, no event
+ * id, and an event that names only the workspace and version (enough for
+ * stale decisions; nothing is repaired from it).  At most
+ * WSSTATE_STUB_MAX bytes.  Returns NULL when out of memory. */
+#define WSSTATE_STUB_MAX 1024
+char *wsstate_encode_stub(const wsstate *s, size_t *len);
 /* Reads a record from the topic into *out (initialised by this call).
  * Returns 0; or -1 with err set (WF_DESERIALIZATION: not JSON, a field
- * missing or mistyped, or a format newer than WSSTATE_FORMAT). */
+ * missing or mistyped, a format newer than WSSTATE_FORMAT, or an event of
+ * another workspace or version than the record's). */
 int wsstate_decode(const void *buf, size_t len, wsstate *out, wf_err *err);
 
 #endif

@@ -30,7 +30,8 @@ static wsstate sample(void)
     s.objs[2] = (wsstate_obj){.id = 1, .hash = 3};
     s.n_objs = 3;
     wsstate_sort(&s);
-    s.event = strdup("{\"event_id\":\"e-7\",\"workspace\":{\"workspace_id\":\"ws-a\"}}");
+    s.event = strdup(
+        "{\"event_id\":\"e-7\",\"workspace_version\":7,\"workspace\":{\"workspace_id\":\"ws-a\"}}");
     return s;
 }
 
@@ -89,6 +90,68 @@ static void decode_refuses_a_newer_format(void **state)
     wsstate_fini(&s);
 }
 
+/* The event of workspace "a" at version 1, as a record of it keeps it. */
+#define EV_A "{\"workspace_version\":1,\"workspace\":{\"workspace_id\":\"a\"}}"
+
+/* A record keeping an event of another workspace, or of another version,
+ * is refused: the repairer would render that event for this workspace. */
+static void decode_refuses_an_event_other_than_the_records(void **state)
+{
+    static const char *bad[] = {
+        "{\"workspace_version\":1,\"workspace\":{\"workspace_id\":\"b\"}}",
+        "{\"workspace_version\":2,\"workspace\":{\"workspace_id\":\"a\"}}",
+        "{\"workspace_version\":1}",
+        "{\"workspace\":{\"workspace_id\":\"a\"}}",
+    };
+    char text[512];
+    wsstate back;
+    wf_err err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"SUCCEEDED\","
+                 "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":"
+                 "\"0000000000000001\",\"objects\":{},\"event\":%s}",
+                 bad[i]);
+        wf_err_init(&err);
+        assert_int_equal(wsstate_decode(text, strlen(text), &back, &err), -1);
+        assert_int_equal(err.cls, WF_DESERIALIZATION);
+        assert_string_equal(err.code, "state.event");
+        assert_null(back.workspace_id);
+    }
+}
+
+/* The small form of a record too large for the topic keeps the version and
+ * the tombstone bit, says incomplete, and reads back. */
+static void the_stub_is_small_incomplete_and_reads_back(void **state)
+{
+    wsstate s = sample(), back;
+    size_t len = 0;
+    char *text, *big = malloc(200000);
+    wf_err err;
+
+    (void)state;
+    memset(big, 'x', 199999);
+    big[199999] = '\0';
+    free(s.event_id);
+    s.event_id = big; /* an event id may be long */
+    text = wsstate_encode_stub(&s, &len);
+    assert_non_null(text);
+    assert_true(len <= WSSTATE_STUB_MAX);
+    wf_err_init(&err);
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_string_equal(back.workspace_id, "ws-a");
+    assert_int_equal(back.version, 7);
+    assert_int_equal(back.flyte, 1);
+    assert_int_equal(back.complete, 0);
+    assert_int_equal(back.n_objs, 0);
+    assert_null(back.event_id);
+    free(text);
+    wsstate_fini(&back);
+    wsstate_fini(&s);
+}
+
 static void decode_refuses_corrupt_records(void **state)
 {
     static const char *bad[] = {
@@ -97,13 +160,13 @@ static void decode_refuses_corrupt_records(void **state)
         "{\"format\":1}",
         "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"SUCCEEDED\","
         "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":\"xyz\",\"objects\":{},"
-        "\"event\":{}}",
+        "\"event\":" EV_A "}",
         "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"FAILED\","
         "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":\"0000000000000001\","
-        "\"objects\":{},\"event\":{}}",
+        "\"objects\":{},\"event\":" EV_A "}",
         "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"SUCCEEDED\","
         "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":\"0000000000000001\","
-        "\"objects\":{\"01\":\"02\"},\"event\":{}}",
+        "\"objects\":{\"01\":\"02\"},\"event\":" EV_A "}",
     };
     wsstate back;
     wf_err err;
@@ -315,6 +378,8 @@ int main(void)
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(namespace_uids_read_back_and_old_records_know_none),
         cmocka_unit_test(the_kept_event_reads_back),
+        cmocka_unit_test(decode_refuses_an_event_other_than_the_records),
+        cmocka_unit_test(the_stub_is_small_incomplete_and_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
