@@ -1027,6 +1027,8 @@ static void namespace_left_alone(const char *ns, const char *ws, int missing)
 /* Reads namespace ns before a repair writes into it: only one that exists
  * and is wsflyte's for the workspace takes writes.  Sets *state; returns 0,
  * or -1 with err set. */
+static void guard_saw_namespace(provisioner *p, const json_t *ns);
+
 static int check_repair_namespace(provisioner *p, const char *ws, const char *ns, repair_ns *state,
                                   wf_err *err)
 {
@@ -1034,6 +1036,8 @@ static int check_repair_namespace(provisioner *p, const char *ws, const char *ns
 
     if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
         return -1;
+    if (p->guard.rec != NULL)
+        guard_saw_namespace(p, live); /* a read the record's check counts too */
     *state = live && desired_object_is_ours(live, ws) ? REPAIR_NS_OURS : REPAIR_NS_LEFT_ALONE;
     if (*state == REPAIR_NS_LEFT_ALONE)
         namespace_left_alone(ns, ws, live == NULL);
