@@ -1178,6 +1178,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     /* Repairs yield to events at the pacers. */
     httpc_set_priority(p->flyte, PACER_BACKGROUND);
     k8s_set_priority(p->kube, PACER_BACKGROUND);
+    httpc_set_yield(p->flyte, req->yield, req->yield_ud);
+    k8s_set_yield(p->kube, req->yield, req->yield_ud);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
@@ -1197,6 +1199,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
 out:
     httpc_set_priority(p->flyte, PACER_EVENT);
     k8s_set_priority(p->kube, PACER_EVENT);
+    httpc_set_yield(p->flyte, NULL, NULL);
+    k8s_set_yield(p->kube, NULL, NULL);
     desired_fini(&d);
     wsstate_fini(&rec);
     return rc;

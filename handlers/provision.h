@@ -105,6 +105,11 @@ typedef struct repair_req {
     size_t n_ids;
     int all_k8s; /* read and compare every rendered object (no watch) */
     int flyte;   /* read and compare the project and each domain's attributes */
+    /* Asked before each request and while it waits for its pacer: non-zero
+     * ends the repair (a transient "<api>.cancelled"), e.g. for an event of
+     * the workspace.  NULL: never. */
+    int (*yield)(void *ud);
+    void *yield_ud;
 } repair_req;
 
 /* Called once per object repaired, with api "k8s" or "flyte" and the kind. */
