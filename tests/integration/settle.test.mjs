@@ -1,0 +1,53 @@
+// A stop or revoke never waits out an in-place backoff (README "Processing one
+// event", step 7).  An event's request is in flight when the stop comes and is
+// then answered 503 with Retry-After: 30, which an in-place retry would
+// honour: wsflyte hands the record back instead of waiting, and exits long
+// before the Retry-After is over; the event is handled again by the next run.
+// Fails on a build that put the retry on hold for the whole Retry-After.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack, makeEvent, waitFor } from './harness.mjs';
+
+const RETRY_AFTER_S = 30;
+let stack;
+
+before(async () => {
+  stack = await new Stack({ partitions: 2 }).start();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+test('SIGTERM during an attempt that is then told to retry after 30 s: exits first', async () => {
+  const first = stack.startConsumer('first');
+  const warm = makeEvent({ workspace: 'ws-settle-warm' });
+  await stack.produceEvents([warm]);
+  assert.equal((await stack.resultOf(warm.event_id, 1)).status, 'SUCCEEDED');
+
+  const ws = 'ws-settle';
+  const path = `/api/v1/projects/${ws}`;
+  // The event's first request takes 3 s to be answered 503 Retry-After: 30.
+  await stack.fault('flyte', { path, method: 'GET', status: 503, retry_after: RETRY_AFTER_S,
+    latency_ms: 3000, count: 1 });
+  const ev = makeEvent({ workspace: ws });
+  await stack.produceEvents([ev]);
+  assert.ok(await waitFor(async () => (await stack.flyteRequests()).some((r) => r.path === path), 30000, 50),
+    'the event never reached FlyteAdmin');
+  const stopped = Date.now();
+  const exited = new Promise((r) => first.once('exit', (code) => r(code)));
+  first.kill('SIGTERM');
+  const code = await Promise.race([exited,
+    new Promise((r) => setTimeout(() => r('still running'), RETRY_AFTER_S * 1000))]);
+  assert.equal(code, 0, `after SIGTERM: ${code}\n${stack.logs.join('').slice(-3000)}`);
+  const answered = (await stack.flyteRequests()).find((r) => r.path === path);
+  assert.equal(answered.status, 503, 'the request was answered before the exit');
+  const ms = Date.now() - stopped;
+
+  // Handed back, not answered: the next run handles it.
+  const second = stack.startConsumer('second');
+  const r = await stack.resultOf(ev.event_id, 2);
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(await stack.stopConsumer(second), 0);
+  assert.ok(ms < RETRY_AFTER_S * 1000, `exited ${ms} ms after SIGTERM`);
+});
