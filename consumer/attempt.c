@@ -37,7 +37,8 @@ void attempt_run(work *w, provisioner *p, attempt_give_up_fn give_up, void *give
     prov_result_fini(&w->result);
     memset(&w->result, 0, sizeof(w->result));
     wsstate_fini(&w->state);
-    if (provision_event(p, &w->ev, w->msg->partition, &w->result, &w->state, &w->err) == 0)
+    if (provision_event_after(p, &w->ev, w->j.after_failed, w->msg->partition, &w->result,
+                              &w->state, &w->err) == 0)
         return;
     if (w->err.cls != WF_TRANSIENT) {
         w->j.failed = 1; /* an event it superseded may still be applied */

@@ -274,6 +274,8 @@ static void settle_fallback(dispatcher *d, keyq *q, const job *j)
     }
     if (q->head) /* a repair waits: the event goes first */
         hand_back(d, pop(&q->head, &q->tail));
+    if (j->failed)
+        fb->after_failed = j->version;
     push(&q->head, &q->tail, fb);
 }
 
@@ -522,6 +524,7 @@ void dispatcher_submit(dispatcher *d, job *j)
     j->failed = 0;
     j->running = 0;
     j->stop_asked = 0;
+    j->after_failed = INT64_MIN;
     d->inflight++;
     preempt(d, q, j);
     if (d->opts.coalesce && q->head != NULL)

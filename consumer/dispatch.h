@@ -57,6 +57,9 @@ typedef struct job {
     int cancelled;  /* collected without having run */
     int superseded; /* collected without having run: a newer job of its key waits */
     int running;    /* on a worker now */
+    /* Runs because the newer job of its key that superseded it failed for
+     * good: that job's version; INT64_MIN otherwise. */
+    int64_t after_failed;
     int stop_asked; /* see dispatcher_stop_asked */
 } job;
 

@@ -76,6 +76,13 @@ void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud);
  * there is nothing to write (stale, duplicate, no record). */
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err);
+/* provision_event for an event that runs only because a newer event of its
+ * workspace, at failed_version, superseded it and then failed for good
+ * (dispatch.h): a version up to failed_version recorded on the objects is
+ * that event's partial writes, not another writer's, and does not make ev
+ * stale.  A failed_version below ev's changes nothing. */
+int provision_event_after(provisioner *p, const ws_event *ev, long long failed_version,
+                          int32_t partition, prov_result *r, wsstate *out, wf_err *err);
 
 /* ---- drift repair (continuous reconciliation) ---- */
 

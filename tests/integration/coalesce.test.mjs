@@ -5,12 +5,15 @@
 //             can supersede anything (FAILED/VALIDATION), and v3 is applied
 //   failing   v4 is valid but fails for good at FlyteAdmin (403): v3, which it
 //             superseded, is applied after all
+//   partial   v4 fails for good after writing part of itself (the API server
+//             refuses the authz ConfigMap): v3 is applied after all, the
+//             version 4 v4 left on the project and namespaces notwithstanding
 // Both fail on a build that answered v3 SKIPPED/stale as soon as v4 arrived.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stack, waitFor } from './harness.mjs';
 
-const LATENCY_MS = 1000; // per Kubernetes request of the workspace: v2 takes seconds
+const LATENCY_MS = 1000; // per request into the workspace's namespaces: v2 takes seconds
 const alice = { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' };
 const bob = { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' };
 const carol = { user_id: 'carol', email: 'carol@company.com', role: 'VIEWER' };
@@ -67,7 +70,9 @@ async function slowV2(ws) {
   assert.equal((await resultsOf([v1]))[0].status, 'SUCCEEDED');
   assert.equal((await bindingsOf(ws, 'bob')).length, 2);
   const gets = await projectGets(ws);
-  await stack.fault('kube', { path: `${ws}-`, latency_ms: LATENCY_MS });
+  // v2's six requests into the workspace's namespaces (3 namespaces, dave's
+  // 3 bindings) are slow; what follows runs at full speed.
+  await stack.fault('kube', { path: `${ws}-`, latency_ms: LATENCY_MS, count: 6 });
   const v2 = event(ws, 2, [alice, bob, carol, dave]);
   await produce([v2]);
   assert.ok(await waitFor(async () => (await projectGets(ws)) > gets, 30000, 100), 'v2 never started');
@@ -114,4 +119,26 @@ test('a waiting event superseded by one that then fails for good is still applie
     && r.body?.labels?.values?.['wsflyte-workspace-version'] === '3');
   assert.ok(refused && labelled.length === 1 && labelled[0].seq > refused.seq,
     'v3 was not applied after v4 failed');
+});
+
+test('a waiting event is applied after the one that superseded it failed part way', async () => {
+  const ws = 'ws-co-partial';
+  const v2 = await slowV2(ws);
+  // v4 has written its version on the namespaces and the project when
+  // deleting carol's first binding is refused for good.
+  await stack.fault('kube', { method: 'DELETE', status: 403, count: 1,
+    path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ws}-development/rolebindings/workspace-viewer-carol` });
+  const v3 = event(ws, 3, [alice, carol, dave]);
+  const v4 = event(ws, 4, [alice, dave]);
+  await produce([v3, v4]);
+  const [r2, r3, r4] = await resultsOf([v2, v3, v4]);
+  await stack.clearFaults();
+  assert.equal(r2.status, 'SUCCEEDED');
+  assert.equal(r4.status, 'FAILED');
+  assert.equal(r4.error.code, 'k8s.403');
+  assert.equal(r3.status, 'SUCCEEDED', `v3: ${JSON.stringify(r3)}`);
+  assert.deepEqual(await bindingsOf(ws, 'bob'), [], 'bob keeps bindings');
+  assert.equal((await bindingsOf(ws, 'carol')).length, 3, 'carol lost bindings to the failed v4');
+  const prj = (await stack.flyteState()).projects.find((p) => p.id === ws);
+  assert.equal(prj.labels.values['wsflyte-workspace-version'], '3');
 });

@@ -503,6 +503,8 @@ static void a_job_superseded_by_one_that_fails_for_good_still_runs(void **state)
     assert_true(a4.s.j.failed);
     assert_ptr_equal(dispatcher_collect(d, 1000), &a3.s.j);
     assert_false(a3.s.j.superseded);
+    assert_int_equal(a3.s.j.after_failed, 4); /* the versions 4 left behind are its own */
+    assert_int_equal(a4.s.j.after_failed, INT64_MIN);
     assert_string_equal(log, "2X3");
     assert_int_equal(dispatcher_inflight(d), 0);
     dispatcher_free(d);
