@@ -3,10 +3,12 @@
 // then answered 503 with Retry-After: 30, which an in-place retry would
 // honour: wsflyte hands the record back instead of waiting, and exits long
 // before the Retry-After is over; the event is handled again by the next run.
-// Fails on a build that put the retry on hold for the whole Retry-After.
+// A revoke (a second consumer joins) in the same situation lets the partitions
+// go at once, so the rebalance completes long before the Retry-After is over.
+// Both fail on a build that put the retry on hold for the whole Retry-After.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, makeEvent, waitFor } from './harness.mjs';
+import { Stack, makeEvent, waitFor, healthPort } from './harness.mjs';
 
 const RETRY_AFTER_S = 30;
 let stack;
@@ -50,4 +52,34 @@ test('SIGTERM during an attempt that is then told to retry after 30 s: exits fir
   assert.equal(r.status, 'SUCCEEDED');
   assert.equal(await stack.stopConsumer(second), 0);
   assert.ok(ms < RETRY_AFTER_S * 1000, `exited ${ms} ms after SIGTERM`);
+});
+
+test('a revoke during an attempt that is then told to retry after 30 s: the partitions go first', async () => {
+  const a = stack.startNamedConsumer('a');
+  await healthPort(stack);
+  const warm = makeEvent({ workspace: 'ws-revoke-warm' });
+  await stack.produceEvents([warm]);
+  const warmed = await waitFor(async () => (await stack.results(10, 3)).find((r) => r.event_id === warm.event_id), 60000, 500);
+  assert.equal(warmed?.status, 'SUCCEEDED');
+
+  const ws = 'ws-revoke';
+  const path = `/api/v1/projects/${ws}`;
+  await stack.fault('flyte', { path, method: 'GET', status: 503, retry_after: RETRY_AFTER_S,
+    latency_ms: 3000, count: 1 });
+  const ev = makeEvent({ workspace: ws });
+  await stack.produceEvents([ev]);
+  assert.ok(await waitFor(async () => (await stack.flyteRequests()).some((r) => r.path === path), 30000, 50),
+    'the event never reached FlyteAdmin');
+  // A second member joins: a revokes everything, its attempt is answered
+  // 503 Retry-After: 30 meanwhile.
+  const joined = Date.now();
+  const b = stack.startNamedConsumer('b');
+  const assigned = await waitFor(() => stack.consumerLogs.b.join('').includes('assigned '),
+    RETRY_AFTER_S * 1000, 100);
+  const ms = Date.now() - joined;
+  assert.ok(assigned, `the second member got no partition within ${RETRY_AFTER_S} s\n${stack.logs.join('').slice(-3000)}`);
+  assert.ok(stack.consumerLogs.a.join('').includes('revoking'), 'a never revoked');
+  assert.equal(await stack.stopConsumer(b), 0);
+  assert.equal(await stack.stopConsumer(a), 0);
+  assert.ok(ms < RETRY_AFTER_S * 1000, `the rebalance took ${ms} ms`);
 });
