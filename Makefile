@@ -87,10 +87,10 @@ e2e-asan:
 E2E_ALL    := $(sort $(wildcard tests/integration/*.test.mjs))
 E2E_PART_A ?= $(addprefix tests/integration/,cli.test.mjs state.test.mjs ops.test.mjs \
               partitions.test.mjs delivery-rebalance.test.mjs registry.test.mjs \
-              monitoring.test.mjs registry-userinfo.test.mjs)
+              monitoring.test.mjs registry-userinfo.test.mjs coalesce.test.mjs)
 E2E_PART_B ?= $(addprefix tests/integration/,delivery.test.mjs backlog.test.mjs \
               oversized.test.mjs security.test.mjs drift.test.mjs render-diff.test.mjs \
-              partial.test.mjs)
+              partial.test.mjs settle.test.mjs)
 E2E_PART_C := $(filter-out $(E2E_PART_A) $(E2E_PART_B),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 6

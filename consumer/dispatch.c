@@ -19,6 +19,8 @@ typedef struct keyq {
     char *key;
     job *head, *tail;
     int active;
+    job *current;  /* the active job, when active */
+    job *fallback; /* the newest job a waiting one superseded, kept until that one ran */
     struct keyq *next;
 } keyq;
 
@@ -52,6 +54,7 @@ struct dispatcher {
     job *delayed;                /* waiting for their due_ms, in no particular order */
     job *done_head, *done_tail;
     size_t inflight;
+    int n_background; /* background jobs running */
     int stopping;
     worker *workers;
 };
@@ -165,21 +168,70 @@ static void drop_empty_turns(dispatcher *d)
     }
 }
 
-/* The next ready job, from the partition whose turn it is; NULL if none. */
+/* Whether a worker may start j now: background jobs hold a bounded share
+ * of the workers. */
+static int may_start(const dispatcher *d, const job *j)
+{
+    return !j->background || d->opts.max_background <= 0 ||
+           d->n_background < d->opts.max_background;
+}
+
+/* The first lane in turn order whose next job may start, or NULL; *prev is
+ * the lane before it in turn order. */
+static lane *startable_lane(dispatcher *d, lane **prev)
+{
+    *prev = NULL;
+    for (lane *l = d->turn_head; l; *prev = l, l = l->next_turn)
+        if (may_start(d, l->head))
+            return l;
+    return NULL;
+}
+
+/* The next ready job that may start, from the partition whose turn it is;
+ * NULL if none. */
 static job *ready_pop(dispatcher *d)
 {
-    lane *l = d->turn_head;
+    lane *prev, *l = startable_lane(d, &prev);
     job *j;
 
     if (l == NULL)
         return NULL;
-    d->turn_head = l->next_turn;
-    if (d->turn_head == NULL)
-        d->turn_tail = NULL;
+    if (prev)
+        prev->next_turn = l->next_turn;
+    else
+        d->turn_head = l->next_turn;
+    if (d->turn_tail == l)
+        d->turn_tail = prev;
     j = pop(&l->head, &l->tail);
     if (l->head)
         take_turn(d, l); /* to the back of the line */
     return j;
+}
+
+/* Takes j out of the ready or delayed jobs (it has not started); returns
+ * whether it was there. */
+static int unready(dispatcher *d, job *j)
+{
+    lane *l = find_lane(d, j->topic, j->partition);
+
+    for (job **pp = &l->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            if (l->tail == j)
+                l->tail = prev;
+            j->next = NULL;
+            drop_empty_turns(d);
+            return 1;
+        }
+    }
+    for (job **pp = &d->delayed; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            j->next = NULL;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Makes the key's next waiting job ready, if it has one. */
@@ -188,13 +240,43 @@ static void promote(dispatcher *d, keyq *q)
     job *j = pop(&q->head, &q->tail);
 
     if (j == NULL) {
-        drop_key(d, q);
+        if (q->fallback == NULL)
+            drop_key(d, q);
         return;
     }
     j->active = 1;
     q->active = 1;
+    q->current = j;
     ready_push(d, j);
     pthread_cond_signal(&d->work_cv);
+}
+
+static void hand_back(dispatcher *d, job *j)
+{
+    j->superseded = 1;
+    push(&d->done_head, &d->done_tail, j);
+    pthread_cond_broadcast(&d->done_cv);
+}
+
+/* The key's active job j is done: the job kept aside behind it runs when j
+ * failed for good (or was cancelled), and is answered as superseded when j
+ * succeeded; while another event of the key waits, that one decides. */
+static void settle_fallback(dispatcher *d, keyq *q, const job *j)
+{
+    job *fb = q->fallback;
+
+    if (fb == NULL || (q->head && !q->head->background))
+        return;
+    q->fallback = NULL;
+    if (!j->failed && !j->cancelled) {
+        hand_back(d, fb);
+        return;
+    }
+    if (q->head) /* a repair waits: the event goes first */
+        hand_back(d, pop(&q->head, &q->tail));
+    if (j->failed)
+        fb->after_failed = j->version;
+    push(&q->head, &q->tail, fb);
 }
 
 /* The key's active job has run or was cancelled: its next job may start. */
@@ -207,6 +289,8 @@ static void release_key(dispatcher *d, job *j)
     j->active = 0;
     if ((q = find_key(d, j->key, 0)) != NULL) {
         q->active = 0;
+        q->current = NULL;
+        settle_fallback(d, q, j);
         promote(d, q);
     }
 }
@@ -235,8 +319,9 @@ static int64_t release_due(dispatcher *d)
 static void wait_for_work(dispatcher *d)
 {
     int64_t next;
+    lane *prev;
 
-    while ((next = release_due(d)), d->turn_head == NULL && !d->stopping) {
+    while ((next = release_due(d)), startable_lane(d, &prev) == NULL && !d->stopping) {
         if (next < 0) {
             pthread_cond_wait(&d->work_cv, &d->lock);
         } else {
@@ -258,6 +343,8 @@ static void *worker_main(void *arg)
         if (j == NULL)
             break;
         w->current = j;
+        j->running = 1;
+        d->n_background += j->background;
         j->retry_in_ms = 0;
         if (d->delayed)
             pthread_cond_signal(&d->work_cv); /* an idle worker takes over the due times */
@@ -265,9 +352,15 @@ static void *worker_main(void *arg)
         d->opts.run(j, w->ud);
         pthread_mutex_lock(&d->lock);
         w->current = NULL;
+        j->running = 0;
+        if (j->background) {
+            d->n_background--;
+            pthread_cond_signal(&d->work_cv); /* another may start */
+        }
         if (j->retry_in_ms > 0 && !d->stopping) {
-            /* Backing off: the key stays busy, the worker is free. */
-            j->due_ms = wf_clock_mono_ms() + j->retry_in_ms;
+            /* Backing off: the key stays busy, the worker is free.  A job
+             * asked to stop runs again at once, to give up. */
+            j->due_ms = wf_clock_mono_ms() + (dispatcher_stop_asked(j) ? 0 : j->retry_in_ms);
             j->next = d->delayed;
             d->delayed = j;
             pthread_cond_signal(&d->work_cv); /* someone must watch the due time */
@@ -365,21 +458,60 @@ void dispatcher_free(dispatcher *d)
     free(d);
 }
 
-/* The key's one waiting job and j: the older is handed back unrun.  Ties
- * go to j, the later record. */
+/* Whether a beats b for a key's one waiting place: a background job
+ * loses to any other; else the higher version wins, ties going to a (the
+ * later record). */
+static int beats(const job *a, const job *b)
+{
+    if (a->background != b->background)
+        return !a->background;
+    return a->version >= b->version;
+}
+
+/* The key's one waiting job and j: the loser never runs unless the winner
+ * fails for good (see the header). */
 static void coalesce(dispatcher *d, keyq *q, job *j)
 {
     job *old = q->head;
 
-    if (j->version >= old->version) {
+    if (beats(j, old)) {
         q->head = q->tail = j;
         j->next = NULL;
     } else {
         old = j;
     }
-    old->superseded = 1;
-    push(&d->done_head, &d->done_tail, old);
-    pthread_cond_broadcast(&d->done_cv);
+    if (old->background) {
+        hand_back(d, old);
+        return;
+    }
+    if (q->fallback && beats(q->fallback, old)) {
+        job *t = q->fallback;
+        q->fallback = old;
+        old = t;
+    }
+    if (q->fallback)
+        hand_back(d, q->fallback);
+    q->fallback = old;
+}
+
+/* An event submitted behind its key's background job: one that has not
+ * started gives its place up at once, one that runs is asked to stop. */
+static void preempt(dispatcher *d, keyq *q, const job *j)
+{
+    job *bg = q->current;
+
+    if (j->background || !q->active || bg == NULL || !bg->background)
+        return;
+    if (bg->running) {
+        __atomic_store_n(&bg->stop_asked, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (!unready(d, bg))
+        return;
+    bg->active = 0;
+    q->active = 0;
+    q->current = NULL;
+    hand_back(d, bg);
 }
 
 void dispatcher_submit(dispatcher *d, job *j)
@@ -389,7 +521,12 @@ void dispatcher_submit(dispatcher *d, job *j)
     j->active = 0;
     j->cancelled = 0;
     j->superseded = 0;
+    j->failed = 0;
+    j->running = 0;
+    j->stop_asked = 0;
+    j->after_failed = INT64_MIN;
     d->inflight++;
+    preempt(d, q, j);
     if (d->opts.coalesce && q->head != NULL)
         coalesce(d, q, j); /* q->head waits behind the key's active job */
     else
@@ -420,6 +557,11 @@ static int same_partition(const job *j, const char *topic, int32_t partition)
     return topic == NULL || (j->partition == partition && strcmp(j->topic, topic) == 0);
 }
 
+int dispatcher_stop_asked(const job *j)
+{
+    return __atomic_load_n(&j->stop_asked, __ATOMIC_RELAXED);
+}
+
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
 {
     job *gone_head = NULL, *gone_tail = NULL, *j;
@@ -439,8 +581,17 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
             }
             q->head = kh;
             q->tail = kt;
+            if (q->fallback && same_partition(q->fallback, topic, partition)) {
+                q->fallback->cancelled = 1;
+                push(&d->done_head, &d->done_tail, q->fallback);
+                q->fallback = NULL;
+            }
         }
     }
+    /* Running: asked to end soon; a backoff it asks for is cut short. */
+    for (int i = 0; i < d->opts.threads; i++)
+        if (d->workers[i].current && same_partition(d->workers[i].current, topic, partition))
+            __atomic_store_n(&d->workers[i].current->stop_asked, 1, __ATOMIC_RELAXED);
     /* Delayed or ready but not picked up by a worker yet: each is its
      * key's active job, so its key's next (other partition's) job may
      * become ready. */
@@ -482,9 +633,12 @@ size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t p
 
     pthread_mutex_lock(&d->lock);
     for (size_t b = 0; b < BUCKETS; b++)
-        for (keyq *q = d->buckets[b]; q; q = q->next)
+        for (keyq *q = d->buckets[b]; q; q = q->next) {
             for (j = q->head; j; j = j->next)
                 n += same_partition(j, topic, partition);
+            if (q->fallback)
+                n += same_partition(q->fallback, topic, partition);
+        }
     for (lane *l = d->lanes; l; l = l->next)
         for (j = l->head; j; j = j->next)
             n += same_partition(j, topic, partition);

@@ -11,10 +11,21 @@
  * outcome is delivered.
  *
  * With coalescing on, a key keeps at most one job waiting behind its active
- * one: of two waiting jobs, the one with the lower version (on a tie, the
- * one submitted first) is handed back at once, unrun, with superseded set.
- * Each job is a full snapshot of its workspace, so the newest one makes the
- * older ones moot; the active job is never superseded. */
+ * one: of two waiting jobs, a background one loses to any other, and
+ * otherwise the one with the lower version (on a tie, the one submitted
+ * first) loses.  Each job is a full snapshot of its workspace, so the newest
+ * one makes the older ones moot; the active job is never superseded.  A
+ * losing background job is handed back at once, unrun, with superseded set;
+ * the newest losing other job is kept aside until the job that beat it has
+ * run: it is handed back superseded when that one succeeds, and runs after
+ * all when that one fails for good (failed), so a change is not lost to a
+ * newer event that cannot be applied.
+ *
+ * Background jobs (repairs) yield to the key's other jobs: one submitted
+ * behind a background job that has not started takes its place (the
+ * background job is handed back superseded); behind one that runs, it asks
+ * it to stop (dispatcher_stop_asked).  At most max_background of them run
+ * at once, so they never hold every worker. */
 #ifndef WF_DISPATCH_H
 #define WF_DISPATCH_H
 
@@ -30,17 +41,26 @@ typedef struct job {
     char *topic; /* where the job's record came from (turns, cancel_partition); required */
     int32_t partition;
     int64_t version; /* with coalescing: the higher one of a key wins */
+    int background;  /* yields to every other job of its key (a repair) */
     void *data;      /* the caller's */
     /* Set by the run function: > 0 runs the job again after that many ms
      * (an in-place retry's backoff) without holding a worker meanwhile;
      * its key stays busy until then. */
     long retry_in_ms;
+    /* Set by the run function: the job failed for good (retrying cannot
+     * help); with coalescing, the job it superseded runs after all. */
+    int failed;
     /* set by the dispatcher */
     int64_t due_ms; /* when a delayed job may run again */
     struct job *next;
     int active;     /* the one job of its key that is ready, running or done */
     int cancelled;  /* collected without having run */
     int superseded; /* collected without having run: a newer job of its key waits */
+    int running;    /* on a worker now */
+    /* Runs because the newer job of its key that superseded it failed for
+     * good: that job's version; INT64_MIN otherwise. */
+    int64_t after_failed;
+    int stop_asked; /* see dispatcher_stop_asked */
 } job;
 
 /* Runs one job on a worker thread.  worker_ud is the per-thread value
@@ -62,6 +82,7 @@ typedef struct dispatch_opts {
     void *ud;
     dispatch_notify_fn notify; /* optional */
     int coalesce;              /* keep only the newest waiting job per key */
+    int max_background;        /* background jobs running at once at most; 0: no limit */
 } dispatch_opts;
 
 /* Starts the worker threads.  Returns NULL with err set. */
@@ -84,8 +105,16 @@ job *dispatcher_collect(dispatcher *d, int timeout_ms);
 
 /* Marks queued, delayed and not yet started jobs of (topic, partition) cancelled, or
  * of every partition when topic is NULL; they come back through
- * dispatcher_collect with cancelled set.  Running jobs finish normally. */
+ * dispatcher_collect with cancelled set.  Running jobs finish normally, with
+ * dispatcher_stop_asked set: one that then asks for a backoff runs again at
+ * once instead of waiting it out. */
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition);
+
+/* Whether the running job j should end as soon as it can: its partition
+ * is being cancelled (a backoff it asks for is then cut short), or, for a
+ * background job, another job of its key waits.  Safe from the job's own
+ * thread while it runs. */
+int dispatcher_stop_asked(const job *j);
 
 /* Jobs submitted and not yet collected, in total or for one partition. */
 size_t dispatcher_inflight(dispatcher *d);

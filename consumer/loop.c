@@ -88,6 +88,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 /* ---- worker threads ---- */
 
+/* A stop or revoke is under way: retries and paced waits give up. */
+static int giving_up(void *ud)
+{
+    app *a = ud;
+    return a->abandon || *a->stop;
+}
+
 static void run_work(job *j, void *worker_ud)
 {
     app *a = j->data;
@@ -96,7 +103,7 @@ static void run_work(job *j, void *worker_ud)
         reconciler_run(j, worker_ud);
         return;
     }
-    attempt_run((work *)j, worker_ud, a->abandon || *a->stop, a->cfg->retry.in_place_attempts);
+    attempt_run((work *)j, worker_ud, giving_up, a, a->cfg->retry.in_place_attempts);
 }
 
 /* Every API answer feeds the metrics and the readiness state. */
@@ -105,14 +112,6 @@ static void observe_api(void *ud, const char *api, long status)
     app *a = ud;
     metrics_api(a->metrics, api, status);
     health_api_result(a->health, api, status);
-}
-
-/* A request waiting for its API's pacer gives up on a stop or revoke, as
- * retries do. */
-static int pacing_cancelled(void *ud)
-{
-    app *a = ud;
-    return a->abandon || *a->stop;
 }
 
 static void on_throttled(void *ud, const char *api, long pause_ms)
@@ -125,10 +124,10 @@ static void on_throttled(void *ud, const char *api, long pause_ms)
 
 static int pacers_new(app *a, wf_err *err)
 {
-    pacer_opts o = {.cancelled = pacing_cancelled,
-                    .cancel_ud = a,
-                    .on_throttled = on_throttled,
-                    .throttled_ud = a};
+    /* A request waiting for its API's pacer gives up on a stop or revoke,
+     * as retries do. */
+    pacer_opts o = {
+        .cancelled = giving_up, .cancel_ud = a, .on_throttled = on_throttled, .throttled_ud = a};
 
     o.api = "flyte";
     o.qps = a->cfg->flyte.qps;
@@ -385,7 +384,12 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                            .worker_fini = worker_fini,
                            .ud = a,
                            .notify = wake_consumer,
-                           .coalesce = 1};
+                           .coalesce = 1,
+                           /* Repairs never hold more than a quarter of the
+                            * workers: events find the rest free. */
+                           .max_background = cfg->processing.concurrency / 4 > 0
+                                                 ? cfg->processing.concurrency / 4
+                                                 : 1};
 
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;

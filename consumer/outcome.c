@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "desired.h"
 #include "kafka.h"
 #include "log.h"
 #include "numparse.h"
@@ -648,6 +649,13 @@ int outcome_decode(work *w)
                    "record key does not match workspace.workspace_id \"%.80s\"; per-workspace "
                    "ordering needs the workspace id as key",
                    w->ev.ws.workspace_id);
+        w->attempts = 1;
+        outcome_finish(w);
+        return 1;
+    }
+    /* What fails without asking a server fails here, before the event can
+     * supersede a valid one of its workspace that waits for a worker. */
+    if (desired_check(w->oc->o.cfg, &w->ev, &w->err) != 0) {
         w->attempts = 1;
         outcome_finish(w);
         return 1;

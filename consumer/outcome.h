@@ -113,7 +113,8 @@ void outcome_finish(work *w);
 /* Decodes w's event (a record's readability decides its outcome).
  * Returns 0 when the event is ready to run; 1 when the record got its
  * outcome instead (undecodable: a dead letter, and a FAILED result when its
- * ids are readable; keyed other than by its workspace: FAILED) and the
+ * ids are readable; keyed other than by its workspace, or refused by
+ * desired_check, which needs no server: FAILED) and the
  * consumer thread's reference is dropped; -1 when the schema registry is
  * unreachable (not the record's fault): w is abandoned and released, and
  * the process must stop. */

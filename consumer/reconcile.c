@@ -910,7 +910,8 @@ static void submit(reconciler *r, rjob *e)
     e->j.key = e->ws;
     e->j.topic = (char *)RECONCILE_TOPIC;
     e->j.partition = 0;
-    e->j.version = INT64_MIN; /* any waiting event of the workspace wins */
+    e->j.version = INT64_MIN;
+    e->j.background = 1; /* any event of the workspace goes first */
     e->j.data = r;
     e->next = r->running;
     r->running = e;
@@ -1057,11 +1058,26 @@ static void on_repaired(void *ud, const repair_note *n)
         fight_begins(r, e->ws, n, hold_ms);
 }
 
+/* An event of the workspace waits (or the partitions are going): the
+ * repair ends at its next request and comes back later. */
+static int repair_yields(void *ud)
+{
+    return dispatcher_stop_asked(ud);
+}
+
 void reconciler_run(job *j, void *provisioner_ud)
 {
     rjob *e = (rjob *)j;
-    repair_req req = {
-        .ids = e->ids, .seen = e->seen, .n_ids = e->n, .all_k8s = e->all_k8s, .flyte = e->flyte};
+    repair_req req = {.ids = e->ids,
+                      .seen = e->seen,
+                      .n_ids = e->n,
+                      .all_k8s = e->all_k8s,
+                      .flyte = e->flyte,
+                      .yield = repair_yields,
+                      .yield_ud = j};
+
+    log_debug(LOG_CTX_NONE, "repair of workspace %s: %zu object(s)%s%s", e->ws, e->n,
+              e->flyte ? ", Flyte" : "", e->all_k8s ? ", every Kubernetes object" : "");
 
     wf_err_init(&e->err);
     e->rc = provision_repair(provisioner_ud, e->ws, &req, on_repaired, e, &e->err);
@@ -1102,7 +1118,10 @@ void reconciler_collected(reconciler *r, job *j)
         rjob_free(e);
         return;
     }
-    if (j->superseded) {
+    /* Superseded before it started, or stopped part way, by an event of
+     * its workspace: it comes back once the event had its turn. */
+    if (j->superseded || (e->rc < 0 && dispatcher_stop_asked(j))) {
+        log_debug(LOG_CTX_NONE, "repair of workspace %s gave way to an event", e->ws);
         requeue(r, e, now + SUPERSEDED_DELAY_MS);
         return;
     }

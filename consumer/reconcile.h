@@ -19,9 +19,10 @@
  *
  * The consumer thread (reconciler_pump) submits the hand-offs and the
  * pass as repair jobs keyed by workspace through the dispatcher, so a
- * repair and an event of one workspace never run at once; a repair job
- * yields to a waiting event (it is superseded and comes back later), never
- * produces a result and never commits an offset. */
+ * repair and an event of one workspace never run at once; a repair job is
+ * a background job that yields to an event of its workspace (superseded
+ * before it starts, or stopped at its next request while it runs; it comes
+ * back later), never produces a result and never commits an offset. */
 #ifndef WF_RECONCILE_H
 #define WF_RECONCILE_H
 

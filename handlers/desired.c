@@ -524,6 +524,18 @@ static int quota_share(const wf_config *cfg, const char *domain, size_t i, char 
     return 0;
 }
 
+/* A namespace name the template renders must be a DNS-1123 label. */
+static int check_namespace_name(const char *ns, wf_err *err)
+{
+    if (names_is_dns1123_label(ns, 63))
+        return 0;
+    wf_err_set(err, WF_VALIDATION, "event.namespace",
+               "namespace \"%.80s\" from kubernetes.namespace_template is not a DNS-1123 "
+               "label of at most 63 characters",
+               ns);
+    return -1;
+}
+
 /* The hard limits of domain's ResourceQuota: the whole quota in every
  * namespace (quota_scope namespace), or the domain's share of it as the
  * workspace's total (quota_scope workspace). */
@@ -843,13 +855,8 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
         names_render_template(cfg->kubernetes.namespace_template, ws->workspace_id, domain);
     if (dd->domain == NULL || dd->namespace_name == NULL)
         return oom(err);
-    if (!names_is_dns1123_label(dd->namespace_name, 63)) {
-        wf_err_set(err, WF_VALIDATION, "event.namespace",
-                   "namespace \"%.80s\" from kubernetes.namespace_template is not a DNS-1123 "
-                   "label of at most 63 characters",
-                   dd->namespace_name);
+    if (check_namespace_name(dd->namespace_name, err) != 0)
         return -1;
-    }
     dd->attributes = build_domain_attributes(ws, domain);
     dd->objects = json_array();
     dd->bindings = json_array();
@@ -1159,6 +1166,29 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
                  ev->ws.workspace_id, cfg->flyte.domains[0]) < 0) {
         d->console_url = NULL;
         return oom(err);
+    }
+    return 0;
+}
+
+int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err)
+{
+    int flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
+    quota_text hard;
+
+    if (validate_event(ev, flyte_wanted, err) != 0)
+        return -1;
+    for (size_t i = 0; flyte_wanted && i < cfg->flyte.n_domains; i++) {
+        const char *domain = cfg->flyte.domains[i];
+        char *ns =
+            names_render_template(cfg->kubernetes.namespace_template, ev->ws.workspace_id, domain);
+        int rc;
+
+        if (ns == NULL)
+            return oom(err);
+        rc = check_namespace_name(ns, err);
+        free(ns);
+        if (rc != 0 || quota_hard(cfg, &ev->ws, domain, hard, err) != 0)
+            return -1;
     }
     return 0;
 }

@@ -57,6 +57,11 @@ typedef struct desired {
  * read-only, and json_deep_copy a part before changing it. */
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
 void desired_fini(desired *d);
+/* Whether desired_build would refuse ev, decided as it decides (the
+ * event's fields, labels, quota and its split, the namespace names) but
+ * without building anything: what can fail without asking a server.
+ * Returns 0, or -1 with err set as desired_build sets it. */
+int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err);
 
 /* A digest of everything d asks for (hex, NUL-terminated): two events with
  * the same digest lead to the same requests.  out holds

@@ -40,6 +40,8 @@ struct httpc {
     void *auth_ud;
     pacer *pacer;
     pacer_priority priority;
+    int (*yield)(void *ud); /* the current job's own reason to give up, or NULL */
+    void *yield_ud;
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -342,6 +344,12 @@ void httpc_set_priority(httpc *c, pacer_priority priority)
     c->priority = priority;
 }
 
+void httpc_set_yield(httpc *c, int (*yield)(void *ud), void *ud)
+{
+    c->yield = yield;
+    c->yield_ud = ud;
+}
+
 int httpc_request(httpc *c, const char *method, const char *path, const char *const *headers,
                   const char *body, size_t body_len, http_response *resp, wf_err *err)
 {
@@ -361,7 +369,7 @@ int httpc_request(httpc *c, const char *method, const char *path, const char *co
             curl_slist_free_all(hdrs);
             break;
         }
-        if (pacer_acquire(c->pacer, c->priority) != 0) {
+        if (pacer_acquire_or_yield(c->pacer, c->priority, c->yield, c->yield_ud) != 0) {
             curl_slist_free_all(hdrs);
             set_cancelled(c, method, path, err);
             break;

@@ -69,6 +69,10 @@ void httpc_free(httpc *c);
 /* Sets the priority of c's later requests at its pacer (c is used by one
  * thread at a time): a worker's repair job yields to events. */
 void httpc_set_priority(httpc *c, pacer_priority priority);
+/* Makes c's later requests give up (as on a stop: "<api>.cancelled") when
+ * yield(ud) says so, before they go or while they wait for the pacer: a
+ * repair stops for an event of its workspace.  NULL: never. */
+void httpc_set_yield(httpc *c, int (*yield)(void *ud), void *ud);
 
 /* Sends method path (relative to the base URL, already escaped) with the
  * NULL-terminated extra headers and an optional body.  Returns 0 with *resp

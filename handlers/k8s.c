@@ -226,6 +226,11 @@ void k8s_set_priority(k8s *k, pacer_priority priority)
     httpc_set_priority(k->http, priority);
 }
 
+void k8s_set_yield(k8s *k, int (*yield)(void *ud), void *ud)
+{
+    httpc_set_yield(k->http, yield, ud);
+}
+
 void k8s_free(k8s *k)
 {
     if (k == NULL)

@@ -33,6 +33,8 @@ k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *o
 void k8s_free(k8s *k);
 /* The pacer priority of k's later requests (httpc_set_priority). */
 void k8s_set_priority(k8s *k, pacer_priority priority);
+/* When k's later requests give up (httpc_set_yield). */
+void k8s_set_yield(k8s *k, int (*yield)(void *ud), void *ud);
 
 /* Server-side apply of obj (apiVersion, kind, metadata.name, and
  * metadata.namespace for namespaced kinds).  On success returns 0 and, when

@@ -86,13 +86,24 @@ static void refill(pacer *p, int64_t now)
     p->refill_ms = now;
 }
 
+/* The one request's own reason to give up (pacer_acquire_or_yield). */
+typedef struct waiter {
+    int (*give_up)(void *ud);
+    void *ud;
+} waiter;
+
+static int giving_up(const pacer *p, const waiter *w)
+{
+    return (p->cancelled && p->cancelled(p->cancel_ud)) || (w->give_up && w->give_up(w->ud));
+}
+
 /* Sleeps until woken or ms (at most PACER_POLL_MS) passed.  Returns -1
  * when the caller should give up.  Caller holds the lock. */
-static int wait_a_while(pacer *p, int64_t ms)
+static int wait_a_while(pacer *p, const waiter *w, int64_t ms)
 {
     struct timespec until;
 
-    if (p->cancelled && p->cancelled(p->cancel_ud))
+    if (giving_up(p, w))
         return -1;
     if (ms > PACER_POLL_MS)
         ms = PACER_POLL_MS;
@@ -127,14 +138,14 @@ static void leave(pacer *p, int64_t now)
 /* An event request: reserve the next token (client-go's Wait on
  * x/time/rate), sleep until it is due; a pause meanwhile gives it back and
  * starts over once the pause is over. */
-static int acquire_event(pacer *p)
+static int acquire_event(pacer *p, const waiter *w)
 {
     for (;;) {
         int64_t now = wf_clock_mono_ms(), wait;
 
         refill(p, now);
         if ((wait = held_back(p, now)) > 0) {
-            if (wait_a_while(p, wait) != 0)
+            if (wait_a_while(p, w, wait) != 0)
                 return -1;
             continue;
         }
@@ -159,7 +170,7 @@ static int acquire_event(pacer *p)
                 leave(p, now);
                 return 0;
             }
-            if (wait_a_while(p, wait) != 0) {
+            if (wait_a_while(p, w, wait) != 0) {
                 if (p->pause_epoch == epoch)
                     p->tokens += 1;
                 return -1;
@@ -170,7 +181,7 @@ static int acquire_event(pacer *p)
 
 /* A background request: take a token only while no event request waits
  * and more than the reserve is left; never run into debt. */
-static int acquire_background(pacer *p)
+static int acquire_background(pacer *p, const waiter *w)
 {
     for (;;) {
         int64_t now = wf_clock_mono_ms(), wait;
@@ -186,25 +197,33 @@ static int acquire_background(pacer *p)
             leave(p, now);
             return 0;
         }
-        if (wait_a_while(p, wait) != 0)
+        if (wait_a_while(p, w, wait) != 0)
             return -1;
     }
 }
 
 int pacer_acquire(pacer *p, pacer_priority prio)
 {
+    return pacer_acquire_or_yield(p, prio, NULL, NULL);
+}
+
+int pacer_acquire_or_yield(pacer *p, pacer_priority prio, int (*give_up)(void *ud), void *ud)
+{
+    waiter w = {give_up, ud};
     int rc;
 
     if (p == NULL)
         return 0;
     pthread_mutex_lock(&p->lock);
-    if (prio == PACER_BACKGROUND) {
+    if (give_up && give_up(ud)) {
+        rc = -1;
+    } else if (prio == PACER_BACKGROUND) {
         p->background_waiting++;
-        rc = acquire_background(p);
+        rc = acquire_background(p, &w);
         p->background_waiting--;
     } else {
         p->events_waiting++;
-        rc = acquire_event(p);
+        rc = acquire_event(p, &w);
         p->events_waiting--;
         if (p->events_waiting == 0 && p->background_waiting > 0)
             pthread_cond_broadcast(&p->changed); /* background requests may go */

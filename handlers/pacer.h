@@ -67,6 +67,10 @@ void pacer_free(pacer *p);
  * counts it.  Returns 0, or -1 when opts.cancelled said to give up (no
  * token is then spent).  A NULL pacer lets every request go. */
 int pacer_acquire(pacer *p, pacer_priority prio);
+/* pacer_acquire for one request that also gives up when give_up(ud) says
+ * so (a repair an event of its workspace preempts), asked before it goes
+ * and while it waits; NULL give_up: only opts.cancelled counts. */
+int pacer_acquire_or_yield(pacer *p, pacer_priority prio, int (*give_up)(void *ud), void *ud);
 
 /* Reports the answer to a request pacer_acquire let go: its HTTP status (0:
  * no answer) and Retry-After in ms (-1: none or unreadable).  A 429, or a

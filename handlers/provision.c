@@ -38,6 +38,9 @@ struct provisioner {
         int project_read; /* the Flyte project was read */
         char where[128];  /* which object holds it */
     } guard;
+    /* During provision_event_after: versions recorded up to this are a
+     * failed newer event's own writes. */
+    long long own_upto;
 };
 
 void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud)
@@ -298,6 +301,13 @@ static int changed(const wsstate *base, const wsstate *cur, uint64_t id)
         return 1;
     wsstate_find(cur, id, &now);
     return !wsstate_find(base, id, &was) || was != now;
+}
+
+/* Whether a version recorded on the objects makes the event at v stale:
+ * one a failed newer event of the workspace wrote (own_upto) does not. */
+static int recorded_newer(const provisioner *p, long long recorded, long long v)
+{
+    return recorded > v && recorded > p->own_upto;
 }
 
 /* ---- Flyte present ---- */
@@ -710,7 +720,7 @@ static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, co
     }
     if (read_cleanup(p, d, objs, err) != 0)
         goto out;
-    if (own_namespaces_version(d, objs, &foreign) > ev->workspace_version) {
+    if (recorded_newer(p, own_namespaces_version(d, objs, &foreign), ev->workspace_version)) {
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
@@ -863,6 +873,12 @@ static void write_record(provisioner *p, int32_t partition, wsstate *out)
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err)
 {
+    return provision_event_after(p, ev, -1, partition, r, out, err);
+}
+
+int provision_event_after(provisioner *p, const ws_event *ev, long long failed_version,
+                          int32_t partition, prov_result *r, wsstate *out, wf_err *err)
+{
     long long v = ev->workspace_version;
     json_t *live = NULL;
     wsstate prior, cur;
@@ -889,13 +905,15 @@ int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_
     }
     if (read_project(p, &d, &live, err) != 0)
         goto out;
-    if (desired_recorded_version(live) > v) {
+    p->own_upto = failed_version;
+    if (recorded_newer(p, desired_recorded_version(live), v)) {
         rc = finish(r, PROV_SKIPPED, "stale", err);
         goto out;
     }
     rc = converge(p, ev, partition, &d, live, &prior, have, &cur, r, out, err);
     write_record(p, partition, out);
 out:
+    p->own_upto = -1;
     json_decref(live);
     wsstate_fini(&prior);
     wsstate_fini(&cur);
@@ -1405,6 +1423,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     /* Repairs yield to events at the pacers. */
     httpc_set_priority(p->flyte, PACER_BACKGROUND);
     k8s_set_priority(p->kube, PACER_BACKGROUND);
+    httpc_set_yield(p->flyte, req->yield, req->yield_ud);
+    k8s_set_yield(p->kube, req->yield, req->yield_ud);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
@@ -1432,6 +1452,8 @@ out:
     memset(&p->guard, 0, sizeof(p->guard));
     httpc_set_priority(p->flyte, PACER_EVENT);
     k8s_set_priority(p->kube, PACER_EVENT);
+    httpc_set_yield(p->flyte, NULL, NULL);
+    k8s_set_yield(p->kube, NULL, NULL);
     desired_fini(&d);
     wsstate_fini(&rec);
     return rc;

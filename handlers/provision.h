@@ -90,6 +90,13 @@ void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud);
  * intent writer wrote it already (it is kept when that write failed). */
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err);
+/* provision_event for an event that runs only because a newer event of its
+ * workspace, at failed_version, superseded it and then failed for good
+ * (dispatch.h): a version up to failed_version recorded on the objects is
+ * that event's partial writes, not another writer's, and does not make ev
+ * stale.  A failed_version below ev's changes nothing. */
+int provision_event_after(provisioner *p, const ws_event *ev, long long failed_version,
+                          int32_t partition, prov_result *r, wsstate *out, wf_err *err);
 
 /* ---- drift repair (continuous reconciliation) ---- */
 
@@ -119,6 +126,11 @@ typedef struct repair_req {
     size_t n_ids;
     int all_k8s; /* read and compare every rendered object (no watch) */
     int flyte;   /* read and compare the project and each domain's attributes */
+    /* Asked before each request and while it waits for its pacer: non-zero
+     * ends the repair (a transient "<api>.cancelled"), e.g. for an event of
+     * the workspace.  NULL: never. */
+    int (*yield)(void *ud);
+    void *yield_ud;
 } repair_req;
 
 /* One object repaired. */

@@ -46,18 +46,28 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Builds the desired state of the seed event after edit() changed it. */
+/* Builds the desired state of the seed event after edit() changed it.
+ * desired_check, which builds nothing, must decide every case alike: it is
+ * what refuses an event before it reaches the dispatcher. */
 static int build(fixture *f, void (*edit)(json_t *), desired *d, wf_err *err)
 {
     json_t *ev_json = json_deep_copy(f->seed);
     ws_event ev;
+    wf_err checked;
     int rc;
 
     if (edit)
         edit(ev_json);
     wf_err_init(err);
+    wf_err_init(&checked);
     assert_int_equal(ws_event_from_json(ev_json, &ev, err), 0);
     rc = desired_build(&f->cfg, &ev, d, err);
+    assert_int_equal(desired_check(&f->cfg, &ev, &checked), rc);
+    if (rc != 0) {
+        assert_int_equal(checked.cls, err->cls);
+        assert_string_equal(checked.code, err->code);
+        assert_string_equal(checked.msg, err->msg);
+    }
     ws_event_fini(&ev);
     json_decref(ev_json);
     return rc;

@@ -56,6 +56,7 @@ static char *keys[4] = {"ws-a", "ws-b", "ws-c", "ws-d"};
 static void make_items(item *items, size_t n, probe *p)
 {
     for (size_t i = 0; i < n; i++) {
+        memset(&items[i], 0, sizeof(items[i]));
         items[i].key_index = (int)(i % 4);
         items[i].seq = (int)(i / 4);
         items[i].p = p;
@@ -347,21 +348,24 @@ static void coalescing_runs_the_active_job_then_only_the_newest_waiting_one(void
     dispatcher_submit(d, &b1.s.j);
     assert_null(dispatcher_collect(d, 0)); /* one waiting job per key is kept */
     dispatcher_submit(d, &a5.s.j);
-    /* 2 is superseded by 5 at once, while 1 still runs. */
+    /* 2 loses to 5 and is kept aside until 5 has run. */
+    assert_null(dispatcher_collect(d, 0));
+    dispatcher_submit(d, &a3.s.j); /* older than the waiting 5, newer than 2 */
     assert_ptr_equal(dispatcher_collect(d, 0), &a2.s.j);
-    dispatcher_submit(d, &a3.s.j); /* older than the waiting 5: itself superseded */
-    assert_ptr_equal(dispatcher_collect(d, 0), &a3.s.j);
     dispatcher_submit(d, &a5b.s.j); /* a tie goes to the later record */
-    assert_ptr_equal(dispatcher_collect(d, 0), &a5.s.j);
-    assert_true(a2.s.j.superseded && a3.s.j.superseded && a5.s.j.superseded);
+    assert_ptr_equal(dispatcher_collect(d, 0), &a3.s.j);
+    assert_true(a2.s.j.superseded && a3.s.j.superseded);
     assert_int_equal(a2.s.runs + a3.s.runs + a5.s.runs, 0);
-    assert_int_equal(dispatcher_inflight(d), 3); /* 1 running, F and B waiting */
+    assert_int_equal(dispatcher_inflight(d), 4); /* 1 running, F and B waiting, 5 aside */
     open_gate(&g);
-    /* 1 finishes, then the newest waiting job of ws-a runs; ws-b's too. */
-    job *x = dispatcher_collect(d, 1000), *y = dispatcher_collect(d, 1000),
-        *z = dispatcher_collect(d, 1000);
-    assert_ptr_equal(x, &a1.s.j);
-    assert_true((y == &a5b.s.j && z == &b1.s.j) || (y == &b1.s.j && z == &a5b.s.j));
+    /* 1 finishes, then the newest waiting job of ws-a runs; ws-b's too;
+     * F succeeded, so 5 is answered as superseded, unrun. */
+    job *got[4];
+    for (int i = 0; i < 4; i++)
+        got[i] = dispatcher_collect(d, 1000);
+    assert_ptr_equal(got[0], &a1.s.j);
+    assert_true(a5.s.j.superseded);
+    assert_int_equal(a5.s.runs, 0);
     assert_false(a1.s.j.superseded || a5b.s.j.superseded || b1.s.j.superseded);
     assert_true(strcmp(log, "1FB") == 0 || strcmp(log, "1BF") == 0);
     assert_int_equal(dispatcher_inflight(d), 0);
@@ -390,11 +394,12 @@ static void coalescing_never_supersedes_a_backing_off_job(void **state)
         usleep(5000);
     dispatcher_submit(d, &a2.j);
     dispatcher_submit(d, &a3.j);
-    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.j);
-    assert_true(a2.j.superseded);
     assert_ptr_equal(dispatcher_collect(d, 1000), &a1.j);
     assert_false(a1.j.superseded);
     assert_int_equal(a1.runs, 2);
+    /* 2 was kept aside until 3 had run. */
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.j);
+    assert_true(a2.j.superseded);
     assert_ptr_equal(dispatcher_collect(d, 1000), &a3.j);
     assert_string_equal(log, "113");
     dispatcher_free(d);
@@ -462,6 +467,201 @@ static void partitions_take_turns_for_workers(void **state)
     dispatcher_free(d);
 }
 
+/* Gated jobs that fail for good when their name is "X". */
+static void run_gated_failing(job *j, void *worker_ud)
+{
+    gated_item *it = (gated_item *)j;
+    run_gated(j, worker_ud);
+    j->failed = strcmp(it->s.name, "X") == 0;
+}
+
+/* 2 runs; 3 waits; 4 arrives and wins, then fails for good: 3 runs after
+ * all instead of being lost as superseded. */
+static void a_job_superseded_by_one_that_fails_for_good_still_runs(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item a2, a3, a4;
+    dispatch_opts o = {.threads = 1, .run = run_gated_failing, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    gated_init(&a2, "2", "ws-a", 2, &g, log, &lock);
+    gated_init(&a3, "3", "ws-a", 3, &g, log, &lock);
+    gated_init(&a4, "X", "ws-a", 4, &g, log, &lock);
+    dispatcher_submit(d, &a2.s.j);
+    wait_at_gate(&g);
+    dispatcher_submit(d, &a3.s.j);
+    dispatcher_submit(d, &a4.s.j);
+    assert_null(dispatcher_collect(d, 0));
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a2.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a4.s.j);
+    assert_true(a4.s.j.failed);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a3.s.j);
+    assert_false(a3.s.j.superseded);
+    assert_int_equal(a3.s.j.after_failed, 4); /* the versions 4 left behind are its own */
+    assert_int_equal(a4.s.j.after_failed, INT64_MIN);
+    assert_string_equal(log, "2X3");
+    assert_int_equal(dispatcher_inflight(d), 0);
+    dispatcher_free(d);
+}
+
+/* A background job never wins a waiting place from another job, whatever
+ * the versions: even an event at the lowest version beats a repair. */
+static void a_background_job_never_ties_with_an_event(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item a1, ev, bg;
+    dispatch_opts o = {.threads = 1, .run = run_gated, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    gated_init(&a1, "1", "ws-a", 1, &g, log, &lock);
+    gated_init(&ev, "E", "ws-a", INT64_MIN, &g, log, &lock);
+    gated_init(&bg, "R", "ws-a", INT64_MIN, &g, log, &lock);
+    bg.s.j.background = 1;
+    dispatcher_submit(d, &a1.s.j);
+    wait_at_gate(&g);
+    dispatcher_submit(d, &ev.s.j);
+    dispatcher_submit(d, &bg.s.j); /* the later record, same version */
+    assert_ptr_equal(dispatcher_collect(d, 0), &bg.s.j);
+    assert_true(bg.s.j.superseded);
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &a1.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &ev.s.j);
+    assert_false(ev.s.j.superseded);
+    assert_string_equal(log, "1E");
+    dispatcher_free(d);
+}
+
+/* An event behind its key's background job: one not started yet is handed
+ * back at once; one running is asked to stop. */
+static void an_event_preempts_its_keys_background_job(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item b1, bg_a, ev_a, bg_b, ev_b;
+    dispatch_opts o = {.threads = 1, .run = run_gated, .coalesce = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    gated_init(&b1, "1", "ws-x", 1, &g, log, &lock);
+    gated_init(&bg_a, "R", "ws-a", INT64_MIN, &g, log, &lock);
+    gated_init(&ev_a, "E", "ws-a", 7, &g, log, &lock);
+    bg_a.s.j.background = 1;
+    dispatcher_submit(d, &b1.s.j); /* holds the one worker */
+    wait_at_gate(&g);
+    dispatcher_submit(d, &bg_a.s.j); /* ready, not started */
+    dispatcher_submit(d, &ev_a.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 0), &bg_a.s.j);
+    assert_true(bg_a.s.j.superseded);
+    assert_int_equal(bg_a.s.runs, 0);
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &b1.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &ev_a.s.j);
+    assert_string_equal(log, "1E");
+
+    /* Running: asked to stop, and the event runs after it. */
+    g.open = 0;
+    gated_init(&bg_b, "R", "ws-b", INT64_MIN, &g, log, &lock);
+    gated_init(&ev_b, "F", "ws-b", 1, &g, log, &lock);
+    bg_b.s.j.background = 1;
+    dispatcher_submit(d, &bg_b.s.j);
+    wait_at_gate(&g);
+    assert_false(dispatcher_stop_asked(&bg_b.s.j));
+    dispatcher_submit(d, &ev_b.s.j);
+    assert_true(dispatcher_stop_asked(&bg_b.s.j));
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &bg_b.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &ev_b.s.j);
+    assert_false(dispatcher_stop_asked(&ev_b.s.j));
+    assert_string_equal(log, "1ERF");
+    dispatcher_free(d);
+}
+
+/* Background jobs hold at most max_background workers; other jobs take
+ * the rest. */
+static void background_jobs_hold_a_bounded_share_of_the_workers(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    static char *bg_keys[] = {"r0", "r1", "r2"};
+    gated_item bg[3], ev;
+    dispatch_opts o = {.threads = 2, .run = run_gated, .coalesce = 1, .max_background = 1};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    for (int i = 0; i < 3; i++) {
+        gated_init(&bg[i], "R", bg_keys[i], INT64_MIN, &g, log, &lock);
+        bg[i].s.j.background = 1;
+        bg[i].s.j.topic = "(background)";
+        dispatcher_submit(d, &bg[i].s.j);
+    }
+    gated_init(&ev, "E", "ws-e", 1, &g, log, &lock);
+    wait_at_gate(&g);
+    usleep(50000); /* a second background job would have started by now */
+    pthread_mutex_lock(&lock);
+    assert_string_equal(log, "R");
+    pthread_mutex_unlock(&lock);
+    dispatcher_submit(d, &ev.s.j); /* the other worker is free for it */
+    for (int i = 0; i < 400; i++) {
+        pthread_mutex_lock(&lock);
+        int started = strchr(log, 'E') != NULL;
+        pthread_mutex_unlock(&lock);
+        if (started)
+            break;
+        usleep(5000);
+    }
+    assert_string_equal(log, "RE");
+    open_gate(&g);
+    for (int got = 0; got < 4;)
+        if (dispatcher_collect(d, 1000))
+            got++;
+    assert_string_equal(log, "RERR");
+    dispatcher_free(d);
+}
+
+/* A job running while its partition is cancelled does not wait out the
+ * backoff it then asks for: it runs again at once (and gives up there). */
+static void a_cancel_cuts_short_the_backoff_of_a_running_job(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item a1;
+    dispatch_opts o = {.threads = 1, .run = run_gated};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    gated_init(&a1, "A", "ws-a", 1, &g, log, &lock);
+    a1.s.retry_first_ms = 60000; /* its first run asks for a minute */
+    dispatcher_submit(d, &a1.s.j);
+    wait_at_gate(&g);
+    dispatcher_cancel_partition(d, NULL, 0);
+    assert_true(dispatcher_stop_asked(&a1.s.j));
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 5000), &a1.s.j);
+    assert_int_equal(a1.s.runs, 2);
+    assert_false(a1.s.j.cancelled);
+    dispatcher_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +675,11 @@ int main(void)
         cmocka_unit_test(coalescing_never_supersedes_a_backing_off_job),
         cmocka_unit_test(coalescing_leaves_other_keys_and_a_lone_waiting_job_alone),
         cmocka_unit_test(partitions_take_turns_for_workers),
+        cmocka_unit_test(a_job_superseded_by_one_that_fails_for_good_still_runs),
+        cmocka_unit_test(a_background_job_never_ties_with_an_event),
+        cmocka_unit_test(an_event_preempts_its_keys_background_job),
+        cmocka_unit_test(background_jobs_hold_a_bounded_share_of_the_workers),
+        cmocka_unit_test(a_cancel_cuts_short_the_backoff_of_a_running_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

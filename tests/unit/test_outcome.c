@@ -380,6 +380,12 @@ static void a_too_large_retry_forward_becomes_a_stub_dead_letter(void **state)
     rd_kafka_message_destroy(r);
 }
 
+static int always(void *ud)
+{
+    (void)ud;
+    return 1;
+}
+
 /* A revoke while a job waits out an in-place backoff: the retry gives up,
  * nothing is produced and the offset stays for the next owner. */
 static void a_revoke_during_backoff_abandons_the_record(void **state)
@@ -389,7 +395,7 @@ static void a_revoke_during_backoff_abandons_the_record(void **state)
 
     fail_transiently(w);
     w->attempts = 1; /* one attempt made; the dispatcher runs it again */
-    attempt_run(w, NULL, 1, f->cfg.retry.in_place_attempts);
+    attempt_run(w, NULL, always, NULL, f->cfg.retry.in_place_attempts);
     assert_true(w->abandoned);
     outcome_finish(w);
     assert_int_equal(rd_kafka_outq_len(f->producer), 0);

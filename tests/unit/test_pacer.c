@@ -254,6 +254,29 @@ static void a_waiting_request_gives_up_when_cancelled(void **state)
     pacer_free(p);
 }
 
+/* A request's own reason to give up (a repair preempted by an event of its
+ * workspace) ends its wait as the process-wide one does; told before it
+ * waits, it does not go even with a token free. */
+static void a_request_gives_up_its_wait_when_its_job_yields(void **state)
+{
+    pacer *p = make(1, 4);
+    pthread_t t;
+    int64_t t0;
+
+    (void)state;
+    cancel_flag = 0;
+    assert_int_equal(pacer_acquire(p, PACER_EVENT), 0);
+    assert_int_equal(pacer_acquire(p, PACER_EVENT), 0);
+    assert_int_equal(pacer_acquire(p, PACER_EVENT), 0); /* below the reserve now */
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+    t0 = wf_clock_mono_ms();
+    assert_int_equal(pacer_acquire_or_yield(p, PACER_BACKGROUND, is_cancelled, NULL), -1);
+    assert_true(wf_clock_mono_ms() - t0 < 2000); /* not the seconds a background token takes */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pacer_acquire_or_yield(p, PACER_EVENT, is_cancelled, NULL), -1);
+    pacer_free(p);
+}
+
 /* Background requests leave half the bucket to events: a third one waits
  * while events still find two tokens at once. */
 static void background_leaves_a_reserve(void **state)
@@ -343,6 +366,7 @@ int main(void)
         cmocka_unit_test(a_throttled_probe_pauses_again),
         cmocka_unit_test(no_burst_after_a_pause),
         cmocka_unit_test(a_waiting_request_gives_up_when_cancelled),
+        cmocka_unit_test(a_request_gives_up_its_wait_when_its_job_yields),
         cmocka_unit_test(background_leaves_a_reserve),
         cmocka_unit_test(background_does_not_starve_events),
         cmocka_unit_test(retry_after_reads_seconds_and_dates),
