@@ -1190,6 +1190,16 @@ int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err)
         if (rc != 0 || quota_hard(cfg, &ev->ws, domain, hard, err) != 0)
             return -1;
     }
+    /* The permission matrix must fit its ConfigMap: only rendering it
+     * tells (the README's member limit). */
+    if (flyte_wanted) {
+        json_t *authz = NULL;
+        int rc = build_authz_configmap(cfg, ev, &authz, err);
+
+        json_decref(authz);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -58,8 +58,9 @@ typedef struct desired {
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
 void desired_fini(desired *d);
 /* Whether desired_build would refuse ev, decided as it decides (the
- * event's fields, labels, quota and its split, the namespace names) but
- * without building anything: what can fail without asking a server.
+ * event's fields, labels, quota and its split, the namespace names, the
+ * permission matrix's size) building only the permission matrix: what can
+ * fail without asking a server.
  * Returns 0, or -1 with err set as desired_build sets it. */
 int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err);
 
