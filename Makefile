@@ -87,7 +87,8 @@ e2e-asan:
 E2E_ALL    := $(sort $(wildcard tests/integration/*.test.mjs))
 E2E_PART_A ?= $(addprefix tests/integration/,cli.test.mjs state.test.mjs ops.test.mjs \
               partitions.test.mjs delivery-rebalance.test.mjs registry.test.mjs \
-              monitoring.test.mjs registry-userinfo.test.mjs coalesce.test.mjs)
+              monitoring.test.mjs registry-userinfo.test.mjs coalesce.test.mjs \
+              superseded.test.mjs drift-fight.test.mjs trace.test.mjs)
 E2E_PART_B ?= $(addprefix tests/integration/,delivery.test.mjs backlog.test.mjs \
               oversized.test.mjs security.test.mjs drift.test.mjs render-diff.test.mjs \
               partial.test.mjs settle.test.mjs)
@@ -103,9 +104,15 @@ E2E_PART_FILES_b = $(E2E_PART_B)
 E2E_PART_FILES_c = $(E2E_PART_C)
 E2E_PARTS        = $(foreach b,release asan,$(foreach p,a b c,e2e-$(b)-$(p)))
 .PHONY: $(E2E_PARTS)
+# One file at a time, each timed (the figures the parts are balanced by);
+# a part goes on after a failing file and fails at its end.
 $(E2E_PARTS): e2e-%:
-	WSFLYTE_BUILD_DIR=$(E2E_DIR_$(firstword $(subst -, ,$*))) $(E2E_ENV_$(firstword $(subst -, ,$*))) \
-	  $(E2E_RUN) $(E2E_PART_FILES_$(lastword $(subst -, ,$*)))
+	@fail=0; for f in $(E2E_PART_FILES_$(lastword $(subst -, ,$*))); do \
+	  start=$$(date +%s); \
+	  WSFLYTE_BUILD_DIR=$(E2E_DIR_$(firstword $(subst -, ,$*))) $(E2E_ENV_$(firstword $(subst -, ,$*))) \
+	    $(E2E_RUN) $$f || fail=1; \
+	  echo "e2e-$*: $$f $$(( $$(date +%s) - start )) s"; \
+	done; exit $$fail
 e2e-both:
 	@$(MAKE) -j$(E2E_JOBS) -Otarget $(E2E_PARTS)
 
