@@ -497,6 +497,23 @@ out:
     return rc;
 }
 
+/* The Kubernetes cluster the configuration names, as an operator knows
+ * it: "in-cluster", "kubeconfig:PATH", or the URL without userinfo. */
+static void cluster_name(const wf_config *cfg, char *buf, size_t len)
+{
+    const char *url = cfg->kubernetes.api_url, *host = strstr(url, "://"), *at;
+
+    if (url[0] == '\0') {
+        snprintf(buf, len, "in-cluster");
+        return;
+    }
+    at = host ? strchr(host + 3, '@') : NULL;
+    if (at && (strchr(host + 3, '/') == NULL || at < strchr(host + 3, '/')))
+        snprintf(buf, len, "%.*s***%s", (int)(host + 3 - url), url, at);
+    else
+        snprintf(buf, len, "%s", url);
+}
+
 /* Describes workspace i: a new object, NULL out of memory; *found says
  * whether it has a record. */
 static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *l, int *found,
@@ -510,6 +527,7 @@ static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *
     desired d;
     wf_err rerr;
     int have_ev = 0, have_d = 0;
+    char cluster[512];
 
     wsstate_init(&s);
     memset(&d, 0, sizeof(d));
@@ -522,12 +540,14 @@ static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *
         goto out;
     }
     *found = 1;
+    cluster_name(cfg, cluster, sizeof(cluster));
     have_ev = wsstate_event_of(&s, &ev, &rerr) == 0;
     have_d = have_ev && desired_build(cfg, &ev, &d, &rerr) == 0;
     desc =
         wsstatus_describe(&s, have_ev ? &ev : NULL, have_d ? &d : NULL, have_d ? NULL : rerr.msg);
     if (desc == NULL || json_object_set_new(desc, "partition", json_integer(partition)) ||
         json_object_set_new(desc, "offset", json_integer(offset)) ||
+        json_object_set_new(desc, "cluster", json_string(cluster)) ||
         json_object_set(desc, "unreadable_records", bad)) {
         json_decref(desc);
         desc = NULL;
@@ -571,8 +591,8 @@ static void print_object(const json_t *o)
     const char *ns = json_string_value(json_object_get(o, "namespace"));
     size_t i;
 
-    printf("    %s %s %s%s%s  content %s%s", str(o, "apiVersion"), str(o, "kind"), ns ? ns : "",
-           ns ? "/" : "", str(o, "name"), str(o, "content"),
+    printf("    %s %s %s%s%s  identity %s content %s%s", str(o, "apiVersion"), str(o, "kind"),
+           ns ? ns : "", ns ? "/" : "", str(o, "name"), str(o, "identity"), str(o, "content"),
            json_is_true(json_object_get(o, "rendered_matches")) ? "" : " (not as rendered now)");
     if (lv)
         printf("  live: %s%s%s%s", str(lv, "state"), json_object_get(lv, "note") ? " (" : "",
@@ -613,6 +633,7 @@ static void print_human(const json_t *d)
     printf("  flyte: %s\n", json_is_true(json_object_get(d, "flyte_wanted"))
                                 ? "wanted"
                                 : "not wanted (deleted, removed or never enabled)");
+    printf("  cluster: %s\n", str(d, "cluster"));
     printf("  project: %s\n", str(d, "project"));
     print_list("namespaces", json_object_get(d, "namespaces"));
     if (json_object_get(d, "render_error"))

@@ -73,9 +73,10 @@ test('a provisioned workspace: its record, objects and members; exit 0', async (
   assert.match(r.stdout, /^ {2}complete: yes$/m);
   assert.match(r.stdout, /^ {2}flyte: wanted$/m);
   assert.match(r.stdout, /^ {2}project: ws-st-a$/m);
+  assert.ok(lines.includes(`  cluster: ${stack.kubeUrl}`), r.stdout);
   assert.ok(lines.includes(`  namespaces: ${DOMAINS.map((d) => `ws-st-a-${d}`).join(', ')}`), r.stdout);
-  assert.match(r.stdout, /^ {4}v1 ResourceQuota ws-st-a-staging\/workspace-quota {2}content [0-9a-f]{16}$/m);
-  assert.match(r.stdout, /^ {4}flyteadmin\/v1 FlyteProject ws-st-a {2}content [0-9a-f]{16}$/m);
+  assert.match(r.stdout, /^ {4}v1 ResourceQuota ws-st-a-staging\/workspace-quota {2}identity [0-9a-f]{16} content [0-9a-f]{16}$/m);
+  assert.match(r.stdout, /^ {4}flyteadmin\/v1 FlyteProject ws-st-a {2}identity [0-9a-f]{16} content [0-9a-f]{16}$/m);
   assert.ok(lines.includes('    carol <carol@company.com> VIEWER: development, staging, production'), r.stdout);
   assert.ok(lines.includes('    alice <alice@company.com> OWNER: development, staging, production'), r.stdout);
   assert.ok(!r.stdout.includes('bob'), 'a former member is not listed');
@@ -95,6 +96,7 @@ test('a provisioned workspace: its record, objects and members; exit 0', async (
   assert.equal(d.complete, true);
   assert.equal(d.flyte_wanted, true);
   assert.equal(d.project, 'ws-st-a');
+  assert.equal(d.cluster, stack.kubeUrl);
   assert.deepEqual(d.namespaces, DOMAINS.map((x) => `ws-st-a-${x}`));
   // Every recorded object is named, and every named one recorded as rendered now.
   assert.equal(d.objects.length, d.recorded_objects);
@@ -226,7 +228,7 @@ test('--live after another writer changed one object and deleted another: GETs o
 
   const h = await status(['--live', 'ws-st-a']);
   assert.equal(h.code, 0, h.stderr);
-  assert.match(h.stdout, /^ {4}v1 ResourceQuota ws-st-a-staging\/workspace-quota {2}content [0-9a-f]{16} {2}live: differs\n {6}spec\.hard\["requests\.cpu"\]: "99" -> "20"$/m);
-  assert.match(h.stdout, /^ {4}v1 LimitRange ws-st-a-development\/workspace-defaults {2}content [0-9a-f]{16} {2}live: missing$/m);
+  assert.match(h.stdout, /^ {4}v1 ResourceQuota ws-st-a-staging\/workspace-quota {2}identity [0-9a-f]{16} content [0-9a-f]{16} {2}live: differs\n {6}spec\.hard\["requests\.cpu"\]: "99" -> "20"$/m);
+  assert.match(h.stdout, /^ {4}v1 LimitRange ws-st-a-development\/workspace-defaults {2}identity [0-9a-f]{16} content [0-9a-f]{16} {2}live: missing$/m);
   assert.match(h.stdout, /live: \d+ unchanged, 1 differ, 1 missing, 0 in a foreign namespace/);
 });
