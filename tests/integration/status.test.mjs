@@ -11,6 +11,7 @@
 //   Bad_Id, an unreachable broker                        -> exit 2, a clear message
 //   --live       wsflyte stopped, the staging quota      -> that quota differs (the field shown), the
 //                patched and a LimitRange deleted           LimitRange missing, all else unchanged; GETs only
+//                the production namespace taken over     -> it and all in it foreign-namespace, none read
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -231,4 +232,22 @@ test('--live after another writer changed one object and deleted another: GETs o
   assert.match(h.stdout, /^ {4}v1 ResourceQuota ws-st-a-staging\/workspace-quota {2}identity [0-9a-f]{16} content [0-9a-f]{16} {2}live: differs\n {6}spec\.hard\["requests\.cpu"\]: "99" -> "20"$/m);
   assert.match(h.stdout, /^ {4}v1 LimitRange ws-st-a-development\/workspace-defaults {2}identity [0-9a-f]{16} content [0-9a-f]{16} {2}live: missing$/m);
   assert.match(h.stdout, /live: \d+ unchanged, 1 differ, 1 missing, 0 in a foreign namespace/);
+
+  // Someone takes the production namespace over (wsflyte's workspace label gone):
+  // it and everything in it are reported foreign, and nothing in it is read.
+  const ns = await fetch(`${stack.kubeUrl}/api/v1/namespaces/ws-st-a-production`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify({ metadata: { labels: { 'wsflyte.io/workspace': null } } }),
+  });
+  assert.equal(ns.status, 200, await ns.text());
+  for (const url of [stack.flyteUrl, stack.kubeUrl]) await fetch(`${url}/_test/requests`, { method: 'DELETE' });
+  const f = (await statusJson(['--live', 'ws-st-a'])).docs[0];
+  const reads = await stack.kubeRequests();
+  assert.deepEqual(reads.filter((q) => q.method !== 'GET'), [], 'only reads');
+  assert.ok(!reads.some((q) => q.path.startsWith('/api/v1/namespaces/ws-st-a-production/') ||
+    q.path.includes('/namespaces/ws-st-a-production/')), 'nothing read inside a foreign namespace');
+  const prod = f.objects.filter((o) => o.name === 'ws-st-a-production' || o.namespace === 'ws-st-a-production');
+  assert.ok(prod.length > 5);
+  for (const o of prod) assert.equal(o.live.state, 'foreign-namespace', JSON.stringify(o));
+  assert.equal(f.live.foreign, prod.length);
 });
