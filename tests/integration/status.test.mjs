@@ -16,7 +16,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Stack, makeEvent, run, bin } from './harness.mjs';
+import { Stack, makeEvent, run, bin, waitFor } from './harness.mjs';
 
 const STATE = 'workspace.lifecycle.v1.wsflyte.state';
 const alice = { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' };
@@ -39,6 +39,13 @@ before(async () => {
     makeEvent({ workspace: 'ws-st-a', version: 2, type: 'MEMBERS_CHANGED', members: [alice, carol] }),
     makeEvent({ workspace: 'ws-st-del', version: 2, type: 'WORKSPACE_DELETED', members: [alice] }),
   ]);
+  // A state record is produced before its result, but on another topic: wait
+  // until both records are readable rather than assume the order of delivery.
+  const ready = await waitFor(async () => {
+    const j = await statusJson(['ws-st-a', 'ws-st-del']);
+    return j.code === 0 && j.docs.every((d) => d.version === 2 && d.complete);
+  }, 60000);
+  assert.ok(ready, 'both state records at version 2');
 });
 
 after(async () => {
