@@ -20,7 +20,7 @@
 /* Of n records (each the newest of its partition), the index of the one
  * that wins: the highest version; on equal versions an incomplete record
  * (it claims less), then the first given.  -1 when n is 0. */
-int wsstatus_pick(const wsstate *recs, size_t n);
+int wsstatus_pick(const wsstate *recs, size_t n) __attribute__((warn_unused_result));
 
 /* The identity hash a record keys a Kubernetes manifest by (apiVersion,
  * kind, namespace, name), the Flyte project, and a domain's attributes:
@@ -44,7 +44,7 @@ uint64_t wsstatus_attributes_id(const char *domain);
  * order: the Flyte project, then per domain its attributes and its
  * manifests, then the objects outside the namespaces (wsstatus_each). */
 json_t *wsstatus_describe(const wsstate *s, const ws_event *ev, const desired *d,
-                          const char *render_error);
+                          const char *render_error) __attribute__((warn_unused_result));
 
 /* Calls fn for every object of d in the order of wsstatus_describe's
  * "objects": kind "FlyteProject" (obj: the project body, domain NULL),
