@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench bench-restore bench-status format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore format format-check clean
 
 all: build
 
@@ -130,13 +130,6 @@ BENCH_RESTORE_ARGS ?=
 bench-restore: build
 	$(BUILD)/bench_restore $(BENCH_RESTORE_ARGS)
 
-# wsflyte-status answering for one workspace while the state topic holds
-# 10,000 workspaces' records (8 partitions of librdkafka's mock cluster):
-# prints each run's wall and CPU time (about 15 s; not part of `make test`).
-BENCH_STATUS_ARGS ?=
-bench-status: build
-	$(BUILD)/bench_status $(BENCH_STATUS_ARGS)
-
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \
                      tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
@@ -211,3 +204,11 @@ fuzz: deps
 	    tail -n 40 $(BUILD)-fuzz/fuzz_$$t.log; exit 1; fi; \
 	  grep -E '^stat::number_of_executed_units' $(BUILD)-fuzz/fuzz_$$t.log | sed 's/^/  /'; \
 	done
+
+# wsflyte-status answering for one workspace while the state topic holds
+# 10,000 workspaces' records (8 partitions of librdkafka's mock cluster):
+# prints each run's wall and CPU time (about 15 s; not part of `make test`).
+.PHONY: bench-status
+BENCH_STATUS_ARGS ?=
+bench-status: build
+	$(BUILD)/bench_status $(BENCH_STATUS_ARGS)
