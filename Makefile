@@ -217,3 +217,11 @@ fuzz: deps
 	    tail -n 40 $(BUILD)-fuzz/fuzz_$$t.log; exit 1; fi; \
 	  grep -E '^stat::number_of_executed_units' $(BUILD)-fuzz/fuzz_$$t.log | sed 's/^/  /'; \
 	done
+
+# wsflyte-status answering for one workspace while the state topic holds
+# 10,000 workspaces' records (8 partitions of librdkafka's mock cluster):
+# prints each run's wall and CPU time (about 15 s; not part of `make test`).
+.PHONY: bench-status
+BENCH_STATUS_ARGS ?=
+bench-status: build
+	$(BUILD)/bench_status $(BENCH_STATUS_ARGS)
