@@ -236,6 +236,7 @@ static void produce_state(work *w, int stub)
 
     if (w->state.workspace_id == NULL)
         return;
+    w->state_stub = stub;
     buf = stub ? wsstate_encode_stub(&w->state, &len) : wsstate_encode(&w->state, &len);
     if (buf == NULL) {
         log_error(LOG_CTX_NONE, "encode state record of workspace %s: out of memory",
@@ -500,7 +501,7 @@ static void output_too_large(work *w, const rd_kafka_message_t *m)
     if (strcmp(topic, oc->o.cfg->kafka.topic_results) == 0) {
         w->failed = 1; /* no smaller form of a result exists */
     } else if (strcmp(topic, oc->state_topic) == 0) {
-        if (m->len > WSSTATE_STUB_MAX)
+        if (!w->state_stub)
             produce_state(w, 1); /* the small incomplete form */
         else
             w->failed = 1;

@@ -69,7 +69,8 @@ typedef struct work {
     unsigned assign_gen; /* the assignment it was consumed under */
     int64_t started_ms;
     prov_result result;
-    wsstate state; /* to the state topic with the outcome; none when workspace_id is NULL */
+    wsstate state;  /* to the state topic with the outcome; none when workspace_id is NULL */
+    int state_stub; /* the state record produced last was the small form */
     wf_err err;
     wf_trace trace; /* the record's trace context, or one made for it (trace.h) */
 } work;

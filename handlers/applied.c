@@ -146,9 +146,16 @@ int applied_get_at(applied *c, const char *id, wsstate *out, int32_t *partition)
     return found;
 }
 
-int applied_put_take(applied *c, int32_t partition, wsstate *s)
+/* Stores s for partition unless keep(existing) says the record held is to
+ * stay; takes s's contents on every path.  The decision and the store are
+ * one critical section: a worker storing a newer record of the same key
+ * meanwhile is never overwritten by a decision taken before it.  Returns 0
+ * when stored, 1 when the held record stayed, -1 when out of memory. */
+static int put_unless(applied *c, int32_t partition, wsstate *s,
+                      int (*keep)(const node *held, int32_t partition, const wsstate *s))
 {
-    node *x, *old;
+    node *x, *old = NULL;
+    int kept = 0;
 
     if (c == NULL || s->workspace_id == NULL || (x = calloc(1, sizeof(*x))) == NULL) {
         if (c && s->workspace_id)
@@ -160,33 +167,35 @@ int applied_put_take(applied *c, int32_t partition, wsstate *s)
     wsstate_init(s);
     x->partition = partition;
     pthread_mutex_lock(&c->lock);
-    old = unlink_node(c, x->s.workspace_id);
-    grow(c);
-    size_t h = hash(x->s.workspace_id, c->n_buckets);
-    x->next = c->buckets[h];
-    c->buckets[h] = x;
-    c->n++;
+    if (keep && (old = find(c, x->s.workspace_id)) != NULL && keep(old, partition, &x->s)) {
+        kept = 1;
+    } else {
+        old = unlink_node(c, x->s.workspace_id);
+        grow(c);
+        size_t h = hash(x->s.workspace_id, c->n_buckets);
+        x->next = c->buckets[h];
+        c->buckets[h] = x;
+        c->n++;
+    }
     pthread_mutex_unlock(&c->lock);
-    node_free(old);
-    return 0;
+    node_free(kept ? x : old);
+    return kept;
+}
+
+int applied_put_take(applied *c, int32_t partition, wsstate *s)
+{
+    return put_unless(c, partition, s, NULL) < 0 ? -1 : 0;
+}
+
+/* A record of another partition at a version at least as high stays. */
+static int held_is_newer(const node *held, int32_t partition, const wsstate *s)
+{
+    return held->partition != partition && held->s.version >= s->version;
 }
 
 int applied_restore_take(applied *c, int32_t partition, wsstate *s)
 {
-    int keep_other = 0;
-    node *x;
-
-    if (c != NULL && s->workspace_id != NULL) {
-        pthread_mutex_lock(&c->lock);
-        x = find(c, s->workspace_id);
-        keep_other = x && x->partition != partition && x->s.version >= s->version;
-        pthread_mutex_unlock(&c->lock);
-    }
-    if (keep_other) {
-        wsstate_fini(s);
-        return 1;
-    }
-    return applied_put_take(c, partition, s);
+    return put_unless(c, partition, s, held_is_newer);
 }
 
 int applied_mark_incomplete(applied *c, const char *id, wsstate *out)

@@ -212,8 +212,8 @@ int pacer_acquire_or_yield(pacer *p, pacer_priority prio, int (*give_up)(void *u
     waiter w = {give_up, ud};
     int rc;
 
-    if (p == NULL)
-        return 0;
+    if (p == NULL) /* unpaced: the job may still be asked to give up */
+        return give_up && give_up(ud) ? -1 : 0;
     pthread_mutex_lock(&p->lock);
     if (give_up && give_up(ud)) {
         rc = -1;

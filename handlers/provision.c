@@ -333,8 +333,10 @@ static int check_namespaces(provisioner *p, const desired *d, const wsstate *bas
             return -1;
         existed[i] = live != NULL;
         ours = live == NULL || desired_object_is_ours(live, d->project_id);
-        if (live && base)
-            wsstate_namespace_uid_is(base, ns, meta_string(live, "uid"), &same);
+        /* Renewed only when the record knows another uid: a record written
+         * before uids were kept knows none, and the labels decide alone. */
+        if (live && base && !wsstate_namespace_uid_is(base, ns, meta_string(live, "uid"), &same))
+            same = 1;
         renewed[i] = !same;
         json_decref(live);
         if (!ours) {
@@ -852,22 +854,29 @@ static int converge(provisioner *p, const ws_event *ev, int32_t partition, const
 
 /* Writes the record the event left in *out through the intent writer, on
  * this worker: the workspace's next event runs after this one returns, so
- * its write-ahead mark lands after this record.  Written, *out is emptied;
- * when the write failed, *out stays for the caller to write with the
- * outcome. */
-static void write_record(provisioner *p, int32_t partition, wsstate *out)
+ * its write-ahead mark lands after this record.  *out is emptied on every
+ * path: a record is never handed to another producer, which could deliver
+ * it after a later one of the same workspace.  Returns 0, or -1 with err
+ * set (transient) when it could not be written: the event is then tried
+ * again, and since the record in the store is marked incomplete, the retry
+ * takes the full path and writes its record anew. */
+static int write_record(provisioner *p, int32_t partition, wsstate *out, wf_err *err)
 {
-    log_ctx ctx = {.workspace_id = out->workspace_id, .duration_ms = -1};
-    wf_err err;
+    wsstate left;
+    wf_err why;
+    int rc = 0;
 
     if (out->workspace_id == NULL || p->intent == NULL)
-        return;
-    wf_err_init(&err);
-    if (p->intent(p->intent_ud, partition, out, &err) == 0) {
-        wsstate_fini(out);
-        return;
+        return 0;
+    wf_err_init(&why);
+    if (p->intent(p->intent_ud, partition, out, &why) != 0) {
+        if (applied_mark_incomplete(p->cache, out->workspace_id, &left))
+            wsstate_fini(&left);
+        wf_err_set(err, WF_TRANSIENT, "kafka.state", "state record not written: %s", why.msg);
+        rc = -1;
     }
-    log_warn(&ctx, "%s; written with the outcome instead", err.msg);
+    wsstate_fini(out);
+    return rc;
 }
 
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
@@ -911,7 +920,8 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         goto out;
     }
     rc = converge(p, ev, partition, &d, live, &prior, have, &cur, r, out, err);
-    write_record(p, partition, out);
+    if (write_record(p, partition, out, err) != 0)
+        rc = -1;
 out:
     p->own_upto = -1;
     json_decref(live);

@@ -430,9 +430,12 @@ char *wsstate_encode_stub(const wsstate *s, size_t *len)
         return NULL;
     }
     stub.event_id = NULL; /* an event id may be long; only a duplicate needs it */
+    stub.reason = NULL;
     stub.complete = 0;
     stub.objs = NULL;
     stub.n_objs = 0;
+    stub.ns_uids = NULL; /* an incomplete record is never a base */
+    stub.n_ns_uids = 0;
     text = wsstate_encode(&stub, len);
     free(stub.event);
     json_decref(event);

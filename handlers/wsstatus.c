@@ -255,12 +255,14 @@ json_t *wsstatus_describe(const wsstate *s, const ws_event *ev, const desired *d
         wsstatus_each(d, describe_object, &c);
     if (c.failed)
         goto fail;
+    /* objects first: once set, out owns it on every path below. */
+    if (json_object_set_new(out, "objects", c.objects))
+        goto fail_out;
     if (json_object_set_new(out, "project",
                             str_or_null(d && d->flyte_wanted && s->flyte ? d->project_id : NULL)) ||
         json_object_set_new(out, "console_url",
                             str_or_null(d && d->flyte_wanted ? d->console_url : NULL)) ||
         json_object_set_new(out, "namespaces", namespaces_of(d)) ||
-        json_object_set_new(out, "objects", c.objects) ||
         json_object_set_new(out, "recorded_objects", json_integer((json_int_t)s->n_objs)) ||
         json_object_set_new(out, "unnamed_objects",
                             json_integer((json_int_t)(s->n_objs - c.named))) ||
