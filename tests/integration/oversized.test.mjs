@@ -18,13 +18,16 @@ const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
 const SIZE = 1009858;
 
-// A readable event of exactly SIZE bytes: many members, padded in `actor`.
+// A readable event of exactly SIZE bytes: services beyond Flyte's with long
+// names (ignored by wsflyte, bounded only by the event's limits), padded in
+// `actor`.  Members would not do: their permission matrix must fit one
+// ConfigMap (1 MiB), which refuses the event before any API is asked.
 function bigEvent(workspace) {
   const e = makeEvent({ workspace });
-  e.workspace.members = Array.from({ length: 8700 }, (_, i) => ({
-    user_id: `user-${String(i).padStart(5, '0')}-${'m'.repeat(40)}`, email: `user-${i}@example.com`, role: 'VIEWER',
-  }));
   e.actor = '';
+  for (let i = 0; Buffer.byteLength(JSON.stringify(e)) < SIZE - 40000; i++) {
+    e.workspace.services.push(`other-${String(i).padStart(4, '0')}-${'s'.repeat(1000)}`);
+  }
   const pad = SIZE - Buffer.byteLength(JSON.stringify(e));
   assert.ok(pad > 0 && pad < 65536, `padding ${pad}`);
   e.actor = 'a'.repeat(pad);
