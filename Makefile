@@ -91,7 +91,7 @@ E2E_PART_A ?= $(addprefix tests/integration/,cli.test.mjs state.test.mjs ops.tes
               superseded.test.mjs drift-fight.test.mjs trace.test.mjs)
 E2E_PART_B ?= $(addprefix tests/integration/,delivery.test.mjs backlog.test.mjs \
               oversized.test.mjs security.test.mjs drift.test.mjs render-diff.test.mjs \
-              partial.test.mjs settle.test.mjs)
+              partial.test.mjs settle.test.mjs foreign-recreate.test.mjs drift-large.test.mjs)
 E2E_PART_C := $(filter-out $(E2E_PART_A) $(E2E_PART_B),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 6
