@@ -822,6 +822,8 @@ static const char *record_note(const live *l, const char *ws)
 {
     const char *st = ws ? json_string_value(json_object_get(l->records, ws)) : NULL;
 
+    if (ws == NULL)
+        return "no workspace label";
     if (st == NULL)
         return "no record";
     if (strcmp(st, "wanted") == 0)
@@ -893,21 +895,20 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
     return s ? s : dflt;
 }
 
+/* A finding and the order it was found in. */
+typedef struct ranked {
+    const json_t *f;
+    size_t order;
+} ranked;
+
+/* By workspace (findings without one last), then in the order found. */
 static int by_workspace(const void *x, const void *y)
 {
-    const char *a = str_or(*(json_t *const *)x, "workspace_id", NULL);
-    const char *b = str_or(*(json_t *const *)y, "workspace_id", NULL);
-    int c;
+    const ranked *p = x, *q = y;
+    const char *a = str_or(p->f, "workspace_id", NULL), *b = str_or(q->f, "workspace_id", NULL);
+    int c = a == NULL || b == NULL ? (a == NULL) - (b == NULL) : strcmp(a, b);
 
-    if (a == NULL || b == NULL) /* unlabelled last */
-        c = (a == NULL) - (b == NULL);
-    else
-        c = strcmp(a, b);
-    if (c == 0) /* stable: by the order found */
-        c = (*(json_t *const *)x < *(json_t *const *)y)
-                ? -1
-                : (*(json_t *const *)x > *(json_t *const *)y);
-    return c;
+    return c ? c : (p->order > q->order) - (p->order < q->order);
 }
 
 static void print_finding(const json_t *f)
@@ -933,19 +934,19 @@ typedef struct totals {
 static int print_all(json_t *findings, int json, const totals *t)
 {
     size_t n = json_array_size(findings);
-    json_t **sorted = calloc(n + 1, sizeof(*sorted));
+    ranked *sorted = calloc(n + 1, sizeof(*sorted));
     const char *prev = "";
     FILE *sum = json ? stderr : stdout;
 
     if (sorted == NULL)
         return -1;
     for (size_t i = 0; i < n; i++)
-        sorted[i] = json_array_get(findings, i);
+        sorted[i] = (ranked){json_array_get(findings, i), i};
     qsort(sorted, n, sizeof(*sorted), by_workspace);
     for (size_t i = 0; i < n; i++) {
-        const char *ws = str_or(sorted[i], "workspace_id", NULL);
+        const char *ws = str_or(sorted[i].f, "workspace_id", NULL);
         if (json) {
-            char *text = json_dumps(sorted[i], JSON_COMPACT);
+            char *text = json_dumps(sorted[i].f, JSON_COMPACT);
             if (text)
                 printf("%s\n", text);
             free(text);
@@ -958,7 +959,7 @@ static int print_all(json_t *findings, int json, const totals *t)
                 printf("no workspace label\n");
         }
         prev = ws;
-        print_finding(sorted[i]);
+        print_finding(sorted[i].f);
     }
     free(sorted);
     fprintf(sum,
