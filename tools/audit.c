@@ -202,10 +202,12 @@ static int keep(reading *r, const rd_kafka_message_t *m, wf_err *err)
             r->cap = cap;
         }
         e = &r->entries[r->n];
-        *e = (entry){strndup(m->key, m->key_len), (int)m->partition, 0, NULL, 0};
-        if (e->key == NULL || json_object_set_new(r->index, ik, json_integer((json_int_t)r->n)))
+        /* The key is not NUL-terminated: strndup would read past it. */
+        *e = (entry){malloc(m->key_len + 1), (int)m->partition, 0, NULL, 0};
+        if (e->key == NULL || json_object_set_new(r->index, ik, json_integer((json_int_t)r->n++)))
             return oom(err);
-        r->n++;
+        memcpy(e->key, m->key, m->key_len);
+        e->key[m->key_len] = '\0';
     }
     e->offset = m->offset;
     e->len = m->len;
