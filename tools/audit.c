@@ -30,11 +30,12 @@
 
 #define PROG "wsflyte-audit"
 
-#define K8S_PAGE           500
-#define FLYTE_PAGE         500
-#define LIST_TIMEOUT_MS    60000L
-#define ATTRIBUTES_TYPE    "WORKFLOW_EXECUTION_CONFIG"
-#define PROJECTS_ALL_STATE "value_in(state,0;1;2)" /* ACTIVE, ARCHIVED, SYSTEM_GENERATED */
+#define K8S_PAGE        500
+#define FLYTE_PAGE      500
+#define LIST_TIMEOUT_MS 60000L
+#define ATTRIBUTES_TYPE "WORKFLOW_EXECUTION_CONFIG"
+/* Every state: ACTIVE, ARCHIVED, SYSTEM_GENERATED, SYSTEM_ARCHIVED. */
+#define PROJECTS_ALL_STATE "value_in(state,0;1;2;3)"
 
 extern char **environ;
 
