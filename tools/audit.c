@@ -796,8 +796,12 @@ static int check_workspace(audit *a, const wf_config *cfg, const reading *r, con
         have_ev = wsstate_event_of(&s, &ev, &rerr) == 0;
         have_d = have_ev && desired_build(cfg, &ev, &d, &rerr) == 0;
     }
-    if (!have_d) {
-        rc = finding(a, id, "unreadable-record", NULL, NULL, NULL, NULL, rerr.msg, NULL);
+    if (!have_d) {                 /* nothing compared; its objects are not called orphans */
+        if (rc > 0 && !s.complete) /* a stub: its full form was too large to keep */
+            rc = finding(a, id, "incomplete-record", NULL, NULL, NULL, NULL,
+                         "the record keeps no event to render (a stub); not compared", NULL);
+        else
+            rc = finding(a, id, "unreadable-record", NULL, NULL, NULL, NULL, rerr.msg, NULL);
         goto out;
     }
     a->d = &d;
@@ -878,9 +882,11 @@ static int sweep(audit *a)
         owner = json_string_value(json_object_get(a->l->claimed, ck));
         snprintf(ck, sizeof(ck), "attrs:%s", key);
         /* A project whose record does not want Flyte keeps its attributes
-         * (wsflyte archives it, deleting nothing). */
+         * (wsflyte archives it, deleting nothing); an unreadable record's
+         * are told under it. */
         if (proj == NULL || !desired_project_is_ours(proj) || json_object_get(a->l->claimed, ck) ||
-            (owner && strcmp(owner, "not wanted") == 0))
+            (owner && strcmp(owner, "not wanted") == 0) ||
+            (owner == NULL && json_object_get(a->l->records, p)))
             continue;
         snprintf(name, sizeof(name), "%s/%s", p, json_string_value(json_object_get(v, "domain")));
         if (finding(a, p, "orphan-attributes", "flyteadmin/v1", "ProjectDomainAttributes", NULL,

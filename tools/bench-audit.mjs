@@ -3,6 +3,7 @@
 // wsflyte-audit over them, counting its requests from the servers' logs.
 //   node tools/bench-audit.mjs [N ...]      (default 1000; each N adds to the last)
 // WSFLYTE_BUILD_DIR selects the build (default build/).
+import { existsSync } from 'node:fs';
 import { Stack, makeEvent, run, bin } from '../tests/integration/harness.mjs';
 
 const sizes = process.argv.slice(2).map(Number);
@@ -33,12 +34,17 @@ try {
     await fetch(`${stack.flyteUrl}/_test/requests`, { method: 'DELETE' });
     await fetch(`${stack.kubeUrl}/_test/requests`, { method: 'DELETE' });
     const t1 = Date.now();
-    const a = await run(bin('wsflyte-audit'), ['--config', stack.configPath], { timeoutMs: 600000 });
+    // Peak memory from GNU time when there is one.
+    const timed = existsSync('/usr/bin/time');
+    const argv = ['--config', stack.configPath];
+    const a = timed ? await run('/usr/bin/time', ['-f', 'maxrss_kb=%M', bin('wsflyte-audit'), ...argv], { timeoutMs: 600000 })
+      : await run(bin('wsflyte-audit'), argv, { timeoutMs: 600000 });
     const secs = (Date.now() - t1) / 1000;
+    const rss = /maxrss_kb=(\d+)/.exec(a.stderr);
     const flyte = (await stack.flyteRequests()).length;
     const kube = (await stack.kubeRequests()).length;
     console.log(JSON.stringify({ workspaces: n, exit: a.code, seconds: secs, flyte_requests: flyte, kube_requests: kube,
-      summary: a.stdout.trim().split('\n').pop() }));
+      max_rss_mb: rss ? Math.round(Number(rss[1]) / 1024) : null, summary: a.stdout.trim().split('\n').pop() }));
     if (a.code !== 0) console.error(a.stdout.slice(0, 3000) + a.stderr);
   }
 } finally {
