@@ -8,6 +8,8 @@
 //   by hand: a labelled namespace no record owns,  -> exit 1: an orphan, a missing RoleBinding and an
 //   a recorded RoleBinding deleted, a project         orphan project, each named; --json one finding
 //   labelled managed-by=wsflyte without a record      a line; nothing else reported
+//   a quota patched by another writer, a project   -> differs (with the field), project-archived
+//   archived by hand
 //   an unreachable FlyteAdmin                      -> exit 2, a clear message
 //
 // Drift repair is off (reconcile.watch false, no resync) and wsflyte is
@@ -140,6 +142,30 @@ test('an orphan namespace, a deleted RoleBinding and a project without a record:
   // GETs only: what was changed by hand is still as it was
   const again = await audit(['--json']);
   assert.equal(again.stdout, j.stdout);
+});
+
+test('a quota changed by another writer and a project archived by hand: differs and project-archived', async () => {
+  const quota = '/api/v1/namespaces/ws-au-02-staging/resourcequotas/workspace-quota';
+  let r = await fetch(`${stack.kubeUrl}${quota}`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify({ spec: { hard: { 'requests.cpu': '99' } } }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  const project = await (await fetch(`${stack.flyteUrl}/api/v1/projects/ws-au-01`, { headers: { Accept: 'application/json' } })).json();
+  r = await fetch(`${stack.flyteUrl}/api/v1/projects/ws-au-01`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ id: 'ws-au-01', name: project.name, labels: project.labels, state: 'ARCHIVED' }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  const j = await audit(['--json']);
+  assert.equal(j.code, 1, j.stderr);
+  const found = j.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(found.filter((f) => ['ws-au-01', 'ws-au-02'].includes(f.workspace_id)), [
+    { workspace_id: 'ws-au-01', finding: 'project-archived', api_version: 'flyteadmin/v1', kind: 'FlyteProject', name: 'ws-au-01', detail: 'Flyte is wanted but the project is archived' },
+    { workspace_id: 'ws-au-02', finding: 'differs', api_version: 'v1', kind: 'ResourceQuota', namespace: 'ws-au-02-staging', name: 'workspace-quota', changes: ['spec.hard["requests.cpu"]: "99" -> "20"'] },
+  ]);
+  const h = await audit();
+  assert.match(h.stdout, /^workspace ws-au-02\n {2}differs: v1 ResourceQuota ws-au-02-staging\/workspace-quota\n {6}spec\.hard\["requests\.cpu"\]: "99" -> "20"$/m);
 });
 
 test('an unreachable FlyteAdmin or a bad configuration: exit 2 with a clear message', async () => {
