@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist bench-audit format format-check clean
 
 all: build
 
@@ -142,6 +142,12 @@ bench-restore: build
 BENCH_RELIST_ARGS ?=
 bench-relist: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-relist.mjs $(BENCH_RELIST_ARGS)
+
+# wsflyte-audit over 1,000 workspaces provisioned by wsflyte: its requests and
+# time (a few minutes; not part of `make test`).
+BENCH_AUDIT_ARGS ?= 1000
+bench-audit: build
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-audit.mjs $(BENCH_AUDIT_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \

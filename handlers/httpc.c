@@ -329,6 +329,9 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     if (body)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
     if (rc != CURLE_OK) {
+        if (rc == CURLE_WRITE_ERROR && buf.too_big) /* say why, not curl's "failure writing" */
+            snprintf(c->curl_error, sizeof(c->curl_error), "the answer is larger than %ld MiB",
+                     HTTPC_MAX_BODY / (1024 * 1024));
         free(buf.data);
         return (int)rc;
     }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, bin, ROOT } from './harness.mjs';
 
-const PROGRAMS = ['wsflyte', 'wsflyte-devkafka', 'wsflyte-produce', 'wsflyte-render', 'wsflyte-results', 'wsflyte-dlt', 'wsflyte-status'];
+const PROGRAMS = ['wsflyte', 'wsflyte-devkafka', 'wsflyte-produce', 'wsflyte-render', 'wsflyte-results', 'wsflyte-dlt', 'wsflyte-status', 'wsflyte-audit'];
 const VERSION = /project\(wsflyte VERSION (\S+)/.exec(readFileSync(join(ROOT, 'CMakeLists.txt'), 'utf8'))[1];
 
 for (const name of PROGRAMS) {

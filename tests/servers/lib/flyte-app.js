@@ -307,6 +307,24 @@ export function createFlyteAdmin(opts = {}) {
       attrs.delete(attrKey(p, d, req.resource_type || 0));
       return {};
     },
+    // resource_manager.go ListAll: every row of the type (any project, domain,
+    // workflow or launch plan level), most specific first (priority desc), in one
+    // answer without pagination.
+    ListMatchableAttributes(req) {
+      const rt = req.resource_type || 0;
+      if (enumType('flyteidl.admin.MatchableResource').valuesById[rt] === undefined) {
+        throw err(3, 'invalid value for resource_type');
+      }
+      const priority = (r) => (r.domain ? 2 : 1);
+      const rows = [...attrs.values()]
+        .filter((r) => r.resource_type === rt && (!req.org || req.org === ''))
+        .sort((a, b) => priority(b) - priority(a) || cmp(`${a.project}|${a.domain}`, `${b.project}|${b.domain}`));
+      return {
+        configurations: rows.map((r) => ({
+          attributes: r.attributes, domain: r.domain, project: r.project, workflow: '', launch_plan: '', org: '',
+        })),
+      };
+    },
     UpdateProjectAttributes(req) {
       const a = req.attributes;
       if (!a) throw missing('attributes');

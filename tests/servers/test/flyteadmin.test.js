@@ -334,6 +334,38 @@ test('routing errors: unknown route 404 code 5, wrong method 501 code 12', async
   assert.deepEqual(r.json, { code: 12, message: 'Method Not Allowed', details: [] });
 });
 
+test('GET matchable_attributes: every row of the type, most specific first, archived projects too, one answer', async () => {
+  await register(base);
+  await register({ ...base, id: 'ws-43' });
+  const wec = (sa) => ({ attributes: { matching_attributes: { workflow_execution_config: { security_context: { run_as: { k8s_service_account: sa } } } } } });
+  await call(B, 'PUT', '/api/v1/project_attributes/ws-42', wec('p42'));
+  await call(B, 'PUT', '/api/v1/project_domain_attributes/ws-43/staging', wec('s43'));
+  await call(B, 'PUT', '/api/v1/project_domain_attributes/ws-42/development', wec('d42'));
+  await call(B, 'PUT', '/api/v1/project_domain_attributes/ws-42/development', {
+    attributes: { matching_attributes: { cluster_resource_attributes: { attributes: { q: '1' } } } },
+  });
+  await put('ws-43', { id: 'ws-43', state: 'ARCHIVED' });
+  let r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=WORKFLOW_EXECUTION_CONFIG');
+  assert.equal(r.status, 200);
+  // MatchableAttributesConfiguration, unpopulated fields printed as grpc-gateway does
+  assert.deepEqual(Object.keys(r.json.configurations[0]), ['attributes', 'domain', 'project', 'workflow', 'launch_plan', 'org']);
+  assert.deepEqual(r.json.configurations.map((c) => [c.project, c.domain, c.workflow, c.launch_plan, c.org,
+    c.attributes.workflow_execution_config.security_context.run_as.k8s_service_account]), [
+    ['ws-42', 'development', '', '', '', 'd42'], ['ws-43', 'staging', '', '', '', 's43'], ['ws-42', '', '', '', '', 'p42']]);
+  assert.equal(r.json.configurations[0].attributes.workflow_execution_config.max_parallelism, 0);
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=1');
+  assert.deepEqual(r.json.configurations.map((c) => c.attributes), [{ cluster_resource_attributes: { attributes: { q: '1' } } }]);
+  // no resource_type: TASK_RESOURCE (the enum's zero), of which there is none
+  r = await call(B, 'GET', '/api/v1/matchable_attributes');
+  assert.deepEqual(r.json, { configurations: [] });
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=BOGUS');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, 'parsing field "resource_type": "BOGUS" is not a valid value');
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=99');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, 'parsing field "resource_type": "99" is not a valid value');
+});
+
 test('healthcheck and version', async () => {
   let r = await call(B, 'GET', '/healthcheck');
   assert.equal(r.status, 200);
