@@ -1289,6 +1289,11 @@ int desired_project_is_ours(const json_t *project)
     return m && strcmp(m, MANAGER_NAME) == 0;
 }
 
+int desired_project_archived(const json_t *project)
+{
+    return flyte_project_archived(project);
+}
+
 static const char *label_of(const json_t *obj, const char *key)
 {
     return json_string_value(

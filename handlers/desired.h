@@ -80,6 +80,9 @@ long long desired_recorded_version(const json_t *project);
 /* A project wsflyte did not register belongs to someone else: wsflyte
  * neither takes it over nor archives it. */
 int desired_project_is_ours(const json_t *project);
+/* Whether FlyteAdmin holds the project archived (ARCHIVED or
+ * SYSTEM_ARCHIVED, by name or number); anything else reads as active. */
+int desired_project_archived(const json_t *project);
 /* An object is the workspace's only when it carries wsflyte's labels for
  * that very workspace: a name alone proves nothing (another team, another
  * workspace whose custom domain renders the same name). */
