@@ -1,6 +1,6 @@
-/* The one level-triggered handler: decide stale and duplicate events,
- * read what wsflyte must not touch, then converge FlyteAdmin and Kubernetes
- * to the desired state (or make the workspace's footprint absent). */
+/* The one level-triggered handler, and the repairer: read, plan (plan.h
+ * decides everything), then act: the steps applied level by level, the
+ * record written.  Nothing here decides what to write. */
 #include "provision.h"
 
 #include <errno.h>
@@ -12,10 +12,11 @@
 #include "desired.h"
 #include "flyte.h"
 #include "k8s.h"
-#include "livediff.h"
 #include "log.h"
+#include "plan.h"
 
-#define RBAC_V1 "rbac.authorization.k8s.io/v1"
+#define RBAC_V1    "rbac.authorization.k8s.io/v1"
+#define ATTRS_TYPE "WORKFLOW_EXECUTION_CONFIG"
 
 /* ---- the provisioner ---- */
 
@@ -28,19 +29,6 @@ struct provisioner {
     void *intent_ud;
     provision_retire_fn retire;
     void *retire_ud;
-    /* The repair running on this provisioner: the record it writes from,
-     * and whether the version records on the objects confirmed it. */
-    struct {
-        const wsstate *rec;
-        const desired *d;
-        int checked;      /* the objects were read */
-        long long newer;  /* the newest version they hold, -1: none */
-        int project_read; /* the Flyte project was read */
-        char where[128];  /* which object holds it */
-    } guard;
-    /* During provision_event_after: versions recorded up to this are a
-     * failed newer event's own writes. */
-    long long own_upto;
 };
 
 void provisioner_set_intent(provisioner *p, provision_intent_fn fn, void *ud)
@@ -98,49 +86,22 @@ void provisioner_free(provisioner *p)
 
 /* ---- small helpers ---- */
 
-static int same_string(const json_t *a, const json_t *b, const char *key)
-{
-    const char *x = json_string_value(json_object_get(a, key));
-    const char *y = json_string_value(json_object_get(b, key));
-    return x && y && strcmp(x, y) == 0;
-}
-
-static int project_matches(const json_t *live, const json_t *want)
-{
-    return !flyte_project_archived(live) && same_string(live, want, "name") &&
-           same_string(live, want, "description") &&
-           json_equal(json_object_get(json_object_get(live, "labels"), "values"),
-                      json_object_get(json_object_get(want, "labels"), "values"));
-}
-
 static const char *meta_string(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
-static void foreign_namespace(const char *ns, const char *workspace_id, wf_err *err)
+static int oom(wf_err *err)
 {
-    wf_err_set(err, WF_PERMANENT, "k8s.foreign-namespace",
-               "namespace %s exists but is not wsflyte's for workspace %s (labels %s=%s and "
-               "%s=%s); wsflyte writes nothing into it, labels nothing in it and never deletes it",
-               ns, workspace_id, LABEL_MANAGED_BY, MANAGER_NAME, LABEL_WORKSPACE, workspace_id);
+    wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
+    return -1;
 }
 
 static int namespace_terminating(const json_t *ns)
 {
     const char *phase = json_string_value(json_object_get(json_object_get(ns, "status"), "phase"));
-    return json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp") != NULL ||
+    return meta_string(ns, "deletionTimestamp") != NULL ||
            (phase && strcmp(phase, "Terminating") == 0);
-}
-
-static int finish(prov_result *r, prov_status status, const char *reason, wf_err *err)
-{
-    r->status = status;
-    if (reason && (r->reason = strdup(reason)) == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
-        return -1;
-    }
-    return 0;
 }
 
 static int fill_present(prov_result *r, const desired *d, wf_err *err)
@@ -150,633 +111,267 @@ static int fill_present(prov_result *r, const desired *d, wf_err *err)
     r->console_url = d->console_url ? strdup(d->console_url) : NULL;
     r->namespaces = calloc(d->n_domains ? d->n_domains : 1, sizeof(char *));
     if (r->flyte_project == NULL || r->namespaces == NULL || (d->console_url && !r->console_url))
-        goto oom;
+        return oom(err);
     for (size_t i = 0; i < d->n_domains; i++) {
         if ((r->namespaces[i] = strdup(d->domains[i].namespace_name)) == NULL)
-            goto oom;
+            return oom(err);
         r->n_namespaces++;
     }
     return 0;
-oom:
-    wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
-    return -1;
 }
 
 static int fill_absent(prov_result *r, prov_status status, const char *reason, const char *project,
                        wf_err *err)
 {
-    if (finish(r, status, reason, err) != 0)
-        return -1;
-    if (project && (r->flyte_project = strdup(project)) == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "result: out of memory");
-        return -1;
-    }
+    r->status = status;
+    if ((reason && (r->reason = strdup(reason)) == NULL) ||
+        (project && (r->flyte_project = strdup(project)) == NULL))
+        return oom(err);
     return 0;
 }
 
-/* ---- what the state record knows ---- */
-
-/* Identities of desired objects: what a state record keys its content
- * hashes by. */
-static uint64_t identity(const char *kind, const char *a, const char *b, const char *c,
-                         const char *d)
+static int fill_answer(prov_result *r, const plan_answer *a, const desired *d, wf_err *err)
 {
-    char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "%s\n%s\n%s\n%s\n%s", kind, a ? a : "", b ? b : "",
-                     c ? c : "", d ? d : "");
-    return wsstate_hash(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+    if (a->present)
+        return fill_present(r, d, err);
+    return fill_absent(r, a->status, a->reason, a->project ? d->project_id : NULL, err);
 }
 
-static uint64_t object_id(const json_t *obj)
+/* ---- reads ---- */
+
+/* What one path read, owned, in the shape plan_view borrows. */
+typedef struct reads {
+    json_t *project;
+    json_t **namespaces; /* per domain */
+    json_t **attributes; /* per domain */
+    json_t **bindings;   /* per domain */
+    json_t **cleanup;    /* per entry of d->cleanup */
+    size_t n_domains, n_cleanup;
+    /* Other objects by identity (a repair's). */
+    uint64_t *ids;
+    json_t **objs;
+    size_t n_objs, cap_objs;
+    plan_view v;
+} reads;
+
+static int reads_lookup(void *ud, uint64_t id, const json_t **live)
 {
-    return identity("k8s", json_string_value(json_object_get(obj, "apiVersion")),
-                    json_string_value(json_object_get(obj, "kind")), meta_string(obj, "namespace"),
-                    meta_string(obj, "name"));
-}
-
-static uint64_t attributes_id(const char *domain)
-{
-    return identity("flyte-attributes", domain, NULL, NULL, NULL);
-}
-
-#define PROJECT_ID identity("flyte-project", NULL, NULL, NULL, NULL)
-
-static int add_obj(wsstate *s, size_t cap, uint64_t id, uint64_t hash)
-{
-    if (s->n_objs >= cap)
-        return -1;
-    s->objs[s->n_objs].id = id;
-    s->objs[s->n_objs++].hash = hash;
-    return 0;
-}
-
-static int add_manifests(wsstate *s, size_t cap, const json_t *objs)
-{
-    size_t i;
-    json_t *obj;
-
-    json_array_foreach(objs, i, obj)
-    {
-        if (add_obj(s, cap, object_id(obj), wsstate_hash_json(obj)) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* The digest of the sorted (identity, content) pairs, byte order fixed so
- * that a record read on another host compares equal. */
-static uint64_t pairs_digest(const wsstate *s, int flyte_wanted)
-{
-    size_t n = s->n_objs * 16 + 1;
-    unsigned char *buf = malloc(n);
-    uint64_t h;
-
-    if (buf == NULL)
-        return 0;
-    buf[0] = (unsigned char)flyte_wanted;
-    for (size_t i = 0; i < s->n_objs; i++)
-        for (int b = 0; b < 8; b++) {
-            buf[1 + i * 16 + b] = (unsigned char)(s->objs[i].id >> (56 - 8 * b));
-            buf[1 + i * 16 + 8 + b] = (unsigned char)(s->objs[i].hash >> (56 - 8 * b));
-        }
-    h = wsstate_hash(buf, n);
-    free(buf);
-    return h;
-}
-
-/* Fills cur with what d asks for: per object its identity and content
- * hash (the project, each domain's attributes, every manifest) and the
- * digest of them all; generic over the desired object lists, so a new kind
- * of object is diffed like the others.  Flyte absent keeps no objects: the
- * digest then covers the archive body and the names to clean up. */
-static int desired_state(const desired *d, wsstate *cur, wf_err *err)
-{
-    size_t cap = 1;
-
-    wsstate_init(cur);
-    if (d->flyte_wanted) {
-        cap += json_array_size(d->cluster_objects);
-        for (size_t i = 0; i < d->n_domains; i++)
-            cap += 1 + json_array_size(d->domains[i].objects);
-    } else {
-        cap = 2;
-    }
-    if ((cur->objs = calloc(cap, sizeof(*cur->objs))) == NULL)
-        goto oom;
-    if (!d->flyte_wanted) {
-        add_obj(cur, cap, identity("flyte-archive", NULL, NULL, NULL, NULL),
-                wsstate_hash_json(d->archive));
-        add_obj(cur, cap, identity("cleanup", NULL, NULL, NULL, NULL),
-                wsstate_hash_json(d->cleanup));
-        wsstate_sort(cur);
-        cur->digest = pairs_digest(cur, 0);
-        cur->n_objs = 0; /* nothing exists to remember */
-        return 0;
-    }
-    add_obj(cur, cap, PROJECT_ID, wsstate_hash_json(d->project));
-    for (size_t i = 0; i < d->n_domains; i++) {
-        const desired_domain *dd = &d->domains[i];
-        if (add_obj(cur, cap, attributes_id(dd->domain), wsstate_hash_json(dd->attributes)) ||
-            add_manifests(cur, cap, dd->objects))
-            goto oom;
-    }
-    if (add_manifests(cur, cap, d->cluster_objects) != 0)
-        goto oom;
-    wsstate_sort(cur);
-    cur->digest = pairs_digest(cur, 1);
-    return 0;
-oom:
-    wsstate_fini(cur);
-    wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
-    return -1;
-}
-
-/* Whether the object id must be written: always without a base record,
- * else when the record has it under another content hash, or not at all. */
-static int changed(const wsstate *base, const wsstate *cur, uint64_t id)
-{
-    uint64_t was, now = 0;
-
-    if (base == NULL)
-        return 1;
-    wsstate_find(cur, id, &now);
-    return !wsstate_find(base, id, &was) || was != now;
-}
-
-/* Whether a version recorded on the objects makes the event at v stale:
- * one a failed newer event of the workspace wrote (own_upto) does not. */
-static int recorded_newer(const provisioner *p, long long recorded, long long v)
-{
-    return recorded > v && recorded > p->own_upto;
-}
-
-/* ---- Flyte present ---- */
-
-/* Reads every namespace the event would create before anything is written
- * for the workspace, on every event that writes: a state record never
- * stands in for ownership, since a namespace it lists may have been deleted
- * and re-created by someone else since.  One that exists without wsflyte's
- * labels for this workspace fails the event (permanent) and is left
- * untouched.  existed[i] tells whether domain i's namespace exists: only
- * those can hold bindings to prune; renewed[i] that it exists but is not
- * the one base records (another uid), so base's hashes say nothing about
- * what is in it.  (One of ours still terminating is found by its apply.) */
-static int check_namespaces(provisioner *p, const desired *d, const wsstate *base, int *existed,
-                            int *renewed, wf_err *err)
-{
-    for (size_t i = 0; i < d->n_domains; i++) {
-        const char *ns = d->domains[i].namespace_name;
-        json_t *live = NULL;
-        int ours, same = 1;
-
-        if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
-            return -1;
-        existed[i] = live != NULL;
-        ours = live == NULL || desired_object_is_ours(live, d->project_id);
-        /* Renewed only when the record knows another uid: a record written
-         * before uids were kept knows none, and the labels decide alone. */
-        if (live && base && !wsstate_namespace_uid_is(base, ns, meta_string(live, "uid"), &same))
-            same = 1;
-        renewed[i] = !same;
-        json_decref(live);
-        if (!ours) {
-            foreign_namespace(ns, d->project_id, err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Applies every domain's Namespace first: a namespace still terminating
- * from an earlier deletion makes the event wait (transient) before anything
- * else is written into it.  Each one's uid goes into cur. */
-static int apply_namespaces(provisioner *p, const desired *d, int *created, wsstate *cur,
-                            wf_err *err)
-{
-    for (size_t i = 0; i < d->n_domains; i++) {
-        const desired_domain *dd = &d->domains[i];
-        json_t *live = NULL;
-        int terminating;
-
-        if (k8s_apply(p->kube, json_array_get(dd->objects, 0), &live, &created[i], err) != 0)
-            return -1;
-        terminating = namespace_terminating(live);
-        if (meta_string(live, "uid") &&
-            wsstate_set_namespace_uid(cur, dd->namespace_name, meta_string(live, "uid")) != 0) {
-            json_decref(live);
-            wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
-            return -1;
-        }
-        json_decref(live);
-        if (terminating) {
-            wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
-                       "namespace %s is still terminating from an earlier deletion; waiting "
-                       "for it to go before re-creating it",
-                       dd->namespace_name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Attributes need an active project, so this runs after the project.
- * Writes only what changed since base (everything without one). */
-static int apply_domain(provisioner *p, const char *project, const desired_domain *dd,
-                        const wsstate *base, const wsstate *cur, wf_err *err)
-{
-    size_t i;
-    json_t *obj;
-
-    if (changed(base, cur, attributes_id(dd->domain)) &&
-        flyte_put_domain_attributes(p->flyte, project, dd->domain, dd->attributes, err) != 0)
-        return -1;
-    json_array_foreach(dd->objects, i, obj)
-    {
-        if (i > 0 && changed(base, cur, object_id(obj)) &&
-            k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int binding_wanted(const desired_domain *dd, const char *name)
-{
-    size_t i;
-    json_t *n;
-
-    json_array_foreach(dd->bindings, i, n)
-    {
-        if (strcmp(json_string_value(n), name) == 0)
+    const reads *rd = ud;
+    for (size_t i = 0; i < rd->n_objs; i++)
+        if (rd->ids[i] == id) {
+            *live = rd->objs[i];
             return 1;
-    }
-    return 0;
-}
-
-/* Deletes the member RoleBindings of one of the workspace's own (checked)
- * namespaces that the event no longer wants (former members, changed
- * roles: roleRef is immutable, so a new role is a new binding).  The label
- * selector only narrows the LIST; a binding is deleted only when its name
- * is one wsflyte renders for members, so bindings of another installation
- * or another writer that happen to carry the labels survive.  Deletes carry
- * the listed uid. */
-static int prune_bindings(provisioner *p, const desired *d, const desired_domain *dd, wf_err *err)
-{
-    char selector[512];
-    json_t *items = NULL, *item;
-    size_t i;
-    int rc = 0;
-
-    desired_member_selector(d->project_id, selector, sizeof(selector));
-    if (k8s_list(p->kube, RBAC_V1, "RoleBinding", dd->namespace_name, selector, &items, err) != 0)
-        return -1;
-    json_array_foreach(items, i, item)
-    {
-        const char *ns = meta_string(item, "namespace"), *name = meta_string(item, "name");
-        if (ns == NULL || name == NULL || strcmp(ns, dd->namespace_name) != 0 ||
-            !desired_is_binding_name(name) || !desired_object_is_ours(item, d->project_id) ||
-            binding_wanted(dd, name))
-            continue;
-        if (k8s_delete(p->kube, RBAC_V1, "RoleBinding", ns, name, meta_string(item, "uid"), err) !=
-            0) {
-            rc = -1;
-            break;
         }
-    }
-    json_decref(items);
-    return rc;
-}
-
-/* Whether base records an object cur no longer has (both sorted by id). */
-static int drops_any(const wsstate *base, const wsstate *cur)
-{
-    size_t j = 0;
-
-    for (size_t i = 0; i < base->n_objs; i++) {
-        while (j < cur->n_objs && cur->objs[j].id < base->objs[i].id)
-            j++;
-        if (j == cur->n_objs || cur->objs[j].id != base->objs[i].id)
-            return 1;
-    }
     return 0;
 }
 
-/* Deletes by name every object the base record says wsflyte created that
- * the event no longer wants (former members' bindings, a changed role's
- * old binding): the names come from re-rendering the event the record
- * kept, so no LIST is needed.  Namespaces are never deleted this way (a
- * domain dropped from the configuration keeps its namespace, as before).
- * Returns 1 when the record's event cannot be rendered any more (the
- * caller then prunes by listing). */
-static int delete_dropped(provisioner *p, const wsstate *base, const wsstate *cur, wf_err *err)
-{
-    ws_event pev;
-    desired pd;
-    wf_err ignored;
-    int rc = 1;
-
-    /* Most events drop nothing (a member joins, a quota changes): then the
-     * recorded event need not be rendered again to name what to delete. */
-    if (!drops_any(base, cur))
-        return 0;
-    memset(&pd, 0, sizeof(pd));
-    wf_err_init(&ignored);
-    if (wsstate_event_of(base, &pev, &ignored) == 0 &&
-        desired_build(p->cfg, &pev, &pd, &ignored) == 0 && pd.flyte_wanted) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i <= pd.n_domains; i++) {
-            json_t *objs = i < pd.n_domains ? pd.domains[i].objects : pd.cluster_objects, *obj;
-            size_t j;
-            json_array_foreach(objs, j, obj)
-            {
-                uint64_t id = object_id(obj), h;
-                const char *kind = json_string_value(json_object_get(obj, "kind"));
-                if (strcmp(kind, "Namespace") == 0 || !wsstate_find(base, id, &h) ||
-                    wsstate_find(cur, id, &h))
-                    continue;
-                if (k8s_delete(p->kube, json_string_value(json_object_get(obj, "apiVersion")), kind,
-                               meta_string(obj, "namespace"), meta_string(obj, "name"), NULL,
-                               err) != 0) {
-                    rc = -1;
-                    break;
-                }
-            }
-        }
-    }
-    desired_fini(&pd);
-    ws_event_fini(&pev);
-    return rc;
-}
-
-/* Registers the project when FlyteAdmin has none.  When another writer
- * registered it first, *live_out is the project FlyteAdmin holds (new
- * reference) and *stale tells whether it is newer than the event; a
- * project someone else registered is an error. */
-static int register_project(provisioner *p, const desired *d, long long version, json_t **live_out,
-                            int *stale, wf_err *err)
-{
-    int exists = 0;
-
-    *live_out = NULL;
-    *stale = 0;
-    if (flyte_register_project(p->flyte, d->project, &exists, err) != 0)
-        return -1;
-    if (!exists)
-        return 0;
-    if (flyte_get_project(p->flyte, d->project_id, live_out, err) != 0)
-        return -1;
-    if (*live_out == NULL) {
-        wf_err_set(err, WF_TRANSIENT, "flyte.race",
-                   "project %s: registration answered 409 but the project is not readable",
-                   d->project_id);
-        return -1;
-    }
-    if (!desired_project_is_ours(*live_out)) {
-        wf_err_set(err, WF_PERMANENT, "flyte.foreign-project",
-                   "project %s exists in FlyteAdmin but is not managed by wsflyte", d->project_id);
-        return -1;
-    }
-    *stale = desired_recorded_version(*live_out) > version;
-    return 0;
-}
-
-/* Prunes what the event no longer wants: by name from base, or (without
- * one, or in a namespace that is not the one base records) by listing the
- * member bindings of the namespaces that existed. */
-static int prune(provisioner *p, const desired *d, const wsstate *base, const wsstate *cur,
-                 const int *existed, const int *renewed, wf_err *err)
-{
-    int rc = base ? delete_dropped(p, base, cur, err) : 1;
-
-    if (rc < 0)
-        return -1;
-    /* A namespace this apply created holds nothing older to prune. */
-    for (size_t i = 0; i < d->n_domains; i++)
-        if (existed[i] && (rc == 1 || renewed[i]) && prune_bindings(p, d, &d->domains[i], err) != 0)
-            return -1;
-    return 0;
-}
-
-/* Converges a workspace whose namespaces check_namespaces found free or
- * its own.  With base, only objects whose content changed since it are
- * written; a project registered now (someone removed it) makes everything
- * be written again. */
-static int converge_present(provisioner *p, const ws_event *ev, const desired *d,
-                            const json_t *live, const int *existed, const int *renewed,
-                            int *created, const wsstate *base, wsstate *cur, prov_result *r,
-                            wf_err *err)
-{
-    json_t *raced = NULL, *obj;
-    int needs_update, stale = 0;
-    size_t i;
-
-    if (live == NULL) {
-        int rc = register_project(p, d, ev->workspace_version, &raced, &stale, err);
-        base = NULL;
-        live = raced;
-        needs_update = rc == 0 && live && !project_matches(live, d->project);
-        json_decref(raced);
-        if (rc != 0 || stale)
-            return rc != 0 ? -1 : finish(r, PROV_SKIPPED, "stale", err);
-    } else {
-        needs_update = !project_matches(live, d->project);
-    }
-    /* A namespace created now (someone deleted one the record lists) gets
-     * all of its objects again. */
-    if (apply_namespaces(p, d, created, cur, err) != 0)
-        return -1;
-    if (needs_update && flyte_update_project(p->flyte, d->project, err) != 0)
-        return -1;
-    for (i = 0; i < d->n_domains; i++)
-        if (apply_domain(p, d->project_id, &d->domains[i], created[i] || renewed[i] ? NULL : base,
-                         cur, err) != 0)
-            return -1;
-    if (prune(p, d, base, cur, existed, renewed, err) != 0)
-        return -1;
-    json_array_foreach(d->cluster_objects, i, obj)
-    {
-        if (changed(base, cur, object_id(obj)) && k8s_apply(p->kube, obj, NULL, NULL, err) != 0)
-            return -1;
-    }
-    return fill_present(r, d, err);
-}
-
-/* Order: the namespaces are read (nothing is written for a workspace whose
- * names someone else holds), the project record first (so nothing in
- * Kubernetes exists without one), namespaces (wait if terminating),
- * project update (re-activation), per domain attributes and objects,
- * pruning in the namespaces that existed before, cluster-wide objects. */
-static int apply_present(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                         const wsstate *base, wsstate *cur, prov_result *r, wf_err *err)
+static int reads_init(reads *rd, const desired *d, wf_err *err)
 {
     size_t n = d->n_domains ? d->n_domains : 1;
-    int *existed = calloc(3 * n, sizeof(int));
-    int rc;
 
-    if (existed == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
-        return -1;
-    }
-    rc = check_namespaces(p, d, base, existed, existed + n, err);
-    if (rc == 0)
-        rc = converge_present(p, ev, d, live, existed, existed + n, existed + 2 * n, base, cur, r,
-                              err);
-    free(existed);
-    return rc;
+    memset(rd, 0, sizeof(*rd));
+    rd->n_domains = d->n_domains;
+    rd->n_cleanup = json_array_size(d->cleanup);
+    rd->namespaces = calloc(n, sizeof(json_t *));
+    rd->attributes = calloc(n, sizeof(json_t *));
+    rd->bindings = calloc(n, sizeof(json_t *));
+    rd->cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
+    if (!rd->namespaces || !rd->attributes || !rd->bindings || !rd->cleanup)
+        return oom(err);
+    rd->v.namespaces = (const json_t *const *)rd->namespaces;
+    rd->v.attributes = (const json_t *const *)rd->attributes;
+    rd->v.bindings = (const json_t *const *)rd->bindings;
+    rd->v.cleanup = (const json_t *const *)rd->cleanup;
+    rd->v.object = reads_lookup;
+    rd->v.object_ud = rd;
+    return 0;
 }
 
-/* ---- Flyte absent ---- */
+static void reads_fini(reads *rd)
+{
+    json_decref(rd->project);
+    for (size_t i = 0; i < rd->n_domains; i++) {
+        json_decref(rd->namespaces ? rd->namespaces[i] : NULL);
+        json_decref(rd->attributes ? rd->attributes[i] : NULL);
+        json_decref(rd->bindings ? rd->bindings[i] : NULL);
+    }
+    for (size_t i = 0; rd->cleanup && i < rd->n_cleanup; i++)
+        json_decref(rd->cleanup[i]);
+    for (size_t i = 0; i < rd->n_objs; i++)
+        json_decref(rd->objs[i]);
+    free(rd->namespaces);
+    free(rd->attributes);
+    free(rd->bindings);
+    free(rd->cleanup);
+    free(rd->ids);
+    free(rd->objs);
+    memset(rd, 0, sizeof(*rd));
+}
+
+/* Keeps obj (taken, NULL: absent) as what was read of id. */
+static int reads_put(reads *rd, uint64_t id, json_t *obj, wf_err *err)
+{
+    if (rd->n_objs == rd->cap_objs) {
+        size_t cap = rd->cap_objs ? 2 * rd->cap_objs : 16;
+        uint64_t *ids = realloc(rd->ids, cap * sizeof(*ids));
+        json_t **objs = ids ? realloc(rd->objs, cap * sizeof(*objs)) : NULL;
+        if (ids)
+            rd->ids = ids;
+        if (objs == NULL) {
+            json_decref(obj);
+            return oom(err);
+        }
+        rd->objs = objs;
+        rd->cap_objs = cap;
+    }
+    rd->ids[rd->n_objs] = id;
+    rd->objs[rd->n_objs++] = obj;
+    return 0;
+}
+
+static int read_project(provisioner *p, const desired *d, reads *rd, wf_err *err)
+{
+    if (flyte_get_project(p->flyte, d->project_id, &rd->project, err) != 0)
+        return -1;
+    rd->v.project_read = 1;
+    rd->v.project = rd->project;
+    return 0;
+}
+
+static int read_namespaces(provisioner *p, const desired *d, reads *rd, wf_err *err)
+{
+    for (size_t i = 0; i < d->n_domains; i++)
+        if (k8s_get(p->kube, "v1", "Namespace", NULL, d->domains[i].namespace_name,
+                    &rd->namespaces[i], err) != 0)
+            return -1;
+    rd->v.namespaces_read = 1;
+    return 0;
+}
 
 static const char *entry_string(const json_t *entry, const char *key)
 {
     return json_string_value(json_object_get(entry, key));
 }
 
-/* Reads every object of d->cleanup by name into live (one element per
- * entry: the object, or null when it does not exist). */
-static int read_cleanup(provisioner *p, const desired *d, json_t *live, wf_err *err)
+static int read_cleanup(provisioner *p, const desired *d, reads *rd, wf_err *err)
 {
     size_t i;
-    json_t *entry;
+    json_t *e;
 
-    json_array_foreach(d->cleanup, i, entry)
+    json_array_foreach(d->cleanup, i, e)
     {
-        json_t *obj = NULL;
-        if (k8s_get(p->kube, entry_string(entry, "apiVersion"), entry_string(entry, "kind"),
-                    entry_string(entry, "namespace"), entry_string(entry, "name"), &obj,
-                    err) != 0 ||
-            json_array_append_new(live, obj ? obj : json_null()) != 0)
+        if (k8s_get(p->kube, entry_string(e, "apiVersion"), entry_string(e, "kind"),
+                    entry_string(e, "namespace"), entry_string(e, "name"), &rd->cleanup[i],
+                    err) != 0)
             return -1;
     }
     return 0;
 }
 
-/* The newest version annotated on the workspace's own namespaces among
- * the objects read; *foreign is the first rendered namespace held by
- * someone else (NULL when none). */
-static long long own_namespaces_version(const desired *d, const json_t *live, const char **foreign)
+static int read_bindings(provisioner *p, const desired *d, const int *need, reads *rd, wf_err *err)
 {
-    long long newest = -1;
-    size_t i;
-    json_t *entry;
+    char selector[512];
 
-    *foreign = NULL;
-    json_array_foreach(d->cleanup, i, entry)
-    {
-        const json_t *obj = json_array_get(live, i);
-        if (strcmp(entry_string(entry, "kind"), "Namespace") != 0 || json_is_null(obj))
-            continue;
-        if (!desired_object_is_ours(obj, d->project_id)) {
-            if (*foreign == NULL)
-                *foreign = entry_string(entry, "name");
-            continue;
-        }
-        json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
-        long long v =
-            desired_parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
-        if (v > newest)
-            newest = v;
-    }
-    return newest;
+    desired_member_selector(d->project_id, selector, sizeof(selector));
+    for (size_t i = 0; i < d->n_domains; i++)
+        if (need[i] && k8s_list(p->kube, RBAC_V1, "RoleBinding", d->domains[i].namespace_name,
+                                selector, &rd->bindings[i], err) != 0)
+            return -1;
+    return 0;
 }
 
-/* Deletes the objects read that are the workspace's own and not already
- * going away, by name with their uid as precondition; counts them into
- * *deleted.  Anything else under those names is left alone. */
-static int delete_own(provisioner *p, const desired *d, const json_t *live, int *deleted,
+/* ---- acting on a plan ---- */
+
+/* What applying a plan learnt: the uid of each namespace, for the record. */
+typedef struct applied_ns {
+    wsstate *cur; /* NULL: not recorded (a repair) */
+} applied_ns;
+
+static int keep_uid(wsstate *cur, const char *ns, const json_t *live, wf_err *err)
+{
+    const char *uid = meta_string(live, "uid");
+    if (cur && uid && wsstate_set_namespace_uid(cur, ns, uid) != 0)
+        return oom(err);
+    return 0;
+}
+
+/* Applies one step.  A namespace the server answers as terminating makes
+ * the apply wait (transient): nothing goes into it. */
+static int apply_step(provisioner *p, const desired *d, const plan_step *s, wsstate *cur,
                       wf_err *err)
 {
-    size_t i;
-    json_t *entry;
+    json_t *live = NULL;
+    int exists = 0, rc = 0;
 
-    json_array_foreach(d->cleanup, i, entry)
-    {
-        const json_t *obj = json_array_get(live, i);
-        if (json_is_null(obj) || !desired_object_is_ours(obj, d->project_id) ||
-            json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
-            continue;
-        if (k8s_delete(p->kube, entry_string(entry, "apiVersion"), entry_string(entry, "kind"),
-                       entry_string(entry, "namespace"), entry_string(entry, "name"),
-                       meta_string(obj, "uid"), err) != 0)
+    switch (s->target) {
+    case PLAN_PROJECT:
+        if (s->op == PLAN_CREATE) {
+            if (flyte_register_project(p->flyte, s->want, &exists, err) != 0)
+                return -1;
+            if (exists) {
+                /* Registered by someone since it was read: read again. */
+                wf_err_set(err, WF_TRANSIENT, "flyte.race",
+                           "project %s was registered by another writer meanwhile; reading it "
+                           "again",
+                           d->project_id);
+                return -1;
+            }
+            return 0;
+        }
+        return flyte_update_project(p->flyte, s->want, err);
+    case PLAN_ATTRIBUTES:
+        return flyte_put_domain_attributes(p->flyte, d->project_id, s->name, s->want, err);
+    case PLAN_OBJECT:
+        if (s->op == PLAN_DELETE)
+            return k8s_delete(p->kube, s->api_version, s->kind, s->ns, s->name, s->uid, err);
+        if (strcmp(s->kind, "Namespace") != 0)
+            return k8s_apply(p->kube, s->want, NULL, NULL, err);
+        if (k8s_apply(p->kube, s->want, &live, NULL, err) != 0)
             return -1;
-        (*deleted)++;
+        if (namespace_terminating(live)) {
+            wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
+                       "namespace %s is still terminating from an earlier deletion; waiting "
+                       "for it to go before re-creating it",
+                       s->name);
+            rc = -1;
+        } else {
+            rc = keep_uid(cur, s->name, live, err);
+        }
+        json_decref(live);
+        return rc;
     }
     return 0;
 }
 
-/* Makes the workspace's Flyte footprint absent (see desired.archive and
- * desired.cleanup).  Everything is read first, by the names wsflyte renders:
- * a namespace of ours newer than the event makes it stale.  A rendered
- * namespace held by someone else is never touched; the rest of the
- * workspace is still removed (its members lose their access), and the
- * event then fails with k8s.foreign-namespace so that someone looks. */
-static int apply_absent(provisioner *p, const ws_event *ev, const desired *d, const json_t *live,
-                        prov_result *r, wf_err *err)
-{
-    json_t *objs = json_array();
-    const char *foreign = NULL;
-    int deleted = 0, rc = -1;
+/* Called after each step applied (a repair's report). */
+typedef void (*step_done_fn)(void *ud, const plan_step *s);
 
-    if (objs == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "provision: out of memory");
-        return -1;
-    }
-    if (read_cleanup(p, d, objs, err) != 0)
-        goto out;
-    if (recorded_newer(p, own_namespaces_version(d, objs, &foreign), ev->workspace_version)) {
-        rc = finish(r, PROV_SKIPPED, "stale", err);
-        goto out;
-    }
-    if (live &&
-        (!flyte_project_archived(live) ||
-         desired_recorded_version(live) != ev->workspace_version) &&
-        flyte_update_project(p->flyte, d->archive, err) != 0)
-        goto out;
-    if (delete_own(p, d, objs, &deleted, err) != 0)
-        goto out;
-    if (foreign) {
-        foreign_namespace(foreign, d->project_id, err);
-        goto out;
-    }
-    if (live == NULL && deleted == 0)
-        rc = fill_absent(r, PROV_SKIPPED, "flyte-not-enabled", NULL, err);
-    else
-        rc = fill_absent(r, PROV_SUCCEEDED,
-                         ev->type == WS_WORKSPACE_DELETED ? "workspace-deleted" : "flyte-removed",
-                         live ? d->project_id : NULL, err);
-out:
-    json_decref(objs);
-    return rc;
+/* Applies pl's steps level by level, in order; the first error wins. */
+static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate *cur,
+                      step_done_fn done, void *ud, wf_err *err)
+{
+    for (int level = 0; level < PLAN_LEVELS; level++)
+        for (size_t i = 0; i < pl->n_steps; i++) {
+            const plan_step *s = &pl->steps[i];
+            if (s->level != level || s->op == PLAN_KEEP)
+                continue;
+            if (apply_step(p, d, s, cur, err) != 0)
+                return -1;
+            if (done)
+                done(ud, s);
+        }
+    return 0;
+}
+
+static int plan_writes(const plan *pl)
+{
+    for (size_t i = 0; i < pl->n_steps; i++)
+        if (pl->steps[i].op != PLAN_KEEP)
+            return 1;
+    return 0;
 }
 
 /* ---- one event ---- */
-
-/* Answers a duplicate of the recorded apply from the record. */
-static int answer_from_record(const wsstate *prior, const desired *d, prov_result *r, wf_err *err)
-{
-    if (d->flyte_wanted)
-        return fill_present(r, d, err);
-    return fill_absent(r, prior->status, prior->reason, prior->project ? d->project_id : NULL, err);
-}
-
-/* Reads the Flyte project and classifies it: a project someone else owns
- * is left alone (an error when Flyte is wanted, absent otherwise). */
-static int read_project(provisioner *p, const desired *d, json_t **live, wf_err *err)
-{
-    if (flyte_get_project(p->flyte, d->project_id, live, err) != 0)
-        return -1;
-    if (*live && !desired_project_is_ours(*live)) {
-        json_decref(*live);
-        *live = NULL;
-        if (d->flyte_wanted) {
-            wf_err_set(err, WF_PERMANENT, "flyte.foreign-project",
-                       "project %s exists in FlyteAdmin but is not managed by wsflyte (no label "
-                       "%s=%s); refusing to take it over",
-                       d->project_id, FLYTE_LABEL_MANAGED, MANAGER_NAME);
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* Turns cur (the desired hashes) into the record of this completed apply,
  * stores it and copies it into *out. */
@@ -821,37 +416,6 @@ static int mark_before_writes(provisioner *p, int32_t partition, const desired *
     return rc;
 }
 
-static int is_stale(const prov_result *r)
-{
-    return r->status == PROV_SKIPPED && r->reason && strcmp(r->reason, "stale") == 0;
-}
-
-/* After the version checks: converge, then record the apply.  A failure
- * part way marks the record incomplete (its hashes no longer describe the
- * objects), and that record is the one to keep. */
-static int converge(provisioner *p, const ws_event *ev, int32_t partition, const desired *d,
-                    const json_t *live, const wsstate *prior, int have, wsstate *cur,
-                    prov_result *r, wsstate *out, wf_err *err)
-{
-    const wsstate *base = have && prior->flyte && prior->complete ? prior : NULL;
-    int rc;
-
-    if (have && prior->complete && mark_before_writes(p, partition, d, err) != 0)
-        return -1;
-    if (d->flyte_wanted)
-        rc = apply_present(p, ev, d, live, base, cur, r, err);
-    else
-        rc = apply_absent(p, ev, d, live, r, err);
-    if (rc != 0) {
-        if (have)
-            applied_mark_incomplete(p->cache, d->project_id, out);
-        return -1;
-    }
-    if (is_stale(r))
-        return 0;
-    return record(p, ev, partition, d, cur, r, out, err);
-}
-
 /* Writes the record the event left in *out through the intent writer, on
  * this worker: the workspace's next event runs after this one returns, so
  * its write-ahead mark lands after this record.  *out is emptied on every
@@ -879,6 +443,103 @@ static int write_record(provisioner *p, int32_t partition, wsstate *out, wf_err 
     return rc;
 }
 
+/* Reads what the plan of an event stands on: the project, and the
+ * namespaces (Flyte wanted: a record never stands in for ownership, a
+ * namespace it lists may have been re-created by someone else since) or
+ * every object by the names wsflyte renders (Flyte not wanted); then the
+ * member RoleBindings where the plan cannot prune by name. */
+static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, reads *rd,
+                          wf_err *err)
+{
+    const desired *d = in->d;
+    int *need;
+    int rc;
+
+    if (read_project(p, d, rd, err) != 0)
+        return -1;
+    if (!d->flyte_wanted)
+        return read_cleanup(p, d, rd, err);
+    if (read_namespaces(p, d, rd, err) != 0)
+        return -1;
+    if ((need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int))) == NULL)
+        return oom(err);
+    rc = plan_lists_needed(in, &rd->v, prior, need) ? read_bindings(p, d, need, rd, err) : 0;
+    free(need);
+    return rc;
+}
+
+/* Keeps the uid of each namespace the plan leaves as it is. */
+static int keep_read_uids(const desired *d, const reads *rd, const plan *pl, wsstate *cur,
+                          wf_err *err)
+{
+    for (size_t i = 0; i < pl->n_steps; i++) {
+        const plan_step *s = &pl->steps[i];
+        if (s->op == PLAN_KEEP && s->target == PLAN_OBJECT && s->domain >= 0 &&
+            strcmp(s->kind, "Namespace") == 0 &&
+            keep_uid(cur, s->name, rd->namespaces[s->domain], err) != 0)
+            return -1;
+    }
+    (void)d;
+    return 0;
+}
+
+/* Read, plan, mark, apply, record. */
+static int run_event(provisioner *p, const ws_event *ev, long long failed_version,
+                     int32_t partition, const desired *d, const wsstate *prior, int have,
+                     wsstate *cur, prov_result *r, wsstate *out, wf_err *err)
+{
+    plan_input in = {PLAN_FOR_EVENT, p->cfg, ev, d, cur, have ? prior : NULL,
+                     failed_version, NULL,   0,  0, 0};
+    desired pd;
+    reads rd;
+    plan pl;
+    int rc = -1, have_pd = 0;
+
+    memset(&pd, 0, sizeof(pd));
+    plan_init(&pl);
+    if (reads_init(&rd, d, err) != 0)
+        goto out;
+    rd.v.object = NULL; /* an event reads no other object: the record decides */
+    if (plan_needs_prior(&in)) {
+        wf_err ignored;
+        wf_err_init(&ignored);
+        /* A record whose event cannot be rendered any more prunes by listing. */
+        have_pd = plan_render_record(p->cfg, prior, &pd, &ignored) == 0 && pd.flyte_wanted;
+    }
+    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, err) != 0 ||
+        plan_make(&in, &rd.v, have_pd ? &pd : NULL, &pl, err) != 0)
+        goto out;
+    switch (pl.verdict) {
+    case PLAN_STALE:
+    case PLAN_DUPLICATE:
+        rc = fill_absent(r, PROV_SKIPPED, "stale", NULL, err);
+        goto out;
+    case PLAN_FAIL:
+    case PLAN_SUPERSEDED:
+        wf_err_set(err, pl.err.cls, pl.err.code, "%s", pl.err.msg);
+        goto out;
+    case PLAN_PROCEED:
+        break;
+    }
+    if (have && prior->complete && plan_writes(&pl) &&
+        mark_before_writes(p, partition, d, err) != 0)
+        goto out;
+    if (keep_read_uids(d, &rd, &pl, cur, err) != 0 ||
+        apply_plan(p, d, &pl, cur, NULL, NULL, err) != 0 || wf_err_is_set(&pl.err)) {
+        wf_err_set(err, pl.err.cls, pl.err.code, "%s", pl.err.msg);
+        if (have)
+            applied_mark_incomplete(p->cache, d->project_id, out);
+        goto out;
+    }
+    if (fill_answer(r, &pl.answer, d, err) == 0)
+        rc = record(p, ev, partition, d, cur, r, out, err);
+out:
+    plan_fini(&pl);
+    reads_fini(&rd);
+    desired_fini(&pd);
+    return rc;
+}
+
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
                     wsstate *out, wf_err *err)
 {
@@ -888,43 +549,32 @@ int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_
 int provision_event_after(provisioner *p, const ws_event *ev, long long failed_version,
                           int32_t partition, prov_result *r, wsstate *out, wf_err *err)
 {
-    long long v = ev->workspace_version;
-    json_t *live = NULL;
     wsstate prior, cur;
     int rc = -1, have;
     desired d;
 
     wsstate_init(out);
     wsstate_init(&cur);
-    if (desired_build(p->cfg, ev, &d, err) != 0) {
-        desired_fini(&d);
-        return -1;
-    }
-    have = applied_get(p->cache, d.project_id, &prior);
-    if (have && prior.version > v) {
-        rc = finish(r, PROV_SKIPPED, "stale", err);
+    memset(&d, 0, sizeof(d));
+    wsstate_init(&prior);
+    have = ev->ws.workspace_id && applied_get(p->cache, ev->ws.workspace_id, &prior);
+    /* Stale by the record: decided before anything is built. */
+    if (have && plan_stale_by_record(&prior, ev->workspace_version)) {
+        rc = fill_absent(r, PROV_SKIPPED, "stale", NULL, err);
         goto out;
     }
-    if (desired_state(&d, &cur, err) != 0)
+    if (desired_build(p->cfg, ev, &d, err) != 0 || plan_hashes(&d, &cur, err) != 0)
         goto out;
-    if (have && prior.version == v && prior.complete && prior.digest == cur.digest) {
+    if (have && plan_duplicate(&prior, ev->workspace_version, &cur)) {
         /* The record on the topic already says this: nothing to write. */
-        rc = answer_from_record(&prior, &d, r, err);
+        plan_answer a = {prior.status, prior.reason, d.flyte_wanted, prior.project};
+        rc = fill_answer(r, &a, &d, err);
         goto out;
     }
-    if (read_project(p, &d, &live, err) != 0)
-        goto out;
-    p->own_upto = failed_version;
-    if (recorded_newer(p, desired_recorded_version(live), v)) {
-        rc = finish(r, PROV_SKIPPED, "stale", err);
-        goto out;
-    }
-    rc = converge(p, ev, partition, &d, live, &prior, have, &cur, r, out, err);
+    rc = run_event(p, ev, failed_version, partition, &d, &prior, have, &cur, r, out, err);
     if (write_record(p, partition, out, err) != 0)
         rc = -1;
 out:
-    p->own_upto = -1;
-    json_decref(live);
     wsstate_fini(&prior);
     wsstate_fini(&cur);
     desired_fini(&d);
@@ -933,7 +583,6 @@ out:
 
 /* ---- drift repair ---- */
 
-#define ATTRS_TYPE "WORKFLOW_EXECUTION_CONFIG"
 /* A repair's log line shows this many field differences, each cut to
  * REPAIR_CHANGE_MAX bytes: enough to see what was done, bounded. */
 #define REPAIR_CHANGES_SHOWN 4
@@ -943,63 +592,17 @@ out:
 uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
                              const char *name)
 {
-    return identity("k8s", api_version, kind, ns, name);
+    return plan_object_id(api_version, kind, ns, name);
 }
 
 size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap)
 {
-    if (cap > 0)
-        out[0] = PROJECT_ID;
-    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
-        if (i + 1 < cap)
-            out[i + 1] = attributes_id(cfg->flyte.domains[i]);
-    return 1 + cfg->flyte.n_domains;
+    return plan_flyte_ids(cfg, out, cap);
 }
 
 int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err)
 {
-    ws_event ev;
-    int rc;
-
-    memset(d, 0, sizeof(*d));
-    rc = wsstate_event_of(rec, &ev, err);
-    if (rc == 0)
-        rc = desired_build(cfg, &ev, d, err);
-    ws_event_fini(&ev);
-    return rc;
-}
-
-/* Whether the record lists id with the content rendered now.  A record
- * written by a wsflyte that rendered the object differently is left to
- * the workspace's next event: a repair restores what was applied, it does
- * not roll out a new rendering. */
-static int recorded_as(const wsstate *rec, uint64_t id, const json_t *want)
-{
-    uint64_t h;
-    return wsstate_find(rec, id, &h) && h == wsstate_hash_json(want);
-}
-
-/* The field manager other than wsflyte with the newest managedFields entry
- * (RFC 3339 times of one server compare as strings), or NULL: a writer
- * that only removed fields owns none and leaves no entry. */
-static const char *last_other_manager(const json_t *live)
-{
-    json_t *mf = json_object_get(json_object_get(live, "metadata"), "managedFields"), *e;
-    const char *best = NULL, *best_time = "";
-    size_t i;
-
-    json_array_foreach(mf, i, e)
-    {
-        const char *m = json_string_value(json_object_get(e, "manager"));
-        const char *t = json_string_value(json_object_get(e, "time"));
-        if (m == NULL || strcmp(m, K8S_FIELD_MANAGER) == 0)
-            continue;
-        if (best == NULL || (t && strcmp(t, best_time) > 0)) {
-            best = m;
-            best_time = t ? t : "";
-        }
-    }
-    return best;
+    return plan_render_record(cfg, rec, d, err);
 }
 
 /* The first differences as one bounded text. */
@@ -1019,386 +622,45 @@ static void changes_text(const json_t *changes, char *buf, size_t len)
         snprintf(buf + used, len - used, "; and %zu more", n - REPAIR_CHANGES_SHOWN);
 }
 
-static void repaired(const char *ws, const char *api, uint64_t id, const char *kind, const char *ns,
-                     const char *name, const char *what, const char *who, repair_fn cb, void *ud)
+typedef struct repair_run {
+    const char *ws;
+    repair_fn cb;
+    void *ud;
+    int count;
+} repair_run;
+
+/* Each object repaired is logged with what differed and who changed it
+ * (managedFields), and reported. */
+static void repaired(void *ud, const plan_step *s)
 {
-    log_ctx ctx = {.workspace_id = ws, .duration_ms = -1};
-    repair_note note = {api, kind, ns, name, id, who};
-
-    log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", kind, ns ? ns : "",
-             ns ? "/" : "", name, what, who ? who : "unknown");
-    if (cb)
-        cb(ud, &note);
-}
-
-/* What a repair knows of the namespace of the domain it is in. */
-typedef enum repair_ns {
-    REPAIR_NS_UNCHECKED, /* not read yet: read before the first write into it */
-    REPAIR_NS_OURS,      /* wsflyte's for the workspace (found, or re-created now) */
-    REPAIR_NS_LEFT_ALONE /* someone else's, or missing: nothing in it is touched */
-} repair_ns;
-
-static void namespace_left_alone(const char *ns, const char *ws, int missing)
-{
-    if (missing)
-        log_warn(LOG_CTX_NONE,
-                 "namespace %s of workspace %s is missing: nothing is repaired in it until it "
-                 "is re-created",
-                 ns, ws);
-    else
-        log_warn(LOG_CTX_NONE,
-                 "namespace %s of workspace %s is not wsflyte's any more: left alone, nothing "
-                 "in it is repaired",
-                 ns, ws);
-}
-
-/* Reads namespace ns before a repair writes into it: only one that exists
- * and is wsflyte's for the workspace takes writes.  Sets *state; returns 0,
- * or -1 with err set. */
-static void guard_saw_namespace(provisioner *p, const json_t *ns);
-
-static int check_repair_namespace(provisioner *p, const char *ws, const char *ns, repair_ns *state,
-                                  wf_err *err)
-{
-    json_t *live = NULL;
-
-    if (k8s_get(p->kube, "v1", "Namespace", NULL, ns, &live, err) != 0)
-        return -1;
-    if (p->guard.rec != NULL)
-        guard_saw_namespace(p, live); /* a read the record's check counts too */
-    *state = live && desired_object_is_ours(live, ws) ? REPAIR_NS_OURS : REPAIR_NS_LEFT_ALONE;
-    if (*state == REPAIR_NS_LEFT_ALONE)
-        namespace_left_alone(ns, ws, live == NULL);
-    json_decref(live);
-    return 0;
-}
-
-/* ---- a repair writes only from a current record ---- */
-
-#define SUPERSEDED "state.superseded"
-
-/* The version annotated on a namespace (-1: none). */
-static long long namespace_version(const json_t *ns)
-{
-    json_t *ann = json_object_get(json_object_get(ns, "metadata"), "annotations");
-    return desired_parse_version(json_string_value(json_object_get(ann, ANNOTATION_VERSION)));
-}
-
-/* Notes a version an object of the workspace holds, when newer than the
- * record's and than any seen before. */
-static void guard_saw(provisioner *p, long long v, const char *kind, const char *name)
-{
-    if (v > p->guard.rec->version && v > p->guard.newer) {
-        p->guard.newer = v;
-        snprintf(p->guard.where, sizeof(p->guard.where), "%s %.100s", kind, name);
-    }
-}
-
-static void guard_saw_namespace(provisioner *p, const json_t *ns)
-{
-    if (ns && desired_object_is_ours(ns, p->guard.d->project_id))
-        guard_saw(p, namespace_version(ns), "namespace", meta_string(ns, "name"));
-}
-
-static void guard_saw_project(provisioner *p, const json_t *prj)
-{
-    p->guard.project_read = 1;
-    if (prj && desired_project_is_ours(prj))
-        guard_saw(p, desired_recorded_version(prj), "Flyte project", p->guard.d->project_id);
-}
-
-/* Called before each write of a repair.  The first time, reads what the
- * event path trusts, unless already read: the Flyte project's version
- * label and the version annotation of the workspace's own namespaces.
- * When any holds a newer version than the record, the record is
- * superseded (an event applied a newer version, from a record this
- * replica does not hold: the key moved to another partition) and writing
- * from it would undo that event.  Returns 0 to write; -1 with err set
- * (code SUPERSEDED when superseded). */
-static int repair_may_write(provisioner *p, wf_err *err)
-{
-    const desired *d = p->guard.d;
-
-    if (!p->guard.checked && p->guard.newer < 0) {
-        json_t *live = NULL;
-        if (!p->guard.project_read) {
-            if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
-                return -1;
-            guard_saw_project(p, live);
-            json_decref(live);
-        }
-        for (size_t i = 0; i < d->n_domains && p->guard.newer < 0; i++) {
-            live = NULL;
-            if (k8s_get(p->kube, "v1", "Namespace", NULL, d->domains[i].namespace_name, &live,
-                        err) != 0)
-                return -1;
-            guard_saw_namespace(p, live);
-            json_decref(live);
-        }
-        p->guard.checked = 1;
-    }
-    if (p->guard.newer < 0)
-        return 0;
-    wf_err_set(err, WF_PERMANENT, SUPERSEDED,
-               "state record of %s at version %lld is superseded: the %s holds version %lld",
-               d->project_id, p->guard.rec->version, p->guard.where, p->guard.newer);
-    return -1;
-}
-
-/* One rendered object: nothing to do when what the watch saw matches it;
- * else it is read (unless known gone) and applied when it is gone or
- * differs, into a namespace known to be wsflyte's (*ns, NULL for an object
- * outside the workspace's namespaces; a Namespace decides it).  *created
- * tells that the apply created it.  Returns 1 when repaired, 0 when
- * nothing differed or the namespace is left alone, -1 with err set. */
-static int repair_object(provisioner *p, const char *ws, const json_t *want, const json_t *seen,
-                         int known_gone, repair_ns *ns_state, repair_fn cb, void *ud, int *created,
-                         wf_err *err)
-{
-    const char *av = json_string_value(json_object_get(want, "apiVersion"));
-    const char *kind = json_string_value(json_object_get(want, "kind"));
-    const char *ns = meta_string(want, "namespace"), *name = meta_string(want, "name");
-    json_t *live = NULL, *after = NULL, *changes = json_array();
-    char what[REPAIR_WHAT_MAX];
-    int n = 0, rc = -1, is_ns = strcmp(kind, "Namespace") == 0;
-
-    *created = 0;
-    if (changes == NULL ||
-        (seen && (n = livediff_apply(want, seen, K8S_FIELD_MANAGER, changes)) < 0))
-        goto oom;
-    if (seen && n == 0) {
-        if (is_ns && ns_state)
-            *ns_state = REPAIR_NS_OURS; /* as the watch saw it, with wsflyte's labels */
-        rc = 0;
-        goto out;
-    }
-    json_array_clear(changes);
-    if (!known_gone && k8s_get(p->kube, av, kind, ns, name, &live, err) != 0)
-        goto out;
-    if (live && is_ns)
-        guard_saw_namespace(p, live);
-    if (live && is_ns && !desired_object_is_ours(live, ws)) {
-        namespace_left_alone(name, ws, 0);
-        if (ns_state)
-            *ns_state = REPAIR_NS_LEFT_ALONE;
-        rc = 0;
-        goto out;
-    }
-    if (live && is_ns && ns_state)
-        *ns_state = REPAIR_NS_OURS;
-    if (live && (n = livediff_apply(want, live, K8S_FIELD_MANAGER, changes)) < 0)
-        goto oom;
-    if (live && n == 0) {
-        rc = 0;
-        goto out;
-    }
-    /* Nothing is written into a namespace not known to be wsflyte's. */
-    if (!is_ns && ns_state && *ns_state == REPAIR_NS_UNCHECKED &&
-        check_repair_namespace(p, ws, ns, ns_state, err) != 0)
-        goto out;
-    if (!is_ns && ns_state && *ns_state == REPAIR_NS_LEFT_ALONE) {
-        rc = 0;
-        goto out;
-    }
-    if (live)
-        changes_text(changes, what, sizeof(what));
-    else
-        snprintf(what, sizeof(what), "deleted");
-    if (repair_may_write(p, err) != 0 || k8s_apply(p->kube, want, &after, created, err) != 0)
-        goto out;
-    if (is_ns && namespace_terminating(after)) {
-        wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
-                   "namespace %s is still terminating; re-creating it once it is gone", name);
-        goto out;
-    }
-    if (is_ns && ns_state)
-        *ns_state = REPAIR_NS_OURS;
-    repaired(ws, "k8s", object_id(want), kind, ns, name, what,
-             live ? last_other_manager(live) : NULL, cb, ud);
-    rc = 1;
-    goto out;
-oom:
-    wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
-out:
-    json_decref(live);
-    json_decref(after);
-    json_decref(changes);
-    return rc;
-}
-
-/* Whether req asks for object id, and what the watch saw of it. */
-static int asked(const repair_req *req, uint64_t id, const json_t **seen)
-{
-    *seen = NULL;
-    for (size_t i = 0; i < req->n_ids; i++)
-        if (req->ids[i] == id) {
-            *seen = req->seen ? req->seen[i] : NULL;
-            return 1;
-        }
-    return req->all_k8s;
-}
-
-/* In apply order (each domain's Namespace first), so that a re-created
- * namespace exists before what goes into it; a namespace re-created now
- * lost everything in it, so all its objects are applied again.  A domain
- * whose namespace is someone else's, or missing and not re-created, is
- * left whole: nothing in it is written. */
-static int repair_k8s(provisioner *p, const desired *d, const wsstate *rec, const repair_req *req,
-                      repair_fn cb, void *ud, int *count, wf_err *err)
-{
-    for (size_t i = 0; i <= d->n_domains; i++) {
-        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
-        repair_ns ns_state = REPAIR_NS_UNCHECKED;
-        int ns_created = 0;
-        size_t j;
-
-        json_array_foreach(objs, j, obj)
-        {
-            uint64_t id = object_id(obj);
-            const json_t *seen = NULL;
-            int created = 0, rc;
-
-            if (ns_state == REPAIR_NS_LEFT_ALONE)
-                break;
-            if (!recorded_as(rec, id, obj) || (!ns_created && !asked(req, id, &seen)))
-                continue;
-            rc = repair_object(p, d->project_id, obj, ns_created ? NULL : seen, ns_created,
-                               i < d->n_domains ? &ns_state : NULL, cb, ud, &created, err);
-            if (rc < 0)
-                return -1;
-            *count += rc;
-            if (i < d->n_domains && j == 0 && created)
-                ns_created = 1;
-        }
-    }
-    return 0;
-}
-
-/* The fields an UpdateProject writes, comparable: name, description,
- * labels, and state (anything not archived reads as ACTIVE). */
-static json_t *project_view(const json_t *prj)
-{
-    json_t *labels = json_object_get(json_object_get(prj, "labels"), "values");
-    const char *name = json_string_value(json_object_get(prj, "name"));
-    const char *desc = json_string_value(json_object_get(prj, "description"));
-
-    return json_pack("{s:s, s:s, s:O?, s:s}", "name", name ? name : "", "description",
-                     desc ? desc : "", "labels", labels, "state",
-                     flyte_project_archived(prj) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE);
-}
-
-static int repair_project(provisioner *p, const desired *d, const json_t *live, repair_fn cb,
-                          void *ud, int *count, wf_err *err)
-{
-    json_t *a = project_view(d->project), *b = project_view(live), *changes = json_array();
-    char what[REPAIR_WHAT_MAX];
-    int n = a && b && changes ? livediff_replace(a, b, changes) : -1;
-
-    if (n > 0)
-        changes_text(changes, what, sizeof(what));
-    json_decref(a);
-    json_decref(b);
-    json_decref(changes);
-    if (n < 0) {
-        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
-        return -1;
-    }
-    if (n == 0)
-        return 0;
-    if (repair_may_write(p, err) != 0 || flyte_update_project(p->flyte, d->project, err) != 0)
-        return -1;
-    repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id, what, NULL, cb,
-             ud);
-    (*count)++;
-    return 0;
-}
-
-static int repair_attributes(provisioner *p, const desired *d, const desired_domain *dd,
-                             repair_fn cb, void *ud, int *count, wf_err *err)
-{
-    json_t *live = NULL, *changes = json_array();
-    const char *domain;
+    repair_run *rr = ud;
+    log_ctx ctx = {.workspace_id = rr->ws, .duration_ms = -1};
+    int flyte = s->target != PLAN_OBJECT;
+    repair_note note = {flyte ? "flyte" : "k8s",
+                        s->target == PLAN_PROJECT ? "Project" : s->kind,
+                        flyte ? NULL : s->ns,
+                        s->name,
+                        s->id,
+                        s->writer};
     char what[REPAIR_WHAT_MAX], name[256];
-    int n = 0;
 
-    if (changes == NULL || flyte_get_domain_attributes(p->flyte, d->project_id, dd->domain,
-                                                       ATTRS_TYPE, &live, err) != 0) {
-        json_decref(changes);
-        if (changes == NULL)
-            wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
-        return -1;
+    if (s->changes)
+        changes_text(s->changes, what, sizeof(what));
+    else
+        snprintf(what, sizeof(what), "%s", s->op == PLAN_CREATE ? "deleted" : "differs");
+    if (s->target == PLAN_ATTRIBUTES) {
+        snprintf(name, sizeof(name), "%s/%s", rr->ws, s->name);
+        note.name = name;
     }
-    /* FlyteAdmin falls back to a project-level row ("domain": ""): the
-     * domain's own is then gone. */
-    domain = json_string_value(json_object_get(live, "domain"));
-    if (live == NULL || domain == NULL || strcmp(domain, dd->domain) != 0) {
-        snprintf(what, sizeof(what), "deleted");
-        n = 1;
-    } else if ((n = livediff_replace(dd->attributes, live, changes)) > 0) {
-        changes_text(changes, what, sizeof(what));
-    }
-    json_decref(live);
-    json_decref(changes);
-    if (n < 0) {
-        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
-        return -1;
-    }
-    if (n == 0)
-        return 0;
-    if (repair_may_write(p, err) != 0 ||
-        flyte_put_domain_attributes(p->flyte, d->project_id, dd->domain, dd->attributes, err) != 0)
-        return -1;
-    snprintf(name, sizeof(name), "%s/%s", d->project_id, dd->domain);
-    repaired(d->project_id, "flyte", attributes_id(dd->domain), "ProjectDomainAttributes", NULL,
-             name, what, NULL, cb, ud);
-    (*count)++;
-    return 0;
+    log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", note.kind,
+             note.ns ? note.ns : "", note.ns ? "/" : "", note.name, what,
+             s->writer ? s->writer : "unknown");
+    rr->count++;
+    if (rr->cb)
+        rr->cb(rr->ud, &note);
 }
 
-/* 1 + domains reads: the project, then each domain's attributes (readable
- * only while the project is active, so after restoring it). */
-static int repair_flyte(provisioner *p, const desired *d, const wsstate *rec, repair_fn cb,
-                        void *ud, int *count, wf_err *err)
-{
-    json_t *live = NULL;
-    int rc = 0;
-
-    if (flyte_get_project(p->flyte, d->project_id, &live, err) != 0)
-        return -1;
-    guard_saw_project(p, live);
-    if (p->guard.newer >= 0) {
-        /* A newer event's: the record is superseded. */
-        json_decref(live);
-        return repair_may_write(p, err);
-    }
-    if (live && !desired_project_is_ours(live)) {
-        /* Someone else's: not ours to restore. */
-        json_decref(live);
-        return 0;
-    }
-    if (recorded_as(rec, PROJECT_ID, d->project)) {
-        if (live == NULL) {
-            int exists = 0;
-            rc = repair_may_write(p, err);
-            if (rc == 0)
-                rc = flyte_register_project(p->flyte, d->project, &exists, err);
-            if (rc == 0) {
-                repaired(d->project_id, "flyte", PROJECT_ID, "Project", NULL, d->project_id,
-                         "deleted", NULL, cb, ud);
-                (*count)++;
-            }
-        } else {
-            rc = repair_project(p, d, live, cb, ud, count, err);
-        }
-    }
-    json_decref(live);
-    for (size_t i = 0; rc == 0 && i < d->n_domains; i++)
-        if (recorded_as(rec, attributes_id(d->domains[i].domain), d->domains[i].attributes))
-            rc = repair_attributes(p, d, &d->domains[i], cb, ud, count, err);
-    return rc;
-}
-
-/* The record rec, stored under partition, is superseded (err says by
+/* The record rec, stored under partition, is superseded (why says by
  * what): it is dropped from the store, unless an event replaced it since,
  * and tombstoned on its partition (this replica owns it), so that no
  * replica restores it again.  Nothing is written from it. */
@@ -1419,52 +681,179 @@ static void retire(provisioner *p, const wsstate *rec, int32_t partition, const 
                  err.msg, (int)partition);
 }
 
+/* What the watch saw of the objects req names, as reads: an object it saw
+ * needs no request when it matches. */
+static int seen_as_reads(const repair_req *req, reads *rd, wf_err *err)
+{
+    for (size_t i = 0; i < req->n_ids; i++) {
+        json_t *seen = req->seen ? req->seen[i] : NULL;
+        if (reads_put(rd, req->ids[i], json_incref(seen), err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether the plan made from the watch's copies finds anything to do. */
+static int screening_finds_work(const plan *pl)
+{
+    return plan_writes(pl);
+}
+
+/* Reads what a repair plans from: the project and every namespace (the
+ * version records on them tell a superseded record, and a namespace must
+ * be wsflyte's before anything is written into it), each domain's
+ * attributes when Flyte is asked and the project is readable, and every
+ * named object the watch did not see matching (kept[] from the screening:
+ * those keep the watch's copy). */
+static int read_for_repair(provisioner *p, const plan_input *in, const repair_req *req,
+                           const plan *screen, reads *rd, wf_err *err)
+{
+    const desired *d = in->d;
+    reads seen;
+    int rc = -1;
+
+    memset(&seen, 0, sizeof(seen));
+    if (read_project(p, d, rd, err) != 0 || read_namespaces(p, d, rd, err) != 0)
+        return -1;
+    if (req->flyte && rd->project && desired_project_is_ours(rd->project) &&
+        !desired_project_archived(rd->project)) {
+        for (size_t i = 0; i < d->n_domains; i++)
+            if (flyte_get_domain_attributes(p->flyte, d->project_id, d->domains[i].domain,
+                                            ATTRS_TYPE, &rd->attributes[i], err) != 0)
+                return -1;
+        rd->v.attributes_read = 1;
+    }
+    for (size_t i = 0; i <= d->n_domains; i++) {
+        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        size_t j;
+        json_array_foreach(objs, j, obj)
+        {
+            uint64_t id = plan_manifest_id(obj), h;
+            json_t *live = NULL;
+            int keep = 0;
+
+            if ((i < d->n_domains && j == 0) || !wsstate_find(in->record, id, &h))
+                continue; /* namespaces read above; never a name the record lacks */
+            for (size_t k = 0; screen && k < screen->n_steps; k++)
+                if (screen->steps[k].id == id && screen->steps[k].op == PLAN_KEEP)
+                    keep = 1;
+            if (keep) {
+                for (size_t k = 0; req->seen && k < req->n_ids; k++)
+                    if (req->ids[k] == id && reads_put(rd, id, json_incref(req->seen[k]), err))
+                        return -1;
+                continue;
+            }
+            if (!req->all_k8s) {
+                int named = 0;
+                for (size_t k = 0; k < req->n_ids; k++)
+                    named |= req->ids[k] == id;
+                if (!named)
+                    continue;
+            }
+            if (k8s_get(p->kube, json_string_value(json_object_get(obj, "apiVersion")),
+                        json_string_value(json_object_get(obj, "kind")),
+                        meta_string(obj, "namespace"), meta_string(obj, "name"), &live, err) != 0 ||
+                reads_put(rd, id, live, err) != 0)
+                return -1;
+        }
+    }
+    rc = 0;
+    return rc;
+}
+
+/* The notes of domains left alone, as the log says them. */
+static void log_left_alone(const char *ws, const plan *pl)
+{
+    for (size_t i = 0; i < pl->n_steps; i++)
+        if (pl->steps[i].op == PLAN_KEEP && pl->steps[i].note &&
+            pl->steps[i].target == PLAN_OBJECT && strcmp(pl->steps[i].kind, "Namespace") == 0)
+            log_warn(LOG_CTX_NONE, "namespace %s of workspace %s is %s", pl->steps[i].name, ws,
+                     pl->steps[i].note);
+}
+
+static void repair_clients(provisioner *p, pacer_priority prio, const repair_req *req)
+{
+    httpc_set_priority(p->flyte, prio);
+    k8s_set_priority(p->kube, prio);
+    httpc_set_yield(p->flyte, req ? req->yield : NULL, req ? req->yield_ud : NULL);
+    k8s_set_yield(p->kube, req ? req->yield : NULL, req ? req->yield_ud : NULL);
+}
+
 int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
                      void *cb_ud, wf_err *err)
 {
-    wsstate rec;
+    repair_run rr = {workspace_id, cb, cb_ud, 0};
+    wsstate rec, cur;
     desired d;
-    int count = 0, rc = -1;
+    reads rd;
+    plan screen, pl;
+    int rc = -1, screened = 0;
     int32_t partition;
+    ws_event ev;
 
     memset(&d, 0, sizeof(d));
+    memset(&rd, 0, sizeof(rd));
+    memset(&ev, 0, sizeof(ev));
+    wsstate_init(&cur);
+    plan_init(&screen);
+    plan_init(&pl);
     if (!applied_get_at(p->cache, workspace_id, &rec, &partition))
         return 0; /* not owned here (any more) */
     /* Repairs yield to events at the pacers. */
-    httpc_set_priority(p->flyte, PACER_BACKGROUND);
-    k8s_set_priority(p->kube, PACER_BACKGROUND);
-    httpc_set_yield(p->flyte, req->yield, req->yield_ud);
-    k8s_set_yield(p->kube, req->yield, req->yield_ud);
+    repair_clients(p, PACER_BACKGROUND, req);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
     }
-    if (provision_render(p->cfg, &rec, &d, err) != 0)
+    if (wsstate_event_of(&rec, &ev, err) != 0 || desired_build(p->cfg, &ev, &d, err) != 0 ||
+        plan_hashes(&d, &cur, err) != 0)
         goto out;
     if (!d.flyte_wanted) {
         rc = 0;
         goto out;
     }
-    memset(&p->guard, 0, sizeof(p->guard));
-    p->guard.rec = &rec;
-    p->guard.d = &d;
-    p->guard.newer = -1;
-    if ((req->flyte && repair_flyte(p, &d, &rec, cb, cb_ud, &count, err) != 0) ||
-        ((req->n_ids > 0 || req->all_k8s) &&
-         repair_k8s(p, &d, &rec, req, cb, cb_ud, &count, err) != 0)) {
-        if (strcmp(err->code, SUPERSEDED) != 0)
+    {
+        plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,        &cur, &rec, -1,
+                         req->ids,        req->n_ids, req->all_k8s, req->flyte};
+        /* First the watch's copies: a job whose objects all match needs no
+         * request at all. */
+        if (!req->all_k8s && !req->flyte && req->n_ids > 0) {
+            if (reads_init(&rd, &d, err) != 0 || seen_as_reads(req, &rd, err) != 0 ||
+                plan_make(&in, &rd.v, NULL, &screen, err) != 0)
+                goto out;
+            reads_fini(&rd);
+            screened = 1;
+            if (!screening_finds_work(&screen)) {
+                rc = 0;
+                goto out;
+            }
+        }
+        if (reads_init(&rd, &d, err) != 0 ||
+            read_for_repair(p, &in, req, screened ? &screen : NULL, &rd, err) != 0 ||
+            plan_make(&in, &rd.v, NULL, &pl, err) != 0)
             goto out;
-        retire(p, &rec, partition, err);
-        wf_err_init(err);
+        if (pl.verdict == PLAN_SUPERSEDED) {
+            retire(p, &rec, partition, &pl.err);
+            rc = 0;
+            goto out;
+        }
+        log_left_alone(workspace_id, &pl);
+        if (apply_plan(p, &d, &pl, NULL, repaired, &rr, err) != 0)
+            goto out;
+        if (wf_err_is_set(&pl.err)) {
+            wf_err_set(err, pl.err.cls, pl.err.code, "%s", pl.err.msg);
+            goto out;
+        }
     }
-    rc = count;
+    rc = rr.count;
 out:
-    memset(&p->guard, 0, sizeof(p->guard));
-    httpc_set_priority(p->flyte, PACER_EVENT);
-    k8s_set_priority(p->kube, PACER_EVENT);
-    httpc_set_yield(p->flyte, NULL, NULL);
-    k8s_set_yield(p->kube, NULL, NULL);
+    repair_clients(p, PACER_EVENT, NULL);
+    plan_fini(&screen);
+    plan_fini(&pl);
+    reads_fini(&rd);
     desired_fini(&d);
+    ws_event_fini(&ev);
+    wsstate_fini(&cur);
     wsstate_fini(&rec);
     return rc;
 }
