@@ -14,9 +14,7 @@
 #include "k8s.h"
 #include "log.h"
 #include "plan.h"
-
-#define RBAC_V1    "rbac.authorization.k8s.io/v1"
-#define ATTRS_TYPE "WORKFLOW_EXECUTION_CONFIG"
+#include "reads.h"
 
 /* ---- the provisioner ---- */
 
@@ -135,149 +133,6 @@ static int fill_answer(prov_result *r, const plan_answer *a, const desired *d, w
     if (a->present)
         return fill_present(r, d, err);
     return fill_absent(r, a->status, a->reason, a->project ? d->project_id : NULL, err);
-}
-
-/* ---- reads ---- */
-
-/* What one path read, owned, in the shape plan_view borrows. */
-typedef struct reads {
-    json_t *project;
-    json_t **namespaces; /* per domain */
-    json_t **attributes; /* per domain */
-    json_t **bindings;   /* per domain */
-    json_t **cleanup;    /* per entry of d->cleanup */
-    size_t n_domains, n_cleanup;
-    /* Other objects by identity (a repair's). */
-    uint64_t *ids;
-    json_t **objs;
-    size_t n_objs, cap_objs;
-    plan_view v;
-} reads;
-
-static int reads_lookup(void *ud, uint64_t id, const json_t **live)
-{
-    const reads *rd = ud;
-    for (size_t i = 0; i < rd->n_objs; i++)
-        if (rd->ids[i] == id) {
-            *live = rd->objs[i];
-            return 1;
-        }
-    return 0;
-}
-
-static int reads_init(reads *rd, const desired *d, wf_err *err)
-{
-    size_t n = d->n_domains ? d->n_domains : 1;
-
-    memset(rd, 0, sizeof(*rd));
-    rd->n_domains = d->n_domains;
-    rd->n_cleanup = json_array_size(d->cleanup);
-    rd->namespaces = calloc(n, sizeof(json_t *));
-    rd->attributes = calloc(n, sizeof(json_t *));
-    rd->bindings = calloc(n, sizeof(json_t *));
-    rd->cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
-    if (!rd->namespaces || !rd->attributes || !rd->bindings || !rd->cleanup)
-        return oom(err);
-    rd->v.namespaces = (const json_t *const *)rd->namespaces;
-    rd->v.attributes = (const json_t *const *)rd->attributes;
-    rd->v.bindings = (const json_t *const *)rd->bindings;
-    rd->v.cleanup = (const json_t *const *)rd->cleanup;
-    rd->v.object = reads_lookup;
-    rd->v.object_ud = rd;
-    return 0;
-}
-
-static void reads_fini(reads *rd)
-{
-    json_decref(rd->project);
-    for (size_t i = 0; i < rd->n_domains; i++) {
-        json_decref(rd->namespaces ? rd->namespaces[i] : NULL);
-        json_decref(rd->attributes ? rd->attributes[i] : NULL);
-        json_decref(rd->bindings ? rd->bindings[i] : NULL);
-    }
-    for (size_t i = 0; rd->cleanup && i < rd->n_cleanup; i++)
-        json_decref(rd->cleanup[i]);
-    for (size_t i = 0; i < rd->n_objs; i++)
-        json_decref(rd->objs[i]);
-    free(rd->namespaces);
-    free(rd->attributes);
-    free(rd->bindings);
-    free(rd->cleanup);
-    free(rd->ids);
-    free(rd->objs);
-    memset(rd, 0, sizeof(*rd));
-}
-
-/* Keeps obj (taken, NULL: absent) as what was read of id. */
-static int reads_put(reads *rd, uint64_t id, json_t *obj, wf_err *err)
-{
-    if (rd->n_objs == rd->cap_objs) {
-        size_t cap = rd->cap_objs ? 2 * rd->cap_objs : 16;
-        uint64_t *ids = realloc(rd->ids, cap * sizeof(*ids));
-        json_t **objs = ids ? realloc(rd->objs, cap * sizeof(*objs)) : NULL;
-        if (ids)
-            rd->ids = ids;
-        if (objs == NULL) {
-            json_decref(obj);
-            return oom(err);
-        }
-        rd->objs = objs;
-        rd->cap_objs = cap;
-    }
-    rd->ids[rd->n_objs] = id;
-    rd->objs[rd->n_objs++] = obj;
-    return 0;
-}
-
-static int read_project(provisioner *p, const desired *d, reads *rd, wf_err *err)
-{
-    if (flyte_get_project(p->flyte, d->project_id, &rd->project, err) != 0)
-        return -1;
-    rd->v.project_read = 1;
-    rd->v.project = rd->project;
-    return 0;
-}
-
-static int read_namespaces(provisioner *p, const desired *d, reads *rd, wf_err *err)
-{
-    for (size_t i = 0; i < d->n_domains; i++)
-        if (k8s_get(p->kube, "v1", "Namespace", NULL, d->domains[i].namespace_name,
-                    &rd->namespaces[i], err) != 0)
-            return -1;
-    rd->v.namespaces_read = 1;
-    return 0;
-}
-
-static const char *entry_string(const json_t *entry, const char *key)
-{
-    return json_string_value(json_object_get(entry, key));
-}
-
-static int read_cleanup(provisioner *p, const desired *d, reads *rd, wf_err *err)
-{
-    size_t i;
-    json_t *e;
-
-    json_array_foreach(d->cleanup, i, e)
-    {
-        if (k8s_get(p->kube, entry_string(e, "apiVersion"), entry_string(e, "kind"),
-                    entry_string(e, "namespace"), entry_string(e, "name"), &rd->cleanup[i],
-                    err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int read_bindings(provisioner *p, const desired *d, const int *need, reads *rd, wf_err *err)
-{
-    char selector[512];
-
-    desired_member_selector(d->project_id, selector, sizeof(selector));
-    for (size_t i = 0; i < d->n_domains; i++)
-        if (need[i] && k8s_list(p->kube, RBAC_V1, "RoleBinding", d->domains[i].namespace_name,
-                                selector, &rd->bindings[i], err) != 0)
-            return -1;
-    return 0;
 }
 
 /* ---- acting on a plan ---- */
@@ -455,15 +310,15 @@ static int read_for_event(provisioner *p, const plan_input *in, const desired *p
     int *need;
     int rc;
 
-    if (read_project(p, d, rd, err) != 0)
+    if (reads_project(rd, p->flyte, d, err) != 0)
         return -1;
     if (!d->flyte_wanted)
-        return read_cleanup(p, d, rd, err);
-    if (read_namespaces(p, d, rd, err) != 0)
+        return reads_cleanup(rd, p->kube, d, err);
+    if (reads_namespaces(rd, p->kube, d, err) != 0)
         return -1;
     if ((need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int))) == NULL)
         return oom(err);
-    rc = plan_lists_needed(in, &rd->v, prior, need) ? read_bindings(p, d, need, rd, err) : 0;
+    rc = plan_lists_needed(in, &rd->v, prior, need) ? reads_bindings(rd, p->kube, d, need, err) : 0;
     free(need);
     return rc;
 }
@@ -693,72 +548,45 @@ static int seen_as_reads(const repair_req *req, reads *rd, wf_err *err)
     return 0;
 }
 
-/* Whether the plan made from the watch's copies finds anything to do. */
-static int screening_finds_work(const plan *pl)
-{
-    return plan_writes(pl);
-}
-
-/* Reads what a repair plans from: the project and every namespace (the
- * version records on them tell a superseded record, and a namespace must
- * be wsflyte's before anything is written into it), each domain's
- * attributes when Flyte is asked and the project is readable, and every
- * named object the watch did not see matching (kept[] from the screening:
- * those keep the watch's copy). */
-static int read_for_repair(provisioner *p, const plan_input *in, const repair_req *req,
-                           const plan *screen, reads *rd, wf_err *err)
+/* Reads what req names: the project and each domain's attributes when
+ * Flyte is asked (the attributes only while the project is readable), and
+ * every named object the record lists, unless the watch saw it matching
+ * (screen: those keep the watch's copy). */
+static int read_named(provisioner *p, const plan_input *in, const repair_req *req,
+                      const plan *screen, reads *rd, wf_err *err)
 {
     const desired *d = in->d;
-    reads seen;
-    int rc = -1;
 
-    memset(&seen, 0, sizeof(seen));
-    if (read_project(p, d, rd, err) != 0 || read_namespaces(p, d, rd, err) != 0)
+    if (req->flyte &&
+        (reads_project(rd, p->flyte, d, err) != 0 || reads_attributes(rd, p->flyte, d, err) != 0))
         return -1;
-    if (req->flyte && rd->project && desired_project_is_ours(rd->project) &&
-        !desired_project_archived(rd->project)) {
-        for (size_t i = 0; i < d->n_domains; i++)
-            if (flyte_get_domain_attributes(p->flyte, d->project_id, d->domains[i].domain,
-                                            ATTRS_TYPE, &rd->attributes[i], err) != 0)
-                return -1;
-        rd->v.attributes_read = 1;
-    }
     for (size_t i = 0; i <= d->n_domains; i++) {
         json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
         size_t j;
         json_array_foreach(objs, j, obj)
         {
             uint64_t id = plan_manifest_id(obj), h;
-            json_t *live = NULL;
-            int keep = 0;
+            int named = req->all_k8s, kept = -1;
 
-            if ((i < d->n_domains && j == 0) || !wsstate_find(in->record, id, &h))
-                continue; /* namespaces read above; never a name the record lacks */
-            for (size_t k = 0; screen && k < screen->n_steps; k++)
-                if (screen->steps[k].id == id && screen->steps[k].op == PLAN_KEEP)
-                    keep = 1;
-            if (keep) {
-                for (size_t k = 0; req->seen && k < req->n_ids; k++)
-                    if (req->ids[k] == id && reads_put(rd, id, json_incref(req->seen[k]), err))
+            for (size_t k = 0; k < req->n_ids; k++)
+                if (req->ids[k] == id) {
+                    named = 1;
+                    kept = (int)k;
+                }
+            if (!named || !wsstate_find(in->record, id, &h))
+                continue; /* never a name the record lacks */
+            for (size_t k = 0; screen && kept >= 0 && k < screen->n_steps; k++)
+                if (screen->steps[k].id == id && screen->steps[k].op == PLAN_KEEP) {
+                    if (reads_put(rd, id, json_incref(req->seen[kept]), err) != 0)
                         return -1;
-                continue;
-            }
-            if (!req->all_k8s) {
-                int named = 0;
-                for (size_t k = 0; k < req->n_ids; k++)
-                    named |= req->ids[k] == id;
-                if (!named)
-                    continue;
-            }
-            if (k8s_get(p->kube, json_string_value(json_object_get(obj, "apiVersion")),
-                        json_string_value(json_object_get(obj, "kind")),
-                        meta_string(obj, "namespace"), meta_string(obj, "name"), &live, err) != 0 ||
-                reads_put(rd, id, live, err) != 0)
+                    kept = -2;
+                    break;
+                }
+            if (kept != -2 && reads_object(rd, p->kube, obj, err) != 0)
                 return -1;
         }
     }
-    rc = 0;
-    return rc;
+    return 0;
 }
 
 /* The notes of domains left alone, as the log says them. */
@@ -823,14 +651,23 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
                 goto out;
             reads_fini(&rd);
             screened = 1;
-            if (!screening_finds_work(&screen)) {
+            if (!plan_writes(&screen)) {
                 rc = 0;
                 goto out;
             }
         }
+        /* Then what the job names, read again. */
         if (reads_init(&rd, &d, err) != 0 ||
-            read_for_repair(p, &in, req, screened ? &screen : NULL, &rd, err) != 0 ||
+            read_named(p, &in, req, screened ? &screen : NULL, &rd, err) != 0 ||
             plan_make(&in, &rd.v, NULL, &pl, err) != 0)
+            goto out;
+        /* Something to write: first the project and the namespaces, whose
+         * version records tell a superseded record, and which must be
+         * wsflyte's before anything is written into them. */
+        if (pl.verdict == PLAN_PROCEED && plan_writes(&pl) &&
+            ((!rd.v.project_read && reads_project(&rd, p->flyte, &d, err) != 0) ||
+             reads_namespaces(&rd, p->kube, &d, err) != 0 ||
+             plan_make(&in, &rd.v, NULL, &pl, err) != 0))
             goto out;
         if (pl.verdict == PLAN_SUPERSEDED) {
             retire(p, &rec, partition, &pl.err);

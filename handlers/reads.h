@@ -1,0 +1,58 @@
+/* reads: what a path reads of FlyteAdmin and Kubernetes before it plans
+ * (plan.h), kept in the shape plan_view borrows.  The event path, the
+ * repairer, the live diff and wsflyte-status --live read through it, by
+ * the names wsflyte renders (desired.h); it decides nothing.
+ *
+ * A reads is used by one thread at a time; everything it holds is its own
+ * (new references) and lives until reads_fini. */
+#ifndef WF_READS_H
+#define WF_READS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "desired.h"
+#include "flyte.h"
+#include "httpc.h"
+#include "k8s.h"
+#include "plan.h"
+#include "wf_err.h"
+
+typedef struct reads {
+    json_t *project;
+    json_t **namespaces; /* per domain of d */
+    json_t **attributes; /* per domain */
+    json_t **bindings;   /* per domain */
+    json_t **cleanup;    /* per entry of d->cleanup */
+    size_t n_domains, n_cleanup;
+    uint64_t *ids; /* other objects, by identity */
+    json_t **objs;
+    size_t n_objs, cap_objs;
+    plan_view v; /* what plan_make reads: points into the above */
+} reads;
+
+/* Sizes rd for d (which must outlive it).  Returns 0, or -1 with err set. */
+int reads_init(reads *rd, const desired *d, wf_err *err);
+/* Releases everything; a zeroed rd is a no-op. */
+void reads_fini(reads *rd);
+
+/* Keeps obj (taken; NULL: it does not exist) as what was read of id. */
+int reads_put(reads *rd, uint64_t id, json_t *obj, wf_err *err);
+
+/* The Flyte project. */
+int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err);
+/* Each domain's Namespace. */
+int reads_namespaces(reads *rd, k8s *kube, const desired *d, wf_err *err);
+/* Each domain's WORKFLOW_EXECUTION_CONFIG, when the project read is
+ * wsflyte's and active (FlyteAdmin answers only then); marks the
+ * attributes read either way.  Call after reads_project. */
+int reads_attributes(reads *rd, httpc *flyte, const desired *d, wf_err *err);
+/* Every object of d->cleanup by its name (Flyte not wanted). */
+int reads_cleanup(reads *rd, k8s *kube, const desired *d, wf_err *err);
+/* The member RoleBindings of each domain with need[i] set, listed by label. */
+int reads_bindings(reads *rd, k8s *kube, const desired *d, const int *need, wf_err *err);
+/* One manifest's live object, kept by its identity. */
+int reads_object(reads *rd, k8s *kube, const json_t *manifest, wf_err *err);
+
+#endif
