@@ -31,8 +31,9 @@ typedef struct lanes lanes;
  * starts; what a task that returns 0 leaves in it is dropped). */
 typedef int (*lanes_task_fn)(void *lane_ctx, void *task, wf_err *err);
 
-/* width >= 1 lanes; lane_ctx[i] (borrowed, must outlive the lanes) is
- * lane i's context.  Starts no thread.  Returns NULL with err set. */
+/* width >= 1 lanes; lane_ctx[i] is lane i's context (the array is copied,
+ * the contexts are borrowed and must outlive the lanes).  Starts no
+ * thread.  Returns NULL with err set. */
 lanes *lanes_new(size_t width, void *const *lane_ctx, wf_err *err)
     __attribute__((warn_unused_result));
 /* Stops and joins the lanes' threads.  NULL: nothing. */

@@ -12,6 +12,7 @@
 #include "desired.h"
 #include "flyte.h"
 #include "k8s.h"
+#include "lanes.h"
 #include "livediff.h"
 #include "log.h"
 
@@ -19,10 +20,22 @@
 
 /* ---- the provisioner ---- */
 
+/* How many requests of one event may be in flight at once. */
+#define PROVISION_LANES 8
+
+/* What a task running on one lane uses: its own clients, since a libcurl
+ * handle serves one request at a time.  Lane 0's are p->flyte and p->kube. */
+typedef struct lane {
+    httpc *flyte;
+    k8s *kube;
+} lane;
+
 struct provisioner {
     const wf_config *cfg;
     httpc *flyte;
     k8s *kube;
+    lanes *lanes; /* lane i's context is &lane[i] */
+    lane lane[PROVISION_LANES];
     applied *cache; /* borrowed; NULL: none */
     provision_intent_fn intent;
     void *intent_ud;
@@ -55,6 +68,56 @@ void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud)
     p->retire_ud = ud;
 }
 
+/* ---- the lanes' clients ---- */
+
+/* Gives lanes 1.. clients like lane 0's (same pacers, observer and
+ * credentials; fo is FlyteAdmin's options) and creates p's lanes.  A
+ * client connects on its first request, so idle lanes hold no
+ * connection.  Returns 0, or -1 with err set (provisioner_free releases
+ * what was made). */
+static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pace,
+                            httpc_observer observer, void *observer_ud, wf_err *err)
+{
+    void *ctx[PROVISION_LANES];
+
+    p->lane[0].flyte = p->flyte;
+    p->lane[0].kube = p->kube;
+    ctx[0] = &p->lane[0];
+    for (size_t i = 1; i < PROVISION_LANES; i++) {
+        lane *ln = &p->lane[i];
+        if ((ln->flyte = httpc_new(fo, err)) == NULL ||
+            (ln->kube = k8s_new(p->cfg, k8s_pace, observer, observer_ud, err)) == NULL)
+            return -1;
+        ctx[i] = ln;
+    }
+    p->lanes = lanes_new(PROVISION_LANES, ctx, err);
+    return p->lanes ? 0 : -1;
+}
+
+/* Stops the lanes' threads, then frees lanes 1..'s clients (lane 0's are
+ * p->flyte and p->kube). */
+static void lane_clients_free(provisioner *p)
+{
+    lanes_free(p->lanes);
+    for (size_t i = 1; i < PROVISION_LANES; i++) {
+        httpc_free(p->lane[i].flyte);
+        k8s_free(p->lane[i].kube);
+    }
+}
+
+/* The pacer priority and yield test of every lane's later requests
+ * (httpc_set_priority, httpc_set_yield). */
+static void lane_clients_set(provisioner *p, pacer_priority priority, int (*yield)(void *ud),
+                             void *yield_ud)
+{
+    for (size_t i = 0; i < PROVISION_LANES; i++) {
+        httpc_set_priority(p->lane[i].flyte, priority);
+        k8s_set_priority(p->lane[i].kube, priority);
+        httpc_set_yield(p->lane[i].flyte, yield, yield_ud);
+        k8s_set_yield(p->lane[i].kube, yield, yield_ud);
+    }
+}
+
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
                              const provisioner_pacers *pace, httpc_observer observer,
                              void *observer_ud, wf_err *err)
@@ -80,7 +143,8 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
     fo.observer_ud = observer_ud;
     p->flyte = httpc_new(&fo, err);
     p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
-    if (p->kube == NULL) {
+    if (p->kube == NULL ||
+        lane_clients_new(p, &fo, pace ? pace->k8s : NULL, observer, observer_ud, err) != 0) {
         provisioner_free(p);
         return NULL;
     }
@@ -91,6 +155,7 @@ void provisioner_free(provisioner *p)
 {
     if (p == NULL)
         return;
+    lane_clients_free(p);
     httpc_free(p->flyte);
     k8s_free(p->kube);
     free(p);
@@ -1431,10 +1496,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     if (!applied_get_at(p->cache, workspace_id, &rec, &partition))
         return 0; /* not owned here (any more) */
     /* Repairs yield to events at the pacers. */
-    httpc_set_priority(p->flyte, PACER_BACKGROUND);
-    k8s_set_priority(p->kube, PACER_BACKGROUND);
-    httpc_set_yield(p->flyte, req->yield, req->yield_ud);
-    k8s_set_yield(p->kube, req->yield, req->yield_ud);
+    lane_clients_set(p, PACER_BACKGROUND, req->yield, req->yield_ud);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
@@ -1460,10 +1522,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     rc = count;
 out:
     memset(&p->guard, 0, sizeof(p->guard));
-    httpc_set_priority(p->flyte, PACER_EVENT);
-    k8s_set_priority(p->kube, PACER_EVENT);
-    httpc_set_yield(p->flyte, NULL, NULL);
-    k8s_set_yield(p->kube, NULL, NULL);
+    lane_clients_set(p, PACER_EVENT, NULL, NULL);
     desired_fini(&d);
     wsstate_fini(&rec);
     return rc;
