@@ -3,12 +3,13 @@
  * RoleBindings the handler prunes from), never a write.  For an operator
  * deciding whether replaying a dead letter is safe (wsflyte-render --diff).
  *
- * It tells the story handlers/provision.c would: a project someone else
- * registered fails the event (flyte.foreign-project); a newer version
- * recorded on the project (or, when Flyte is not wanted, on the workspace's
- * namespaces) makes it stale; a rendered namespace without wsflyte's labels
- * for the workspace fails it (k8s.foreign-namespace).  Otherwise it prints,
- * per object, in the handler's order:
+ It is the service's own plan (plan.h), made from everything read: a
+ * project someone else registered fails the event (flyte.foreign-project);
+ * a newer version recorded on the project (or, when Flyte is not wanted,
+ * on the workspace's namespaces) makes it stale; a rendered namespace
+ * without wsflyte's labels for the workspace fails it
+ * (k8s.foreign-namespace).  Otherwise it prints, per object, in the
+ * handler's order:
  *   create Namespace ws-a-development
  *   update ConfigMap flyte/wsflyte-authz-ws-a
  *     data["workspace.json"].members.bob: (absent) -> {...}

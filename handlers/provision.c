@@ -12,16 +12,29 @@
 #include "desired.h"
 #include "flyte.h"
 #include "k8s.h"
+#include "lanes.h"
 #include "log.h"
 #include "plan.h"
 #include "reads.h"
 
 /* ---- the provisioner ---- */
 
+/* How many requests of one event may be in flight at once. */
+#define PROVISION_LANES 8
+
+/* What a task running on one lane uses: its own clients, since a libcurl
+ * handle serves one request at a time.  Lane 0's are p->flyte and p->kube. */
+typedef struct lane {
+    httpc *flyte;
+    k8s *kube;
+} lane;
+
 struct provisioner {
     const wf_config *cfg;
     httpc *flyte;
     k8s *kube;
+    lanes *lanes; /* lane i's context is &lane[i] */
+    lane lane[PROVISION_LANES];
     applied *cache; /* borrowed; NULL: none */
     provision_intent_fn intent;
     void *intent_ud;
@@ -39,6 +52,56 @@ void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud)
 {
     p->retire = fn;
     p->retire_ud = ud;
+}
+
+/* ---- the lanes' clients ---- */
+
+/* Gives lanes 1.. clients like lane 0's (same pacers, observer and
+ * credentials; fo is FlyteAdmin's options) and creates p's lanes.  A
+ * client connects on its first request, so idle lanes hold no
+ * connection.  Returns 0, or -1 with err set (provisioner_free releases
+ * what was made). */
+static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pace,
+                            httpc_observer observer, void *observer_ud, wf_err *err)
+{
+    void *ctx[PROVISION_LANES];
+
+    p->lane[0].flyte = p->flyte;
+    p->lane[0].kube = p->kube;
+    ctx[0] = &p->lane[0];
+    for (size_t i = 1; i < PROVISION_LANES; i++) {
+        lane *ln = &p->lane[i];
+        if ((ln->flyte = httpc_new(fo, err)) == NULL ||
+            (ln->kube = k8s_new(p->cfg, k8s_pace, observer, observer_ud, err)) == NULL)
+            return -1;
+        ctx[i] = ln;
+    }
+    p->lanes = lanes_new(PROVISION_LANES, ctx, err);
+    return p->lanes ? 0 : -1;
+}
+
+/* Stops the lanes' threads, then frees lanes 1..'s clients (lane 0's are
+ * p->flyte and p->kube). */
+static void lane_clients_free(provisioner *p)
+{
+    lanes_free(p->lanes);
+    for (size_t i = 1; i < PROVISION_LANES; i++) {
+        httpc_free(p->lane[i].flyte);
+        k8s_free(p->lane[i].kube);
+    }
+}
+
+/* The pacer priority and yield test of every lane's later requests
+ * (httpc_set_priority, httpc_set_yield). */
+static void lane_clients_set(provisioner *p, pacer_priority priority, int (*yield)(void *ud),
+                             void *yield_ud)
+{
+    for (size_t i = 0; i < PROVISION_LANES; i++) {
+        httpc_set_priority(p->lane[i].flyte, priority);
+        k8s_set_priority(p->lane[i].kube, priority);
+        httpc_set_yield(p->lane[i].flyte, yield, yield_ud);
+        k8s_set_yield(p->lane[i].kube, yield, yield_ud);
+    }
 }
 
 provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *cache,
@@ -66,7 +129,8 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
     fo.observer_ud = observer_ud;
     p->flyte = httpc_new(&fo, err);
     p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
-    if (p->kube == NULL) {
+    if (p->kube == NULL ||
+        lane_clients_new(p, &fo, pace ? pace->k8s : NULL, observer, observer_ud, err) != 0) {
         provisioner_free(p);
         return NULL;
     }
@@ -77,6 +141,7 @@ void provisioner_free(provisioner *p)
 {
     if (p == NULL)
         return;
+    lane_clients_free(p);
     httpc_free(p->flyte);
     k8s_free(p->kube);
     free(p);
@@ -137,11 +202,6 @@ static int fill_answer(prov_result *r, const plan_answer *a, const desired *d, w
 
 /* ---- acting on a plan ---- */
 
-/* What applying a plan learnt: the uid of each namespace, for the record. */
-typedef struct applied_ns {
-    wsstate *cur; /* NULL: not recorded (a repair) */
-} applied_ns;
-
 static int keep_uid(wsstate *cur, const char *ns, const json_t *live, wf_err *err)
 {
     const char *uid = meta_string(live, "uid");
@@ -150,72 +210,113 @@ static int keep_uid(wsstate *cur, const char *ns, const json_t *live, wf_err *er
     return 0;
 }
 
-/* Applies one step.  A namespace the server answers as terminating makes
- * the apply wait (transient): nothing goes into it. */
-static int apply_step(provisioner *p, const desired *d, const plan_step *s, wsstate *cur,
-                      wf_err *err)
+/* One step on a lane: what it learnt comes back in the task and is kept
+ * by the caller once the level is done, so that tasks share nothing. */
+typedef struct step_task {
+    const desired *d;
+    const plan_step *s;
+    char *ns_uid; /* a namespace's uid as the server answered (owned) */
+    int done;
+} step_task;
+
+/* Applies one step with ln's clients.  A namespace the server answers as
+ * terminating makes the apply wait (transient): nothing goes into it. */
+static int apply_step(void *lane_ctx, void *task, wf_err *err)
 {
+    lane *ln = lane_ctx;
+    step_task *t = task;
+    const plan_step *s = t->s;
     json_t *live = NULL;
     int exists = 0, rc = 0;
 
     switch (s->target) {
     case PLAN_PROJECT:
-        if (s->op == PLAN_CREATE) {
-            if (flyte_register_project(p->flyte, s->want, &exists, err) != 0)
-                return -1;
-            if (exists) {
-                /* Registered by someone since it was read: read again. */
-                wf_err_set(err, WF_TRANSIENT, "flyte.race",
-                           "project %s was registered by another writer meanwhile; reading it "
-                           "again",
-                           d->project_id);
-                return -1;
-            }
-            return 0;
+        if (s->op != PLAN_CREATE) {
+            rc = flyte_update_project(ln->flyte, s->want, err);
+            break;
         }
-        return flyte_update_project(p->flyte, s->want, err);
+        if ((rc = flyte_register_project(ln->flyte, s->want, &exists, err)) == 0 && exists) {
+            /* Registered by someone since it was read: read again. */
+            wf_err_set(err, WF_TRANSIENT, "flyte.race",
+                       "project %s was registered by another writer meanwhile; reading it again",
+                       t->d->project_id);
+            rc = -1;
+        }
+        break;
     case PLAN_ATTRIBUTES:
-        return flyte_put_domain_attributes(p->flyte, d->project_id, s->name, s->want, err);
+        rc = flyte_put_domain_attributes(ln->flyte, t->d->project_id, s->name, s->want, err);
+        break;
     case PLAN_OBJECT:
-        if (s->op == PLAN_DELETE)
-            return k8s_delete(p->kube, s->api_version, s->kind, s->ns, s->name, s->uid, err);
-        if (strcmp(s->kind, "Namespace") != 0)
-            return k8s_apply(p->kube, s->want, NULL, NULL, err);
-        if (k8s_apply(p->kube, s->want, &live, NULL, err) != 0)
-            return -1;
+        if (s->op == PLAN_DELETE) {
+            rc = k8s_delete(ln->kube, s->api_version, s->kind, s->ns, s->name, s->uid, err);
+            break;
+        }
+        if (strcmp(s->kind, "Namespace") != 0) {
+            rc = k8s_apply(ln->kube, s->want, NULL, NULL, err);
+            break;
+        }
+        if ((rc = k8s_apply(ln->kube, s->want, &live, NULL, err)) != 0)
+            break;
         if (namespace_terminating(live)) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
                        "namespace %s is still terminating from an earlier deletion; waiting "
                        "for it to go before re-creating it",
                        s->name);
             rc = -1;
-        } else {
-            rc = keep_uid(cur, s->name, live, err);
+        } else if (meta_string(live, "uid") &&
+                   (t->ns_uid = strdup(meta_string(live, "uid"))) == NULL) {
+            rc = oom(err);
         }
         json_decref(live);
-        return rc;
+        break;
     }
-    return 0;
+    t->done = rc == 0;
+    return rc;
 }
 
-/* Called after each step applied (a repair's report). */
+/* Called on the caller's thread for each step applied (a repair's report). */
 typedef void (*step_done_fn)(void *ud, const plan_step *s);
 
-/* Applies pl's steps level by level, in order; the first error wins. */
+/* Applies pl's steps level by level: the steps of one level at once, on
+ * the provisioner's lanes; a level starts when the one below ended, and
+ * the first error in plan order wins.  The namespaces' uids go into cur
+ * (when not NULL). */
 static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate *cur,
                       step_done_fn done, void *ud, wf_err *err)
 {
-    for (int level = 0; level < PLAN_LEVELS; level++)
-        for (size_t i = 0; i < pl->n_steps; i++) {
-            const plan_step *s = &pl->steps[i];
-            if (s->level != level || s->op == PLAN_KEEP)
-                continue;
-            if (apply_step(p, d, s, cur, err) != 0)
-                return -1;
-            if (done)
-                done(ud, s);
+    step_task *tasks = calloc(pl->n_steps ? pl->n_steps : 1, sizeof(*tasks));
+    void **run = calloc(pl->n_steps ? pl->n_steps : 1, sizeof(*run));
+    int rc = 0;
+
+    if (tasks == NULL || run == NULL) {
+        free(tasks);
+        free(run);
+        return oom(err);
+    }
+    for (int level = 0; rc == 0 && level < PLAN_LEVELS; level++) {
+        size_t n = 0;
+        for (size_t i = 0; i < pl->n_steps; i++)
+            if (pl->steps[i].level == level && pl->steps[i].op != PLAN_KEEP) {
+                tasks[i] = (step_task){d, &pl->steps[i], NULL, 0};
+                run[n++] = &tasks[i];
+            }
+        if (n > 0)
+            rc = lanes_run(p->lanes, apply_step, run, n, err);
+        /* What succeeded counts, also in a level that failed. */
+        for (size_t k = 0; k < n; k++) {
+            step_task *t = run[k];
+            if (t->ns_uid && cur && rc == 0 &&
+                wsstate_set_namespace_uid(cur, t->s->name, t->ns_uid) != 0)
+                rc = oom(err);
+            free(t->ns_uid);
+            t->ns_uid = NULL;
+            if (t->done && done)
+                done(ud, t->s);
         }
-    return 0;
+    }
+    free(tasks);
+    free(run);
+    return rc;
 }
 
 static int plan_writes(const plan *pl)
@@ -599,14 +700,6 @@ static void log_left_alone(const char *ws, const plan *pl)
                      pl->steps[i].note);
 }
 
-static void repair_clients(provisioner *p, pacer_priority prio, const repair_req *req)
-{
-    httpc_set_priority(p->flyte, prio);
-    k8s_set_priority(p->kube, prio);
-    httpc_set_yield(p->flyte, req ? req->yield : NULL, req ? req->yield_ud : NULL);
-    k8s_set_yield(p->kube, req ? req->yield : NULL, req ? req->yield_ud : NULL);
-}
-
 int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
                      void *cb_ud, wf_err *err)
 {
@@ -628,7 +721,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     if (!applied_get_at(p->cache, workspace_id, &rec, &partition))
         return 0; /* not owned here (any more) */
     /* Repairs yield to events at the pacers. */
-    repair_clients(p, PACER_BACKGROUND, req);
+    lane_clients_set(p, PACER_BACKGROUND, req->yield, req->yield_ud);
     if (!rec.flyte || !rec.complete) {
         rc = 0;
         goto out;
@@ -684,7 +777,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     }
     rc = rr.count;
 out:
-    repair_clients(p, PACER_EVENT, NULL);
+    lane_clients_set(p, PACER_EVENT, NULL, NULL);
     plan_fini(&screen);
     plan_fini(&pl);
     reads_fini(&rd);
