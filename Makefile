@@ -154,7 +154,7 @@ bench-audit: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-audit.mjs $(BENCH_AUDIT_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
-C_FILES = $(wildcard consumer/*.[ch] consumer/core/*.[ch] handlers/*.[ch] tools/*.[ch] \
+C_FILES = $(wildcard core/*.[ch] handlers/*.[ch] kafka/*.[ch] consumer/*.[ch] tools/*.[ch] \
                      tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
 
 format:

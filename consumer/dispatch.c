@@ -24,11 +24,12 @@ typedef struct keyq {
     struct keyq *next;
 } keyq;
 
-/* The ready jobs of one partition.  Workers take ready jobs from the
- * partitions in turn: a partition with a deep backlog of many workspaces
- * does not delay the first job of another partition. */
+/* The ready jobs of one partition, or all repairs.  Workers take ready
+ * jobs from the lanes in turn: a partition with a deep backlog of many
+ * workspaces does not delay the first job of another partition. */
 typedef struct lane {
-    char *topic;
+    enum job_kind kind;
+    char *topic; /* JOB_EVENT: the partition's; NULL otherwise */
     int32_t partition;
     job *head, *tail;
     struct lane *next;      /* all lanes */
@@ -49,7 +50,7 @@ struct dispatcher {
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
     keyq *buckets[BUCKETS];
-    lane *lanes;                 /* one per partition ever seen */
+    lane *lanes;                 /* one per partition ever seen, one for repairs */
     lane *turn_head, *turn_tail; /* lanes with ready jobs */
     job *delayed;                /* waiting for their due_ms, in no particular order */
     job *done_head, *done_tail;
@@ -119,17 +120,51 @@ static void drop_key(dispatcher *d, keyq *q)
     }
 }
 
-static lane *find_lane(dispatcher *d, const char *topic, int32_t partition)
+/* Which jobs a cancel or a count is about: every job, the jobs of one
+ * kind, or the event jobs of one partition. */
+typedef struct which {
+    int all;
+    enum job_kind kind;
+    const char *topic; /* JOB_EVENT: the partition's */
+    int32_t partition;
+} which;
+
+static int is_of(enum job_kind kind, const char *topic, int32_t partition, const which *w)
 {
+    if (w->all)
+        return 1;
+    if (kind != w->kind)
+        return 0;
+    return w->topic == NULL || (partition == w->partition && strcmp(topic, w->topic) == 0);
+}
+
+static int job_is_of(const job *j, const which *w)
+{
+    return is_of(j->kind, j->topic, j->partition, w);
+}
+
+static int background(const job *j)
+{
+    return j->kind == JOB_REPAIR;
+}
+
+static lane *find_lane(dispatcher *d, const job *j)
+{
+    which w = {.kind = j->kind};
     lane *l;
 
+    if (j->kind == JOB_EVENT) {
+        w.topic = j->topic;
+        w.partition = j->partition;
+    }
     for (l = d->lanes; l; l = l->next)
-        if (l->partition == partition && strcmp(l->topic, topic) == 0)
+        if (is_of(l->kind, l->topic, l->partition, &w))
             return l;
     l = calloc(1, sizeof(*l));
-    if (l == NULL || (l->topic = strdup(topic)) == NULL)
+    if (l == NULL || (w.topic && (l->topic = strdup(w.topic)) == NULL))
         abort(); /* out of memory in the dispatcher: nothing sane to do */
-    l->partition = partition;
+    l->kind = w.kind;
+    l->partition = w.partition;
     l->next = d->lanes;
     d->lanes = l;
     return l;
@@ -147,7 +182,7 @@ static void take_turn(dispatcher *d, lane *l)
 
 static void ready_push(dispatcher *d, job *j)
 {
-    lane *l = find_lane(d, j->topic, j->partition);
+    lane *l = find_lane(d, j);
 
     if (l->head == NULL)
         take_turn(d, l);
@@ -172,7 +207,7 @@ static void drop_empty_turns(dispatcher *d)
  * of the workers. */
 static int may_start(const dispatcher *d, const job *j)
 {
-    return !j->background || d->opts.max_background <= 0 ||
+    return !background(j) || d->opts.max_background <= 0 ||
            d->n_background < d->opts.max_background;
 }
 
@@ -212,7 +247,7 @@ static job *ready_pop(dispatcher *d)
  * whether it was there. */
 static int unready(dispatcher *d, job *j)
 {
-    lane *l = find_lane(d, j->topic, j->partition);
+    lane *l = find_lane(d, j);
 
     for (job **pp = &l->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == j) {
@@ -265,7 +300,7 @@ static void settle_fallback(dispatcher *d, keyq *q, const job *j)
 {
     job *fb = q->fallback;
 
-    if (fb == NULL || (q->head && !q->head->background))
+    if (fb == NULL || (q->head && !background(q->head)))
         return;
     q->fallback = NULL;
     if (!j->failed && !j->cancelled) {
@@ -344,7 +379,7 @@ static void *worker_main(void *arg)
             break;
         w->current = j;
         j->running = 1;
-        d->n_background += j->background;
+        d->n_background += background(j);
         j->retry_in_ms = 0;
         if (d->delayed)
             pthread_cond_signal(&d->work_cv); /* an idle worker takes over the due times */
@@ -353,7 +388,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&d->lock);
         w->current = NULL;
         j->running = 0;
-        if (j->background) {
+        if (background(j)) {
             d->n_background--;
             pthread_cond_signal(&d->work_cv); /* another may start */
         }
@@ -463,8 +498,8 @@ void dispatcher_free(dispatcher *d)
  * later record). */
 static int beats(const job *a, const job *b)
 {
-    if (a->background != b->background)
-        return !a->background;
+    if (background(a) != background(b))
+        return !background(a);
     return a->version >= b->version;
 }
 
@@ -480,7 +515,7 @@ static void coalesce(dispatcher *d, keyq *q, job *j)
     } else {
         old = j;
     }
-    if (old->background) {
+    if (background(old)) {
         hand_back(d, old);
         return;
     }
@@ -500,7 +535,7 @@ static void preempt(dispatcher *d, keyq *q, const job *j)
 {
     job *bg = q->current;
 
-    if (j->background || !q->active || bg == NULL || !bg->background)
+    if (background(j) || !q->active || bg == NULL || !background(bg))
         return;
     if (bg->running) {
         __atomic_store_n(&bg->stop_asked, 1, __ATOMIC_RELAXED);
@@ -552,17 +587,12 @@ job *dispatcher_collect(dispatcher *d, int timeout_ms)
     return j;
 }
 
-static int same_partition(const job *j, const char *topic, int32_t partition)
-{
-    return topic == NULL || (j->partition == partition && strcmp(j->topic, topic) == 0);
-}
-
 int dispatcher_stop_asked(const job *j)
 {
     return __atomic_load_n(&j->stop_asked, __ATOMIC_RELAXED);
 }
 
-void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
+static void cancel(dispatcher *d, const which *w)
 {
     job *gone_head = NULL, *gone_tail = NULL, *j;
 
@@ -572,7 +602,7 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
         for (keyq *q = d->buckets[b]; q; q = q->next) {
             job *kh = NULL, *kt = NULL;
             while ((j = pop(&q->head, &q->tail)) != NULL) {
-                if (same_partition(j, topic, partition)) {
+                if (job_is_of(j, w)) {
                     j->cancelled = 1;
                     push(&d->done_head, &d->done_tail, j);
                 } else {
@@ -581,7 +611,7 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
             }
             q->head = kh;
             q->tail = kt;
-            if (q->fallback && same_partition(q->fallback, topic, partition)) {
+            if (q->fallback && job_is_of(q->fallback, w)) {
                 q->fallback->cancelled = 1;
                 push(&d->done_head, &d->done_tail, q->fallback);
                 q->fallback = NULL;
@@ -590,14 +620,14 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
     }
     /* Running: asked to end soon; a backoff it asks for is cut short. */
     for (int i = 0; i < d->opts.threads; i++)
-        if (d->workers[i].current && same_partition(d->workers[i].current, topic, partition))
+        if (d->workers[i].current && job_is_of(d->workers[i].current, w))
             __atomic_store_n(&d->workers[i].current->stop_asked, 1, __ATOMIC_RELAXED);
     /* Delayed or ready but not picked up by a worker yet: each is its
      * key's active job, so its key's next (other partition's) job may
      * become ready. */
     for (job **pp = &d->delayed; *pp;) {
         j = *pp;
-        if (same_partition(j, topic, partition)) {
+        if (job_is_of(j, w)) {
             *pp = j->next;
             push(&gone_head, &gone_tail, j);
         } else {
@@ -605,7 +635,7 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
         }
     }
     for (lane *l = d->lanes; l; l = l->next)
-        if (topic == NULL || (l->partition == partition && strcmp(l->topic, topic) == 0))
+        if (is_of(l->kind, l->topic, l->partition, w))
             while ((j = pop(&l->head, &l->tail)) != NULL)
                 push(&gone_head, &gone_tail, j);
     drop_empty_turns(d);
@@ -618,6 +648,18 @@ void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t parti
     pthread_mutex_unlock(&d->lock);
 }
 
+void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition)
+{
+    which w = {.all = topic == NULL, .kind = JOB_EVENT, .topic = topic, .partition = partition};
+    cancel(d, &w);
+}
+
+void dispatcher_cancel_kind(dispatcher *d, enum job_kind kind)
+{
+    which w = {.kind = kind};
+    cancel(d, &w);
+}
+
 size_t dispatcher_inflight(dispatcher *d)
 {
     pthread_mutex_lock(&d->lock);
@@ -628,6 +670,8 @@ size_t dispatcher_inflight(dispatcher *d)
 
 size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t partition)
 {
+    which sel = {.all = topic == NULL, .kind = JOB_EVENT, .topic = topic, .partition = partition};
+    const which *w = &sel;
     size_t n = 0;
     job *j;
 
@@ -635,20 +679,20 @@ size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t p
     for (size_t b = 0; b < BUCKETS; b++)
         for (keyq *q = d->buckets[b]; q; q = q->next) {
             for (j = q->head; j; j = j->next)
-                n += same_partition(j, topic, partition);
+                n += job_is_of(j, w);
             if (q->fallback)
-                n += same_partition(q->fallback, topic, partition);
+                n += job_is_of(q->fallback, w);
         }
     for (lane *l = d->lanes; l; l = l->next)
         for (j = l->head; j; j = j->next)
-            n += same_partition(j, topic, partition);
+            n += job_is_of(j, w);
     for (j = d->delayed; j; j = j->next)
-        n += same_partition(j, topic, partition);
+        n += job_is_of(j, w);
     for (j = d->done_head; j; j = j->next)
-        n += same_partition(j, topic, partition);
+        n += job_is_of(j, w);
     for (int i = 0; i < d->opts.threads; i++)
         if (d->workers[i].current)
-            n += same_partition(d->workers[i].current, topic, partition);
+            n += job_is_of(d->workers[i].current, w);
     pthread_mutex_unlock(&d->lock);
     return n;
 }

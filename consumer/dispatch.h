@@ -21,7 +21,7 @@
  * all when that one fails for good (failed), so a change is not lost to a
  * newer event that cannot be applied.
  *
- * Background jobs (repairs) yield to the key's other jobs: one submitted
+ * Background jobs (JOB_REPAIR) yield to the key's other jobs: one submitted
  * behind a background job that has not started takes its place (the
  * background job is handed back superseded); behind one that runs, it asks
  * it to stop (dispatcher_stop_asked).  At most max_background of them run
@@ -36,12 +36,20 @@
 
 typedef struct dispatcher dispatcher;
 
+/* What a job is. */
+enum job_kind {
+    JOB_EVENT = 0, /* the work of one Kafka record, tied to its (topic, partition) */
+    JOB_REPAIR,    /* a background job: yields to every other job of its key */
+};
+
 typedef struct job {
-    char *key;   /* owned by the job's creator; must stay valid until collected */
-    char *topic; /* where the job's record came from (turns, cancel_partition); required */
+    char *key; /* owned by the job's creator; must stay valid until collected */
+    enum job_kind kind;
+    /* JOB_EVENT: where the job's record came from (turns, cancel_partition);
+     * required.  Unused for a repair: repairs take their turns together. */
+    char *topic;
     int32_t partition;
     int64_t version; /* with coalescing: the higher one of a key wins */
-    int background;  /* yields to every other job of its key (a repair) */
     void *data;      /* the caller's */
     /* Set by the run function: > 0 runs the job again after that many ms
      * (an in-place retry's backoff) without holding a worker meanwhile;
@@ -103,20 +111,23 @@ void dispatcher_submit(dispatcher *d, job *j);
  * the key's active job. */
 job *dispatcher_collect(dispatcher *d, int timeout_ms);
 
-/* Marks queued, delayed and not yet started jobs of (topic, partition) cancelled, or
- * of every partition when topic is NULL; they come back through
- * dispatcher_collect with cancelled set.  Running jobs finish normally, with
- * dispatcher_stop_asked set: one that then asks for a backoff runs again at
- * once instead of waiting it out. */
+/* Marks queued, delayed and not yet started event jobs of (topic, partition)
+ * cancelled, or every job of every kind when topic is NULL; they come back
+ * through dispatcher_collect with cancelled set.  Running jobs finish
+ * normally, with dispatcher_stop_asked set: one that then asks for a backoff
+ * runs again at once instead of waiting it out. */
 void dispatcher_cancel_partition(dispatcher *d, const char *topic, int32_t partition);
+/* The same for every job of one kind. */
+void dispatcher_cancel_kind(dispatcher *d, enum job_kind kind);
 
-/* Whether the running job j should end as soon as it can: its partition
- * is being cancelled (a backoff it asks for is then cut short), or, for a
- * background job, another job of its key waits.  Safe from the job's own
- * thread while it runs. */
+/* Whether the running job j should end as soon as it can: it is being
+ * cancelled (a backoff it asks for is then cut short), or, for a background
+ * job, another job of its key waits.  Safe from the job's own thread while
+ * it runs. */
 int dispatcher_stop_asked(const job *j);
 
-/* Jobs submitted and not yet collected, in total or for one partition. */
+/* Jobs submitted and not yet collected, in total or the event jobs of one
+ * partition. */
 size_t dispatcher_inflight(dispatcher *d);
 size_t dispatcher_inflight_partition(dispatcher *d, const char *topic, int32_t partition);
 

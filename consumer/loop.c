@@ -222,6 +222,7 @@ static void handle_message(app *a, rd_kafka_message_t *m)
         return;
     }
     w->j.key = w->ev.ws.workspace_id;
+    w->j.kind = JOB_EVENT;
     w->j.topic = (char *)topic;
     w->j.partition = m->partition;
     w->j.version = w->ev.workspace_version;
@@ -286,7 +287,7 @@ static void settle(app *a, rd_kafka_topic_partition_list_t *parts)
                                     parts->elems[i].partition);
     /* Repairs wait for nobody: the next owner checks its workspaces. */
     if (parts)
-        dispatcher_cancel_partition(a->dispatcher, RECONCILE_TOPIC, 0);
+        dispatcher_cancel_kind(a->dispatcher, JOB_REPAIR);
     while (dispatcher_inflight(a->dispatcher) > 0)
         collect_finished(a, 100);
     rd_kafka_flush(a->producer, FLUSH_MS);

@@ -908,10 +908,8 @@ static void submit(reconciler *r, rjob *e)
 {
     memset(&e->j, 0, sizeof(e->j));
     e->j.key = e->ws;
-    e->j.topic = (char *)RECONCILE_TOPIC;
-    e->j.partition = 0;
+    e->j.kind = JOB_REPAIR; /* any event of the workspace goes first */
     e->j.version = INT64_MIN;
-    e->j.background = 1; /* any event of the workspace goes first */
     e->j.data = r;
     e->next = r->running;
     r->running = e;
@@ -1016,7 +1014,7 @@ void reconciler_pump(reconciler *r)
 
 int reconciler_is_job(const job *j)
 {
-    return j->topic != NULL && strcmp(j->topic, RECONCILE_TOPIC) == 0;
+    return j->kind == JOB_REPAIR;
 }
 
 /* A repair that starts a fight is logged once, naming the other writer

@@ -59,15 +59,12 @@ void reconciler_free(reconciler *r);
 void reconciler_assigned(reconciler *r);
 /* Partitions are revoked: hand-offs and the pass are dropped (their
  * records go too).  Consumer thread; cancel the repair jobs with
- * dispatcher_cancel_partition(d, RECONCILE_TOPIC, 0). */
+ * dispatcher_cancel_kind(d, JOB_REPAIR). */
 void reconciler_revoked(reconciler *r);
 
 /* Submits due hand-offs and the pass's next workspaces.  Consumer thread,
  * once per poll. */
 void reconciler_pump(reconciler *r);
-
-/* The pseudo-topic of repair jobs (the dispatcher's turns, cancels). */
-#define RECONCILE_TOPIC "(reconcile)"
 
 /* True for a job reconciler_pump submitted. */
 int reconciler_is_job(const job *j);

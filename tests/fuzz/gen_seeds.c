@@ -1,7 +1,7 @@
 /* Writes the decode_event seed corpus: every event of a JSON-lines file as
  * JSON and as Confluent-framed Avro, and a result of each, each prefixed
  * with fuzz_decode_event's selector byte.  Not built by CMake; run by hand:
- *   cc -Iconsumer -Iconsumer/core tests/fuzz/gen_seeds.c
+ *   cc -Ikafka -Icore tests/fuzz/gen_seeds.c
  *      build/libwf_kafka.a build/libwf_core.a $(pkg-config --libs ...)
  *   ./gen_seeds schemas tests/data/events/seed.jsonl tests/fuzz/corpus/decode_event */
 #include <stdio.h>

@@ -527,7 +527,7 @@ static void a_background_job_never_ties_with_an_event(void **state)
     gated_init(&a1, "1", "ws-a", 1, &g, log, &lock);
     gated_init(&ev, "E", "ws-a", INT64_MIN, &g, log, &lock);
     gated_init(&bg, "R", "ws-a", INT64_MIN, &g, log, &lock);
-    bg.s.j.background = 1;
+    bg.s.j.kind = JOB_REPAIR;
     dispatcher_submit(d, &a1.s.j);
     wait_at_gate(&g);
     dispatcher_submit(d, &ev.s.j);
@@ -559,7 +559,7 @@ static void an_event_preempts_its_keys_background_job(void **state)
     gated_init(&b1, "1", "ws-x", 1, &g, log, &lock);
     gated_init(&bg_a, "R", "ws-a", INT64_MIN, &g, log, &lock);
     gated_init(&ev_a, "E", "ws-a", 7, &g, log, &lock);
-    bg_a.s.j.background = 1;
+    bg_a.s.j.kind = JOB_REPAIR;
     dispatcher_submit(d, &b1.s.j); /* holds the one worker */
     wait_at_gate(&g);
     dispatcher_submit(d, &bg_a.s.j); /* ready, not started */
@@ -576,7 +576,7 @@ static void an_event_preempts_its_keys_background_job(void **state)
     g.open = 0;
     gated_init(&bg_b, "R", "ws-b", INT64_MIN, &g, log, &lock);
     gated_init(&ev_b, "F", "ws-b", 1, &g, log, &lock);
-    bg_b.s.j.background = 1;
+    bg_b.s.j.kind = JOB_REPAIR;
     dispatcher_submit(d, &bg_b.s.j);
     wait_at_gate(&g);
     assert_false(dispatcher_stop_asked(&bg_b.s.j));
@@ -607,8 +607,7 @@ static void background_jobs_hold_a_bounded_share_of_the_workers(void **state)
     dispatcher *d = dispatcher_new(&o, &err);
     for (int i = 0; i < 3; i++) {
         gated_init(&bg[i], "R", bg_keys[i], INT64_MIN, &g, log, &lock);
-        bg[i].s.j.background = 1;
-        bg[i].s.j.topic = "(background)";
+        bg[i].s.j.kind = JOB_REPAIR;
         dispatcher_submit(d, &bg[i].s.j);
     }
     gated_init(&ev, "E", "ws-e", 1, &g, log, &lock);
@@ -632,6 +631,59 @@ static void background_jobs_hold_a_bounded_share_of_the_workers(void **state)
         if (dispatcher_collect(d, 1000))
             got++;
     assert_string_equal(log, "RERR");
+    dispatcher_free(d);
+}
+
+/* Repairs need no topic: they are cancelled by their kind, and a cancel of
+ * a partition leaves them alone. */
+static void repairs_are_cancelled_by_kind_apart_from_partitions(void **state)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    char log[64] = "";
+    gated_item b1, e0, e1, r1, r2;
+    dispatch_opts o = {.threads = 1, .run = run_gated};
+    wf_err err;
+    (void)state;
+
+    wf_err_init(&err);
+    dispatcher *d = dispatcher_new(&o, &err);
+    gated_init(&b1, "1", "ws-x", 1, &g, log, &lock);
+    gated_init(&e0, "E", "ws-e0", 1, &g, log, &lock);
+    gated_init(&e1, "F", "ws-e1", 1, &g, log, &lock);
+    e1.s.j.partition = 1;
+    gated_init(&r1, "R", "ws-r1", INT64_MIN, &g, log, &lock);
+    gated_init(&r2, "S", "ws-r2", INT64_MIN, &g, log, &lock);
+    r1.s.j.kind = r2.s.j.kind = JOB_REPAIR;
+    r1.s.j.topic = r2.s.j.topic = NULL;
+    dispatcher_submit(d, &b1.s.j); /* holds the one worker */
+    wait_at_gate(&g);
+    dispatcher_submit(d, &r1.s.j);
+    dispatcher_submit(d, &e0.s.j);
+    dispatcher_submit(d, &e1.s.j);
+    dispatcher_submit(d, &r2.s.j);
+
+    dispatcher_cancel_partition(d, "events", 1);
+    assert_ptr_equal(dispatcher_collect(d, 0), &e1.s.j);
+    assert_true(e1.s.j.cancelled);
+    assert_null(dispatcher_collect(d, 0));
+    assert_int_equal(dispatcher_inflight_partition(d, "events", 0), 2);
+
+    dispatcher_cancel_kind(d, JOB_REPAIR);
+    for (int i = 0; i < 2; i++) {
+        job *j = dispatcher_collect(d, 0);
+        assert_non_null(j);
+        assert_int_equal(j->kind, JOB_REPAIR);
+        assert_true(j->cancelled);
+    }
+    assert_null(dispatcher_collect(d, 0));
+
+    open_gate(&g);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &b1.s.j);
+    assert_ptr_equal(dispatcher_collect(d, 1000), &e0.s.j);
+    assert_false(e0.s.j.cancelled);
+    assert_string_equal(log, "1E");
+    assert_int_equal(dispatcher_inflight(d), 0);
     dispatcher_free(d);
 }
 
@@ -679,6 +731,7 @@ int main(void)
         cmocka_unit_test(a_background_job_never_ties_with_an_event),
         cmocka_unit_test(an_event_preempts_its_keys_background_job),
         cmocka_unit_test(background_jobs_hold_a_bounded_share_of_the_workers),
+        cmocka_unit_test(repairs_are_cancelled_by_kind_apart_from_partitions),
         cmocka_unit_test(a_cancel_cuts_short_the_backoff_of_a_running_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
