@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "plan.h"
+
 #define AUTHZ_KEY "workspace.json"
 
 int wsstatus_pick(const wsstate *recs, size_t n)
@@ -19,37 +21,26 @@ int wsstatus_pick(const wsstate *recs, size_t n)
     return best;
 }
 
-/* ---- identities, as handlers/provision.c hashes them ---- */
-
-static uint64_t identity(const char *kind, const char *a, const char *b, const char *c,
-                         const char *d)
-{
-    char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "%s\n%s\n%s\n%s\n%s", kind, a ? a : "", b ? b : "",
-                     c ? c : "", d ? d : "");
-    return wsstate_hash(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
-}
-
 static const char *meta_string(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
+/* ---- identities, as the planner keys them ---- */
+
 uint64_t wsstatus_object_id(const json_t *manifest)
 {
-    return identity("k8s", json_string_value(json_object_get(manifest, "apiVersion")),
-                    json_string_value(json_object_get(manifest, "kind")),
-                    meta_string(manifest, "namespace"), meta_string(manifest, "name"));
+    return plan_manifest_id(manifest);
 }
 
 uint64_t wsstatus_project_id(void)
 {
-    return identity("flyte-project", NULL, NULL, NULL, NULL);
+    return plan_project_id();
 }
 
 uint64_t wsstatus_attributes_id(const char *domain)
 {
-    return identity("flyte-attributes", domain, NULL, NULL, NULL);
+    return plan_attributes_id(domain);
 }
 
 /* ---- the walk over the desired objects ---- */

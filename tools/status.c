@@ -20,7 +20,7 @@
 #include "flyte.h"
 #include "k8s.h"
 #include "kafka.h"
-#include "livediff.h"
+#include "plan.h"
 #include "names.h"
 #include "numparse.h"
 #include "oauth.h"
@@ -286,27 +286,6 @@ static int live_init(live *l, const wf_config *cfg, wf_err *err)
     return 0;
 }
 
-/* What an UpdateProject writes, as comparable JSON (liveplan's reading):
- * name, description, labels.values, and state (anything not archived
- * reads as ACTIVE). */
-static json_t *project_view(const json_t *p, int is_live)
-{
-    json_t *v = json_object(), *labels = json_object_get(json_object_get(p, "labels"), "values");
-    const char *state = json_string_value(json_object_get(p, "state"));
-    const char *keys[] = {"name", "description"};
-
-    for (size_t i = 0; v && i < 2; i++)
-        if (json_is_string(json_object_get(p, keys[i])))
-            json_object_set(v, keys[i], json_object_get(p, keys[i]));
-    if (v && json_is_object(labels))
-        json_object_set_new(v, "labels", json_pack("{s:O}", "values", labels));
-    if (is_live)
-        state = flyte_project_archived(p) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE;
-    if (v && state)
-        json_object_set_new(v, "state", json_string(state));
-    return v;
-}
-
 typedef struct live_walk {
     live *l;
     const desired *d;
@@ -342,9 +321,7 @@ static int diffed(live_walk *w, size_t index, int n, json_t *changes)
 
 static int live_project(live_walk *w, size_t index)
 {
-    json_t *a, *b, *changes, *v;
-    const char *k;
-    void *tmp;
+    json_t *changes;
     int n;
 
     if (flyte_get_project(w->l->flyte, w->d->project_id, &w->project, w->err) != 0)
@@ -353,17 +330,8 @@ static int live_project(live_walk *w, size_t index)
         return mark(w, index, L_MISSING, NULL, NULL);
     if (!desired_project_is_ours(w->project))
         return mark(w, index, L_DIFFERS, NULL, "not managed by wsflyte");
-    a = project_view(w->d->project, 0);
-    b = project_view(w->project, 1);
-    json_object_foreach_safe(b, tmp, k, v)
-    {
-        if (json_object_get(a, k) == NULL) /* what the PUT leaves alone */
-            json_object_del(b, k);
-    }
     changes = json_array();
-    n = a && b && changes ? livediff_replace(a, b, changes) : -1;
-    json_decref(a);
-    json_decref(b);
+    n = changes ? plan_compare_project(w->d->project, w->project, changes) : -1;
     return diffed(w, index, n, changes);
 }
 
@@ -415,7 +383,7 @@ static int live_manifest(live_walk *w, size_t index, const json_t *want)
         return mark(w, index, state, NULL, state == L_FOREIGN ? "not wsflyte's" : NULL);
     }
     changes = json_array();
-    n = changes ? livediff_apply(want, got, K8S_FIELD_MANAGER, changes) : -1;
+    n = changes ? plan_compare_object(want, got, changes) : -1;
     json_decref(got);
     return diffed(w, index, n, changes);
 }

@@ -133,11 +133,25 @@ test('the seed\'s events are provisioned, with exactly the writes wsflyte-render
   const mine = (r) => r.path.includes('ws-ml-prod-001') || r.body?.project?.id === 'ws-ml-prod-001';
   const flyteLog = (await stack.flyteRequests()).filter(mine);
   const kubeLog = (await stack.kubeRequests()).filter(mine);
-  assert.deepEqual(writes(flyteLog).map((r) => `${r.method} ${r.path}`),
-    predicted.filter((p) => p.includes('/api/v1/proj')));
-  assert.deepEqual(writes(kubeLog).map((r) => `${r.method} ${r.path}`),
-    predicted.filter((p) => !p.includes('/api/v1/proj')));
+  // Independent steps run at once, so the servers see the predicted writes
+  // in any order that keeps what depends on each other in order: the
+  // project is registered before the namespaces, a namespace exists before
+  // anything goes into it, the project exists before its attributes.
+  const flyteWrites = writes(flyteLog).map((r) => `${r.method} ${r.path}`);
+  const kubeWrites = writes(kubeLog).map((r) => `${r.method} ${r.path}`);
+  assert.deepEqual([...flyteWrites].sort(), predicted.filter((p) => p.includes('/api/v1/proj')).sort());
+  assert.deepEqual([...kubeWrites].sort(), predicted.filter((p) => !p.includes('/api/v1/proj')).sort());
   assert.equal(predicted.length, 37); // + the GET of the project: 38 requests
+  const at = (log, pred) => log.findIndex((r) => r.method !== 'GET' && pred(r));
+  const registered = flyteLog.find((r) => r.method === 'POST' && r.path === '/api/v1/projects');
+  for (const d of ['development', 'staging', 'production']) {
+    const ns = `ws-ml-prod-001-${d}`;
+    const created = kubeLog[at(kubeLog, (r) => r.path === `/api/v1/namespaces/${ns}`)];
+    assert.ok(Date.parse(registered.time) <= Date.parse(created.time), `project before ${ns}`);
+    const firstInside = at(kubeLog, (r) => r.path.includes(`/namespaces/${ns}/`));
+    assert.ok(at(kubeLog, (r) => r.path === `/api/v1/namespaces/${ns}`) < firstInside,
+      `namespace ${ns} before what goes into it`);
+  }
 });
 
 test('create, add member, change role, remove member, remove and add Flyte, delete', async () => {
