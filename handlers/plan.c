@@ -218,6 +218,15 @@ int plan_compare_project(const json_t *want, const json_t *live, json_t *changes
     return n;
 }
 
+int plan_compare_attributes(const json_t *want, const json_t *live, json_t *changes)
+{
+    json_t *scratch = changes ? NULL : json_array();
+    int n = changes || scratch ? livediff_replace(want, live, changes ? changes : scratch) : -1;
+
+    json_decref(scratch);
+    return n;
+}
+
 /* ---- building a plan ---- */
 
 void plan_init(plan *p)
@@ -479,7 +488,7 @@ static int attributes_step(ctx *c, size_t i, const wsstate *base, const json_t *
     } else {
         /* FlyteAdmin's PUT replaces what is stored. */
         if ((changes = json_array()) == NULL ||
-            (n = livediff_replace(dd->attributes, live, changes)) < 0) {
+            (n = plan_compare_attributes(dd->attributes, live, changes)) < 0) {
             json_decref(changes);
             return oom(c);
         }

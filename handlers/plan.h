@@ -71,6 +71,9 @@ int plan_compare_object(const json_t *want, const json_t *live, json_t *changes)
  * state (any state but archived reads as active); a field the body leaves
  * out is kept by FlyteAdmin and not compared. */
 int plan_compare_project(const json_t *want, const json_t *live, json_t *changes);
+/* The same for a domain's attributes and the body of their PUT, which
+ * replaces what FlyteAdmin stores. */
+int plan_compare_attributes(const json_t *want, const json_t *live, json_t *changes);
 
 /* ---- the plan ---- */
 

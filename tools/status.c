@@ -353,7 +353,7 @@ static int live_attributes(live_walk *w, size_t index, const char *domain, const
         return mark(w, index, L_MISSING, NULL, NULL);
     }
     changes = json_array();
-    int n = changes ? livediff_replace(want, got, changes) : -1;
+    int n = changes ? plan_compare_attributes(want, got, changes) : -1;
     json_decref(got);
     return diffed(w, index, n, changes);
 }
