@@ -612,6 +612,19 @@ size_t plan_lists_needed(const plan_input *in, const plan_view *v, const desired
     return n;
 }
 
+/* Whether base's names say what is in obj's namespace: not in one created
+ * now (nothing is in it) or re-created under the record (the listing
+ * decides there). */
+static int names_valid_in(const ctx *c, const wsstate *base, const json_t *obj)
+{
+    const char *ns = meta_string(obj, "namespace");
+
+    for (size_t k = 0; ns && c->v->namespaces_read && k < c->d->n_domains; k++)
+        if (strcmp(c->d->domains[k].namespace_name, ns) == 0)
+            return c->v->namespaces[k] != NULL && !renewed(base, c->d, c->v, k);
+    return 1;
+}
+
 /* By name, every object base records that cur no longer has (former
  * members' bindings, a changed role's old binding), from the record's own
  * event rendered (prior).  Namespaces are never deleted this way: a
@@ -628,7 +641,7 @@ static int prune_by_name(ctx *c, const wsstate *base, const desired *prior)
         {
             uint64_t id = plan_manifest_id(obj);
             if (strcmp(str(obj, "kind"), "Namespace") == 0 || !wsstate_find(base, id, &h) ||
-                wsstate_find(c->in->cur, id, &h))
+                wsstate_find(c->in->cur, id, &h) || !names_valid_in(c, base, obj))
                 continue;
             plan_step *s = add_object(c->p, PLAN_DELETE, PLAN_LEVEL_CONTENT, obj, id, -1);
             if (s == NULL)

@@ -19,8 +19,11 @@
 
 /* ---- the provisioner ---- */
 
-/* How many requests of one event may be in flight at once. */
-#define PROVISION_LANES 8
+/* How many requests of one event may be in flight at once, and about
+ * how many of all workers together (processing.concurrency of them): the
+ * default 64 workers get four lanes each. */
+#define PROVISION_LANES    8
+#define PROVISION_REQUESTS 256
 
 /* What a task running on one lane uses: its own clients, since a libcurl
  * handle serves one request at a time.  Lane 0's are p->flyte and p->kube. */
@@ -34,6 +37,7 @@ struct provisioner {
     httpc *flyte;
     k8s *kube;
     lanes *lanes; /* lane i's context is &lane[i] */
+    size_t width; /* lanes in use */
     lane lane[PROVISION_LANES];
     applied *cache; /* borrowed; NULL: none */
     provision_intent_fn intent;
@@ -65,18 +69,28 @@ static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pac
                             httpc_observer observer, void *observer_ud, wf_err *err)
 {
     void *ctx[PROVISION_LANES];
+    int workers = p->cfg->processing.concurrency > 0 ? p->cfg->processing.concurrency : 1;
+
+    /* Every worker's lanes together open at most about PROVISION_REQUESTS
+     * connections to each API: eight lanes up to 32 workers, fewer (never
+     * below two) with more. */
+    p->width = (size_t)(PROVISION_REQUESTS / workers);
+    if (p->width > PROVISION_LANES)
+        p->width = PROVISION_LANES;
+    if (p->width < 2)
+        p->width = 2;
 
     p->lane[0].flyte = p->flyte;
     p->lane[0].kube = p->kube;
     ctx[0] = &p->lane[0];
-    for (size_t i = 1; i < PROVISION_LANES; i++) {
+    for (size_t i = 1; i < p->width; i++) {
         lane *ln = &p->lane[i];
         if ((ln->flyte = httpc_new(fo, err)) == NULL ||
             (ln->kube = k8s_new(p->cfg, k8s_pace, observer, observer_ud, err)) == NULL)
             return -1;
         ctx[i] = ln;
     }
-    p->lanes = lanes_new(PROVISION_LANES, ctx, err);
+    p->lanes = lanes_new(p->width, ctx, err);
     return p->lanes ? 0 : -1;
 }
 
@@ -85,7 +99,7 @@ static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pac
 static void lane_clients_free(provisioner *p)
 {
     lanes_free(p->lanes);
-    for (size_t i = 1; i < PROVISION_LANES; i++) {
+    for (size_t i = 1; i < p->width; i++) {
         httpc_free(p->lane[i].flyte);
         k8s_free(p->lane[i].kube);
     }
@@ -96,7 +110,7 @@ static void lane_clients_free(provisioner *p)
 static void lane_clients_set(provisioner *p, pacer_priority priority, int (*yield)(void *ud),
                              void *yield_ud)
 {
-    for (size_t i = 0; i < PROVISION_LANES; i++) {
+    for (size_t i = 0; i < p->width; i++) {
         httpc_set_priority(p->lane[i].flyte, priority);
         k8s_set_priority(p->lane[i].kube, priority);
         httpc_set_yield(p->lane[i].flyte, yield, yield_ud);
