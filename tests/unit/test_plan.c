@@ -228,7 +228,6 @@ typedef struct obj_spec {
 
 typedef struct plan_case {
     const char *name;
-    int skip; /* a suspected planner bug: the expectation stands, the run is skipped */
     plan_mode mode;
     ev_spec ev; /* a repair plans the record's own event */
     rec_spec rec;
@@ -559,15 +558,11 @@ static const plan_case cases[] = {
         .steps = {"update FlyteProject ws-a", DOMAIN_WRITTEN(DEV, "development", "update"),
                   DOMAIN_KEPT(PROD, "production"), "update ConfigMap " AUTHZ},
     },
-    /* Skipped: plan.c deletes the development binding by name from the
-     * record (prune_by_name runs for every domain, re-created or not), and
-     * the listed one is then dropped as already deleted.  plan_lists_needed
-     * says a namespace re-created under the record cannot be pruned by name:
-     * the record's hashes say nothing about what is in it, and a binding of
-     * that name there is another writer's. */
+    /* In a namespace re-created under the record the record's names say
+     * nothing: only the listing decides there, and a binding of that name
+     * that is another writer's stays. */
     {
         .name = "removed_member_in_a_recreated_namespace_is_pruned_by_listing_not_by_name",
-        .skip = 1,
         .ev = {3, NULL, TWO, 0},
         .rec = {1, {2, NULL, THREE, 0}, 0, 0, {UID_DEV, UID_PROD}},
         .project_read = 1,
@@ -1040,8 +1035,6 @@ static void run_case(void **state)
     plan p;
     wf_err err;
 
-    if (tc->skip)
-        skip();
     wf_err_init(&err);
     snprintf(path, sizeof(path), "%s/config/two-domains.yaml", WSFLYTE_TEST_DATA);
     assert_int_equal(wf_config_load(&cfg, path, NULL, &report, &err), 0);
