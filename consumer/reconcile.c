@@ -9,15 +9,12 @@
 #include <time.h>
 
 #include "damper.h"
-#include "desired.h"
+#include "drift.h"
 #include "k8s.h"
 #include "kwatch.h"
-#include "livediff.h"
 #include "log.h"
 #include "provision.h"
 
-#define RBAC_V1 "rbac.authorization.k8s.io/v1"
-#define ACK_IAM "iam.services.k8s.aws/v1alpha1"
 /* A failed repair is tried again after attempt * REPAIR_BACKOFF_MS, at
  * most REPAIR_ATTEMPTS times; the next pass or watch event tries anew. */
 #define REPAIR_ATTEMPTS   5
@@ -29,104 +26,6 @@
 /* A pass is spread over this share of the interval (the rest absorbs
  * jitter and slow passes). */
 #define PASS_SPREAD_PERCENT 90
-
-/* The kinds wsflyte renders, watched cluster-wide. */
-static const kwatch_kind base_kinds[] = {
-    {"v1", "Namespace"},      {"v1", "ResourceQuota"},
-    {"v1", "LimitRange"},     {"networking.k8s.io/v1", "NetworkPolicy"},
-    {"v1", "ServiceAccount"}, {RBAC_V1, "Role"},
-    {RBAC_V1, "RoleBinding"}, {"v1", "ConfigMap"},
-};
-static const kwatch_kind ack_kinds[] = {{ACK_IAM, "Role"}, {ACK_IAM, "Policy"}};
-#define MAX_KINDS (sizeof(base_kinds) / sizeof(base_kinds[0]) + 2)
-
-/* ---- a set of 64-bit identities (linear probing, 0 = empty) ---- */
-
-typedef struct idset {
-    uint64_t *slots;
-    size_t cap, n; /* cap: a power of two, or 0 */
-} idset;
-
-static size_t slot_of_cap(size_t cap, uint64_t id)
-{
-    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (cap - 1);
-}
-
-static size_t slot_of(const idset *s, uint64_t id)
-{
-    return slot_of_cap(s->cap, id);
-}
-
-static int idset_has(const idset *s, uint64_t id)
-{
-    if (s->cap == 0 || id == 0)
-        return 0;
-    for (size_t i = slot_of(s, id);; i = (i + 1) & (s->cap - 1)) {
-        if (s->slots[i] == id)
-            return 1;
-        if (s->slots[i] == 0)
-            return 0;
-    }
-}
-
-static void idset_put(idset *s, uint64_t id);
-
-static int idset_grow(idset *s)
-{
-    idset bigger = {calloc(s->cap ? s->cap * 2 : 256, sizeof(uint64_t)), s->cap ? s->cap * 2 : 256,
-                    0};
-
-    if (bigger.slots == NULL)
-        return -1;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i])
-            idset_put(&bigger, s->slots[i]);
-    free(s->slots);
-    *s = bigger;
-    return 0;
-}
-
-static void idset_put(idset *s, uint64_t id)
-{
-    size_t i;
-
-    if (id == 0 || ((s->n + 1) * 4 > s->cap * 3 && idset_grow(s) != 0))
-        return; /* out of memory: the id may later look missing, which costs a GET */
-    for (i = slot_of(s, id); s->slots[i] != 0; i = (i + 1) & (s->cap - 1))
-        if (s->slots[i] == id)
-            return;
-    s->slots[i] = id;
-    s->n++;
-}
-
-/* Backward-shift deletion keeps every probe chain unbroken. */
-static void idset_del(idset *s, uint64_t id)
-{
-    size_t i, j, k;
-
-    if (s->cap == 0 || id == 0)
-        return;
-    for (i = slot_of(s, id); s->slots[i] != id; i = (i + 1) & (s->cap - 1))
-        if (s->slots[i] == 0)
-            return;
-    s->slots[i] = 0;
-    s->n--;
-    for (j = (i + 1) & (s->cap - 1); s->slots[j] != 0; j = (j + 1) & (s->cap - 1)) {
-        k = slot_of(s, s->slots[j]);
-        /* Move slots[j] back to i unless its home k lies cyclically in (i, j]. */
-        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-            s->slots[i] = s->slots[j];
-            s->slots[j] = 0;
-            i = j;
-        }
-    }
-}
-
-static void idset_clear(idset *s)
-{
-    free(s->slots);
-    memset(s, 0, sizeof(*s));
-}
 
 /* ---- hand-offs and repair jobs ---- */
 
@@ -156,47 +55,11 @@ typedef struct rheld {
     struct rheld *next;
 } rheld;
 
-/* One workspace's record rendered, shared by the kinds' threads
- * (reference-counted under r->render_lock; read-only once built). */
-typedef struct rendering {
-    int refs;
-    uint64_t used; /* r->render_tick when last looked up */
-    char *ws;
-    long long version; /* of the record rendered */
-    uint64_t digest;
-    int ok; /* rendered, with Flyte wanted */
-    desired d;
-    /* Every rendered Kubernetes object by identity (open addressing,
-     * 0 = empty; the manifests borrowed from d). */
-    uint64_t *index_ids;
-    const json_t **index_objs;
-    size_t index_cap;
-} rendering;
-
-/* Per watched kind: the identities its last list and later events hold,
- * and (watch thread only) the rendering it uses. */
-typedef struct wkind {
-    kwatch_kind kind;
-    idset live, next; /* under r->sets_lock */
-    int synced;       /* a list has completed */
-    int listing;      /* a list is under way */
-    rendering *cur;   /* a reference, or NULL */
-} wkind;
-
 struct reconciler {
     reconcile_opts o;
-    k8s *conn; /* the watch's connection settings and credentials */
+    k8s *conn;    /* the watch's connection settings and credentials */
+    drift *drift; /* judges what the watch sees; reports to hand_off, refresh_seen */
     kwatch *watch;
-    wkind kinds[MAX_KINDS];
-    size_t n_kinds;
-    uint64_t flyte_ids[64]; /* the record identities that are not Kubernetes objects */
-    size_t n_flyte_ids;
-    pthread_mutex_t sets_lock;
-    /* The latest renderings (one per kind at most), shared: the kinds of
-     * one list mostly reach a workspace's objects at about the same time. */
-    pthread_mutex_t render_lock;
-    rendering *recent[MAX_KINDS];
-    uint64_t render_tick;
     pthread_mutex_t lock; /* pending, held, damp */
     rjob *pending;
     rheld *held; /* objects in a fight: their repairs wait */
@@ -363,9 +226,10 @@ static void unhold(reconciler *r, uint64_t id)
 }
 
 /* Hands object id of ws (seen: taken, NULL when gone) to the consumer
- * thread; held back while its repairs are damped. */
-static void hand_off(reconciler *r, const char *ws, uint64_t id, json_t *seen)
+ * thread; held back while its repairs are damped.  A watch thread. */
+static void hand_off(void *ud, const char *ws, uint64_t id, json_t *seen)
 {
+    reconciler *r = ud;
     int64_t until;
     rjob *e;
 
@@ -380,9 +244,11 @@ static void hand_off(reconciler *r, const char *ws, uint64_t id, json_t *seen)
 }
 
 /* A later sighting of an object already handed off replaces what was
- * seen (a match then makes the repair a no-op without a request). */
-static void refresh_seen(reconciler *r, const char *ws, uint64_t id, const json_t *obj)
+ * seen (a match then makes the repair a no-op without a request).  A
+ * watch thread. */
+static void refresh_seen(void *ud, const char *ws, uint64_t id, const json_t *obj)
 {
+    reconciler *r = ud;
     rjob *e;
 
     pthread_mutex_lock(&r->lock);
@@ -396,313 +262,13 @@ static void refresh_seen(reconciler *r, const char *ws, uint64_t id, const json_
     pthread_mutex_unlock(&r->lock);
 }
 
-/* ---- the watch callback (watch threads) ---- */
-
-static wkind *kind_of(reconciler *r, const kwatch_kind *k)
-{
-    for (size_t i = 0; i < r->n_kinds; i++)
-        if (strcmp(r->kinds[i].kind.kind, k->kind) == 0 &&
-            strcmp(r->kinds[i].kind.api_version, k->api_version) == 0)
-            return &r->kinds[i];
-    return NULL;
-}
-
-static const char *meta_string(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
-}
-
-static void rendering_free(rendering *g)
-{
-    if (g == NULL)
-        return;
-    desired_fini(&g->d);
-    free(g->index_ids);
-    free(g->index_objs);
-    free(g->ws);
-    free(g);
-}
-
-/* Drops a reference; r->render_lock held. */
-static void rendering_put(rendering *g)
-{
-    if (g && --g->refs == 0)
-        rendering_free(g);
-}
-
-/* Indexes g's rendered Kubernetes objects by identity: each is hashed once
- * per rendering, not once per lookup.  Returns 0, or -1 when out of
- * memory. */
-static int index_build(rendering *g)
-{
-    const desired *d = &g->d;
-    size_t n = 0, cap = 16;
-
-    for (size_t i = 0; i <= d->n_domains; i++)
-        n += json_array_size(i < d->n_domains ? d->domains[i].objects : d->cluster_objects);
-    while (cap < 2 * n)
-        cap *= 2;
-    g->index_ids = calloc(cap, sizeof(*g->index_ids));
-    g->index_objs = calloc(cap, sizeof(*g->index_objs));
-    if (g->index_ids == NULL || g->index_objs == NULL)
-        return -1;
-    g->index_cap = cap;
-    for (size_t i = 0; i <= d->n_domains; i++) {
-        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
-        size_t j;
-        json_array_foreach(objs, j, obj)
-        {
-            uint64_t id =
-                provision_object_id(json_string_value(json_object_get(obj, "apiVersion")),
-                                    json_string_value(json_object_get(obj, "kind")),
-                                    meta_string(obj, "namespace"), meta_string(obj, "name"));
-            size_t s;
-            for (s = slot_of_cap(cap, id); g->index_ids[s] != 0 && g->index_ids[s] != id;
-                 s = (s + 1) & (cap - 1))
-                ;
-            g->index_ids[s] = id;
-            g->index_objs[s] = obj;
-        }
-    }
-    return 0;
-}
-
-static const json_t *index_find(const rendering *g, uint64_t id)
-{
-    if (g->index_cap == 0 || id == 0)
-        return NULL;
-    for (size_t s = slot_of_cap(g->index_cap, id);; s = (s + 1) & (g->index_cap - 1)) {
-        if (g->index_ids[s] == id)
-            return g->index_objs[s];
-        if (g->index_ids[s] == 0)
-            return NULL;
-    }
-}
-
-/* Renders workspace ws's record (copied once per rendering), or returns
- * NULL when out of memory. */
-static rendering *render(reconciler *r, const char *ws)
-{
-    rendering *g = calloc(1, sizeof(*g));
-    wf_err err;
-    wsstate rec;
-
-    if (g == NULL || (g->ws = strdup(ws)) == NULL) {
-        free(g);
-        return NULL;
-    }
-    g->version = -1; /* matches no record until rendered */
-    wf_err_init(&err);
-    if (!applied_get(r->o.store, ws, &rec))
-        return g;
-    g->version = rec.version;
-    g->digest = rec.digest;
-    g->ok = provision_render(r->o.cfg, &rec, &g->d, &err) == 0 && g->d.flyte_wanted &&
-            index_build(g) == 0;
-    if (!g->ok && err.msg[0])
-        log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s", ws, err.msg);
-    wsstate_fini(&rec);
-    return g;
-}
-
-static int renders(const rendering *g, const char *ws, const applied_peek *pk)
-{
-    return g && strcmp(g->ws, ws) == 0 && g->version == pk->version && g->digest == pk->digest;
-}
-
-/* Points k at a rendering of ws's record as pk describes it: a recent one
- * when another kind made it, else a new one (made under the lock, so that
- * kinds reaching the same workspace together render it once). */
-static void use_rendering(reconciler *r, wkind *k, const char *ws, const applied_peek *pk)
-{
-    size_t slot = 0;
-
-    pthread_mutex_lock(&r->render_lock);
-    rendering_put(k->cur);
-    k->cur = NULL;
-    for (size_t i = 0; i < r->n_kinds && k->cur == NULL; i++)
-        if (renders(r->recent[i], ws, pk))
-            k->cur = r->recent[i];
-    if (k->cur == NULL) {
-        /* An empty slot, else the least recently used. */
-        for (size_t i = 0; i < r->n_kinds; i++) {
-            if (r->recent[i] == NULL) {
-                slot = i;
-                break;
-            }
-            if (r->recent[i]->used < r->recent[slot]->used)
-                slot = i;
-        }
-        if ((k->cur = render(r, ws)) != NULL) {
-            rendering_put(r->recent[slot]);
-            r->recent[slot] = k->cur;
-            k->cur->refs = 1;
-        }
-    }
-    if (k->cur) {
-        k->cur->refs++;
-        k->cur->used = ++r->render_tick;
-    }
-    pthread_mutex_unlock(&r->render_lock);
-}
-
-/* The rendered manifest of identity id (borrowed from k's rendering), or
- * NULL.  Consecutive objects of a list mostly belong to one workspace, so
- * a kind keeps its rendering, and shares it with the other kinds; a lookup
- * is one probe of the rendering's index. */
-static const json_t *desired_object(reconciler *r, wkind *k, const char *ws, const applied_peek *pk,
-                                    uint64_t id)
-{
-    if (!renders(k->cur, ws, pk))
-        use_rendering(r, k, ws, pk);
-    /* A record replaced meanwhile: its next sighting renders the new one. */
-    if (!renders(k->cur, ws, pk) || !k->cur->ok)
-        return NULL;
-    return index_find(k->cur, id);
-}
-
-/* An object of an owned workspace that the record lists: compared with
- * the desired one, handed off when gone or different.  Only a few fields
- * of the record are read (under the store's lock): the work per object
- * does not grow with the workspace. */
-static void check_object(reconciler *r, wkind *k, kwatch_event_type type, const char *ws,
-                         uint64_t id, const json_t *obj)
-{
-    const json_t *want;
-    json_t *full = NULL, *changes = NULL;
-    applied_peek pk;
-    int n;
-
-    if (!applied_peek_object(r->o.store, ws, id, &pk))
-        return; /* not a workspace this replica owns */
-    if (!pk.flyte || !pk.complete || !pk.listed)
-        return; /* not a name wsflyte renders for it: never touched */
-    if (type == KWATCH_DELETED) {
-        hand_off(r, ws, id, NULL);
-        return;
-    }
-    if ((want = desired_object(r, k, ws, &pk, id)) == NULL || wsstate_hash_json(want) != pk.hash)
-        return; /* rendered differently now: the next event's business */
-    /* LIST items lack apiVersion and kind. */
-    if ((full = json_copy((json_t *)obj)) == NULL || (changes = json_array()) == NULL)
-        goto out;
-    if (!json_object_get(full, "apiVersion"))
-        json_object_set_new(full, "apiVersion", json_string(k->kind.api_version));
-    if (!json_object_get(full, "kind"))
-        json_object_set_new(full, "kind", json_string(k->kind.kind));
-    n = livediff_apply(want, full, K8S_FIELD_MANAGER, changes);
-    if (n > 0) {
-        log_debug(LOG_CTX_NONE, "watch: %s %s/%s of workspace %s differs (%s)", k->kind.kind,
-                  meta_string(obj, "namespace") ? meta_string(obj, "namespace") : "",
-                  meta_string(obj, "name"), ws, json_string_value(json_array_get(changes, 0)));
-        hand_off(r, ws, id, json_deep_copy(full));
-    } else if (n == 0) {
-        refresh_seen(r, ws, id, full);
-    }
-out:
-    json_decref(changes);
-    json_decref(full);
-}
-
-/* Every kind has listed and none is listing: the sets describe the
- * cluster.  Lists asked for together (a pass) end in one check. */
-static int all_synced(reconciler *r)
-{
-    for (size_t i = 0; i < r->n_kinds; i++)
-        if (!r->kinds[i].synced || r->kinds[i].listing)
-            return 0;
-    return 1;
-}
-
-static int is_flyte_id(const reconciler *r, uint64_t id)
-{
-    for (size_t i = 0; i < r->n_flyte_ids; i++)
-        if (r->flyte_ids[i] == id)
-            return 1;
-    return 0;
-}
-
-/* After a list: every Kubernetes object an owned workspace's record lists
- * that no kind holds is missing (deleted while no watch ran). */
-static void check_missing(reconciler *r)
-{
-    char **ids = NULL;
-    size_t n = 0, missing = 0;
-
-    if (applied_list(r->o.store, &ids, &n) != 0)
-        return;
-    for (size_t w = 0; w < n; w++) {
-        wsstate rec;
-        if (!applied_get(r->o.store, ids[w], &rec))
-            continue;
-        for (size_t i = 0; rec.flyte && rec.complete && i < rec.n_objs; i++) {
-            uint64_t id = rec.objs[i].id;
-            int seen = is_flyte_id(r, id);
-            pthread_mutex_lock(&r->sets_lock);
-            for (size_t k = 0; !seen && k < r->n_kinds; k++)
-                seen = idset_has(&r->kinds[k].live, id);
-            pthread_mutex_unlock(&r->sets_lock);
-            if (!seen) {
-                hand_off(r, ids[w], id, NULL);
-                missing++;
-            }
-        }
-        wsstate_fini(&rec);
-    }
-    if (missing)
-        log_info(LOG_CTX_NONE, "watch: %zu recorded object(s) of owned workspaces are missing",
-                 missing);
-    applied_list_free(ids, n);
-}
-
-static void on_watch(void *ud, kwatch_event_type type, const kwatch_kind *kind, const json_t *obj)
-{
-    reconciler *r = ud;
-    wkind *k = kind_of(r, kind);
-    const char *ws;
-    uint64_t id;
-    int all;
-
-    if (k == NULL)
-        return;
-    if (type == KWATCH_RELIST || type == KWATCH_SYNCED) {
-        pthread_mutex_lock(&r->sets_lock);
-        if (type == KWATCH_SYNCED) {
-            idset t = k->live;
-            k->live = k->next;
-            k->next = t;
-            k->synced = 1;
-        }
-        k->listing = type == KWATCH_RELIST;
-        idset_clear(&k->next);
-        all = all_synced(r);
-        pthread_mutex_unlock(&r->sets_lock);
-        if (type == KWATCH_SYNCED && all)
-            check_missing(r);
-        return;
-    }
-    id = provision_object_id(kind->api_version, kind->kind, meta_string(obj, "namespace"),
-                             meta_string(obj, "name"));
-    pthread_mutex_lock(&r->sets_lock);
-    if (type == KWATCH_SYNC)
-        idset_put(&k->next, id);
-    else if (type == KWATCH_DELETED)
-        idset_del(&k->live, id);
-    else
-        idset_put(&k->live, id);
-    pthread_mutex_unlock(&r->sets_lock);
-    ws = json_string_value(json_object_get(
-        json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_WORKSPACE));
-    if (ws != NULL)
-        check_object(r, k, type, ws, id, obj);
-}
-
 /* ---- lifetime ---- */
 
 reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
 {
     reconciler *r = calloc(1, sizeof(*r));
     const wf_config *cfg = opts->cfg;
+    drift_opts dopts = {.cfg = cfg, .store = opts->store};
 
     if (r == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "reconcile: out of memory");
@@ -715,16 +281,9 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
         return NULL;
     }
     pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->sets_lock, NULL);
-    pthread_mutex_init(&r->render_lock, NULL);
     r->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)r;
-    for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
-        r->kinds[r->n_kinds++].kind = base_kinds[i];
-    for (size_t i = 0; cfg->aws.ack_enabled && i < 2; i++)
-        r->kinds[r->n_kinds++].kind = ack_kinds[i];
-    r->n_flyte_ids = provision_flyte_ids(cfg, r->flyte_ids, 64);
-    if (r->n_flyte_ids > 64) {
-        wf_err_set(err, WF_CONFIG, "config.flyte", "reconcile: more than 63 Flyte domains");
+    dopts.report = (drift_report){.hand_off = hand_off, .matches = refresh_seen, .ud = r};
+    if ((r->drift = drift_new(&dopts, err)) == NULL) {
         reconciler_free(r);
         return NULL;
     }
@@ -767,21 +326,13 @@ void reconciler_free(reconciler *r)
         return;
     kwatch_free(r->watch); /* no callback runs after this */
     k8s_free(r->conn);
-    for (size_t i = 0; i < r->n_kinds; i++) {
-        idset_clear(&r->kinds[i].live);
-        idset_clear(&r->kinds[i].next);
-        rendering_put(r->kinds[i].cur);
-    }
-    for (size_t i = 0; i < MAX_KINDS; i++)
-        rendering_put(r->recent[i]);
+    drift_free(r->drift); /* after the watch: its callback uses it */
     free_list(r->pending);
     free_list(r->running); /* none after a drain */
     free_held(r->held);
     damper_free(r->damp);
     pass_end(r);
     pthread_mutex_destroy(&r->lock);
-    pthread_mutex_destroy(&r->sets_lock);
-    pthread_mutex_destroy(&r->render_lock);
     free(r);
 }
 
@@ -789,17 +340,15 @@ static int64_t jittered(reconciler *r, long interval_ms);
 
 static void start_watch(reconciler *r)
 {
-    kwatch_kind kinds[MAX_KINDS];
-    kwatch_opts o = {.kinds = kinds, .n_kinds = r->n_kinds, .cb = on_watch, .ud = r};
+    kwatch_opts o = {.cb = drift_on_watch, .ud = r->drift};
     wf_err err;
 
-    for (size_t i = 0; i < r->n_kinds; i++)
-        kinds[i] = r->kinds[i].kind;
+    o.kinds = drift_kinds(r->drift, &o.n_kinds);
     wf_err_init(&err);
     if ((r->watch = kwatch_new(k8s_conn(r->conn), &o, &err)) == NULL)
         log_error(LOG_CTX_NONE, "watch: %s; drift is repaired by resync only", err.msg);
     else
-        log_info(LOG_CTX_NONE, "watching %zu kinds for drift", r->n_kinds);
+        log_info(LOG_CTX_NONE, "watching %zu kinds for drift", o.n_kinds);
 }
 
 void reconciler_assigned(reconciler *r)

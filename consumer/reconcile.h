@@ -1,15 +1,12 @@
 /* reconcile: continuous reconciliation (CONTRACT.md §3): drift of the
  * workspaces this replica owns is repaired without waiting for an event.
  *
- * Watch (reconcile.watch): one kwatch stream per managed kind.  Its
- * callback, on a watch thread, maps an object to a workspace (the
- * wsflyte.io/workspace label is only the hint: the object's identity must
- * be one the workspace's state record lists), compares it with the object
- * re-rendered from the record (livediff, as server-side apply sees it) and,
- * when it differs or is gone, hands (workspace, object) to the consumer
- * thread.  After each list it also hands over every recorded object that
- * no kind's list holds any more (deleted while no watch ran).  wsflyte's
- * own writes match the desired objects and cause nothing.
+ * Watch (reconcile.watch): one kwatch stream per managed kind, judged by
+ * drift.h on the watch threads: an object of an owned workspace that is
+ * gone or differs from the one re-rendered from its state record (and,
+ * after each list, a recorded object no kind's list holds any more) is
+ * handed, as (workspace, object), to the consumer thread.  wsflyte's own
+ * writes match the desired objects and cause nothing.
  *
  * Resync (reconcile.resync_interval, jittered ±10 %): a pass over every
  * owned workspace, spread over the interval and fed only while the

@@ -559,22 +559,6 @@ out:
 #define REPAIR_CHANGE_MAX    160
 #define REPAIR_WHAT_MAX      (REPAIR_CHANGES_SHOWN * (REPAIR_CHANGE_MAX + 2) + 32)
 
-uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
-                             const char *name)
-{
-    return plan_object_id(api_version, kind, ns, name);
-}
-
-size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap)
-{
-    return plan_flyte_ids(cfg, out, cap);
-}
-
-int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err)
-{
-    return plan_render_record(cfg, rec, d, err);
-}
-
 /* The first differences as one bounded text. */
 static void changes_text(const json_t *changes, char *buf, size_t len)
 {

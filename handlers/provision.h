@@ -100,25 +100,9 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
 
 /* ---- drift repair (continuous reconciliation) ---- */
 
-/* The identity a state record keys a Kubernetes object by (namespace NULL
- * or "" for a cluster-scoped one): what maps an object a watch reports to
- * the records that list it. */
-uint64_t provision_object_id(const char *api_version, const char *kind, const char *ns,
-                             const char *name);
-
-/* The Flyte identities a record with Flyte present may list (the project,
- * each domain's attributes under cfg's domains), at most cap into out;
- * returns how many there are.  Every other identity is a Kubernetes
- * object. */
-size_t provision_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap);
-
-/* Re-renders the desired state of the event rec keeps (desired_fini d in
- * every case).  Returns 0, or -1 with err set. */
-int provision_render(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err);
-
 /* What a repair checks of one workspace. */
 typedef struct repair_req {
-    const uint64_t *ids; /* Kubernetes objects by identity (provision_object_id) */
+    const uint64_t *ids; /* Kubernetes objects by identity (plan_object_id) */
     /* Per id: the object as a watch last saw it (borrowed), or NULL (deleted,
      * missing from a list): one that matches the desired object needs no
      * request; any other is read again before anything is written. */
