@@ -39,16 +39,69 @@ static const k8s_kind kinds[] = {
     {"iam.services.k8s.aws/v1alpha1", "Policy", "policies", 1},
 };
 
+/* One token file's token, shared by every client of the process that reads
+ * that file: a rotation then costs one refusal per request in flight, and
+ * the file is read once per refusal or minute, not once per client. */
 typedef struct token_source {
     pthread_mutex_t lock;
     char *path;
     char token[TOKEN_MAX];
     time_t read_at;
+    int refs;                  /* under sources_lock */
+    struct token_source *next; /* under sources_lock */
 } token_source;
+
+static pthread_mutex_t sources_lock = PTHREAD_MUTEX_INITIALIZER;
+static token_source *sources;
+
+/* The shared source of path (a new reference), or NULL out of memory. */
+static token_source *token_source_get(const char *path)
+{
+    token_source *ts;
+
+    pthread_mutex_lock(&sources_lock);
+    for (ts = sources; ts && strcmp(ts->path, path) != 0; ts = ts->next)
+        ;
+    if (ts == NULL && (ts = calloc(1, sizeof(*ts))) != NULL) {
+        if ((ts->path = strdup(path)) == NULL) {
+            free(ts);
+            ts = NULL;
+        } else {
+            pthread_mutex_init(&ts->lock, NULL);
+            ts->next = sources;
+            sources = ts;
+        }
+    }
+    if (ts)
+        ts->refs++;
+    pthread_mutex_unlock(&sources_lock);
+    return ts;
+}
+
+static void token_source_put(token_source *ts)
+{
+    token_source **at;
+
+    if (ts == NULL)
+        return;
+    pthread_mutex_lock(&sources_lock);
+    if (--ts->refs > 0) {
+        pthread_mutex_unlock(&sources_lock);
+        return;
+    }
+    for (at = &sources; *at != ts; at = &(*at)->next)
+        ;
+    *at = ts->next;
+    pthread_mutex_unlock(&sources_lock);
+    memset(ts->token, 0, sizeof(ts->token));
+    pthread_mutex_destroy(&ts->lock);
+    free(ts->path);
+    free(ts);
+}
 
 struct k8s {
     httpc *http;
-    token_source tokens;
+    token_source *tokens; /* shared; NULL: no token file */
     kubeconfig kc; /* kubernetes.api_url "kubeconfig:PATH"; its strings back httpc_new's opts */
     /* What http was made from, for k8s_conn: pointers into k only. */
     char url[512];
@@ -182,7 +235,6 @@ k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *o
         wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&k->tokens.lock, NULL);
     if (resolve_endpoint(k, cfg, k->url, sizeof(k->url), &o, &token_file, err) != 0) {
         k8s_free(k);
         return NULL;
@@ -192,13 +244,13 @@ k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *o
     o.observer = observer;
     o.observer_ud = observer_ud;
     if (token_file) {
-        if ((k->tokens.path = strdup(token_file)) == NULL) {
+        if ((k->tokens = token_source_get(token_file)) == NULL) {
             wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
             k8s_free(k);
             return NULL;
         }
         o.auth = token_auth;
-        o.auth_ud = &k->tokens;
+        o.auth_ud = k->tokens;
     }
     /* ca_file may point into cfg, which need not outlive k. */
     if (o.ca_file && (k->ca_file = strdup(o.ca_file)) == NULL) {
@@ -237,10 +289,8 @@ void k8s_free(k8s *k)
         return;
     httpc_free(k->http);
     kubeconfig_fini(&k->kc);
-    free(k->tokens.path);
+    token_source_put(k->tokens);
     free(k->ca_file);
-    memset(k->tokens.token, 0, sizeof(k->tokens.token));
-    pthread_mutex_destroy(&k->tokens.lock);
     free(k);
 }
 

@@ -413,27 +413,84 @@ static int write_record(provisioner *p, int32_t partition, wsstate *out, wf_err 
     return rc;
 }
 
-/* Reads what the plan of an event stands on: the project, and the
- * namespaces (Flyte wanted: a record never stands in for ownership, a
- * namespace it lists may have been re-created by someone else since) or
- * every object by the names wsflyte renders (Flyte not wanted); then the
- * member RoleBindings where the plan cannot prune by name. */
+/* One read of an event's, on a lane. */
+typedef enum read_what { READ_PROJECT, READ_NAMESPACE, READ_CLEANUP, READ_BINDINGS } read_what;
+
+typedef struct read_task {
+    reads *rd;
+    const desired *d;
+    read_what what;
+    size_t i;
+} read_task;
+
+static int read_one(void *lane_ctx, void *task, wf_err *err)
+{
+    lane *ln = lane_ctx;
+    read_task *t = task;
+
+    switch (t->what) {
+    case READ_PROJECT:
+        return reads_project(t->rd, ln->flyte, t->d, err);
+    case READ_NAMESPACE:
+        return reads_namespace(t->rd, ln->kube, t->d, t->i, err);
+    case READ_CLEANUP:
+        return reads_cleanup_entry(t->rd, ln->kube, t->d, t->i, err);
+    case READ_BINDINGS:
+        return reads_binding_list(t->rd, ln->kube, t->d, t->i, err);
+    }
+    return 0;
+}
+
+/* Runs n reads at once on the lanes; each fills a slot of its own. */
+static int read_at_once(provisioner *p, read_task *tasks, size_t n, wf_err *err)
+{
+    void **run = calloc(n ? n : 1, sizeof(*run));
+    int rc;
+
+    if (run == NULL)
+        return oom(err);
+    for (size_t i = 0; i < n; i++)
+        run[i] = &tasks[i];
+    rc = n ? lanes_run(p->lanes, read_one, run, n, err) : 0;
+    free(run);
+    return rc;
+}
+
+/* Reads what the plan of an event stands on, all at once: the project,
+ * and the namespaces (Flyte wanted: a record never stands in for
+ * ownership, a namespace it lists may have been re-created by someone
+ * else since) or every object by the names wsflyte renders (Flyte not
+ * wanted); then the member RoleBindings where the plan cannot prune by
+ * name. */
 static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, reads *rd,
                           wf_err *err)
 {
     const desired *d = in->d;
-    int *need;
-    int rc;
+    size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + d->n_domains + n_cleanup, n = 0;
+    read_task *tasks = calloc(cap, sizeof(*tasks));
+    int *need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
+    int rc = -1;
 
-    if (reads_project(rd, p->flyte, d, err) != 0)
-        return -1;
-    if (!d->flyte_wanted)
-        return reads_cleanup(rd, p->kube, d, err);
-    if (reads_namespaces(rd, p->kube, d, err) != 0)
-        return -1;
-    if ((need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int))) == NULL)
-        return oom(err);
-    rc = plan_lists_needed(in, &rd->v, prior, need) ? reads_bindings(rd, p->kube, d, need, err) : 0;
+    if (tasks == NULL || need == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    tasks[n++] = (read_task){rd, d, READ_PROJECT, 0};
+    for (size_t i = 0; d->flyte_wanted && i < d->n_domains; i++)
+        tasks[n++] = (read_task){rd, d, READ_NAMESPACE, i};
+    for (size_t i = 0; !d->flyte_wanted && i < n_cleanup; i++)
+        tasks[n++] = (read_task){rd, d, READ_CLEANUP, i};
+    if (read_at_once(p, tasks, n, err) != 0)
+        goto out;
+    rd->v.namespaces_read = d->flyte_wanted;
+    n = 0;
+    if (d->flyte_wanted && plan_lists_needed(in, &rd->v, prior, need))
+        for (size_t i = 0; i < d->n_domains; i++)
+            if (need[i])
+                tasks[n++] = (read_task){rd, d, READ_BINDINGS, i};
+    rc = read_at_once(p, tasks, n, err);
+out:
+    free(tasks);
     free(need);
     return rc;
 }

@@ -106,11 +106,16 @@ int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err)
     return 0;
 }
 
+int reads_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
+{
+    return k8s_get(kube, "v1", "Namespace", NULL, d->domains[i].namespace_name, &rd->namespaces[i],
+                   err);
+}
+
 int reads_namespaces(reads *rd, k8s *kube, const desired *d, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++)
-        if (k8s_get(kube, "v1", "Namespace", NULL, d->domains[i].namespace_name, &rd->namespaces[i],
-                    err) != 0)
+        if (reads_namespace(rd, kube, d, i, err) != 0)
             return -1;
     rd->v.namespaces_read = 1;
     return 0;
@@ -128,29 +133,35 @@ int reads_attributes(reads *rd, httpc *flyte, const desired *d, wf_err *err)
     return 0;
 }
 
+int reads_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
+{
+    const json_t *e = json_array_get(d->cleanup, i);
+
+    return k8s_get(kube, entry_string(e, "apiVersion"), entry_string(e, "kind"),
+                   entry_string(e, "namespace"), entry_string(e, "name"), &rd->cleanup[i], err);
+}
+
 int reads_cleanup(reads *rd, k8s *kube, const desired *d, wf_err *err)
 {
-    size_t i;
-    json_t *e;
-
-    json_array_foreach(d->cleanup, i, e)
-    {
-        if (k8s_get(kube, entry_string(e, "apiVersion"), entry_string(e, "kind"),
-                    entry_string(e, "namespace"), entry_string(e, "name"), &rd->cleanup[i],
-                    err) != 0)
+    for (size_t i = 0; i < json_array_size(d->cleanup); i++)
+        if (reads_cleanup_entry(rd, kube, d, i, err) != 0)
             return -1;
-    }
     return 0;
 }
 
-int reads_bindings(reads *rd, k8s *kube, const desired *d, const int *need, wf_err *err)
+int reads_binding_list(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
 {
     char selector[512];
 
     desired_member_selector(d->project_id, selector, sizeof(selector));
+    return k8s_list(kube, RBAC_V1, "RoleBinding", d->domains[i].namespace_name, selector,
+                    &rd->bindings[i], err);
+}
+
+int reads_bindings(reads *rd, k8s *kube, const desired *d, const int *need, wf_err *err)
+{
     for (size_t i = 0; i < d->n_domains; i++)
-        if (need[i] && k8s_list(kube, RBAC_V1, "RoleBinding", d->domains[i].namespace_name,
-                                selector, &rd->bindings[i], err) != 0)
+        if (need[i] && reads_binding_list(rd, kube, d, i, err) != 0)
             return -1;
     return 0;
 }

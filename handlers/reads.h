@@ -40,6 +40,13 @@ void reads_fini(reads *rd);
 /* Keeps obj (taken; NULL: it does not exist) as what was read of id. */
 int reads_put(reads *rd, uint64_t id, json_t *obj, wf_err *err);
 
+/* One read each, into its own slot: reads of different slots may run at
+ * once on different clients (the caller then sets the *_read flags of
+ * plan_view).  The project sets project_read itself. */
+int reads_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+int reads_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+int reads_binding_list(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+
 /* The Flyte project. */
 int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err);
 /* Each domain's Namespace. */

@@ -253,6 +253,9 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false, tl
     const entry = {
       seq: ++seq,
       time: new Date(start).toISOString(),
+      // Which connection carried it (the client's port): what a client
+      // keeps per connection, such as a credential, shows per connection.
+      connection: req.socket?.remotePort ?? null,
       method: req.method,
       path: ctx.path,
       query: queryObject(url.searchParams),
