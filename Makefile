@@ -127,9 +127,10 @@ demo: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) WSFLYTE_DEMO_REGISTRY=$(REGISTRY) node tools/demo.mjs
 
 # Requests, writes and wsflyte's instructions (callgrind) per kind of event,
-# then throughput and latency with 10 ms per API call, concurrency 1, 8, 16
-# and 64 (a few minutes; not part of `make test`).  BENCH_ARGS="--only cost"
-# runs the first part alone (under a minute).
+# then the round trips of a create and a member change with 100 ms per API
+# call, then throughput and latency with 10 ms per API call, concurrency 1,
+# 8, 16 and 64 (a few minutes; not part of `make test`).
+# BENCH_ARGS="--only cost" (or rtt, throughput) runs one part alone.
 BENCH_ARGS ?=
 bench: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench.mjs $(BENCH_ARGS)

@@ -1,9 +1,9 @@
-// make bench: what each kind of event costs, then wsflyte's throughput and
-// latency against the test servers with a fixed latency injected into every
-// API call.
+// make bench: what each kind of event costs, the round trips a create and a
+// member change wait for, then wsflyte's throughput and latency against the
+// test servers with a fixed latency injected into every API call.
 //
-//   node tools/bench.mjs [--only cost|throughput] [--per-type K] [--no-callgrind]
-//                        [--keep-callgrind DIR]
+//   node tools/bench.mjs [--only cost|rtt|throughput] [--per-type K] [--no-callgrind]
+//                        [--keep-callgrind DIR] [--repeat R]
 //                        [--events N] [--workspaces M] [--latency MS] [--concurrency 1,64]
 //
 // Cost: one stack with wsflyte run under callgrind (valgrind) and one
@@ -19,6 +19,16 @@
 // --no-callgrind) wsflyte runs natively and the column says n/a, with a note.
 // --keep-callgrind DIR keeps the dumps (one per phase) there, for
 // callgrind_annotate.
+//
+// Round trips: one stack, 100 ms injected into every API call, one event
+// at a time: a first create of a workspace (3 domains, 3 members as in the
+// cost phase), then a member added to it (its next version), R times on
+// fresh workspaces.  Per event: wsflyte's time from taking the record to
+// its result (the result's duration_ms) divided by the injected latency,
+// that is the API round trips the handler waits for one after another; the
+// longest chain of its requests each sent after the one before was
+// answered (from the test servers' request logs: the wall time without what
+// a loaded machine adds to each request); and the requests it made.  The median of the R runs.
 //
 // Throughput: for each concurrency a fresh stack (devkafka, FlyteAdmin and
 // Kubernetes test servers, wsflyte), N events over M workspaces published at
@@ -160,7 +170,9 @@ class Callgrind {
   zero() { execFileSync('callgrind_control', ['-z', String(this.child.pid)], { stdio: 'ignore' }); }
 
   // Dumps the counters as part `name`: {total, handler}, the instructions of
-  // all threads and those inside provision_event (the handler, inclusive).
+  // all threads and those of the handler: inside provision_event_after
+  // (inclusive) and on the provisioner's lane threads (lane_main), which
+  // apply an event's steps at once.
   async dump(name) {
     execFileSync('callgrind_control', ['-d', name, String(this.child.pid)], { stdio: 'ignore' });
     const found = await waitFor(() => {
@@ -173,9 +185,13 @@ class Callgrind {
     }, 30000, 100);
     if (found === null) throw new Error(`callgrind: no dump "${name}" in ${this.dir}`);
     const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', found.file],
-      { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const handler = /^\s*([\d,]+) .*:provision_event \[/m.exec(annotated);
-    return { total: found.total, handler: handler ? Number(handler[1].replace(/,/g, '')) : null };
+      { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    const inclusive = (fn) => {
+      const m = new RegExp(`^\\s*([\\d,]+) .*:${fn} \\[`, 'm').exec(annotated);
+      return m ? Number(m[1].replace(/,/g, '')) : null;
+    };
+    const handler = inclusive('provision_event_after');
+    return { total: found.total, handler: handler === null ? null : handler + (inclusive('lane_main') ?? 0) };
   }
 
   cleanup() { if (!this.keep) rmSync(this.dir, { recursive: true, force: true }); }
@@ -242,10 +258,77 @@ async function costTable(perType) {
     console.log('instructions: wsflyte\'s, all threads, under callgrind: counters zeroed before the phase and dumped when its');
     console.log(`results are in, minus ${(idlePerS / 1e6).toFixed(2)} M/s of idle work (measured over ${IDLE_MS / 1000} s without events) times the`);
     console.log('phase\'s length, divided by the events of the phase (the idle part makes it vary by about 0.5 M).');
-    console.log('in handler: the part inside provision_event (desired state, requests, answers), which does not vary.');
+    console.log('in handler: the part inside provision_event_after (reads, desired state, plan, requests, answers) and on');
+    console.log('the provisioner\'s lane threads, which apply the steps of a plan at once; it does not vary.');
   } else {
     console.log(`instructions: not measured, ${'no-callgrind' in args ? '--no-callgrind given' : 'valgrind (callgrind_control) is not installed'}.`);
   }
+}
+
+// ---- round trips ----
+
+const RTT_MS = 100;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// The longest chain of requests each sent after the one before it was
+// answered, from the servers' logs: the round trips the event waited for
+// whatever the machine's load adds to each.
+const chain = (logs) => {
+  const reqs = logs.map((r) => ({ start: Date.parse(r.time), end: Date.parse(r.time) + r.duration_ms }))
+    .sort((a, b) => a.start - b.start);
+  const depth = [];
+  reqs.forEach((r, i) => { depth[i] = 1 + Math.max(0, ...reqs.slice(0, i).map((q, j) => (q.end <= r.start ? depth[j] : 0))); });
+  return Math.max(0, ...depth);
+};
+
+async function roundTrips(repeat) {
+  const stack = await new Stack({ partitions: 3, config: { qps: 0 } }).start();
+  const kinds = [PHASES.find((p) => p.name === 'first create'), PHASES.find((p) => p.name === 'member added')];
+  const runs = Object.fromEntries(kinds.map((k) => [k.name, []]));
+  let produced = 0;
+  try {
+    await stack.fault('flyte', { latency_ms: RTT_MS, count: -1 });
+    await stack.fault('kube', { latency_ms: RTT_MS, count: -1 });
+    stack.startNamedConsumer('wsflyte');
+    await waitFor(() => /assigned \d+ partition/.test(stack.logs.join('')), 60000);
+    const servers = [stack.flyteUrl, stack.kubeUrl];
+    for (let i = 0; i < repeat; i++) {
+      for (const phase of kinds) {
+        const e = makeEvent({ workspace: `ws-rtt-${i}`, version: phase.version, type: phase.type,
+          members: phase.members });
+        await Promise.all(servers.map((u) => fetch(`${u}/_test/requests`, { method: 'DELETE' })));
+        await stack.produceEvents([e], 'json');
+        produced++;
+        const r = (await stack.results(produced, 120)).find((x) => x.event_id === e.event_id);
+        if (!r) throw new Error(`${phase.name}: no result\n${stack.logs.join('').slice(-3000)}`);
+        // The event's requests: those sent while it ran (not the watch's lists at start).
+        const logs = (await Promise.all(servers.map((u) => fetch(`${u}/_test/requests`).then((x) => x.json())))).flat()
+          .filter((x) => x.path !== '/healthcheck' && x.path !== '/version') // probes
+          .filter((x) => Date.parse(x.time) >= r.completed_at - r.duration_ms && Date.parse(x.time) <= r.completed_at);
+        runs[phase.name].push({ ms: r.duration_ms, chain: chain(logs), requests: logs.length,
+          writes: logs.filter((x) => x.method !== 'GET').length, outcome: `${r.status}${r.reason ? `/${r.reason}` : ''}` });
+      }
+    }
+  } finally {
+    await stack.stop();
+  }
+  console.log(`\nwsflyte round trips: ${RTT_MS} ms injected per API call, one event at a time, median of ${repeat} workspaces`);
+  const rows = Object.entries(runs).map(([event, rs]) => ({
+    event, 'round trips': (median(rs.map((r) => r.ms)) / RTT_MS).toFixed(1),
+    runs: rs.map((r) => (r.ms / RTT_MS).toFixed(1)).join(' '),
+    'in sequence': median(rs.map((r) => r.chain)),
+    requests: median(rs.map((r) => r.requests)), writes: median(rs.map((r) => r.writes)),
+    outcome: [...new Set(rs.map((r) => r.outcome))].join(' '),
+  }));
+  const cols = ['event', 'round trips', 'runs', 'in sequence', 'requests', 'writes', 'outcome'];
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => String(r[c]).length))]));
+  const line = (r) => cols.map((c) => String(r[c]).padEnd(width[c])).join('  ');
+  console.log(line(Object.fromEntries(cols.map((c) => [c, c]))));
+  for (const r of rows) console.log(line(r));
+  console.log(`round trips: the result's duration_ms (record taken to result) / ${RTT_MS} ms, the median; runs: each workspace's.`);
+  console.log('in sequence: the longest chain of the event\'s requests each sent after the one before was answered (from');
+  console.log('the servers\' logs; what the wall time would be on an idle machine); requests, writes: those sent while');
+  console.log('the event ran, as in the cost table.');
 }
 
 // ---- throughput ----
@@ -266,8 +349,13 @@ async function throughput() {
   console.log('publish->result: from publishing the whole batch at once to each result (includes the backlog).');
 }
 
-if (args.only !== 'throughput') {
+const only = (part) => args.only === undefined || args.only === part;
+if (only('cost')) {
   process.stderr.write('bench: cost per kind of event...\n');
   await costTable(Number(args['per-type'] ?? 10));
 }
-if (args.only !== 'cost') await throughput();
+if (only('rtt')) {
+  process.stderr.write('bench: round trips...\n');
+  await roundTrips(Number(args.repeat ?? 3));
+}
+if (only('throughput')) await throughput();
