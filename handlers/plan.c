@@ -78,15 +78,64 @@ static int add_obj(wsstate *s, size_t cap, uint64_t id, uint64_t hash)
     return 0;
 }
 
-static int add_manifests(wsstate *s, size_t cap, const json_t *objs)
+static int add_manifests(wsstate *s, size_t cap, const json_t *objs, plan_ids *keep)
 {
     size_t i;
     json_t *obj;
 
     json_array_foreach(objs, i, obj)
     {
-        if (add_obj(s, cap, plan_manifest_id(obj), wsstate_hash_json(obj)) != 0)
+        uint64_t id = plan_manifest_id(obj);
+        if (add_obj(s, cap, id, wsstate_hash_json(obj)) != 0)
             return -1;
+        if (keep) {
+            keep->manifests[keep->n] = obj;
+            keep->ids[keep->n++] = id;
+        }
+    }
+    return 0;
+}
+
+void plan_ids_fini(plan_ids *ids)
+{
+    if (ids == NULL)
+        return;
+    free(ids->manifests);
+    free(ids->ids);
+    memset(ids, 0, sizeof(*ids));
+}
+
+/* Sorts ids by manifest address (insertion sort: a few dozen, mostly in
+ * address order already since desired_build allocates them in turn). */
+static void ids_sort(plan_ids *ids)
+{
+    for (size_t i = 1; i < ids->n; i++) {
+        const json_t *m = ids->manifests[i];
+        uint64_t id = ids->ids[i];
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)ids->manifests[j - 1] > (uintptr_t)m; j--) {
+            ids->manifests[j] = ids->manifests[j - 1];
+            ids->ids[j] = ids->ids[j - 1];
+        }
+        ids->manifests[j] = m;
+        ids->ids[j] = id;
+    }
+}
+
+static int ids_find(const plan_ids *ids, const json_t *m, uint64_t *id)
+{
+    size_t lo = 0, hi = ids ? ids->n : 0;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)ids->manifests[mid] < (uintptr_t)m)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (ids && lo < ids->n && ids->manifests[lo] == m) {
+        *id = ids->ids[lo];
+        return 1;
     }
     return 0;
 }
@@ -114,6 +163,11 @@ static uint64_t pairs_digest(const wsstate *s, int flyte_wanted)
 
 int plan_hashes(const desired *d, wsstate *cur, wf_err *err)
 {
+    return plan_hashes_keep(d, cur, NULL, err);
+}
+
+int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *keep, wf_err *err)
+{
     size_t cap = 2;
 
     wsstate_init(cur);
@@ -121,6 +175,12 @@ int plan_hashes(const desired *d, wsstate *cur, wf_err *err)
         cap = 1 + json_array_size(d->cluster_objects);
         for (size_t i = 0; i < d->n_domains; i++)
             cap += 1 + json_array_size(d->domains[i].objects);
+    }
+    if (keep) {
+        memset(keep, 0, sizeof(*keep));
+        if ((keep->manifests = calloc(cap, sizeof(*keep->manifests))) == NULL ||
+            (keep->ids = calloc(cap, sizeof(*keep->ids))) == NULL)
+            goto oom;
     }
     if ((cur->objs = calloc(cap, sizeof(*cur->objs))) == NULL)
         goto oom;
@@ -138,15 +198,18 @@ int plan_hashes(const desired *d, wsstate *cur, wf_err *err)
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
         if (add_obj(cur, cap, plan_attributes_id(dd->domain), wsstate_hash_json(dd->attributes)) ||
-            add_manifests(cur, cap, dd->objects))
+            add_manifests(cur, cap, dd->objects, keep))
             goto oom;
     }
-    if (add_manifests(cur, cap, d->cluster_objects) != 0)
+    if (add_manifests(cur, cap, d->cluster_objects, keep) != 0)
         goto oom;
     wsstate_sort(cur);
     cur->digest = pairs_digest(cur, 1);
+    if (keep)
+        ids_sort(keep);
     return 0;
 oom:
+    plan_ids_fini(keep);
     wsstate_fini(cur);
     wf_err_set(err, WF_INTERNAL, "oom", "plan: out of memory");
     return -1;
@@ -301,6 +364,13 @@ typedef struct ctx {
     wf_err *err;
 } ctx;
 
+/* A manifest's identity: the one plan_hashes_keep computed, else hashed. */
+static uint64_t mid(const ctx *c, const json_t *m)
+{
+    uint64_t id;
+    return ids_find(c->in->manifest_ids, m, &id) ? id : plan_manifest_id(m);
+}
+
 static int oom(ctx *c)
 {
     wf_err_set(c->err, WF_INTERNAL, "oom", "plan: out of memory");
@@ -389,7 +459,7 @@ static const char *last_other_manager(const json_t *live)
 static int object_step(ctx *c, const json_t *m, int level, int domain, const wsstate *base,
                        int ns_absent)
 {
-    uint64_t id = plan_manifest_id(m);
+    uint64_t id = mid(c, m);
     const json_t *live = NULL;
     json_t *changes;
     plan_step *s;
@@ -519,12 +589,11 @@ static int namespace_step(ctx *c, size_t i, const json_t *ns)
     int n;
 
     if (ns == NULL)
-        return add_object(c->p, PLAN_CREATE, PLAN_LEVEL_NAMESPACES, m, plan_manifest_id(m), (int)i)
-                   ? 0
-                   : oom(c);
+        return add_object(c->p, PLAN_CREATE, PLAN_LEVEL_NAMESPACES, m, mid(c, m), (int)i) ? 0
+                                                                                          : oom(c);
     if ((changes = json_array()) == NULL || (n = plan_compare_object(m, ns, changes)) < 0 ||
-        (s = add_object(c->p, n ? PLAN_UPDATE : PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m,
-                        plan_manifest_id(m), (int)i)) == NULL) {
+        (s = add_object(c->p, n ? PLAN_UPDATE : PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m),
+                        (int)i)) == NULL) {
         json_decref(changes);
         return oom(c);
     }
@@ -719,7 +788,7 @@ static int check_namespaces(ctx *c)
     for (size_t i = 0; i < d->n_domains; i++)
         if (add_object(c->p, PLAN_UPDATE, PLAN_LEVEL_NAMESPACES,
                        json_array_get(d->domains[i].objects, 0),
-                       plan_manifest_id(json_array_get(d->domains[i].objects, 0)), (int)i) == NULL)
+                       mid(c, json_array_get(d->domains[i].objects, 0)), (int)i) == NULL)
             return oom(c);
     terminating(&c->p->err, term);
     return 1;
@@ -957,8 +1026,7 @@ static int repair_flyte(ctx *c)
 
 static int keep_note(ctx *c, const json_t *m, int domain, const char *note)
 {
-    plan_step *s =
-        add_object(c->p, PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, plan_manifest_id(m), domain);
+    plan_step *s = add_object(c->p, PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m), domain);
     if (s == NULL)
         return oom(c);
     s->note = note;
@@ -973,7 +1041,7 @@ static int repair_domain(ctx *c, size_t i)
 {
     const desired_domain *dd = &c->d->domains[i];
     const json_t *nsm = json_array_get(dd->objects, 0), *obj;
-    uint64_t ns_id = plan_manifest_id(nsm);
+    uint64_t ns_id = mid(c, nsm);
     int known = c->v->namespaces_read, ns_absent = 0;
     const json_t *ns = known ? c->v->namespaces[i] : NULL;
     size_t first = c->p->n_steps, j;
@@ -989,7 +1057,7 @@ static int repair_domain(ctx *c, size_t i)
     }
     json_array_foreach(dd->objects, j, obj)
     {
-        uint64_t id = j == 0 ? ns_id : plan_manifest_id(obj);
+        uint64_t id = j == 0 ? ns_id : mid(c, obj);
         if (!recorded_as(c, id) || (!ns_absent && !asked(c->in, id)))
             continue;
         if (j == 0 && known && !ns_absent) {
@@ -1035,7 +1103,7 @@ static int repair(ctx *c)
             return -1;
     json_array_foreach(c->d->cluster_objects, j, obj)
     {
-        uint64_t id = plan_manifest_id(obj);
+        uint64_t id = mid(c, obj);
         if (recorded_as(c, id) && asked(c->in, id) &&
             object_step(c, obj, PLAN_LEVEL_CONTENT, -1, c->in->record, 0) != 0)
             return -1;

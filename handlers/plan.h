@@ -56,6 +56,18 @@ size_t plan_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap);
  * names to clean up.  Returns 0, or -1 with err set (out of memory). */
 int plan_hashes(const desired *d, wsstate *cur, wf_err *err);
 
+/* The identities plan_hashes computed, by manifest: handed to plan_make
+ * (plan_input.manifest_ids) so that each identity is hashed once per event. */
+typedef struct plan_ids {
+    const json_t **manifests; /* sorted by address */
+    uint64_t *ids;
+    size_t n;
+} plan_ids;
+/* plan_hashes that also keeps the identities in *ids (initialised here;
+ * plan_ids_fini it; borrowed pointers into d). */
+int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *ids, wf_err *err);
+void plan_ids_fini(plan_ids *ids);
+
 /* Re-renders the desired state of the event rec keeps (desired_fini d in
  * every case).  Returns 0, or -1 with err set. */
 int plan_render_record(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err);
@@ -187,6 +199,8 @@ typedef struct plan_input {
     size_t n_ids;
     int all_k8s;
     int flyte;
+    /* plan_hashes_keep's identities of d's manifests, or NULL. */
+    const plan_ids *manifest_ids;
 } plan_input;
 
 /* Whether the record alone makes an event at version stale: decided

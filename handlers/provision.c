@@ -512,11 +512,11 @@ static int keep_read_uids(const desired *d, const reads *rd, const plan *pl, wss
 
 /* Read, plan, mark, apply, record. */
 static int run_event(provisioner *p, const ws_event *ev, long long failed_version,
-                     int32_t partition, const desired *d, const wsstate *prior, int have,
-                     wsstate *cur, prov_result *r, wsstate *out, wf_err *err)
+                     int32_t partition, const desired *d, const plan_ids *ids, const wsstate *prior,
+                     int have, wsstate *cur, prov_result *r, wsstate *out, wf_err *err)
 {
     plan_input in = {PLAN_FOR_EVENT, p->cfg, ev, d, cur, have ? prior : NULL,
-                     failed_version, NULL,   0,  0, 0};
+                     failed_version, NULL,   0,  0, 0,   ids};
     desired pd;
     reads rd;
     plan pl;
@@ -578,6 +578,7 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
 {
     wsstate prior, cur;
     int rc = -1, have;
+    plan_ids ids = {0};
     desired d;
 
     wsstate_init(out);
@@ -590,7 +591,7 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         rc = fill_absent(r, PROV_SKIPPED, "stale", NULL, err);
         goto out;
     }
-    if (desired_build(p->cfg, ev, &d, err) != 0 || plan_hashes(&d, &cur, err) != 0)
+    if (desired_build(p->cfg, ev, &d, err) != 0 || plan_hashes_keep(&d, &cur, &ids, err) != 0)
         goto out;
     if (have && plan_duplicate(&prior, ev->workspace_version, &cur)) {
         /* The record on the topic already says this: nothing to write. */
@@ -598,10 +599,11 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         rc = fill_answer(r, &a, &d, err);
         goto out;
     }
-    rc = run_event(p, ev, failed_version, partition, &d, &prior, have, &cur, r, out, err);
+    rc = run_event(p, ev, failed_version, partition, &d, &ids, &prior, have, &cur, r, out, err);
     if (write_record(p, partition, out, err) != 0)
         rc = -1;
 out:
+    plan_ids_fini(&ids);
     wsstate_fini(&prior);
     wsstate_fini(&cur);
     desired_fini(&d);
@@ -760,6 +762,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
 {
     repair_run rr = {workspace_id, cb, cb_ud, 0};
     wsstate rec, cur;
+    plan_ids ids = {0};
     desired d;
     reads rd;
     plan screen, pl;
@@ -782,15 +785,15 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         goto out;
     }
     if (wsstate_event_of(&rec, &ev, err) != 0 || desired_build(p->cfg, &ev, &d, err) != 0 ||
-        plan_hashes(&d, &cur, err) != 0)
+        plan_hashes_keep(&d, &cur, &ids, err) != 0)
         goto out;
     if (!d.flyte_wanted) {
         rc = 0;
         goto out;
     }
     {
-        plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,        &cur, &rec, -1,
-                         req->ids,        req->n_ids, req->all_k8s, req->flyte};
+        plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,         &cur, &rec, -1,
+                         req->ids,        req->n_ids, req->all_k8s, req->flyte, &ids};
         /* First the watch's copies: a job whose objects all match needs no
          * request at all. */
         if (!req->all_k8s && !req->flyte && req->n_ids > 0) {
@@ -836,6 +839,7 @@ out:
     plan_fini(&screen);
     plan_fini(&pl);
     reads_fini(&rd);
+    plan_ids_fini(&ids);
     desired_fini(&d);
     ws_event_fini(&ev);
     wsstate_fini(&cur);
