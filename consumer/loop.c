@@ -55,8 +55,10 @@ typedef struct app {
     rd_kafka_t *reader;  /* reads the state topic on assignment */
     intent *intent;      /* marks records incomplete before writes, from the workers */
     reconciler *rec;     /* drift repair: watch hand-offs and resync passes */
-    /* One pacer per API, shared by every worker's provisioner. */
+    /* One pacer per API, shared by every worker's provisioner; each
+     * execution cluster's API server is an API of its own. */
     provisioner_pacers pace;
+    pacer **cluster_pace; /* per kubernetes.clusters entry */
     size_t max_inflight;
     int fatal; /* a record could not be taken in: stop without committing past it */
 } app;
@@ -138,11 +140,23 @@ static int pacers_new(app *a, wf_err *err)
         o.burst = a->cfg->kubernetes.burst;
         a->pace.k8s = pacer_new(&o);
     }
-    if (a->pace.k8s == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "pacers: out of memory");
-        return -1;
+    if (a->pace.k8s == NULL)
+        goto oom;
+    if (a->cfg->kubernetes.n_clusters == 0)
+        return 0;
+    if ((a->cluster_pace = calloc(a->cfg->kubernetes.n_clusters, sizeof(pacer *))) == NULL)
+        goto oom;
+    a->pace.clusters = a->cluster_pace;
+    for (size_t i = 0; i < a->cfg->kubernetes.n_clusters; i++) {
+        o.qps = a->cfg->kubernetes.clusters[i].qps;
+        o.burst = a->cfg->kubernetes.clusters[i].burst;
+        if ((a->cluster_pace[i] = pacer_new(&o)) == NULL)
+            goto oom;
     }
     return 0;
+oom:
+    wf_err_set(err, WF_INTERNAL, "oom", "pacers: out of memory");
+    return -1;
 }
 
 static void *worker_init(void *ud, wf_err *err)
@@ -495,6 +509,9 @@ static void app_fini(app *a)
     applied_free(a->applied); /* after the workers' provisioners (dispatcher_free) */
     pacer_free(a->pace.flyte);
     pacer_free(a->pace.k8s);
+    for (size_t i = 0; a->cluster_pace && i < a->cfg->kubernetes.n_clusters; i++)
+        pacer_free(a->cluster_pace[i]);
+    free(a->cluster_pace);
     metrics_free(a->metrics);
     pause_free(a->pauses);
     outcome_free(a->oc); /* after the producer: its last reports need it */

@@ -137,7 +137,7 @@ liveplan_verdict liveplan_run(liveplan *lp, const ws_event *ev, const desired *d
                               wf_err *err)
 {
     wsstate none;
-    plan_input in = {PLAN_FOR_EVENT, lp->cfg, ev, d, &none, NULL, -1, NULL, 0, 0, 0, NULL};
+    plan_input in = {PLAN_FOR_EVENT, lp->cfg, ev, d, &none, NULL, -1, NULL, 0, 0, 0, NULL, -1};
     liveplan_verdict v = LIVEPLAN_ERROR;
     reads rd;
     plan pl;

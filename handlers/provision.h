@@ -37,10 +37,12 @@
 
 typedef struct provisioner provisioner;
 
-/* The pacers of the two APIs (pacer.h), shared by every provisioner. */
+/* The pacers of the APIs (pacer.h), shared by every provisioner: each
+ * execution cluster's API server is an API of its own. */
 typedef struct provisioner_pacers {
     pacer *flyte;
-    pacer *k8s;
+    pacer *k8s;             /* kubernetes.api_url */
+    pacer *const *clusters; /* per kubernetes.clusters entry; NULL: unpaced */
 } provisioner_pacers;
 
 /* cfg, and flyte_auth, cache and the pacers when not NULL, must outlive
