@@ -669,6 +669,13 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
     if (apply_levels(p, d, &pl, PLAN_LEVEL_OLD_CLUSTER, PLAN_LEVELS, NULL, NULL, NULL, &old) != 0 &&
         old_cluster_left(p, d, from, cur, &old, err) != 0)
         goto out;
+    if (!d->flyte_wanted && from >= 0) {
+        log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
+        log_warn(&ctx,
+                 "workspace removed, but the namespaces a move left on cluster %s are not "
+                 "deleted by wsflyte: delete them there by hand",
+                 p->cfg->kubernetes.clusters[from].name);
+    }
     if (d->cluster >= 0 &&
         (cur->cluster = strdup(p->cfg->kubernetes.clusters[d->cluster].name)) == NULL) {
         rc = oom(err);
