@@ -978,5 +978,5 @@ export async function startKube(opts = {}) {
   await app.init();
   const srv = createTestServer(app, { logRequests: !!opts.logRequests, tls: opts.tls ?? null });
   const url = await srv.listen(opts.port ?? 0);
-  return { url, app, close: () => srv.close() };
+  return { url, app, close: () => srv.close(), down: () => srv.down(), up: () => srv.up() };
 }
