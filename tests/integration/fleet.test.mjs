@@ -1,0 +1,253 @@
+// Workspaces across execution clusters (CONTRACT §3-5): two execution
+// clusters, east (weight 1) and west (weight 3), besides the control plane.
+//   - placement by the workspace label flyte-cluster, by placement.default
+//     and by weight: the namespaces on one cluster only, the
+//     EXECUTION_CLUSTER_LABEL attributes naming it in every domain, the authz
+//     ConfigMap on the control plane; weights 1:0 put every workspace on the
+//     first cluster;
+//   - a move (the label changed): everything on the new cluster, the
+//     attributes switched, the old cluster's namespaces deleted after the new
+//     ones were created;
+//   - a label naming no cluster: FAILED VALIDATION placement.unknown-cluster,
+//     dead-lettered, nothing written;
+//   - west unreachable: its workspace retried while an east one succeeds;
+//     west back, it converges.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack, run, waitFor } from './harness.mjs';
+
+const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
+const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
+const DOMAINS = ['development', 'staging', 'production'];
+const CLUSTERS = ['east', 'west'];
+const LABEL = 'flyte-cluster';
+let stack, consumer;
+
+before(async () => {
+  stack = await new Stack({ clusters: ['east', { name: 'west', weight: 3 }] }).start();
+  consumer = stack.startConsumer();
+});
+
+after(async () => {
+  if (consumer) assert.equal(await stack.stopConsumer(consumer), 0, 'wsflyte exits 0 on SIGTERM');
+  await stack?.stop();
+});
+
+// A WORKSPACE_CREATED (or type) event of workspace id at version v, with
+// workspace labels.
+function event(id, v, labels = {}, type = 'WORKSPACE_CREATED') {
+  return {
+    event_id: `${id}-v${v}-${type}`, event_type: type, occurred_at: 1764316800000 + v,
+    workspace_version: v, actor: 'platform', service: null,
+    workspace: {
+      workspace_id: id, workspace_name: `Workspace ${id}`, services: ['flyte'],
+      members: [{ user_id: 'alice', email: 'alice@company.com', role: 'OWNER' }],
+      data_bucket: `${id}-data`, quota: null, labels,
+    },
+  };
+}
+
+// The result of eventId, once it is on the results topic.
+async function resultOf(s, eventId, limitMs = 60000) {
+  const r = await waitFor(async () => (await s.allResults()).find((x) => x.event_id === eventId), limitMs, 300);
+  assert.ok(r, `no result for ${eventId}\n${s.logs.join('').slice(-4000)}`);
+  return r;
+}
+
+// Publishes events and answers their results, in order.
+async function send(s, events) {
+  await s.produceEvents(events, 'json');
+  const out = [];
+  for (const e of events) out.push(await resultOf(s, e.event_id));
+  return out;
+}
+
+// The EXECUTION_CLUSTER_LABEL value per domain of project id.
+async function clusterLabels(s, id) {
+  const { attributes } = await s.flyteState();
+  return DOMAINS.map((d) => attributes.find((a) => a.project === id && a.domain === d &&
+    a.resource_type === 'EXECUTION_CLUSTER_LABEL')?.attributes.execution_cluster_label?.value ?? null);
+}
+
+// Asserts workspace id provisioned on cluster `on` only: its namespaces there
+// (live), nothing of it on the other clusters or among the control plane's
+// namespaces, the attributes naming `on`, the authz ConfigMap on the control
+// plane.  A stopped cluster is not looked at.
+async function assertPlaced(s, id, on) {
+  const here = await s.snapshotCluster(on, id);
+  assert.deepEqual(here.namespaces, s.workspaceNamespaces(id).sort(), `${id}: namespaces on ${on}`);
+  for (const ns of here.objects.filter((o) => o.kind === 'Namespace')) {
+    assert.equal(ns.metadata.deletionTimestamp, undefined, `${ns.metadata.name} on ${on} is live`);
+  }
+  for (const kind of ['ResourceQuota', 'NetworkPolicy', 'RoleBinding', 'Role', 'ServiceAccount']) {
+    assert.ok(here.objects.some((o) => o.kind === kind && o.metadata.labels?.['wsflyte.io/workspace'] === id),
+      `${id}: a ${kind} on ${on}`);
+  }
+  for (const other of s.clusterNames.filter((c) => c !== on && s.clusters[c].up)) {
+    assert.deepEqual((await s.snapshotCluster(other, id)).objects, [], `${id}: nothing on ${other}`);
+  }
+  const cp = await s.snapshotCluster('kube', id);
+  assert.deepEqual(cp.namespaces, [], `${id}: no namespace on the control plane`);
+  assert.deepEqual(cp.objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`),
+    [`ConfigMap flyte/wsflyte-authz-${id}`], `${id}: the authz ConfigMap on the control plane`);
+  assert.deepEqual(await clusterLabels(s, id), DOMAINS.map(() => on), `${id}: EXECUTION_CLUSTER_LABEL`);
+}
+
+// The clusters holding workspace id's namespaces.
+async function namespacesOn(s, id) {
+  const out = [];
+  for (const c of s.clusterNames) if ((await s.snapshotCluster(c, id)).namespaces.length) out.push(c);
+  return out;
+}
+
+test('placement by label: the namespaces only on the labelled cluster, attributes naming it', async () => {
+  const [e, w] = await send(stack, [event('ws-lab-east', 1, { [LABEL]: 'east' }),
+    event('ws-lab-west', 1, { [LABEL]: 'west' })]);
+  assert.equal(e.status, 'SUCCEEDED', JSON.stringify(e));
+  assert.equal(w.status, 'SUCCEEDED', JSON.stringify(w));
+  assert.deepEqual([...e.namespaces].sort(), stack.workspaceNamespaces('ws-lab-east').sort());
+  await assertPlaced(stack, 'ws-lab-east', 'east');
+  await assertPlaced(stack, 'ws-lab-west', 'west');
+  const p = (await stack.flyteState()).projects.find((x) => x.id === 'ws-lab-west');
+  assert.equal(p.labels.values['wsflyte-cluster'], 'west');
+});
+
+test('placement by weight: each workspace on exactly one cluster, the attributes naming it', async (t) => {
+  const ids = Array.from({ length: 6 }, (_, i) => `ws-weight-${i}`);
+  const rs = await send(stack, ids.map((id) => event(id, 1)));
+  for (const r of rs) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  const seen = {};
+  for (const id of ids) {
+    const on = await namespacesOn(stack, id);
+    assert.equal(on.length, 1, `${id} on ${on}`);
+    await assertPlaced(stack, id, on[0]);
+    seen[on[0]] = (seen[on[0]] || 0) + 1;
+  }
+  // Placement is sticky: the next event keeps each where it is.
+  const again = await send(stack, ids.map((id) => event(id, 2, {}, 'MEMBERS_CHANGED')));
+  for (const r of again) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  for (const id of ids) assert.equal((await namespacesOn(stack, id)).length, 1, id);
+  t.diagnostic(`by weight: ${JSON.stringify(seen)}`);
+});
+
+test('a move: everything on the new cluster before the old namespaces are deleted', async () => {
+  const id = 'ws-move';
+  assert.equal((await send(stack, [event(id, 1, { [LABEL]: 'east' })]))[0].status, 'SUCCEEDED');
+  await assertPlaced(stack, id, 'east');
+  await stack.clearRequests();
+  const [r] = await send(stack, [event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED')]);
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  assert.deepEqual([...r.namespaces].sort(), stack.workspaceNamespaces(id).sort());
+
+  // Nothing of it left on east but terminating namespaces and their content.
+  const east = await stack.snapshotCluster('east', id);
+  const terminating = new Set(east.objects.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp)
+    .map((o) => o.metadata.name));
+  for (const o of east.objects) {
+    assert.ok(terminating.has(o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace),
+      `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name} left on east`);
+  }
+  // No moment without namespaces: each created on west before any delete on east.
+  const names = new Set(stack.workspaceNamespaces(id));
+  const created = (await stack.clusterRequests('west')).filter((q) => q.method !== 'GET' && q.status < 300 &&
+    /^\/api\/v1\/namespaces\/[^/]+$|^\/api\/v1\/namespaces$/.test(q.path) &&
+    names.has(q.path.split('/')[4] ?? q.body?.metadata?.name));
+  const deleted = (await stack.clusterRequests('east')).filter((q) => q.method === 'DELETE' &&
+    names.has(q.path.split('/')[4]) && q.path.split('/').length === 5);
+  assert.deepEqual(new Set(created.map((q) => q.path.split('/')[4] ?? q.body.metadata.name)), names,
+    `namespaces created on west: ${JSON.stringify(created.map((q) => [q.method, q.path]))}`);
+  assert.deepEqual(new Set(deleted.map((q) => q.path.split('/')[4])), names, 'namespaces deleted on east');
+  const lastCreate = Math.max(...created.map((q) => Date.parse(q.time)));
+  const firstDelete = Math.min(...deleted.map((q) => Date.parse(q.time)));
+  assert.ok(lastCreate <= firstDelete, `created ${new Date(lastCreate).toISOString()}, deleted ${new Date(firstDelete).toISOString()}`);
+  const puts = (await stack.flyteRequests()).filter((q) => q.method === 'PUT' &&
+    q.path.startsWith(`/api/v1/project_domain_attributes/${id}/`) &&
+    q.body?.attributes?.matching_attributes?.execution_cluster_label);
+  for (const q of puts) assert.ok(Date.parse(q.time) <= firstDelete, 'attributes switched before the deletes');
+
+  // Once the namespaces have terminated, east holds nothing of it.
+  assert.ok(await waitFor(async () => (await stack.snapshotCluster('east', id)).objects.length === 0, 20000, 200),
+    'east still holds the workspace');
+  await assertPlaced(stack, id, 'west');
+});
+
+test('placement.default: a workspace without label lands on the default cluster', async () => {
+  const s = await new Stack({ clusters: ['east', { name: 'west', weight: 3 }], placement: { default: 'west' } }).start();
+  const c = s.startConsumer();
+  try {
+    const ids = ['ws-def-0', 'ws-def-1', 'ws-def-2'];
+    const rs = await send(s, [...ids.map((id) => event(id, 1)), event('ws-def-east', 1, { [LABEL]: 'east' })]);
+    for (const r of rs) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+    for (const id of ids) await assertPlaced(s, id, 'west');
+    await assertPlaced(s, 'ws-def-east', 'east');
+  } finally {
+    assert.equal(await s.stopConsumer(c), 0);
+    await s.stop();
+  }
+});
+
+test('weights 1:0: every workspace without label or default lands on the first cluster', async () => {
+  const s = await new Stack({ clusters: ['east', { name: 'west', weight: 0 }] }).start();
+  const c = s.startConsumer();
+  try {
+    const ids = Array.from({ length: 6 }, (_, i) => `ws-zero-${i}`);
+    const rs = await send(s, ids.map((id) => event(id, 1)));
+    for (const r of rs) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+    for (const id of ids) await assertPlaced(s, id, 'east');
+  } finally {
+    assert.equal(await s.stopConsumer(c), 0);
+    await s.stop();
+  }
+});
+
+test('a label naming no cluster: FAILED VALIDATION placement.unknown-cluster, dead-lettered, nothing written', async () => {
+  const id = 'ws-nowhere';
+  await stack.clearRequests();
+  const [r] = await send(stack, [event(id, 1, { [LABEL]: 'north' })]);
+  assert.equal(r.status, 'FAILED', JSON.stringify(r));
+  assert.equal(r.error.class, 'VALIDATION');
+  assert.equal(r.error.code, 'placement.unknown-cluster');
+  const writes = [];
+  for (const server of ['flyte', 'kube', ...CLUSTERS]) {
+    const log = server === 'flyte' ? await stack.flyteRequests() : await stack.clusterRequests(server);
+    writes.push(...log.filter((q) => q.method !== 'GET').map((q) => `${server} ${q.method} ${q.path}`));
+  }
+  assert.deepEqual(writes, []);
+  for (const c of CLUSTERS) assert.deepEqual((await stack.snapshotCluster(c, id)).objects, []);
+  assert.equal((await stack.flyteState()).projects.find((p) => p.id === id), undefined);
+  const dead = await waitFor(async () => (await stack.readTopic(DLT)).find((d) => d.key === id), 10000, 200);
+  assert.ok(dead, 'dead letter');
+  assert.equal(dead.headers['x-error-class'], 'VALIDATION');
+  assert.equal(dead.headers['x-error-code'], 'placement.unknown-cluster');
+});
+
+test('west unreachable: its workspace retried while an east one succeeds; west back, it converges', async () => {
+  await stack.stopCluster('west');
+  let started = false;
+  try {
+    const w = event('ws-down-west', 1, { [LABEL]: 'west' });
+    const e = event('ws-down-east', 1, { [LABEL]: 'east' });
+    await stack.produceEvents([w, e], 'json');
+    const er = await resultOf(stack, e.event_id);
+    assert.equal(er.status, 'SUCCEEDED', JSON.stringify(er));
+    await assertPlaced(stack, 'ws-down-east', 'east');
+    // The west one goes to the first retry tier (TRANSIENT), with no result yet.
+    const forwarded = await waitFor(async () => (await stack.readTopic(RETRY2)).find((x) => x.key === w.workspace.workspace_id),
+      30000, 200);
+    assert.ok(forwarded, `not forwarded to the retry tier\n${stack.logs.join('').slice(-3000)}`);
+    assert.equal(forwarded.headers['x-error-class'], 'TRANSIENT');
+    assert.equal((await stack.allResults()).find((x) => x.event_id === w.event_id), undefined, 'no result while west is down');
+    await stack.startCluster('west');
+    started = true;
+    const wr = await resultOf(stack, w.event_id);
+    assert.equal(wr.status, 'SUCCEEDED', JSON.stringify(wr));
+    await assertPlaced(stack, 'ws-down-west', 'west');
+  } finally {
+    if (!started) await stack.startCluster('west');
+  }
+});
+
+test('the dead-letter topic holds only the unknown cluster\'s event', async () => {
+  const r = await run('kcat', ['-C', '-b', stack.bootstrap, '-t', DLT, '-e', '-q', '-f', '%k\n']);
+  assert.deepEqual(r.stdout.split('\n').filter(Boolean), ['ws-nowhere']);
+});
