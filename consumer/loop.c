@@ -454,6 +454,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                             .dispatcher = a->dispatcher,
                             .threads = cfg->processing.concurrency,
                             .k8s_pacer = a->pace.k8s,
+                            .cluster_pacers = a->cluster_pace,
                             .observer = observe_api,
                             .observer_ud = a};
     if ((a->rec = reconciler_new(&ropts, err)) == NULL)

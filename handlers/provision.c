@@ -952,6 +952,51 @@ static int read_named(provisioner *p, const plan_input *in, const repair_req *re
     return 0;
 }
 
+/* The API server that holds rendered object id of d (-1:
+ * kubernetes.api_url), or -2 when d renders no such object. */
+static int object_where(const desired *d, uint64_t id)
+{
+    for (size_t i = 0; i <= d->n_domains; i++) {
+        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        size_t j;
+        json_array_foreach(objs, j, obj)
+        {
+            if (plan_manifest_id(obj) == id)
+                return i < d->n_domains ? d->cluster : -1;
+        }
+    }
+    return -2;
+}
+
+/* Keeps in *mine (arrays malloc'd into *ids and *seen) the ids of req seen
+ * on the API server where d has them; the others are the events'
+ * business (a move's old cluster, or the one it goes to).  Returns 0, or
+ * -1 with err set. */
+static int repair_here(const desired *d, const repair_req *req, repair_req *mine, uint64_t **ids,
+                       json_t ***seen, wf_err *err)
+{
+    *mine = *req;
+    *ids = NULL;
+    *seen = NULL;
+    if (req->where == NULL || req->n_ids == 0)
+        return 0;
+    if ((*ids = malloc(req->n_ids * sizeof(**ids))) == NULL ||
+        (*seen = malloc(req->n_ids * sizeof(**seen))) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+        return -1;
+    }
+    mine->n_ids = 0;
+    for (size_t i = 0; i < req->n_ids; i++)
+        if (object_where(d, req->ids[i]) == req->where[i]) {
+            (*ids)[mine->n_ids] = req->ids[i];
+            (*seen)[mine->n_ids++] = req->seen ? req->seen[i] : NULL;
+        }
+    mine->ids = *ids;
+    mine->seen = *seen;
+    mine->where = NULL;
+    return 0;
+}
+
 /* The notes of domains left alone, as the log says them. */
 static void log_left_alone(const char *ws, const plan *pl)
 {
@@ -962,10 +1007,13 @@ static void log_left_alone(const char *ws, const plan *pl)
                      pl->steps[i].note);
 }
 
-int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
-                     void *cb_ud, wf_err *err)
+int provision_repair(provisioner *p, const char *workspace_id, const repair_req *asked,
+                     repair_fn cb, void *cb_ud, wf_err *err)
 {
     repair_run rr = {workspace_id, cb, cb_ud, 0};
+    repair_req here, *req = &here;
+    uint64_t *here_ids = NULL;
+    json_t **here_seen = NULL;
     wsstate rec, cur;
     plan_ids ids = {0};
     desired d;
@@ -978,6 +1026,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     memset(&d, 0, sizeof(d));
     memset(&rd, 0, sizeof(rd));
     memset(&ev, 0, sizeof(ev));
+    here = *asked;
     wsstate_init(&cur);
     plan_init(&screen);
     plan_init(&pl);
@@ -989,8 +1038,11 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         rc = 0;
         goto out;
     }
-    /* A record on a cluster no longer configured has nothing to repair. */
-    if (rec.cluster && plan_record_cluster(p->cfg, &rec) < 0) {
+    /* A record on a cluster no longer configured has nothing to repair;
+     * nor, with clusters, one without a cluster (wsflyte does not know
+     * which API server holds it: its next event places it). */
+    if ((rec.cluster || p->cfg->kubernetes.n_clusters > 0) &&
+        plan_record_cluster(p->cfg, &rec) < 0) {
         rc = 0;
         goto out;
     }
@@ -999,6 +1051,12 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         plan_hashes_keep(&d, &cur, &ids, err) != 0)
         goto out;
     if (!d.flyte_wanted) {
+        rc = 0;
+        goto out;
+    }
+    if (repair_here(&d, asked, &here, &here_ids, &here_seen, err) != 0)
+        goto out;
+    if (here.n_ids == 0 && asked->n_ids > 0 && !here.all_k8s && !here.flyte) {
         rc = 0;
         goto out;
     }
@@ -1047,6 +1105,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     rc = rr.count;
 out:
     lane_clients_set(p, PACER_EVENT, NULL, NULL);
+    free(here_ids);
+    free(here_seen);
     plan_fini(&screen);
     plan_fini(&pl);
     reads_fini(&rd);

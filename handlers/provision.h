@@ -109,6 +109,12 @@ typedef struct repair_req {
      * missing from a list): one that matches the desired object needs no
      * request; any other is read again before anything is written. */
     json_t *const *seen;
+    /* Per id: the API server the watch saw it on (-1: kubernetes.api_url,
+     * else an index into kubernetes.clusters), or NULL: wherever the record
+     * has it.  With kubernetes.clusters an id seen anywhere but where the
+     * record's cluster (or the control plane) holds it is left alone: a
+     * move's old cluster, or the one it goes to, is the events' business. */
+    const int *where;
     size_t n_ids;
     int all_k8s; /* read and compare every rendered object (no watch) */
     int flyte;   /* read and compare the project and each domain's attributes */

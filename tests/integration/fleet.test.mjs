@@ -10,6 +10,8 @@
 //     ones were created;
 //   - a label naming no cluster: FAILED VALIDATION placement.unknown-cluster,
 //     dead-lettered, nothing written;
+//   - drift on either cluster (and on the control plane) repaired by the
+//     watch of that API server;
 //   - west unreachable: its workspace retried while an east one succeeds;
 //     west back, it converges.
 import { test, before, after } from 'node:test';
@@ -169,6 +171,48 @@ test('a move: everything on the new cluster before the old namespaces are delete
   assert.ok(await waitFor(async () => (await stack.snapshotCluster('east', id)).objects.length === 0, 20000, 200),
     'east still holds the workspace');
   await assertPlaced(stack, id, 'west');
+});
+
+// Another writer on either cluster, and on the control plane: each API
+// server is watched, and each object repaired where its workspace has it.
+test('drift on either cluster is repaired where the workspace is', async () => {
+  const rbac = '/apis/rbac.authorization.k8s.io/v1';
+  const call = async (server, method, path, body) => {
+    const r = await fetch(`${stack.serverUrl(server)}${path}${body ? '?fieldManager=drift-test' : ''}`, {
+      method, headers: body ? { 'Content-Type': 'application/merge-patch+json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    assert.ok(r.ok, `${server} ${method} ${path}: ${r.status} ${await r.text()}`);
+  };
+  const get = async (server, path) => {
+    const r = await fetch(`${stack.serverUrl(server)}${path}`);
+    return r.status === 404 ? null : r.json();
+  };
+  // Every watch has listed: the stack has been up since the first tests.
+  const binding = (await stack.snapshotCluster('east', 'ws-lab-east')).objects
+    .find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'ws-lab-east-development');
+  assert.ok(binding, 'a RoleBinding of ws-lab-east on east');
+  const bindingPath = `${rbac}/namespaces/ws-lab-east-development/rolebindings/${binding.metadata.name}`;
+  const quotaPath = '/api/v1/namespaces/ws-lab-west-staging/resourcequotas/workspace-quota';
+  const authzPath = '/api/v1/namespaces/flyte/configmaps/wsflyte-authz-ws-lab-west';
+  const pods = (await get('west', quotaPath)).spec.hard.pods;
+  await call('east', 'DELETE', bindingPath);
+  await call('west', 'PATCH', quotaPath, { spec: { hard: { pods: '999' } } });
+  await call('kube', 'DELETE', authzPath);
+  assert.ok(await waitFor(async () => (await get('east', bindingPath)) !== null, 20000, 100),
+    `RoleBinding on east not repaired\n${stack.logs.join('').slice(-3000)}`);
+  assert.ok(await waitFor(async () => (await get('west', quotaPath))?.spec.hard.pods === pods, 20000, 100),
+    `quota on west not repaired\n${stack.logs.join('').slice(-3000)}`);
+  assert.ok(await waitFor(async () => (await get('kube', authzPath)) !== null, 20000, 100),
+    'authz ConfigMap on the control plane not repaired');
+  const logs = stack.logs.join('');
+  assert.match(logs, /drift repaired: RoleBinding ws-lab-east-development\//);
+  assert.match(logs, /drift repaired: ResourceQuota ws-lab-west-staging\/workspace-quota/);
+  assert.match(logs, /watching \d+ kinds for drift on cluster east/);
+  assert.match(logs, /watching \d+ kinds for drift on cluster west/);
+  // Nothing was written where the workspaces are not.
+  await assertPlaced(stack, 'ws-lab-east', 'east');
+  await assertPlaced(stack, 'ws-lab-west', 'west');
 });
 
 test('placement.default: a workspace without label lands on the default cluster', async () => {
