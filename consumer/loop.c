@@ -119,9 +119,13 @@ static void observe_api(void *ud, const char *api, long status)
 static void on_throttled(void *ud, const char *api, long pause_ms)
 {
     app *a = ud;
+    const char *at = strchr(api, '@');
+    char name[32];
 
     metrics_api_throttled(a->metrics, api);
-    log_warn(LOG_CTX_NONE, "%s throttled us: pausing its requests for %ld ms", api, pause_ms);
+    log_warn(LOG_CTX_NONE, "%s%s%s%s throttled us: pausing its requests for %ld ms",
+             metrics_api_name(api, name, sizeof(name)), at ? " (" : "", at ? at + 1 : "",
+             at ? ")" : "", pause_ms);
 }
 
 static int pacers_new(app *a, wf_err *err)
@@ -130,12 +134,15 @@ static int pacers_new(app *a, wf_err *err)
      * as retries do. */
     pacer_opts o = {
         .cancelled = giving_up, .cancel_ud = a, .on_throttled = on_throttled, .throttled_ud = a};
+    size_t n_clusters = a->cfg->kubernetes.n_clusters;
+    char api[128];
 
     o.api = "flyte";
     o.qps = a->cfg->flyte.qps;
     o.burst = a->cfg->flyte.burst;
     if ((a->pace.flyte = pacer_new(&o)) != NULL) {
-        o.api = "k8s";
+        /* With clusters each API server's pauses count apart (metrics_api). */
+        o.api = n_clusters ? "k8s@" METRICS_CONTROL_PLANE : "k8s";
         o.qps = a->cfg->kubernetes.qps;
         o.burst = a->cfg->kubernetes.burst;
         a->pace.k8s = pacer_new(&o);
@@ -147,7 +154,9 @@ static int pacers_new(app *a, wf_err *err)
     if ((a->cluster_pace = calloc(a->cfg->kubernetes.n_clusters, sizeof(pacer *))) == NULL)
         goto oom;
     a->pace.clusters = a->cluster_pace;
-    for (size_t i = 0; i < a->cfg->kubernetes.n_clusters; i++) {
+    for (size_t i = 0; i < n_clusters; i++) {
+        snprintf(api, sizeof(api), "k8s@%s", a->cfg->kubernetes.clusters[i].name);
+        o.api = api; /* copied */
         o.qps = a->cfg->kubernetes.clusters[i].qps;
         o.burst = a->cfg->kubernetes.clusters[i].burst;
         if ((a->cluster_pace[i] = pacer_new(&o)) == NULL)

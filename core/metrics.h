@@ -16,10 +16,19 @@ metrics *metrics_new(void);
 void metrics_free(metrics *m);
 
 void metrics_event(metrics *m, ws_event_type type, prov_status status, double seconds);
-/* An answered (code = HTTP status) or failed (code 0) API request. */
+/* The cluster label of kubernetes.api_url's series with kubernetes.clusters. */
+#define METRICS_CONTROL_PLANE "control-plane"
+
+/* An answered (code = HTTP status) or failed (code 0) API request.  api is
+ * "flyte", "k8s", or with kubernetes.clusters "k8s@<cluster>" (a cluster's
+ * name, or METRICS_CONTROL_PLANE), counted as api="k8s",cluster="<cluster>":
+ * each API server's series apart. */
 void metrics_api(metrics *m, const char *api, long code);
-/* A throttling answer (429, or 503 with Retry-After) that paused api. */
+/* A throttling answer (429, or 503 with Retry-After) that paused api (as
+ * for metrics_api). */
 void metrics_api_throttled(metrics *m, const char *api);
+/* The API of api as metrics_api takes it ("k8s@east": "k8s"), in buf. */
+const char *metrics_api_name(const char *api, char *buf, size_t len);
 void metrics_retry_forwarded(metrics *m, const char *tier);
 /* One object repaired after drift: api "k8s" or "flyte", kind as the API
  * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */

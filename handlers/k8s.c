@@ -5,6 +5,7 @@
 
 #include "jsonskim.h"
 #include "kubeconfig.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,6 +107,7 @@ struct k8s {
     /* What http was made from, for k8s_conn: pointers into k only. */
     char url[512];
     char *ca_file;
+    char observed_as[128]; /* "k8s@<cluster>" with kubernetes.clusters; else "" */
     httpc_opts conn;
 };
 
@@ -257,6 +259,12 @@ k8s *k8s_new_cluster(const wf_config *cfg, int cluster, pacer *pace, httpc_obser
     o.pacer = pace;
     o.observer = observer;
     o.observer_ud = observer_ud;
+    /* With clusters each API server counts apart (metrics_api). */
+    if (cfg->kubernetes.n_clusters > 0) {
+        snprintf(k->observed_as, sizeof(k->observed_as), "k8s@%s",
+                 cl ? cl->name : METRICS_CONTROL_PLANE);
+        o.observed_as = k->observed_as;
+    }
     if (token_file) {
         if ((k->tokens = token_source_get(token_file)) == NULL) {
             wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");

@@ -12,11 +12,13 @@
 //     dead-lettered, nothing written;
 //   - drift on either cluster (and on the control plane) repaired by the
 //     watch of that API server;
+//   - metrics: wsflyte_api_requests_total and wsflyte_api_throttled_total
+//     with a cluster label per API server;
 //   - west unreachable: its workspace retried while an east one succeeds;
 //     west back, it converges.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, run, waitFor } from './harness.mjs';
+import { Stack, run, waitFor, healthPort } from './harness.mjs';
 
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
 const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
@@ -213,6 +215,25 @@ test('drift on either cluster is repaired where the workspace is', async () => {
   // Nothing was written where the workspaces are not.
   await assertPlaced(stack, 'ws-lab-east', 'east');
   await assertPlaced(stack, 'ws-lab-west', 'west');
+});
+
+test('metrics: each API server\'s requests and pauses count apart, with a cluster label', async () => {
+  const port = await healthPort(stack);
+  await stack.fault('west', { path: '^/api/v1/namespaces/ws-metrics-west', status: 429, retry_after: 1, count: 1 });
+  const [r] = await send(stack, [event('ws-metrics-west', 1, { [LABEL]: 'west' })]);
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const lines = (name) => text.split('\n').filter((l) => l.startsWith(`${name}{`));
+  const requests = lines('wsflyte_api_requests_total');
+  for (const c of ['east', 'west', 'control-plane']) {
+    assert.ok(requests.some((l) => l.includes('api="k8s"') && l.includes(`cluster="${c}"`) && l.includes('code="200"')),
+      `k8s requests of ${c}:\n${requests.join('\n')}`);
+  }
+  assert.ok(requests.every((l) => !l.includes('api="k8s"') || l.includes('cluster="')), 'every k8s series names its cluster');
+  assert.ok(requests.some((l) => l.includes('api="flyte"') && !l.includes('cluster=')), 'FlyteAdmin has no cluster');
+  const throttled = lines('wsflyte_api_throttled_total');
+  assert.deepEqual(throttled.filter((l) => l.includes('api="k8s"')), ['wsflyte_api_throttled_total{api="k8s",cluster="west"} 1']);
+  assert.match(stack.logs.join(''), /k8s \(west\) throttled us/);
 });
 
 test('placement.default: a workspace without label lands on the default cluster', async () => {
