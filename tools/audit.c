@@ -1146,19 +1146,18 @@ static int list_attributes(audit *a)
         if (json_object_set_new(rows, k,
                                 json_pack("{s:s, s:s, s:O?, s:s}", "project", p, "domain", d,
                                           "matching_attributes", json_object_get(c, "attributes"),
-                                          "org", org ? org : "")))
+                                          "org", org ? org : ""))) {
+            oom(a->err);
             goto out;
+        }
     }
     json_object_foreach(rows, key, v)
     {
         if (on_attributes(a, key, v) != 0)
-            goto fail;
+            goto out;
     }
     rc = 0;
 out:
-    if (rc != 0)
-        oom(a->err);
-fail:
     json_decref(rows);
     json_decref(body);
     return rc;
