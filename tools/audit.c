@@ -37,8 +37,9 @@
 #define LIST_TIMEOUT_MS 60000L
 #define ATTRIBUTES_TYPE "WORKFLOW_EXECUTION_CONFIG"
 /* ListMatchableAttributes answers every row of the type at once (FlyteAdmin
- * does not page it): about 560 bytes a row, 30,000 rows at 10,000
- * workspaces of three domains are some 17 MiB. */
+ * does not page it): about 670 bytes a row, so 30,000 rows (10,000
+ * workspaces of three domains) are some 19 MiB; 512 MiB is about 800,000
+ * rows. */
 #define ATTRIBUTES_MAX_BODY ((size_t)512 * 1024 * 1024)
 /* Every state: ACTIVE, ARCHIVED, SYSTEM_GENERATED, SYSTEM_ARCHIVED. */
 #define PROJECTS_ALL_STATE "value_in(state,0;1;2;3)"
