@@ -148,8 +148,9 @@ BENCH_RELIST_ARGS ?=
 bench-relist: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-relist.mjs $(BENCH_RELIST_ARGS)
 
-# wsflyte-audit over 1,000 workspaces provisioned by wsflyte: its requests and
-# time (a few minutes; not part of `make test`).
+# wsflyte-audit over 1,000 workspaces provisioned by wsflyte: its requests,
+# time and peak memory (a few minutes; not part of `make test`).
+# BENCH_AUDIT_ARGS="1000 10000" adds 10,000 (about 10 minutes more).
 BENCH_AUDIT_ARGS ?= 1000
 bench-audit: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-audit.mjs $(BENCH_AUDIT_ARGS)
