@@ -5,7 +5,7 @@
  * projects included) and ListMatchableAttributes for the one resource type
  * wsflyte writes.  Each record is rendered first and the identities it
  * wants noted; each page of a list is then compared as it arrives, with
- * the live diff's reading (livediff.h), and dropped, so that memory holds
+ * the planner's reading (plan_compare_*), and dropped, so that memory holds
  * a few hundred bytes per object, not the objects.  GETs only. */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -24,7 +24,7 @@
 #include "flyte.h"
 #include "k8s.h"
 #include "kafka.h"
-#include "livediff.h"
+#include "plan.h"
 #include "numparse.h"
 #include "oauth.h"
 #include "wsstate.h"
@@ -540,34 +540,13 @@ static int finding(audit *a, const char *ws, const char *what, const char *api, 
     return 0;
 }
 
-/* What an UpdateProject writes, as comparable JSON (as wsflyte-status). */
-static json_t *project_view(const json_t *p, int is_live)
-{
-    json_t *v = json_object(), *labels = json_object_get(json_object_get(p, "labels"), "values");
-    const char *state = json_string_value(json_object_get(p, "state"));
-    const char *keys[] = {"name", "description"};
-
-    for (size_t i = 0; v && i < 2; i++)
-        if (json_is_string(json_object_get(p, keys[i])))
-            json_object_set(v, keys[i], json_object_get(p, keys[i]));
-    if (v && json_is_object(labels))
-        json_object_set_new(v, "labels", json_pack("{s:O}", "values", labels));
-    if (is_live)
-        state = flyte_project_archived(p) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE;
-    if (v && state)
-        json_object_set_new(v, "state", json_string(state));
-    return v;
-}
-
 /* The checks of one wanted object against got, the live object of its
  * identity (NULL: the lists did not hold it); each sets a->claim when the
  * object is the record's. */
 static int check_project(audit *a, const json_t *want, const json_t *got)
 {
     const char *id = a->d->project_id;
-    json_t *x, *y, *changes, *v;
-    const char *k;
-    void *tmp;
+    json_t *changes;
     int n;
 
     if (got == NULL)
@@ -580,17 +559,8 @@ static int check_project(audit *a, const json_t *want, const json_t *got)
     if (flyte_project_archived(got))
         return finding(a, a->ws, "project-archived", "flyteadmin/v1", "FlyteProject", NULL, id,
                        "Flyte is wanted but the project is archived", NULL);
-    x = project_view(want, 0);
-    y = project_view(got, 1);
-    json_object_foreach_safe(y, tmp, k, v)
-    {
-        if (json_object_get(x, k) == NULL) /* what the PUT leaves alone */
-            json_object_del(y, k);
-    }
     changes = json_array();
-    n = x && y && changes ? livediff_replace(x, y, changes) : -1;
-    json_decref(x);
-    json_decref(y);
+    n = changes ? plan_compare_project(want, got, changes) : -1;
     if (n > 0)
         n = finding(a, a->ws, "differs", "flyteadmin/v1", "FlyteProject", NULL, id, NULL, changes);
     json_decref(changes);
@@ -610,7 +580,7 @@ static int check_attributes(audit *a, const char *domain, const json_t *want, co
     a->claim = CLAIM_YES;
     if ((changes = json_array()) == NULL)
         return oom(a->err);
-    n = livediff_replace(want, got, changes);
+    n = plan_compare_attributes(want, got, changes);
     if (n > 0)
         n = finding(a, a->ws, "differs", "flyteadmin/v1", "ProjectDomainAttributes", NULL, name,
                     ATTRIBUTES_TYPE, changes);
@@ -640,7 +610,7 @@ static int check_manifest(audit *a, const json_t *want, const json_t *got)
     a->claim = CLAIM_YES;
     if ((changes = json_array()) == NULL)
         return oom(a->err);
-    n = livediff_apply(want, got, K8S_FIELD_MANAGER, changes);
+    n = plan_compare_object(want, got, changes);
     if (n > 0)
         n = finding(a, a->ws, "differs", api, kind, ns, name, NULL, changes);
     json_decref(changes);
