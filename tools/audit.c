@@ -34,6 +34,10 @@
 #define FLYTE_PAGE      500
 #define LIST_TIMEOUT_MS 60000L
 #define ATTRIBUTES_TYPE "WORKFLOW_EXECUTION_CONFIG"
+/* ListMatchableAttributes answers every row of the type at once (FlyteAdmin
+ * does not page it): about 560 bytes a row, 30,000 rows at 10,000
+ * workspaces of three domains are some 17 MiB. */
+#define ATTRIBUTES_MAX_BODY ((size_t)512 * 1024 * 1024)
 /* Every state: ACTIVE, ARCHIVED, SYSTEM_GENERATED, SYSTEM_ARCHIVED. */
 #define PROJECTS_ALL_STATE "value_in(state,0;1;2;3)"
 
@@ -507,12 +511,14 @@ out:
  * answers, so that the comparison is the live diff's. */
 static int list_attributes(live *l, wf_err *err)
 {
-    json_t *body = get_json(l, l->flyte, "flyte",
-                            "/api/v1/matchable_attributes?resource_type=" ATTRIBUTES_TYPE, err);
-    json_t *c;
+    json_t *body, *c;
     size_t i;
     char key[600];
 
+    httpc_set_max_body(l->flyte, ATTRIBUTES_MAX_BODY);
+    body = get_json(l, l->flyte, "flyte",
+                    "/api/v1/matchable_attributes?resource_type=" ATTRIBUTES_TYPE, err);
+    httpc_set_max_body(l->flyte, 0);
     if (body == NULL) {
         wf_err_prefix(err, "list matchable attributes");
         return -1;
