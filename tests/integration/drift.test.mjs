@@ -5,11 +5,13 @@
 //     namespace's NetworkPolicy deleted, a member's RoleBinding deleted,
 //     the ResourceQuota's pods raised, workspace-viewer widened to */*/*;
 //   - FlyteAdmin (by the resync pass, within one interval): the project
-//     archived and renamed;
+//     archived and renamed, a domain's attributes replaced;
 // each repair is counted (wsflyte_drift_repairs_total), logged with the
-// object and the other writer, and produces no result event.  At rest
-// (10 workspaces, 3 passes) nothing is written and FlyteAdmin sees at most
-// 4 reads per workspace and pass.  A watch stream cut in the middle and a
+// object and the other writer, and produces no result event.  A pass reads
+// FlyteAdmin by the page: at rest (10 workspaces, 3 passes) nothing is
+// written and FlyteAdmin sees at most ceil(N/100) + 2 list requests per
+// pass; only a workspace whose listed copy differs is read on its own.  A
+// watch stream cut in the middle and a
 // forced 410 relist miss no change; objects of workspaces this replica does
 // not own are never touched.
 import { test, before, after } from 'node:test';
@@ -113,7 +115,13 @@ after(async () => {
   await stack?.stop();
 });
 
-test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspace and pass', async (t) => {
+// FlyteAdmin requests that list (ListProjects pages, ListMatchableAttributes).
+const isList = (r) => r.method === 'GET' && (r.path === '/api/v1/projects' || r.path === '/api/v1/matchable_attributes');
+// At most per pass for N owned workspaces at rest: the project pages (100
+// a page, one more, empty, after a full last page) and the attributes.
+const listBound = (n) => Math.ceil(n / 100) + 2;
+
+test('at rest nothing is written and FlyteAdmin sees at most ceil(N/100)+2 requests per pass', async (t) => {
   await sleep(1000); // the first pass after provisioning may still run
   await resetLogs();
   const passesBefore = passCount();
@@ -127,8 +135,11 @@ test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspa
     assert.equal(c.flyte[m] || 0, 0, `flyte ${m}`);
     assert.equal(c.kube[m] || 0, 0, `kube ${m}`);
   }
-  assert.ok((c.flyte.GET || 0) <= 4 * 10 * (passes + 1), `flyte reads ${c.flyte.GET} over ${passes} passes`);
-  assert.ok((c.flyte.GET || 0) >= 4 * 10 * (passes - 1), 'every workspace is read each pass');
+  const n = 1 + OTHERS.length;
+  assert.ok((c.flyte.GET || 0) <= listBound(n) * (passes + 1), `flyte reads ${c.flyte.GET} over ${passes} passes`);
+  // Every pass lists (projects and attributes); no workspace is read on its own.
+  assert.ok((c.flyte.GET || 0) >= 2 * (passes - 1), `flyte reads ${c.flyte.GET}: every pass lists`);
+  assert.deepEqual(c.flyteLog.filter((r) => r.path !== '/healthcheck' && !isList(r)).map((r) => `${r.method} ${r.path}`), []);
   if (WATCH) {
     // Kubernetes: no read per workspace, only LISTs (a relist per pass) and watches.
     const perObject = c.kubeLog.filter((r) => r.method === 'GET' && !r.query.labelSelector && r.path !== '/version');
@@ -186,6 +197,41 @@ test('drift made by another writer is repaired without an event', async (t) => {
   assert.match(line(`Project ${WS}`), /ARCHIVED/);
   // Repairs answer nobody: no result event.
   assert.equal((await stack.readTopic('workspace.provisioning.v1')).length, resultsBefore);
+});
+
+test("a domain's attributes replaced by another writer are repaired by the next pass; an unchanged fleet is only listed", async (t) => {
+  const attrsPath = `/api/v1/project_domain_attributes/${WS}/staging`;
+  const attrs = async () => (await (await fetch(`${stack.flyteUrl}${attrsPath}?resource_type=WORKFLOW_EXECUTION_CONFIG`,
+    { headers: { Accept: 'application/json', 'X-Request-Id': MANAGER } })).json()).attributes.matching_attributes;
+  const want = await attrs();
+  await resetLogs();
+  const put = await fetch(`${stack.flyteUrl}${attrsPath}`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': MANAGER },
+    body: JSON.stringify({ attributes: { project: WS, domain: 'staging',
+      matching_attributes: { workflow_execution_config: { max_parallelism: 99 } } } }),
+  });
+  assert.ok(put.ok, await put.text());
+  const ms = await repairedWithin('attributes', async () => JSON.stringify(await attrs()) === JSON.stringify(want),
+    2 * RESYNC_MS + 2000);
+  t.diagnostic(`staging attributes replaced -> restored in ${ms} ms`);
+  assert.ok(await metric('wsflyte_drift_repairs_total', { api: 'flyte', kind: 'ProjectDomainAttributes' }) >= 1);
+  assert.match(logText(), new RegExp(`drift repaired: ProjectDomainAttributes ${WS}/staging: matching_attributes\\.workflow_execution_config`));
+  // Only the workspace that differs was read on its own (before its write).
+  const own = (await stack.flyteRequests()).filter((r) => r.headers.request_id !== MANAGER &&
+    r.path !== '/healthcheck' && !isList(r) && r.method === 'GET');
+  assert.ok(own.length > 0);
+  assert.deepEqual([...new Set(own.map((r) => r.path.split('/')[4]))], [WS]);
+
+  await fullPass();
+  await resetLogs();
+  await fullPass();
+  const c = await requestCounts();
+  t.diagnostic(`a pass over the unchanged fleet: flyte ${JSON.stringify(c.flyte)}`);
+  const log = c.flyteLog.filter((r) => r.path !== '/healthcheck');
+  assert.deepEqual(log.filter((r) => !isList(r)).map((r) => `${r.method} ${r.path}`), []);
+  assert.ok(log.some((r) => r.path === '/api/v1/projects' && r.query.filters === 'value_in(state,0;1;2;3)'
+    && r.query['sort_by.key'] === 'identifier' && r.query['sort_by.direction'] === 'ASCENDING'));
+  assert.ok(log.some((r) => r.path === '/api/v1/matchable_attributes' && r.query.resource_type === 'WORKFLOW_EXECUTION_CONFIG'));
 });
 
 test("wsflyte's own writes cause no repair", async () => {
