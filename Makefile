@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist bench-audit format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist bench-audit bench-resync format format-check clean
 
 all: build
 
@@ -148,11 +148,18 @@ BENCH_RELIST_ARGS ?=
 bench-relist: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-relist.mjs $(BENCH_RELIST_ARGS)
 
-# wsflyte-audit over 1,000 workspaces provisioned by wsflyte: its requests and
-# time (a few minutes; not part of `make test`).
+# wsflyte-audit over 1,000 workspaces provisioned by wsflyte: its requests,
+# time and peak memory (a few minutes; not part of `make test`).
+# BENCH_AUDIT_ARGS="1000 10000" adds 10,000 (about 10 minutes more).
 BENCH_AUDIT_ARGS ?= 1000
 bench-audit: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-audit.mjs $(BENCH_AUDIT_ARGS)
+
+# FlyteAdmin's requests per resync pass at rest, 50 workspaces by default
+# (a minute; not part of `make test`).
+BENCH_RESYNC_ARGS ?= --workspaces 50
+bench-resync: build
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-resync.mjs $(BENCH_RESYNC_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard core/*.[ch] handlers/*.[ch] kafka/*.[ch] consumer/*.[ch] tools/*.[ch] \

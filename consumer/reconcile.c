@@ -40,12 +40,27 @@ typedef struct rjob {
     int *where;    /* per id: the API server it was seen on (drift_opts.cluster) */
     size_t n, cap;
     int flyte, all_k8s;
+    json_t *listed; /* the pass's listing of its Flyte objects (owned), or NULL */
     int attempts;
     int64_t due_ms;
     int rc; /* of the run: repaired count, or -1 with err */
     wf_err err;
     struct rjob *next;
 } rjob;
+
+/* A pass's listing of FlyteAdmin, a job of its own on a worker. */
+typedef struct rlist {
+    job j;        /* first: the dispatcher's handle */
+    unsigned gen; /* of the pass it lists for */
+    int64_t start_ms;
+    provision_listing *listing; /* the run's result, or NULL */
+    int rc;
+    wf_err err;
+} rlist;
+
+/* The listing job's key: no workspace id holds a space, so no event or
+ * repair ever waits behind it. */
+static char listing_key[] = " flyte listing";
 
 /* A hand-off of an object in a fight (damper.h), held back until due. */
 typedef struct rheld {
@@ -84,6 +99,12 @@ struct reconciler {
     char **pass_ids;
     size_t pass_n, pass_next;
     int64_t pass_start_ms;
+    /* The pass's listing of FlyteAdmin: while its job runs the pass feeds
+     * nothing; then each workspace's job takes its entry. */
+    rlist *listing_job; /* submitted, not collected */
+    provision_listing *listing;
+    int pass_waits;
+    unsigned pass_gen;
     unsigned seed;
 };
 
@@ -101,6 +122,7 @@ static void rjob_free(rjob *e)
         return;
     for (size_t i = 0; i < e->n; i++)
         json_decref(e->seen[i]);
+    json_decref(e->listed);
     free(e->ids);
     free(e->seen);
     free(e->where);
@@ -183,6 +205,10 @@ static void rjob_merge_take(rjob *dst, rjob *src)
         }
     dst->flyte |= src->flyte;
     dst->all_k8s |= src->all_k8s;
+    if (dst->listed == NULL) {
+        dst->listed = src->listed;
+        src->listed = NULL;
+    }
     if (src->attempts > dst->attempts)
         dst->attempts = src->attempts;
     rjob_free(src);
@@ -374,6 +400,9 @@ static void pass_end(reconciler *r)
     applied_list_free(r->pass_ids, r->pass_n);
     r->pass_ids = NULL;
     r->pass_n = r->pass_next = 0;
+    provision_listing_free(r->listing);
+    r->listing = NULL;
+    r->pass_waits = 0;
 }
 
 void reconciler_free(reconciler *r)
@@ -485,9 +514,12 @@ static int64_t jittered(reconciler *r, long interval_ms)
            (tenth > 0 ? (long)(rand_r(&r->seed) % (unsigned)(2 * tenth + 1)) : 0);
 }
 
+static void submit_listing(reconciler *r, int64_t now);
+
 static void pass_begin(reconciler *r, int64_t now)
 {
     pass_end(r);
+    r->pass_gen++;
     if (applied_list(r->o.store, &r->pass_ids, &r->pass_n) != 0) {
         r->pass_ids = NULL;
         r->pass_n = 0;
@@ -499,6 +531,10 @@ static void pass_begin(reconciler *r, int64_t now)
      * API server watched lists again. */
     relist_all(r);
     log_info(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
+    /* FlyteAdmin is read by the page first: a workspace whose listed
+     * project and attributes match its record then needs no request. */
+    if (r->pass_n > 0)
+        submit_listing(r, now);
 }
 
 /* Events first: a pass takes workers only while at least half of them
@@ -519,8 +555,11 @@ static size_t idle_capacity(reconciler *r)
 static void pass_feed(reconciler *r, int64_t now)
 {
     int64_t spread = r->o.cfg->reconcile.resync_interval_ms * PASS_SPREAD_PERCENT / 100;
-    size_t due = r->pass_n, room = idle_capacity(r);
+    size_t due = r->pass_n, room;
 
+    if (r->pass_waits)
+        return; /* for its listing */
+    room = idle_capacity(r);
     if (spread > 0 && now - r->pass_start_ms < spread)
         due = (size_t)((double)r->pass_n * (double)(now - r->pass_start_ms) / (double)spread) + 1;
     if (due > r->pass_n)
@@ -530,8 +569,13 @@ static void pass_feed(reconciler *r, int64_t now)
         rjob *e;
         pthread_mutex_lock(&r->lock);
         if ((e = pending_of(r, ws)) != NULL) {
+            json_t *listed = provision_listing_take(r->listing, ws);
             e->flyte = 1;
             e->all_k8s |= !watching(r);
+            if (listed) {
+                json_decref(e->listed);
+                e->listed = listed;
+            }
         }
         pthread_mutex_unlock(&r->lock);
     }
@@ -619,7 +663,9 @@ void reconciler_pump(reconciler *r)
 
     if (r == NULL || !r->assigned)
         return;
-    if (r->o.cfg->reconcile.resync_interval_ms > 0 && r->pass_ids == NULL && now >= r->next_pass_ms)
+    /* A pass waits for the listing of the one before to come back. */
+    if (r->o.cfg->reconcile.resync_interval_ms > 0 && r->pass_ids == NULL &&
+        r->listing_job == NULL && now >= r->next_pass_ms)
         pass_begin(r, now);
     r->n_running_pass = 0;
     for (rjob *e = r->running; e; e = e->next)
@@ -654,6 +700,69 @@ void reconciler_pump(reconciler *r)
 int reconciler_is_job(const job *j)
 {
     return j->kind == JOB_REPAIR;
+}
+
+/* ---- the pass's listing of FlyteAdmin ---- */
+
+/* The pass feeds nothing until its listing is back (or failed). */
+static void submit_listing(reconciler *r, int64_t now)
+{
+    rlist *l = calloc(1, sizeof(*l));
+
+    if (l == NULL) {
+        log_warn(LOG_CTX_NONE, "resync: out of memory for the listing of FlyteAdmin; this pass "
+                               "reads each workspace's project and attributes");
+        return;
+    }
+    l->gen = r->pass_gen;
+    l->start_ms = now;
+    l->j.key = listing_key;
+    l->j.kind = JOB_REPAIR;
+    l->j.version = INT64_MIN;
+    l->j.data = r;
+    r->listing_job = l;
+    r->pass_waits = 1;
+    r->n_running++;
+    dispatcher_submit(r->o.dispatcher, &l->j);
+}
+
+static int listing_yields(void *ud)
+{
+    return dispatcher_stop_asked(ud);
+}
+
+static void run_listing(rlist *l, void *provisioner_ud)
+{
+    wf_err_init(&l->err);
+    l->rc = provision_list_flyte(provisioner_ud, listing_yields, &l->j, &l->listing, &l->err);
+}
+
+/* The listing is back: the pass's jobs carry its entries, or, when it
+ * failed, read as before; the pass is spread from now on. */
+static void listing_collected(reconciler *r, rlist *l)
+{
+    int64_t now = mono_ms();
+
+    r->listing_job = NULL;
+    r->n_running--;
+    if (l->j.cancelled || !r->assigned || l->gen != r->pass_gen || r->pass_ids == NULL) {
+        provision_listing_free(l->listing); /* its pass is over */
+    } else {
+        r->pass_waits = 0;
+        r->pass_start_ms = now;
+        if (l->rc == 0) {
+            r->listing = l->listing;
+            log_info(LOG_CTX_NONE,
+                     "resync: FlyteAdmin listed for %zu workspace(s) in %" PRId64 " ms",
+                     provision_listing_count(r->listing), now - l->start_ms);
+        } else {
+            log_warn(LOG_CTX_NONE,
+                     "resync: listing FlyteAdmin failed: %s [%s]; this pass reads each "
+                     "workspace's project and attributes",
+                     l->err.msg, l->err.code);
+        }
+    }
+    free(l);
 }
 
 /* A repair that starts a fight is logged once, naming the other writer
@@ -705,17 +814,26 @@ static int repair_yields(void *ud)
 void reconciler_run(job *j, void *provisioner_ud)
 {
     rjob *e = (rjob *)j;
+
+    if (j->key == listing_key) {
+        run_listing((rlist *)j, provisioner_ud);
+        return;
+    }
     repair_req req = {.ids = e->ids,
                       .seen = e->seen,
                       .where = e->where,
                       .n_ids = e->n,
                       .all_k8s = e->all_k8s,
                       .flyte = e->flyte,
+                      .listed = e->listed,
                       .yield = repair_yields,
                       .yield_ud = j};
 
     log_debug(LOG_CTX_NONE, "repair of workspace %s: %zu object(s)%s%s", e->ws, e->n,
-              e->flyte ? ", Flyte" : "", e->all_k8s ? ", every Kubernetes object" : "");
+              !e->flyte   ? ""
+              : e->listed ? ", Flyte (listed)"
+                          : ", Flyte",
+              e->all_k8s ? ", every Kubernetes object" : "");
 
     wf_err_init(&e->err);
     e->rc = provision_repair(provisioner_ud, e->ws, &req, on_repaired, e, &e->err);
@@ -745,6 +863,10 @@ void reconciler_collected(reconciler *r, job *j)
     rjob *e = (rjob *)j, **pp;
     int64_t now = mono_ms();
 
+    if (j->key == listing_key) {
+        listing_collected(r, (rlist *)j);
+        return;
+    }
     for (pp = &r->running; *pp && *pp != e; pp = &(*pp)->next)
         ;
     if (*pp) {

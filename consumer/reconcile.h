@@ -10,10 +10,14 @@
  * thread.  wsflyte's own writes match the desired objects and cause nothing.
  *
  * Resync (reconcile.resync_interval, jittered ±10 %): a pass over every
- * owned workspace, spread over the interval and fed only while the
- * dispatcher has idle capacity: FlyteAdmin's project and each domain's
- * attributes are read and compared; Kubernetes is re-listed by the watch
- * (or, without it, every rendered object is read).
+ * owned workspace.  It begins with one background job that lists
+ * FlyteAdmin (projects by the page, every attributes row in one answer)
+ * for the owned workspaces; then, spread over the interval and fed only
+ * while the dispatcher has idle capacity, each workspace's job compares
+ * its listed project and attributes with its record and reads them again
+ * only when they differ (or the listing missed it, or failed).  Kubernetes
+ * is re-listed by the watch (or, without it, every rendered object is
+ * read).
  *
  * The consumer thread (reconciler_pump) submits the hand-offs and the
  * pass as repair jobs keyed by workspace through the dispatcher, so a

@@ -211,6 +211,162 @@ int flyte_get_domain_attributes(httpc *h, const char *project, const char *domai
     return rc;
 }
 
+/* ---- listing ---- */
+
+/* Every Project.state: ACTIVE, ARCHIVED, SYSTEM_GENERATED, SYSTEM_ARCHIVED. */
+#define PROJECTS_ALL_STATES "value_in(state,0;1;2;3)"
+
+/* GET path, answered 200 with a JSON object: 0 with *out (new reference),
+ * or -1 with err set. */
+static int get_object(httpc *h, const char *path, json_t **out, wf_err *err)
+{
+    http_response resp;
+
+    *out = NULL;
+    if (call(h, "GET", path, NULL, &resp, err) != 0)
+        return -1;
+    if (resp.status == 200) {
+        *out = http_response_json(&resp);
+        if (!json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+            wf_err_set(err, WF_TRANSIENT, "flyte.body", "GET %s: answer is not a JSON object",
+                       path);
+        }
+    } else {
+        httpc_classify("flyte", &resp, path, err);
+    }
+    http_response_fini(&resp);
+    return *out ? 0 : -1;
+}
+
+/* One page of ListProjects: each project to cb; *next the escaped token of
+ * the next page (malloc'd), or NULL after the last. */
+static int projects_page(httpc *h, const char *path, flyte_list_fn cb, void *ud, char **next,
+                         wf_err *err)
+{
+    json_t *page, *projects, *p;
+    const char *token;
+    size_t i;
+    int rc = -1;
+
+    *next = NULL;
+    if (get_object(h, path, &page, err) != 0)
+        return -1;
+    projects = json_object_get(page, "projects");
+    json_array_foreach(projects, i, p)
+    {
+        if (json_is_object(p) && cb(ud, p, err) != 0)
+            goto out;
+    }
+    token = json_string_value(json_object_get(page, "token"));
+    /* FlyteAdmin answers a token whenever the page is full: the page after
+     * the last full one is empty. */
+    if (token && token[0] && json_array_size(projects) > 0 &&
+        (*next = httpc_escape(token)) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "list projects: out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(page);
+    return rc;
+}
+
+int flyte_list_projects(httpc *h, int limit, flyte_list_fn cb, void *ud, wf_err *err)
+{
+    char *filter = httpc_escape(PROJECTS_ALL_STATES), *token = NULL, *next = NULL;
+    char path[512];
+    int rc = -1, pages = 0;
+
+    if (filter == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "list projects: out of memory");
+        return -1;
+    }
+    do {
+        snprintf(path, sizeof(path),
+                 "/api/v1/projects?limit=%d&filters=%s&sort_by.key=identifier"
+                 "&sort_by.direction=ASCENDING%s%.200s",
+                 limit, filter, token ? "&token=" : "", token ? token : "");
+        if (projects_page(h, path, cb, ud, &next, err) != 0)
+            goto out;
+        pages++;
+        /* A token that does not move on would page forever. */
+        if (next && token && strcmp(next, token) == 0) {
+            wf_err_set(err, WF_TRANSIENT, "flyte.token",
+                       "page %d answered the token it was asked with (%.64s)", pages, token);
+            goto out;
+        }
+        free(token);
+        token = next;
+        next = NULL;
+    } while (token);
+    rc = 0;
+out:
+    free(next);
+    free(token);
+    free(filter);
+    if (rc != 0)
+        wf_err_prefix(err, "list projects");
+    return rc;
+}
+
+/* A MatchableAttributesConfiguration of a project and domain, shaped as
+ * GetProjectDomainAttributes answers it; NULL for any other row (or OOM:
+ * *oom set). */
+static json_t *domain_row(const json_t *c, int *oom)
+{
+    const char *p = json_string_value(json_object_get(c, "project"));
+    const char *d = json_string_value(json_object_get(c, "domain"));
+    const char *wf = json_string_value(json_object_get(c, "workflow"));
+    const char *lp = json_string_value(json_object_get(c, "launch_plan"));
+    const char *org = json_string_value(json_object_get(c, "org"));
+    json_t *row;
+
+    if (!p || !p[0] || !d || !d[0] || (wf && wf[0]) || (lp && lp[0]))
+        return NULL;
+    row = json_pack("{s:s, s:s, s:O?, s:s}", "project", p, "domain", d, "matching_attributes",
+                    json_object_get(c, "attributes"), "org", org ? org : "");
+    *oom = row == NULL;
+    return row;
+}
+
+int flyte_list_attributes(httpc *h, const char *resource_type, flyte_list_fn cb, void *ud,
+                          wf_err *err)
+{
+    char path[256];
+    char *et = httpc_escape(resource_type);
+    json_t *body, *c;
+    size_t i;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "/api/v1/matchable_attributes?resource_type=%s", et ? et : "");
+    free(et);
+    httpc_set_max_body(h, FLYTE_LIST_MAX_BODY);
+    rc = get_object(h, path, &body, err);
+    httpc_set_max_body(h, 0);
+    if (rc != 0) {
+        wf_err_prefix(err, "list %s attributes", resource_type);
+        return -1;
+    }
+    json_array_foreach(json_object_get(body, "configurations"), i, c)
+    {
+        int oom = 0;
+        json_t *row = domain_row(c, &oom);
+        if (oom) {
+            wf_err_set(err, WF_INTERNAL, "oom", "list %s attributes: out of memory", resource_type);
+            rc = -1;
+        } else if (row) {
+            rc = cb(ud, row, err);
+            json_decref(row);
+        }
+        if (rc != 0)
+            break;
+    }
+    json_decref(body);
+    return rc;
+}
+
 const char *flyte_project_label(const json_t *project, const char *key)
 {
     json_t *labels = json_object_get(project, "labels");

@@ -45,6 +45,33 @@ int flyte_put_domain_attributes(httpc *h, const char *project, const char *domai
 int flyte_get_domain_attributes(httpc *h, const char *project, const char *domain,
                                 const char *resource_type, json_t **attrs, wf_err *err);
 
+/* ---- listing (a resync pass reads FlyteAdmin by the page) ---- */
+
+/* Called with each listed object (borrowed for the call).  Returns 0 to go
+ * on, or -1 with err set to end the listing. */
+typedef int (*flyte_list_fn)(void *ud, const json_t *obj, wf_err *err);
+
+/* GET /api/v1/projects?limit=limit&filters=value_in(state,0;1;2;3)
+ * &sort_by.key=identifier&sort_by.direction=ASCENDING, then with each
+ * continuation token until FlyteAdmin answers none (or an empty page):
+ * every project of every state (without a state filter FlyteAdmin leaves
+ * archived ones out), in identifier order so that the pages do not shift.
+ * cb gets each project of each page, as GetProject answers it.  Returns 0,
+ * or -1 with err set (cb's, or the request's classified). */
+int flyte_list_projects(httpc *h, int limit, flyte_list_fn cb, void *ud, wf_err *err);
+
+/* GET /api/v1/matchable_attributes?resource_type=resource_type: every row
+ * of the type in one answer (FlyteAdmin does not page it; h's answer limit
+ * is raised to FLYTE_LIST_MAX_BODY for this call only).  cb gets each
+ * project-domain row (project and domain set, workflow and launch_plan
+ * empty: the only rows wsflyte writes) shaped as GetProjectDomainAttributes
+ * answers it ({project, domain, matching_attributes, org}), so that
+ * plan_compare_attributes reads it unchanged.  Returns 0, or -1 with err
+ * set. */
+#define FLYTE_LIST_MAX_BODY ((size_t)512 * 1024 * 1024)
+int flyte_list_attributes(httpc *h, const char *resource_type, flyte_list_fn cb, void *ud,
+                          wf_err *err);
+
 /* Reads the project's label value for key; NULL when absent. */
 const char *flyte_project_label(const json_t *project, const char *key);
 /* Returns 1 when the project's state is ARCHIVED (or SYSTEM_ARCHIVED). */

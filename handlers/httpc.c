@@ -13,7 +13,6 @@
 
 #include "clock.h"
 
-#define HTTPC_MAX_BODY          (16L * 1024 * 1024)
 #define HTTPC_MAX_RETRY_AFTER_S 3600L
 
 /* A copy of in-memory PEM data handed to libcurl as a blob. */
@@ -43,6 +42,7 @@ struct httpc {
     pacer_priority priority;
     int (*yield)(void *ud); /* the current job's own reason to give up, or NULL */
     void *yield_ud;
+    size_t max_body; /* the largest answer accepted */
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -50,6 +50,7 @@ typedef struct body_buf {
     char *data;
     size_t len;
     size_t cap;
+    size_t max;
     int too_big;
 } body_buf;
 
@@ -125,6 +126,7 @@ httpc *httpc_new(const httpc_opts *opts, wf_err *err)
     c->auth_ud = opts->auth_ud;
     c->pacer = opts->pacer;
     c->priority = opts->priority;
+    c->max_body = HTTPC_MAX_BODY_DEFAULT;
     set_fixed_options(c);
     return c;
 }
@@ -157,7 +159,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     body_buf *b = ud;
     size_t n = size * nmemb;
 
-    if (b->len + n + 1 > (size_t)HTTPC_MAX_BODY) {
+    if (n > b->max || b->len + n > b->max) {
         b->too_big = 1;
         return 0;
     }
@@ -165,6 +167,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
+        if (cap > b->max + 1) /* a raised limit: no doubling past it */
+            cap = b->max + 1;
         char *p = realloc(b->data, cap);
         if (p == NULL)
             return 0;
@@ -302,11 +306,22 @@ static void set_fixed_options(httpc *c)
     set_tls_material(c);
 }
 
+/* "16 MiB", or the bytes when the limit is not whole mebibytes. */
+static void limit_text(size_t bytes, char *buf, size_t len)
+{
+    const size_t mib = 1024 * 1024;
+
+    if (bytes % mib == 0)
+        snprintf(buf, len, "%zu MiB", bytes / mib);
+    else
+        snprintf(buf, len, "%zu bytes", bytes);
+}
+
 static int perform_once(httpc *c, const char *method, const char *url, struct curl_slist *hdrs,
                         const char *body, size_t body_len, http_response *resp)
 {
     CURL *h = c->curl;
-    body_buf buf = {0};
+    body_buf buf = {.max = c->max_body};
     header_state hs = {-1};
     CURLcode rc;
 
@@ -332,9 +347,11 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     if (body)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
     if (rc != CURLE_OK) {
-        if (rc == CURLE_WRITE_ERROR && buf.too_big) /* say why, not curl's "failure writing" */
-            snprintf(c->curl_error, sizeof(c->curl_error), "the answer is larger than %ld MiB",
-                     HTTPC_MAX_BODY / (1024 * 1024));
+        if (rc == CURLE_WRITE_ERROR && buf.too_big) { /* say why, not curl's "failure writing" */
+            char limit[64];
+            limit_text(c->max_body, limit, sizeof(limit));
+            snprintf(c->curl_error, sizeof(c->curl_error), "the answer is larger than %s", limit);
+        }
         free(buf.data);
         return (int)rc;
     }
@@ -343,6 +360,11 @@ static int perform_once(httpc *c, const char *method, const char *url, struct cu
     resp->len = buf.len;
     resp->retry_after_ms = hs.retry_after_ms;
     return 0;
+}
+
+void httpc_set_max_body(httpc *c, size_t max_bytes)
+{
+    c->max_body = max_bytes ? max_bytes : HTTPC_MAX_BODY_DEFAULT;
 }
 
 void httpc_set_priority(httpc *c, pacer_priority priority)

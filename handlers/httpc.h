@@ -70,6 +70,16 @@ typedef struct http_response {
 httpc *httpc_new(const httpc_opts *opts, wf_err *err);
 void httpc_free(httpc *c);
 
+/* The largest answer body a request accepts unless told otherwise. */
+#define HTTPC_MAX_BODY_DEFAULT ((size_t)16 * 1024 * 1024)
+
+/* Sets the largest answer body c's later requests accept (0: the default,
+ * HTTPC_MAX_BODY_DEFAULT).  A longer answer fails the request, WF_TRANSIENT
+ * "<api>.connect", with a message naming the request and the limit.  For
+ * the few calls whose answer cannot be paged (FlyteAdmin's
+ * ListMatchableAttributes): raise it for that call, then set it back. */
+void httpc_set_max_body(httpc *c, size_t max_bytes);
+
 /* Sets the priority of c's later requests at its pacer (c is used by one
  * thread at a time): a worker's repair job yields to events. */
 void httpc_set_priority(httpc *c, pacer_priority priority);

@@ -26,6 +26,15 @@
 #define PROVISION_LANES    8
 #define PROVISION_REQUESTS 256
 
+/* A pass's listing of FlyteAdmin: projects this many a page (a request
+ * each), and the one answer of every attributes row, which grows with the
+ * fleet (about 17 MiB at 10,000 workspaces of three domains): its own
+ * client with a longer timeout. */
+#define PROVISION_LIST_PAGE       100
+#define PROVISION_LIST_TIMEOUT_MS 60000L
+#define ATTRIBUTES_TYPE           "WORKFLOW_EXECUTION_CONFIG"
+#define CLUSTER_ATTRIBUTES_TYPE   "EXECUTION_CLUSTER_LABEL"
+
 /* What a task running on one lane uses: its own clients, since a libcurl
  * handle serves one request at a time.  Lane 0's are p->flyte and p->kube. */
 typedef struct lane {
@@ -36,6 +45,7 @@ typedef struct lane {
 
 struct provisioner {
     const wf_config *cfg;
+    httpc_opts flyte_opts; /* what a listing's own client is made from */
     httpc *flyte;
     k8s *kube;
     lanes *lanes; /* lane i's context is &lane[i] */
@@ -188,6 +198,7 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
     fo.pacer = pace ? pace->flyte : NULL;
     fo.observer = observer;
     fo.observer_ud = observer_ud;
+    p->flyte_opts = fo;
     p->flyte = httpc_new(&fo, err);
     p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
     if (p->kube == NULL || lane_clients_new(p, &fo, pace, observer, observer_ud, err) != 0) {
@@ -909,6 +920,62 @@ static int seen_as_reads(const repair_req *req, reads *rd, wf_err *err)
     return 0;
 }
 
+/* A listing's copies of the project and each domain's attributes, as
+ * reads: the attributes only where FlyteAdmin would answer a GET of them
+ * (the project wsflyte's and active), as reads_attributes reads them. */
+static int listed_as_reads(const json_t *listed, const desired *d, reads *rd, wf_err *err)
+{
+    const char *text = json_string_value(json_object_get(listed, "project"));
+    json_t *attrs = json_object_get(listed, "attributes");
+    json_t *cattrs = json_object_get(listed, "cluster_attributes");
+
+    if (text && (rd->project = json_loads(text, 0, NULL)) == NULL)
+        return oom(err); /* written by json_dumps: only memory fails it */
+    rd->v.project_read = 1;
+    rd->v.project = rd->project;
+    if (rd->project && desired_project_is_ours(rd->project) &&
+        !desired_project_archived(rd->project))
+        for (size_t i = 0; i < d->n_domains; i++) {
+            text = json_string_value(json_object_get(attrs, d->domains[i].domain));
+            if (text && (rd->attributes[i] = json_loads(text, 0, NULL)) == NULL)
+                return oom(err);
+            if (!d->domains[i].cluster_attributes)
+                continue;
+            text = json_string_value(json_object_get(cattrs, d->domains[i].domain));
+            if (text && (rd->cluster_attributes[i] = json_loads(text, 0, NULL)) == NULL)
+                return oom(err);
+        }
+    rd->v.attributes_read = 1;
+    return 0;
+}
+
+/* Whether a listing shows the project and the attributes as the record
+ * has them (*same): then the job needs no Flyte request.  Anything else
+ * (a difference, a newer version on the project, a project missing from
+ * the listing) is read again: nothing is written from a listing. */
+static int listed_same(const plan_input *in, const json_t *listed, int *same, wf_err *err)
+{
+    plan_input fin = *in;
+    reads rd;
+    plan pl;
+    int rc = -1;
+
+    fin.ids = NULL;
+    fin.n_ids = 0;
+    fin.all_k8s = 0;
+    fin.flyte = 1;
+    *same = 0;
+    plan_init(&pl);
+    if (reads_init(&rd, in->d, err) == 0 && listed_as_reads(listed, in->d, &rd, err) == 0 &&
+        plan_make(&fin, &rd.v, NULL, &pl, err) == 0) {
+        *same = pl.verdict == PLAN_PROCEED && !plan_writes(&pl) && !wf_err_is_set(&pl.err);
+        rc = 0;
+    }
+    plan_fini(&pl);
+    reads_fini(&rd);
+    return rc;
+}
+
 /* Reads what req names: the project and each domain's attributes when
  * Flyte is asked (the attributes only while the project is readable), and
  * every named object the record lists, unless the watch saw it matching
@@ -918,7 +985,7 @@ static int read_named(provisioner *p, const plan_input *in, const repair_req *re
 {
     const desired *d = in->d;
 
-    if (req->flyte &&
+    if (in->flyte &&
         (reads_project(rd, p->flyte, d, err) != 0 || reads_attributes(rd, p->flyte, d, err) != 0))
         return -1;
     for (size_t i = 0; i <= d->n_domains; i++) {
@@ -1019,7 +1086,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     desired d;
     reads rd;
     plan screen, pl;
-    int rc = -1, screened = 0;
+    int rc = -1, screened = 0, flyte = asked->flyte;
     int32_t partition;
     ws_event ev;
 
@@ -1061,17 +1128,28 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         goto out;
     }
     {
-        plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,         &cur, &rec, -1,
-                         req->ids,        req->n_ids, req->all_k8s, req->flyte, &ids, -1};
-        /* First the watch's copies: a job whose objects all match needs no
-         * request at all. */
-        if (!req->all_k8s && !req->flyte && req->n_ids > 0) {
+        plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,    &cur, &rec, -1,
+                         req->ids,        req->n_ids, req->all_k8s, flyte, &ids, -1};
+        /* First the copies the job carries: the pass's listing of
+         * FlyteAdmin, then the watch's; a job whose copies all match needs
+         * no request at all. */
+        if (flyte && req->listed) {
+            int same;
+            if (listed_same(&in, req->listed, &same, err) != 0)
+                goto out;
+            in.flyte = flyte = !same;
+        }
+        if (!flyte && !req->all_k8s && req->n_ids == 0) {
+            rc = 0;
+            goto out;
+        }
+        if (!req->all_k8s && !flyte && req->n_ids > 0) {
             if (reads_init(&rd, &d, err) != 0 || seen_as_reads(req, &rd, err) != 0 ||
                 plan_make(&in, &rd.v, NULL, &screen, err) != 0)
                 goto out;
             reads_fini(&rd);
             screened = 1;
-            if (!plan_writes(&screen)) {
+            if (!plan_writes(&screen) && screen.verdict == PLAN_PROCEED) {
                 rc = 0;
                 goto out;
             }
@@ -1115,6 +1193,149 @@ out:
     ws_event_fini(&ev);
     wsstate_fini(&cur);
     wsstate_fini(&rec);
+    return rc;
+}
+
+/* ---- a pass's listing of FlyteAdmin ---- */
+
+struct provision_listing {
+    /* Per workspace id: {"project": compact JSON text (absent: FlyteAdmin
+     * holds no such project), "attributes": {domain: compact JSON text},
+     * with kubernetes.clusters "cluster_attributes" (EXECUTION_CLUSTER_LABEL)
+     * alike}.
+     * Text, not values: a parsed project or row takes several times its
+     * bytes, and a pass holds every owned workspace's until its job. */
+    json_t *entries;
+};
+
+void provision_listing_free(provision_listing *l)
+{
+    if (l == NULL)
+        return;
+    json_decref(l->entries);
+    free(l);
+}
+
+size_t provision_listing_count(const provision_listing *l)
+{
+    return l ? json_object_size(l->entries) : 0;
+}
+
+json_t *provision_listing_take(provision_listing *l, const char *workspace_id)
+{
+    json_t *e = l ? json_incref(json_object_get(l->entries, workspace_id)) : NULL;
+
+    if (e)
+        json_object_del(l->entries, workspace_id);
+    return e;
+}
+
+/* A listed project of an owned workspace, kept as text (without the
+ * domains FlyteAdmin fills in from its configuration: nothing compares
+ * them). */
+static int listed_project(void *ud, const json_t *project, wf_err *err)
+{
+    provision_listing *l = ud;
+    const char *id = json_string_value(json_object_get(project, "id"));
+    json_t *e = id ? json_object_get(l->entries, id) : NULL, *copy;
+    char *text;
+
+    if (e == NULL || json_object_get(e, "project"))
+        return 0; /* not owned here, or again on a later page */
+    if ((copy = json_copy((json_t *)project)) == NULL)
+        return oom(err);
+    json_object_del(copy, "domains");
+    text = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    if (text == NULL || json_object_set_new(e, "project", json_string(text)) != 0) {
+        free(text);
+        return oom(err);
+    }
+    free(text);
+    return 0;
+}
+
+/* A listed project-domain row of an owned workspace, kept as text under
+ * the entry's key (one per resource type). */
+static int listed_row(provision_listing *l, const char *key, const json_t *row, wf_err *err)
+{
+    const char *id = json_string_value(json_object_get(row, "project"));
+    const char *domain = json_string_value(json_object_get(row, "domain"));
+    json_t *e = json_object_get(l->entries, id), *attrs;
+    char *text;
+
+    if (e == NULL)
+        return 0;
+    if ((attrs = json_object_get(e, key)) == NULL &&
+        (json_object_set_new(e, key, json_object()) != 0 ||
+         (attrs = json_object_get(e, key)) == NULL))
+        return oom(err);
+    if ((text = json_dumps(row, JSON_COMPACT)) == NULL ||
+        json_object_set_new(attrs, domain, json_string(text)) != 0) {
+        free(text);
+        return oom(err);
+    }
+    free(text);
+    return 0;
+}
+
+static int listed_attributes(void *ud, const json_t *row, wf_err *err)
+{
+    return listed_row(ud, "attributes", row, err);
+}
+
+static int listed_cluster_attributes(void *ud, const json_t *row, wf_err *err)
+{
+    return listed_row(ud, "cluster_attributes", row, err);
+}
+
+/* An entry for each workspace the store holds a record of. */
+static int listing_owned(provisioner *p, provision_listing *l, wf_err *err)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (applied_list(p->cache, &ids, &n) != 0)
+        return oom(err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (json_object_set_new(l->entries, ids[i], json_object()) != 0)
+            rc = oom(err);
+    applied_list_free(ids, n);
+    return rc;
+}
+
+int provision_list_flyte(provisioner *p, int (*yield)(void *ud), void *yield_ud,
+                         provision_listing **out, wf_err *err)
+{
+    httpc_opts o = p->flyte_opts;
+    provision_listing *l = calloc(1, sizeof(*l));
+    httpc *h = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    o.timeout_ms = PROVISION_LIST_TIMEOUT_MS;
+    o.priority = PACER_BACKGROUND;
+    if (l == NULL || (l->entries = json_object()) == NULL) {
+        oom(err);
+        goto out;
+    }
+    if (listing_owned(p, l, err) != 0 || (h = httpc_new(&o, err)) == NULL)
+        goto out;
+    httpc_set_yield(h, yield, yield_ud);
+    if (json_object_size(l->entries) > 0 &&
+        (flyte_list_projects(h, PROVISION_LIST_PAGE, listed_project, l, err) != 0 ||
+         flyte_list_attributes(h, ATTRIBUTES_TYPE, listed_attributes, l, err) != 0 ||
+         (p->cfg->kubernetes.n_clusters > 0 &&
+          flyte_list_attributes(h, CLUSTER_ATTRIBUTES_TYPE, listed_cluster_attributes, l, err) !=
+              0)))
+        goto out;
+    *out = l;
+    l = NULL;
+    rc = 0;
+out:
+    httpc_free(h);
+    provision_listing_free(l);
     return rc;
 }
 

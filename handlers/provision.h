@@ -118,6 +118,12 @@ typedef struct repair_req {
     size_t n_ids;
     int all_k8s; /* read and compare every rendered object (no watch) */
     int flyte;   /* read and compare the project and each domain's attributes */
+    /* With flyte: the workspace's entry of a pass's listing of FlyteAdmin
+     * (provision_listing_take; borrowed), or NULL.  A listed project and
+     * attributes that match the record need no request; anything else is
+     * read again before anything is written: a listing is never written
+     * from. */
+    const json_t *listed;
     /* Asked before each request and while it waits for its pacer: non-zero
      * ends the repair (a transient "<api>.cancelled"), e.g. for an event of
      * the workspace.  NULL: never. */
@@ -160,6 +166,30 @@ typedef void (*repair_fn)(void *ud, const repair_note *note);
  * may be retried: every step re-reads before it writes). */
 int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
                      void *cb_ud, wf_err *err);
+
+/* ---- a resync pass's listing of FlyteAdmin ---- */
+
+/* What one listing of FlyteAdmin saw of the workspaces whose records the
+ * store held when it began: per workspace its project (or none) and its
+ * domains' WORKFLOW_EXECUTION_CONFIG attributes, kept compact. */
+typedef struct provision_listing provision_listing;
+
+/* Lists FlyteAdmin: every project by the page (a request per 100, every
+ * state) and every project-domain attributes row (one request), on a
+ * client of its own (60 s a request, background priority at the pacer),
+ * keeping what concerns the workspaces the store holds a record of.  yield
+ * (may be NULL) as in repair_req.  Returns 0 with *out (release with
+ * provision_listing_free), or -1 with err set. */
+int provision_list_flyte(provisioner *p, int (*yield)(void *ud), void *yield_ud,
+                         provision_listing **out, wf_err *err);
+/* How many workspaces l still holds. */
+size_t provision_listing_count(const provision_listing *l);
+/* Takes workspace_id's entry out of l, for repair_req.listed (a new
+ * reference: json_decref it), or NULL when l does not cover the workspace
+ * (it was not owned when the listing began): its job then reads. */
+json_t *provision_listing_take(provision_listing *l, const char *workspace_id);
+/* NULL is a no-op. */
+void provision_listing_free(provision_listing *l);
 
 /* Asks both APIs whether they answer (FlyteAdmin /healthcheck, Kubernetes
  * /version); sets the HTTP status of each, 0 for no answer. */

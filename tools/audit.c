@@ -3,8 +3,10 @@
  * not grow with the number of workspaces: per managed kind one paginated
  * cluster-wide LIST by wsflyte's label, ListProjects (paginated, archived
  * projects included) and ListMatchableAttributes for the one resource type
- * wsflyte writes.  Everything is then compared in memory, one workspace at
- * a time, with the live diff's reading (livediff.h).  GETs only. */
+ * wsflyte writes.  Each record is rendered first and the identities it
+ * wants noted; each page of a list is then compared as it arrives, with
+ * the planner's reading (plan_compare_*), and dropped, so that memory holds
+ * a few hundred bytes per object, not the objects.  GETs only. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,7 +24,7 @@
 #include "flyte.h"
 #include "k8s.h"
 #include "kafka.h"
-#include "livediff.h"
+#include "plan.h"
 #include "numparse.h"
 #include "oauth.h"
 #include "wsstate.h"
@@ -34,6 +36,11 @@
 #define FLYTE_PAGE      500
 #define LIST_TIMEOUT_MS 60000L
 #define ATTRIBUTES_TYPE "WORKFLOW_EXECUTION_CONFIG"
+/* ListMatchableAttributes answers every row of the type at once (FlyteAdmin
+ * does not page it): about 670 bytes a row, so 30,000 rows (10,000
+ * workspaces of three domains) are some 19 MiB; 512 MiB is about 800,000
+ * rows. */
+#define ATTRIBUTES_MAX_BODY ((size_t)512 * 1024 * 1024)
 /* Every state: ACTIVE, ARCHIVED, SYSTEM_GENERATED, SYSTEM_ARCHIVED. */
 #define PROJECTS_ALL_STATE "value_in(state,0;1;2;3)"
 
@@ -316,17 +323,32 @@ static const kind_ref base_kinds[] = {
 };
 static const kind_ref ack_kinds[] = {{ACK_IAM, "Role"}, {ACK_IAM, "Policy"}};
 
+/* Project flags: what the comparison of the attributes needs of a listed
+ * project after the project itself is gone. */
+enum {
+    PROJECT_OURS = 1, /* labelled managed-by=wsflyte */
+    PROJECT_ARCHIVED = 2,
+    PROJECT_WANTED = 4,     /* a record wanting Flyte claimed it */
+    PROJECT_NOT_WANTED = 8, /* a record not wanting Flyte claimed it (last claim wins) */
+};
+
+/* Listed objects are compared with the records as their page arrives and
+ * then dropped: memory holds the identities the records want, not the
+ * objects. */
 typedef struct live {
     oauth *auth;
     httpc *flyte;
     k8s *kube;
     httpc *kube_http; /* k8s's connection, with a longer timeout for big pages */
-    json_t *objects;  /* "apiVersion|kind|namespace|name" -> object (with apiVersion, kind) */
-    json_t *projects; /* id -> Project */
-    json_t *attrs;    /* "project|domain" -> ProjectDomainAttributes as GET returns it */
-    json_t *claimed;  /* keys of objects, "project:<id>", "attrs:<p>|<d>" a record owns */
+    /* identity ("apiVersion|kind|namespace|name", "project:<id>",
+     * "attrs:<project>|<domain>") -> a WANT() integer, or an array of them
+     * when several records render the same identity */
+    json_t *wants;
+    json_t *unowned;  /* identities of listed objects no record wants */
+    json_t *projects; /* id -> PROJECT_* flags, every listed project */
     json_t *records;  /* workspace id -> "wanted" | "not wanted" | "unreadable" */
     size_t requests;
+    size_t objects;   /* labelled objects listed */
     size_t attr_rows; /* all rows of the type, also of others' projects */
 } live;
 
@@ -336,10 +358,9 @@ static void live_fini(live *l)
     k8s_free(l->kube);
     httpc_free(l->flyte);
     oauth_free(l->auth);
-    json_decref(l->objects);
+    json_decref(l->wants);
+    json_decref(l->unowned);
     json_decref(l->projects);
-    json_decref(l->attrs);
-    json_decref(l->claimed);
     json_decref(l->records);
     memset(l, 0, sizeof(*l));
 }
@@ -350,12 +371,11 @@ static int live_init(live *l, const wf_config *cfg, wf_err *err)
     httpc_opts fo = {0}, ko;
 
     memset(l, 0, sizeof(*l));
-    l->objects = json_object();
+    l->wants = json_object();
+    l->unowned = json_object();
     l->projects = json_object();
-    l->attrs = json_object();
-    l->claimed = json_object();
     l->records = json_object();
-    if (!l->objects || !l->projects || !l->attrs || !l->claimed || !l->records)
+    if (!l->wants || !l->unowned || !l->projects || !l->records)
         return oom(err);
     if (cfg->flyte.auth_type == WF_AUTH_CLIENT_CREDENTIALS &&
         (l->auth = oauth_new(cfg, ca, err)) == NULL)
@@ -382,6 +402,16 @@ static void object_key(const char *api, const char *kind, const char *ns, const 
     snprintf(buf, len, "%s|%s|%s|%s", api, kind, ns ? ns : "", name ? name : "");
 }
 
+static void manifest_key(const json_t *m, char *buf, size_t len)
+{
+    const json_t *meta = json_object_get(m, "metadata");
+
+    object_key(json_string_value(json_object_get(m, "apiVersion")),
+               json_string_value(json_object_get(m, "kind")),
+               json_string_value(json_object_get(meta, "namespace")),
+               json_string_value(json_object_get(meta, "name")), buf, len);
+}
+
 /* GETs path and parses the answer; non-2xx is an error naming what. */
 static json_t *get_json(live *l, httpc *h, const char *api, const char *path, wf_err *err)
 {
@@ -402,171 +432,87 @@ static json_t *get_json(live *l, httpc *h, const char *api, const char *path, wf
     return body;
 }
 
-/* One kind, cluster-wide, page by page. */
-static int list_kind(live *l, const kind_ref *k, wf_err *err)
-{
-    char path[1024], key[1024], *cont = NULL;
-    char *sel = httpc_escape(LABEL_MANAGED_BY "=" MANAGER_NAME);
-    int rc = -1;
+/* ---- what the records want ---- */
 
-    if (sel == NULL || k8s_path(k->api_version, k->kind, NULL, NULL, path, sizeof(path)) != 0) {
-        free(sel);
-        return oom(err);
-    }
-    do {
-        char *target = NULL, *econt = cont ? httpc_escape(cont) : NULL;
-        json_t *page, *item;
-        size_t i;
-        if (asprintf(&target, "%s?labelSelector=%s&limit=%d%s%s", path, sel, K8S_PAGE,
-                     econt ? "&continue=" : "", econt ? econt : "") < 0)
-            target = NULL;
-        free(econt);
-        free(cont);
-        cont = NULL;
-        page = target ? get_json(l, l->kube_http, "k8s", target, err) : NULL;
-        free(target);
-        if (page == NULL)
-            goto out;
-        json_array_foreach(json_object_get(page, "items"), i, item)
-        {
-            const json_t *meta = json_object_get(item, "metadata");
-            object_key(k->api_version, k->kind,
-                       json_string_value(json_object_get(meta, "namespace")),
-                       json_string_value(json_object_get(meta, "name")), key, sizeof(key));
-            json_object_set_new(item, "apiVersion", json_string(k->api_version));
-            json_object_set_new(item, "kind", json_string(k->kind));
-            json_object_set(l->objects, key, item);
-        }
-        const char *c =
-            json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
-        if (c && c[0] && (cont = strdup(c)) == NULL) {
-            json_decref(page);
-            oom(err);
-            goto out;
-        }
-        json_decref(page);
-    } while (cont);
-    rc = 0;
-out:
-    free(cont);
-    free(sel);
-    if (rc != 0)
-        wf_err_prefix(err, "list %s %s", k->api_version, k->kind);
-    return rc;
-}
+/* One record's wanted object in one integer: the record's place among the
+ * keys and the object's index in wsstatus_each; WANT_SEEN once compared
+ * with what the lists held. */
+#define WANT_IDX_BITS  24
+#define WANT_IDX_MASK  (((json_int_t)1 << WANT_IDX_BITS) - 1)
+#define WANT_NO_FLYTE  WANT_IDX_MASK /* the project of a record not wanting Flyte */
+#define WANT_SEEN      ((json_int_t)1 << 62)
+#define WANT(rec, idx) (((json_int_t)(rec) << WANT_IDX_BITS) | (json_int_t)(idx))
+#define WANT_REC(w)    ((size_t)(((w) & ~WANT_SEEN) >> WANT_IDX_BITS))
+#define WANT_IDX(w)    ((size_t)((w)&WANT_IDX_MASK))
 
-/* Every project, archived ones too (without a filter ListProjects leaves
- * them out), by identifier so that the pages do not shift. */
-static int list_projects(live *l, wf_err *err)
-{
-    char *filter = httpc_escape(PROJECTS_ALL_STATE), *token = NULL;
-    int rc = -1;
+typedef struct record_ref {
+    const char *id;     /* the key: the workspace id */
+    const json_t *list; /* its entries in the reading */
+} record_ref;
 
-    if (filter == NULL)
-        return oom(err);
-    do {
-        char *target = NULL;
-        json_t *page, *p;
-        size_t i;
-        if (asprintf(&target,
-                     "/api/v1/projects?limit=%d&filters=%s&sort_by.key=identifier"
-                     "&sort_by.direction=ASCENDING%s%s",
-                     FLYTE_PAGE, filter, token ? "&token=" : "", token ? token : "") < 0)
-            target = NULL;
-        free(token);
-        token = NULL;
-        page = target ? get_json(l, l->flyte, "flyte", target, err) : NULL;
-        free(target);
-        if (page == NULL)
-            goto out;
-        json_array_foreach(json_object_get(page, "projects"), i, p)
-        {
-            const char *id = json_string_value(json_object_get(p, "id"));
-            if (id)
-                json_object_set(l->projects, id, p);
-        }
-        const char *t = json_string_value(json_object_get(page, "token"));
-        if (t && t[0] && json_array_size(json_object_get(page, "projects")) &&
-            (token = httpc_escape(t)) == NULL) {
-            json_decref(page);
-            oom(err);
-            goto out;
-        }
-        json_decref(page);
-    } while (token);
-    rc = 0;
-out:
-    free(token);
-    free(filter);
-    if (rc != 0)
-        wf_err_prefix(err, "list projects");
-    return rc;
-}
+typedef struct wanted_obj {
+    const char *kind, *domain;
+    const json_t *obj;
+} wanted_obj;
 
-/* The project-domain rows of the type, shaped as GetProjectDomainAttributes
- * answers, so that the comparison is the live diff's. */
-static int list_attributes(live *l, wf_err *err)
-{
-    json_t *body = get_json(l, l->flyte, "flyte",
-                            "/api/v1/matchable_attributes?resource_type=" ATTRIBUTES_TYPE, err);
-    json_t *c;
-    size_t i;
-    char key[600];
+/* The last record rendered again: a kind's list holds a workspace's
+ * objects next to each other. */
+typedef struct rendered {
+    size_t rec; /* SIZE_MAX: none */
+    wsstate s;
+    ws_event ev;
+    desired d;
+    wanted_obj *objs; /* by wsstatus_each index */
+    size_t n, cap;
+} rendered;
 
-    if (body == NULL) {
-        wf_err_prefix(err, "list matchable attributes");
-        return -1;
-    }
-    json_array_foreach(json_object_get(body, "configurations"), i, c)
-    {
-        const char *p = json_string_value(json_object_get(c, "project"));
-        const char *d = json_string_value(json_object_get(c, "domain"));
-        const char *wf = json_string_value(json_object_get(c, "workflow"));
-        const char *lp = json_string_value(json_object_get(c, "launch_plan"));
-        const char *org = json_string_value(json_object_get(c, "org"));
-        l->attr_rows++;
-        if (!p || !p[0] || !d || !d[0] || (wf && wf[0]) || (lp && lp[0]))
-            continue; /* not a project-domain row: wsflyte writes no other */
-        snprintf(key, sizeof(key), "%s|%s", p, d);
-        json_object_set_new(l->attrs, key,
-                            json_pack("{s:s, s:s, s:O?, s:s}", "project", p, "domain", d,
-                                      "matching_attributes", json_object_get(c, "attributes"),
-                                      "org", org ? org : ""));
-    }
-    json_decref(body);
-    return 0;
-}
-
-static int read_live(live *l, const wf_config *cfg, wf_err *err)
-{
-    for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
-        if (list_kind(l, &base_kinds[i], err) != 0)
-            return -1;
-    for (size_t i = 0; cfg->aws.ack_enabled && i < sizeof(ack_kinds) / sizeof(ack_kinds[0]); i++)
-        if (list_kind(l, &ack_kinds[i], err) != 0)
-            return -1;
-    return list_projects(l, err) != 0 || list_attributes(l, err) != 0 ? -1 : 0;
-}
-
-/* ---- findings ---- */
+/* What a comparison claimed for the record: the object is the record's. */
+typedef enum claim { CLAIM_NONE, CLAIM_YES, CLAIM_WANTED, CLAIM_NOT_WANTED } claim;
 
 typedef struct audit {
     live *l;
+    const wf_config *cfg;
+    const reading *r;
+    record_ref *recs; /* r->keys in their order */
+    size_t n_recs;
+    rendered cache;
     json_t *findings;
+    uint64_t *ranks; /* per finding: its place in its workspace's report */
+    size_t ranks_cap;
+    uint64_t rank;  /* of the next finding */
+    uint64_t swept; /* findings of the sweep so far */
+    claim claim;    /* what the last comparison claimed */
+    size_t rec;     /* the record being indexed */
     const char *ws; /* the workspace being checked */
     const desired *d;
     wf_err *err;
     size_t checked; /* recorded objects compared */
 } audit;
 
-/* Adds a finding; object fields may be NULL.  changes is borrowed. */
+/* ---- findings ---- */
+
+/* A workspace's findings are told in the order of a comparison done one
+ * record at a time, whatever order the lists bring the objects in: the
+ * record's own (rank 0), then its objects in wsstatus_each order (index +
+ * 1); then the sweep: orphans in list order, orphan projects, orphan
+ * attributes. */
+#define RANK_SWEEP(phase) ((uint64_t)(phase) << 56)
+enum { SWEEP_OBJECTS = 1, SWEEP_PROJECTS = 2, SWEEP_ATTRIBUTES = 3 };
+
+static void sweep_rank(audit *a, int phase)
+{
+    a->rank = RANK_SWEEP(phase) | a->swept++;
+}
+
+/* Adds a finding of rank a->rank; object fields may be NULL.  changes is
+ * borrowed. */
 static int finding(audit *a, const char *ws, const char *what, const char *api, const char *kind,
                    const char *ns, const char *name, const char *detail, const json_t *changes)
 {
     json_t *f = json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?}", "workspace_id", ws,
                           "finding", what, "api_version", api, "kind", kind, "namespace", ns,
                           "name", name, "detail", detail);
-
+    size_t n = json_array_size(a->findings);
     const char *k;
     json_t *v;
     void *tmp;
@@ -578,93 +524,63 @@ static int finding(audit *a, const char *ws, const char *what, const char *api, 
     }
     if (f && changes && json_array_size(changes))
         json_object_set(f, "changes", (json_t *)changes);
-    return f == NULL || json_array_append_new(a->findings, f) ? oom(a->err) : 0;
+    if (n == a->ranks_cap) {
+        size_t cap = a->ranks_cap ? 2 * a->ranks_cap : 64;
+        uint64_t *grown = realloc(a->ranks, cap * sizeof(*grown));
+        if (grown == NULL) {
+            json_decref(f);
+            return oom(a->err);
+        }
+        a->ranks = grown;
+        a->ranks_cap = cap;
+    }
+    if (f == NULL || json_array_append_new(a->findings, f))
+        return oom(a->err);
+    a->ranks[n] = a->rank;
+    return 0;
 }
 
-/* Marks key as a record's; a project's value says whether Flyte is wanted. */
-static int claim_as(audit *a, const char *key, const char *what)
-{
-    return json_object_set_new(a->l->claimed, key, json_string(what)) ? oom(a->err) : 0;
-}
-
-static int claim(audit *a, const char *key)
-{
-    return claim_as(a, key, "yes");
-}
-
-/* What an UpdateProject writes, as comparable JSON (as wsflyte-status). */
-static json_t *project_view(const json_t *p, int is_live)
-{
-    json_t *v = json_object(), *labels = json_object_get(json_object_get(p, "labels"), "values");
-    const char *state = json_string_value(json_object_get(p, "state"));
-    const char *keys[] = {"name", "description"};
-
-    for (size_t i = 0; v && i < 2; i++)
-        if (json_is_string(json_object_get(p, keys[i])))
-            json_object_set(v, keys[i], json_object_get(p, keys[i]));
-    if (v && json_is_object(labels))
-        json_object_set_new(v, "labels", json_pack("{s:O}", "values", labels));
-    if (is_live)
-        state = flyte_project_archived(p) ? FLYTE_STATE_ARCHIVED : FLYTE_STATE_ACTIVE;
-    if (v && state)
-        json_object_set_new(v, "state", json_string(state));
-    return v;
-}
-
-static int check_project(audit *a, const json_t *want)
+/* The checks of one wanted object against got, the live object of its
+ * identity (NULL: the lists did not hold it); each sets a->claim when the
+ * object is the record's. */
+static int check_project(audit *a, const json_t *want, const json_t *got)
 {
     const char *id = a->d->project_id;
-    json_t *got = json_object_get(a->l->projects, id), *x, *y, *changes, *v;
-    char key[600];
-    const char *k;
-    void *tmp;
+    json_t *changes;
     int n;
 
-    snprintf(key, sizeof(key), "project:%s", id);
     if (got == NULL)
         return finding(a, a->ws, "project-missing", "flyteadmin/v1", "FlyteProject", NULL, id,
                        "Flyte is wanted but FlyteAdmin has no such project", NULL);
-    if (claim_as(a, key, "wanted") != 0)
-        return -1;
+    a->claim = CLAIM_WANTED;
     if (!desired_project_is_ours(got))
         return finding(a, a->ws, "project-not-ours", "flyteadmin/v1", "FlyteProject", NULL, id,
                        "the project is not labelled managed-by=wsflyte", NULL);
     if (flyte_project_archived(got))
         return finding(a, a->ws, "project-archived", "flyteadmin/v1", "FlyteProject", NULL, id,
                        "Flyte is wanted but the project is archived", NULL);
-    x = project_view(want, 0);
-    y = project_view(got, 1);
-    json_object_foreach_safe(y, tmp, k, v)
-    {
-        if (json_object_get(x, k) == NULL) /* what the PUT leaves alone */
-            json_object_del(y, k);
-    }
     changes = json_array();
-    n = x && y && changes ? livediff_replace(x, y, changes) : -1;
-    json_decref(x);
-    json_decref(y);
+    n = changes ? plan_compare_project(want, got, changes) : -1;
     if (n > 0)
         n = finding(a, a->ws, "differs", "flyteadmin/v1", "FlyteProject", NULL, id, NULL, changes);
     json_decref(changes);
     return n < 0 ? oom(a->err) : 0;
 }
 
-static int check_attributes(audit *a, const char *domain, const json_t *want)
+static int check_attributes(audit *a, const char *domain, const json_t *want, const json_t *got)
 {
-    char key[600], name[700];
-    json_t *got, *changes;
+    char name[700];
+    json_t *changes;
     int n;
 
-    snprintf(key, sizeof(key), "%s|%s", a->d->project_id, domain);
     snprintf(name, sizeof(name), "%s/%s", a->d->project_id, domain);
-    if ((got = json_object_get(a->l->attrs, key)) == NULL)
+    if (got == NULL)
         return finding(a, a->ws, "missing", "flyteadmin/v1", "ProjectDomainAttributes", NULL, name,
                        ATTRIBUTES_TYPE, NULL);
-    snprintf(name, sizeof(name), "attrs:%s", key);
-    if (claim(a, name) != 0 || (changes = json_array()) == NULL)
-        return -1;
-    n = livediff_replace(want, got, changes);
-    snprintf(name, sizeof(name), "%s/%s", a->d->project_id, domain);
+    a->claim = CLAIM_YES;
+    if ((changes = json_array()) == NULL)
+        return oom(a->err);
+    n = plan_compare_attributes(want, got, changes);
     if (n > 0)
         n = finding(a, a->ws, "differs", "flyteadmin/v1", "ProjectDomainAttributes", NULL, name,
                     ATTRIBUTES_TYPE, changes);
@@ -672,19 +588,17 @@ static int check_attributes(audit *a, const char *domain, const json_t *want)
     return n < 0 ? oom(a->err) : 0;
 }
 
-static int check_manifest(audit *a, const json_t *want)
+static int check_manifest(audit *a, const json_t *want, const json_t *got)
 {
     const json_t *meta = json_object_get(want, "metadata");
     const char *api = json_string_value(json_object_get(want, "apiVersion"));
     const char *kind = json_string_value(json_object_get(want, "kind"));
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
-    char key[1024];
-    json_t *got, *changes;
+    json_t *changes;
     int n;
 
-    object_key(api, kind, ns, name, key, sizeof(key));
-    if ((got = json_object_get(a->l->objects, key)) == NULL)
+    if (got == NULL)
         return finding(a, a->ws, "missing", api, kind, ns, name, NULL, NULL);
     if (!desired_object_is_ours(got, a->d->project_id)) {
         const char *other = json_string_value(json_object_get(
@@ -693,45 +607,30 @@ static int check_manifest(audit *a, const json_t *want)
         snprintf(why, sizeof(why), "labelled for workspace %s", other ? other : "(none)");
         return finding(a, a->ws, "foreign", api, kind, ns, name, why, NULL);
     }
-    if (claim(a, key) != 0 || (changes = json_array()) == NULL)
-        return -1;
-    n = livediff_apply(want, got, K8S_FIELD_MANAGER, changes);
+    a->claim = CLAIM_YES;
+    if ((changes = json_array()) == NULL)
+        return oom(a->err);
+    n = plan_compare_object(want, got, changes);
     if (n > 0)
         n = finding(a, a->ws, "differs", api, kind, ns, name, NULL, changes);
     json_decref(changes);
     return n < 0 ? oom(a->err) : 0;
 }
 
-static int check_object(void *ud, size_t index, const char *kind, const char *domain,
-                        const json_t *obj)
-{
-    audit *a = ud;
-
-    (void)index;
-    a->checked++;
-    if (json_object_get(obj, "apiVersion") == NULL)
-        return strcmp(kind, "FlyteProject") == 0 ? check_project(a, obj)
-                                                 : check_attributes(a, domain, obj);
-    return check_manifest(a, obj);
-}
-
 /* Flyte not wanted: the project, when there is one, is the record's and
  * must be archived; everything in Kubernetes left over is an orphan. */
-static int check_unwanted(audit *a, const char *project_id)
+static int check_unwanted(audit *a, const char *project_id, const json_t *got)
 {
-    json_t *got = json_object_get(a->l->projects, project_id);
-    char key[600];
-
-    snprintf(key, sizeof(key), "project:%s", project_id);
     if (got == NULL || !desired_project_is_ours(got))
         return 0;
-    if (claim_as(a, key, "not wanted") != 0)
-        return -1;
+    a->claim = CLAIM_NOT_WANTED;
     return flyte_project_archived(got)
                ? 0
                : finding(a, a->ws, "project-active", "flyteadmin/v1", "FlyteProject", NULL,
                          project_id, "Flyte is not wanted but the project is active", NULL);
 }
+
+/* ---- the records, one at a time ---- */
 
 /* The winning record of one key, decoded; 1 with *out, 0 none (all
  * tombstones), -1 unreadable (why in err). */
@@ -773,10 +672,47 @@ out:
     return rc;
 }
 
-/* Checks the workspace of key id against the live state. */
-static int check_workspace(audit *a, const wf_config *cfg, const reading *r, const char *id,
-                           const json_t *list)
+/* Adds w to what the records want under key. */
+static int want(audit *a, const char *key, json_int_t w)
 {
+    json_t *v = json_object_get(a->l->wants, key), *list;
+
+    if (v == NULL)
+        return json_object_set_new(a->l->wants, key, json_integer(w)) ? oom(a->err) : 0;
+    if (json_is_array(v))
+        return json_array_append_new(v, json_integer(w)) ? oom(a->err) : 0;
+    if ((list = json_pack("[O, I]", v, w)) == NULL || json_object_set_new(a->l->wants, key, list))
+        return oom(a->err);
+    return 0;
+}
+
+static int index_object(void *ud, size_t index, const char *kind, const char *domain,
+                        const json_t *obj)
+{
+    audit *a = ud;
+    char key[1024];
+
+    a->checked++;
+    if ((json_int_t)index >= WANT_NO_FLYTE) {
+        wf_err_set(a->err, WF_INTERNAL, "audit", "workspace %s: more than %lld objects", a->ws,
+                   (long long)WANT_NO_FLYTE);
+        return -1;
+    }
+    if (json_object_get(obj, "apiVersion") == NULL && strcmp(kind, "FlyteProject") == 0)
+        snprintf(key, sizeof(key), "project:%s", a->d->project_id);
+    else if (json_object_get(obj, "apiVersion") == NULL)
+        snprintf(key, sizeof(key), "attrs:%s|%s", a->d->project_id, domain);
+    else
+        manifest_key(obj, key, sizeof(key));
+    return want(a, key, WANT(a->rec, index));
+}
+
+/* Renders record rec and notes what it wants (the objects are compared
+ * when the lists bring them); tells what is wrong with the record itself. */
+static int index_workspace(audit *a, size_t rec)
+{
+    const char *id = a->recs[rec].id;
+    char key[600];
     wsstate s;
     ws_event ev;
     desired d;
@@ -788,13 +724,15 @@ static int check_workspace(audit *a, const wf_config *cfg, const reading *r, con
     memset(&d, 0, sizeof(d));
     wf_err_init(&rerr);
     a->ws = id;
-    if ((rc = winner(r, list, &s, &rerr)) == 0) {
+    a->rec = rec;
+    a->rank = 0;
+    if ((rc = winner(a->r, a->recs[rec].list, &s, &rerr)) == 0) {
         wsstate_fini(&s);
         return 0; /* every partition's record removed: no record */
     }
     if (rc > 0) {
         have_ev = wsstate_event_of(&s, &ev, &rerr) == 0;
-        have_d = have_ev && desired_build(cfg, &ev, &d, &rerr) == 0;
+        have_d = have_ev && desired_build(a->cfg, &ev, &d, &rerr) == 0;
     }
     if (!have_d) {                 /* nothing compared; its objects are not called orphans */
         if (rc > 0 && !s.complete) /* a stub: its full form was too large to keep */
@@ -810,9 +748,10 @@ static int check_workspace(audit *a, const wf_config *cfg, const reading *r, con
     if (!s.complete)
         rc = finding(a, id, "incomplete-record", NULL, NULL, NULL, NULL,
                      "an apply failed or was cut short: the next event takes the full path", NULL);
+    snprintf(key, sizeof(key), "project:%s", d.project_id);
     if (rc == 0)
-        rc = s.flyte && d.flyte_wanted ? wsstatus_each(&d, check_object, a)
-                                       : check_unwanted(a, d.project_id);
+        rc = s.flyte && d.flyte_wanted ? wsstatus_each(&d, index_object, a)
+                                       : want(a, key, WANT(rec, WANT_NO_FLYTE));
 out:
     if (rc >= 0 && json_object_set_new(a->l->records, id, json_string(state)))
         rc = oom(a->err);
@@ -824,6 +763,124 @@ out:
     wsstate_fini(&s);
     return rc < 0 ? -1 : 0;
 }
+
+static void rendered_clear(rendered *c)
+{
+    if (c->rec != SIZE_MAX) {
+        desired_fini(&c->d);
+        ws_event_fini(&c->ev);
+        wsstate_fini(&c->s);
+    }
+    c->rec = SIZE_MAX;
+    c->n = 0;
+}
+
+static int collect(void *ud, size_t index, const char *kind, const char *domain, const json_t *obj)
+{
+    rendered *c = ud;
+
+    if (index != c->n)
+        return -1;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        wanted_obj *grown = realloc(c->objs, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        c->objs = grown;
+        c->cap = cap;
+    }
+    c->objs[c->n++] = (wanted_obj){kind, domain, obj};
+    return 0;
+}
+
+/* Renders record rec again, as index_workspace did, unless it is the last
+ * one rendered. */
+static int render(audit *a, size_t rec)
+{
+    rendered *c = &a->cache;
+    int rc;
+
+    if (c->rec == rec)
+        return 0;
+    rendered_clear(c);
+    wsstate_init(&c->s);
+    memset(&c->d, 0, sizeof(c->d));
+    if ((rc = winner(a->r, a->recs[rec].list, &c->s, a->err)) <= 0) {
+        if (rc == 0)
+            wf_err_set(a->err, WF_INTERNAL, "audit", "the record is gone");
+    } else if (wsstate_event_of(&c->s, &c->ev, a->err) == 0) {
+        if (desired_build(a->cfg, &c->ev, &c->d, a->err) == 0) {
+            c->rec = rec;
+            if (wsstatus_each(&c->d, collect, c) == 0)
+                return 0;
+            oom(a->err);
+            rendered_clear(c);
+            wf_err_prefix(a->err, "workspace %s", a->recs[rec].id);
+            return -1;
+        }
+        ws_event_fini(&c->ev);
+    }
+    wsstate_fini(&c->s);
+    wf_err_prefix(a->err, "workspace %s: rendering again", a->recs[rec].id);
+    return -1;
+}
+
+/* Compares what w wants with got, the live object of identity key (NULL:
+ * the lists did not hold it). */
+static int compare_wanted(audit *a, json_int_t w, const char *key, const json_t *got)
+{
+    size_t rec = WANT_REC(w), idx = WANT_IDX(w);
+    const wanted_obj *o;
+
+    a->ws = a->recs[rec].id;
+    a->claim = CLAIM_NONE;
+    if ((json_int_t)idx == WANT_NO_FLYTE) {
+        a->rank = 1;
+        return check_unwanted(a, key + strlen("project:"), got);
+    }
+    if (render(a, rec) != 0)
+        return -1;
+    if (idx >= a->cache.n) {
+        wf_err_set(a->err, WF_INTERNAL, "audit", "workspace %s: no object %zu when rendered again",
+                   a->ws, idx);
+        return -1;
+    }
+    o = &a->cache.objs[idx];
+    a->d = &a->cache.d;
+    a->rank = idx + 1;
+    if (json_object_get(o->obj, "apiVersion") == NULL)
+        return strcmp(o->kind, "FlyteProject") == 0 ? check_project(a, o->obj, got)
+                                                    : check_attributes(a, o->domain, o->obj, got);
+    return check_manifest(a, o->obj, got);
+}
+
+/* The object of identity key arrived (got; NULL once the lists are done):
+ * compared for every record wanting it, once.  Returns 0 when no record
+ * wants it, 1 when compared, 2 when compared before (a repeat), with
+ * *claimed the last claim made; -1 with err set. */
+static int arrived(audit *a, const char *key, const json_t *got, claim *claimed)
+{
+    json_t *v = json_object_get(a->l->wants, key);
+    size_t n = json_is_array(v) ? json_array_size(v) : v != NULL;
+    int rc = n ? 2 : 0;
+
+    *claimed = CLAIM_NONE;
+    for (size_t i = 0; i < n; i++) {
+        json_t *w = json_is_array(v) ? json_array_get(v, i) : v;
+        json_int_t x = json_integer_value(w);
+        if (x & WANT_SEEN)
+            continue;
+        json_integer_set(w, x | WANT_SEEN);
+        rc = 1;
+        if (compare_wanted(a, x, key, got) != 0)
+            return -1;
+        if (a->claim != CLAIM_NONE)
+            *claimed = a->claim;
+    }
+    return rc;
+}
+
+/* ---- the lists, compared page by page ---- */
 
 static const char *record_note(const live *l, const char *ws)
 {
@@ -838,59 +895,266 @@ static const char *record_note(const live *l, const char *ws)
     return strcmp(st, "not wanted") == 0 ? "its record does not want Flyte" : NULL;
 }
 
-/* What no record claimed. */
-static int sweep(audit *a)
+/* A labelled object of kind k: compared with what the records want, or an
+ * orphan. */
+static int on_object(audit *a, const kind_ref *k, json_t *item)
 {
-    const char *key, *ws;
-    char ck[700];
-    json_t *v;
+    const json_t *meta = json_object_get(item, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *ws, *st;
+    char key[1024];
+    claim claimed;
+    int rc;
 
-    json_object_foreach(a->l->objects, key, v)
-    {
-        const json_t *meta = json_object_get(v, "metadata");
-        if (json_object_get(a->l->claimed, key))
-            continue;
-        ws = json_string_value(json_object_get(json_object_get(meta, "labels"), LABEL_WORKSPACE));
-        if (ws && json_object_get(a->l->records, ws) &&
-            strcmp(json_string_value(json_object_get(a->l->records, ws)), "unreadable") == 0)
-            continue; /* told under its unreadable record */
-        if (finding(a, ws, "orphan", json_string_value(json_object_get(v, "apiVersion")),
-                    json_string_value(json_object_get(v, "kind")),
-                    json_string_value(json_object_get(meta, "namespace")),
-                    json_string_value(json_object_get(meta, "name")), record_note(a->l, ws),
-                    NULL) != 0)
-            return -1;
+    object_key(k->api_version, k->kind, ns, name, key, sizeof(key));
+    json_object_set_new(item, "apiVersion", json_string(k->api_version));
+    json_object_set_new(item, "kind", json_string(k->kind));
+    if ((rc = arrived(a, key, item, &claimed)) < 0)
+        return -1;
+    if (rc == 2 || (rc == 0 && json_object_get(a->l->unowned, key)))
+        return 0; /* again on a later page */
+    if (rc == 0 && json_object_set_new(a->l->unowned, key, json_true()))
+        return oom(a->err);
+    a->l->objects++;
+    if (claimed != CLAIM_NONE)
+        return 0;
+    ws = json_string_value(json_object_get(json_object_get(meta, "labels"), LABEL_WORKSPACE));
+    st = ws ? json_string_value(json_object_get(a->l->records, ws)) : NULL;
+    if (st && strcmp(st, "unreadable") == 0)
+        return 0; /* told under its unreadable record */
+    sweep_rank(a, SWEEP_OBJECTS);
+    return finding(a, ws, "orphan", k->api_version, k->kind, ns, name, record_note(a->l, ws), NULL);
+}
+
+/* One kind, cluster-wide, page by page. */
+static int list_kind(audit *a, const kind_ref *k)
+{
+    live *l = a->l;
+    wf_err *err = a->err;
+    char path[1024], *cont = NULL;
+    char *sel = httpc_escape(LABEL_MANAGED_BY "=" MANAGER_NAME);
+    int rc = -1;
+
+    if (sel == NULL || k8s_path(k->api_version, k->kind, NULL, NULL, path, sizeof(path)) != 0) {
+        free(sel);
+        return oom(err);
     }
-    json_object_foreach(a->l->projects, key, v)
-    {
-        snprintf(ck, sizeof(ck), "project:%s", key);
-        if (!desired_project_is_ours(v) || json_object_get(a->l->claimed, ck) ||
-            json_object_get(a->l->records, key))
-            continue;
-        if (finding(a, key, "orphan-project", "flyteadmin/v1", "FlyteProject", NULL, key,
-                    flyte_project_archived(v) ? "archived; no record" : "active; no record",
-                    NULL) != 0)
-            return -1;
+    do {
+        char *target = NULL, *econt = cont ? httpc_escape(cont) : NULL;
+        json_t *page, *item;
+        size_t i;
+        int failed = 0;
+        if (asprintf(&target, "%s?labelSelector=%s&limit=%d%s%s", path, sel, K8S_PAGE,
+                     econt ? "&continue=" : "", econt ? econt : "") < 0)
+            target = NULL;
+        free(econt);
+        free(cont);
+        cont = NULL;
+        page = target ? get_json(l, l->kube_http, "k8s", target, err) : NULL;
+        free(target);
+        if (page == NULL)
+            goto out;
+        json_array_foreach(json_object_get(page, "items"), i, item)
+        {
+            if ((failed = on_object(a, k, item)) != 0)
+                break;
+        }
+        const char *c =
+            json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
+        if (!failed && c && c[0] && (cont = strdup(c)) == NULL)
+            failed = oom(err);
+        json_decref(page);
+        if (failed)
+            goto out;
+    } while (cont);
+    rc = 0;
+out:
+    free(cont);
+    free(sel);
+    if (rc != 0)
+        wf_err_prefix(err, "list %s %s", k->api_version, k->kind);
+    return rc;
+}
+
+/* A listed project: compared with the records wanting it, or an orphan;
+ * what its attributes need of it is kept. */
+static int on_project(audit *a, const json_t *p)
+{
+    const char *id = json_string_value(json_object_get(p, "id"));
+    char key[600];
+    claim owner;
+    int flags;
+
+    if (id == NULL || json_object_get(a->l->projects, id))
+        return 0; /* again on a later page */
+    snprintf(key, sizeof(key), "project:%s", id);
+    if (arrived(a, key, p, &owner) < 0)
+        return -1;
+    flags = (desired_project_is_ours(p) ? PROJECT_OURS : 0) |
+            (flyte_project_archived(p) ? PROJECT_ARCHIVED : 0) |
+            (owner == CLAIM_WANTED ? PROJECT_WANTED : 0) |
+            (owner == CLAIM_NOT_WANTED ? PROJECT_NOT_WANTED : 0);
+    if (json_object_set_new(a->l->projects, id, json_integer(flags)))
+        return oom(a->err);
+    if (!(flags & PROJECT_OURS) || owner != CLAIM_NONE || json_object_get(a->l->records, id))
+        return 0;
+    sweep_rank(a, SWEEP_PROJECTS);
+    return finding(a, id, "orphan-project", "flyteadmin/v1", "FlyteProject", NULL, id,
+                   (flags & PROJECT_ARCHIVED) ? "archived; no record" : "active; no record", NULL);
+}
+
+/* Every project, archived ones too (without a filter ListProjects leaves
+ * them out), by identifier so that the pages do not shift. */
+static int list_projects(audit *a)
+{
+    live *l = a->l;
+    wf_err *err = a->err;
+    char *filter = httpc_escape(PROJECTS_ALL_STATE), *token = NULL;
+    int rc = -1;
+
+    if (filter == NULL)
+        return oom(err);
+    do {
+        char *target = NULL;
+        json_t *page, *p;
+        size_t i;
+        int failed = 0;
+        if (asprintf(&target,
+                     "/api/v1/projects?limit=%d&filters=%s&sort_by.key=identifier"
+                     "&sort_by.direction=ASCENDING%s%s",
+                     FLYTE_PAGE, filter, token ? "&token=" : "", token ? token : "") < 0)
+            target = NULL;
+        free(token);
+        token = NULL;
+        page = target ? get_json(l, l->flyte, "flyte", target, err) : NULL;
+        free(target);
+        if (page == NULL)
+            goto out;
+        json_array_foreach(json_object_get(page, "projects"), i, p)
+        {
+            if ((failed = on_project(a, p)) != 0)
+                break;
+        }
+        const char *t = json_string_value(json_object_get(page, "token"));
+        if (!failed && t && t[0] && json_array_size(json_object_get(page, "projects")) &&
+            (token = httpc_escape(t)) == NULL)
+            failed = oom(err);
+        json_decref(page);
+        if (failed)
+            goto out;
+    } while (token);
+    rc = 0;
+out:
+    free(token);
+    free(filter);
+    if (rc != 0)
+        wf_err_prefix(err, "list projects");
+    return rc;
+}
+
+/* One project-domain row (key "<project>|<domain>"): compared with the
+ * record wanting it, or an orphan when its project is wsflyte's and no
+ * record keeps it. */
+static int on_attributes(audit *a, const char *key, const json_t *row)
+{
+    const char *p = json_string_value(json_object_get(row, "project"));
+    json_t *proj = json_object_get(a->l->projects, p);
+    int flags = (int)json_integer_value(proj);
+    char ck[700], name[600];
+    claim claimed;
+
+    snprintf(ck, sizeof(ck), "attrs:%s", key);
+    if (arrived(a, ck, row, &claimed) < 0)
+        return -1;
+    /* A project whose record does not want Flyte keeps its attributes
+     * (wsflyte archives it, deleting nothing); an unreadable record's are
+     * told under it. */
+    if (proj == NULL || !(flags & PROJECT_OURS) || claimed != CLAIM_NONE ||
+        (flags & PROJECT_NOT_WANTED) ||
+        (!(flags & (PROJECT_WANTED | PROJECT_NOT_WANTED)) && json_object_get(a->l->records, p)))
+        return 0;
+    snprintf(name, sizeof(name), "%s/%s", p, json_string_value(json_object_get(row, "domain")));
+    sweep_rank(a, SWEEP_ATTRIBUTES);
+    return finding(a, p, "orphan-attributes", "flyteadmin/v1", "ProjectDomainAttributes", NULL,
+                   name, ATTRIBUTES_TYPE, NULL);
+}
+
+/* The project-domain rows of the type, shaped as GetProjectDomainAttributes
+ * answers, so that the comparison is the live diff's.  The one answer holds
+ * every row; it is dropped once compared. */
+static int list_attributes(audit *a)
+{
+    live *l = a->l;
+    json_t *body, *rows = json_object(), *c, *v;
+    const char *key;
+    size_t i;
+    char k[600];
+    int rc = -1;
+
+    if (rows == NULL)
+        return oom(a->err);
+    httpc_set_max_body(l->flyte, ATTRIBUTES_MAX_BODY);
+    body = get_json(l, l->flyte, "flyte",
+                    "/api/v1/matchable_attributes?resource_type=" ATTRIBUTES_TYPE, a->err);
+    httpc_set_max_body(l->flyte, 0);
+    if (body == NULL) {
+        wf_err_prefix(a->err, "list matchable attributes");
+        json_decref(rows);
+        return -1;
     }
-    json_object_foreach(a->l->attrs, key, v)
+    json_array_foreach(json_object_get(body, "configurations"), i, c)
     {
-        const char *p = json_string_value(json_object_get(v, "project"));
-        json_t *proj = json_object_get(a->l->projects, p);
-        char name[600];
-        const char *owner;
-        snprintf(ck, sizeof(ck), "project:%s", p);
-        owner = json_string_value(json_object_get(a->l->claimed, ck));
-        snprintf(ck, sizeof(ck), "attrs:%s", key);
-        /* A project whose record does not want Flyte keeps its attributes
-         * (wsflyte archives it, deleting nothing); an unreadable record's
-         * are told under it. */
-        if (proj == NULL || !desired_project_is_ours(proj) || json_object_get(a->l->claimed, ck) ||
-            (owner && strcmp(owner, "not wanted") == 0) ||
-            (owner == NULL && json_object_get(a->l->records, p)))
-            continue;
-        snprintf(name, sizeof(name), "%s/%s", p, json_string_value(json_object_get(v, "domain")));
-        if (finding(a, p, "orphan-attributes", "flyteadmin/v1", "ProjectDomainAttributes", NULL,
-                    name, ATTRIBUTES_TYPE, NULL) != 0)
+        const char *p = json_string_value(json_object_get(c, "project"));
+        const char *d = json_string_value(json_object_get(c, "domain"));
+        const char *wf = json_string_value(json_object_get(c, "workflow"));
+        const char *lp = json_string_value(json_object_get(c, "launch_plan"));
+        const char *org = json_string_value(json_object_get(c, "org"));
+        l->attr_rows++;
+        if (!p || !p[0] || !d || !d[0] || (wf && wf[0]) || (lp && lp[0]))
+            continue; /* not a project-domain row: wsflyte writes no other */
+        snprintf(k, sizeof(k), "%s|%s", p, d);
+        if (json_object_set_new(rows, k,
+                                json_pack("{s:s, s:s, s:O?, s:s}", "project", p, "domain", d,
+                                          "matching_attributes", json_object_get(c, "attributes"),
+                                          "org", org ? org : ""))) {
+            oom(a->err);
+            goto out;
+        }
+    }
+    json_object_foreach(rows, key, v)
+    {
+        if (on_attributes(a, key, v) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    json_decref(rows);
+    json_decref(body);
+    return rc;
+}
+
+static int read_live(audit *a)
+{
+    for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
+        if (list_kind(a, &base_kinds[i]) != 0)
+            return -1;
+    for (size_t i = 0; a->cfg->aws.ack_enabled && i < sizeof(ack_kinds) / sizeof(ack_kinds[0]); i++)
+        if (list_kind(a, &ack_kinds[i]) != 0)
+            return -1;
+    return list_projects(a) != 0 || list_attributes(a) != 0 ? -1 : 0;
+}
+
+/* What the lists did not hold: missing. */
+static int finish(audit *a)
+{
+    const char *key;
+    json_t *v;
+    claim claimed;
+
+    json_object_foreach(a->l->wants, key, v)
+    {
+        if (arrived(a, key, NULL, &claimed) < 0)
             return -1;
     }
     return 0;
@@ -904,19 +1168,23 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
     return s ? s : dflt;
 }
 
-/* A finding and the order it was found in. */
+/* A finding, its rank in its workspace and the order it was found in. */
 typedef struct ranked {
     const json_t *f;
+    uint64_t rank;
     size_t order;
 } ranked;
 
-/* By workspace (findings without one last), then in the order found. */
+/* By workspace (findings without one last), then by rank, then in the
+ * order found. */
 static int by_workspace(const void *x, const void *y)
 {
     const ranked *p = x, *q = y;
     const char *a = str_or(p->f, "workspace_id", NULL), *b = str_or(q->f, "workspace_id", NULL);
     int c = a == NULL || b == NULL ? (a == NULL) - (b == NULL) : strcmp(a, b);
 
+    if (c == 0)
+        c = (p->rank > q->rank) - (p->rank < q->rank);
     return c ? c : (p->order > q->order) - (p->order < q->order);
 }
 
@@ -940,7 +1208,7 @@ typedef struct totals {
     double seconds;
 } totals;
 
-static int print_all(json_t *findings, int json, const totals *t)
+static int print_all(json_t *findings, const uint64_t *ranks, int json, const totals *t)
 {
     size_t n = json_array_size(findings);
     ranked *sorted = calloc(n + 1, sizeof(*sorted));
@@ -950,7 +1218,7 @@ static int print_all(json_t *findings, int json, const totals *t)
     if (sorted == NULL)
         return -1;
     for (size_t i = 0; i < n; i++)
-        sorted[i] = (ranked){json_array_get(findings, i), i};
+        sorted[i] = (ranked){json_array_get(findings, i), ranks[i], i};
     qsort(sorted, n, sizeof(*sorted), by_workspace);
     for (size_t i = 0; i < n; i++) {
         const char *ws = str_or(sorted[i].f, "workspace_id", NULL);
@@ -1034,22 +1302,36 @@ static int parse_args(int argc, char **argv, args *a)
     return -1;
 }
 
-/* Compares every record with the live state.  Returns 0, or -1 with err. */
-static int audit_all(const wf_config *cfg, reading *r, live *l, json_t *findings, totals *t,
-                     wf_err *err)
+/* Notes what every record wants (one record at a time), then compares the
+ * lists with it page by page, then tells what the lists did not hold.
+ * Returns 0, or -1 with a->err set. */
+static int audit_all(audit *a)
 {
-    audit a = {l, findings, NULL, NULL, err, 0};
     const char *id;
     json_t *list;
+    size_t i = 0;
 
-    json_object_foreach(r->keys, id, list)
+    a->n_recs = json_object_size(a->r->keys);
+    if ((a->recs = calloc(a->n_recs + 1, sizeof(*a->recs))) == NULL)
+        return oom(a->err);
+    json_object_foreach(a->r->keys, id, list)
     {
-        if (check_workspace(&a, cfg, r, id, list) != 0)
+        a->recs[i] = (record_ref){id, list};
+        if (index_workspace(a, i++) != 0)
             return -1;
     }
-    t->checked = a.checked;
-    t->records = json_object_size(l->records);
-    return sweep(&a);
+    if (read_live(a) != 0)
+        return -1;
+    return finish(a);
+}
+
+static void audit_fini(audit *a)
+{
+    rendered_clear(&a->cache);
+    free(a->cache.objs);
+    free(a->recs);
+    free(a->ranks);
+    json_decref(a->findings);
 }
 
 int main(int argc, char **argv)
@@ -1058,9 +1340,9 @@ int main(int argc, char **argv)
     char topic[512], *rep = NULL;
     reading r = {0};
     live l = {0};
+    audit au = {0};
     wf_config cfg;
     wf_err err;
-    json_t *findings = NULL;
     totals t = {0};
     int64_t started = wf_clock_mono_ms();
     int rc = parse_args(argc, argv, &a), have_cfg = 0;
@@ -1069,6 +1351,7 @@ int main(int argc, char **argv)
         return rc;
     rc = 2;
     wf_err_init(&err);
+    au.cache.rec = SIZE_MAX;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -1086,26 +1369,28 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": cannot read the state topic: %s\n", err.msg);
         goto out;
     }
-    if (read_live(&l, &cfg, &err) != 0) {
-        fprintf(stderr, PROG ": %s\n", err.msg);
-        goto out;
-    }
-    if ((findings = json_array()) == NULL || audit_all(&cfg, &r, &l, findings, &t, &err) != 0) {
+    au.l = &l;
+    au.cfg = &cfg;
+    au.r = &r;
+    au.err = &err;
+    if ((au.findings = json_array()) == NULL || audit_all(&au) != 0) {
         fprintf(stderr, PROG ": %s\n", err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
-    t.objects = json_object_size(l.objects);
+    t.checked = au.checked;
+    t.records = json_object_size(l.records);
+    t.objects = l.objects;
     t.projects = json_object_size(l.projects);
     t.attrs = l.attr_rows;
     t.requests = l.requests;
     t.seconds = (double)(wf_clock_mono_ms() - started) / 1000.0;
-    if (print_all(findings, a.json, &t) != 0) {
+    if (print_all(au.findings, au.ranks, a.json, &t) != 0) {
         fprintf(stderr, PROG ": out of memory\n");
         goto out;
     }
-    rc = json_array_size(findings) ? 1 : 0;
+    rc = json_array_size(au.findings) ? 1 : 0;
 out:
-    json_decref(findings);
+    audit_fini(&au);
     live_fini(&l);
     if (have_cfg)
         wf_config_fini(&cfg);

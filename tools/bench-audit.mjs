@@ -12,7 +12,10 @@ const members = [
   { user_id: 'alice', email: 'alice@company.com', role: 'OWNER' },
   { user_id: 'bob', email: 'bob@company.com', role: 'CONTRIBUTOR' },
 ];
-const stack = new Stack({ editConfig: (doc) => { doc.reconcile = { watch: false, resync_interval: '0' }; } });
+// Eight partitions: the mock cluster keeps at most 5 MiB a partition and drops the
+// oldest records beyond, and 10,000 state records (about 2.2 kB each) on three
+// would lose some 2,800 of them.
+const stack = new Stack({ partitions: 8, editConfig: (doc) => { doc.reconcile = { watch: false, resync_interval: '0' }; } });
 await stack.start();
 try {
   let have = 0;

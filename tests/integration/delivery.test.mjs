@@ -109,8 +109,12 @@ test('429 with Retry-After is honoured before the next attempt', () => {
   assert.equal(r.attempts, 2);
   const reqs = logFor(kubeLog, 'ws-d-throttle');
   const i = reqs.findIndex((q) => q.status === 429);
-  assert.ok(i >= 0 && reqs[i + 1], 'a 429 and a later request');
-  const waited = Date.parse(reqs[i + 1].time) - Date.parse(reqs[i].time);
+  // The reads of one event go at once: the refused call's siblings were
+  // already on their way; the refused call itself comes again only after
+  // the pause.
+  const again = reqs.slice(i + 1).find((q) => q.method === reqs[i].method && q.path === reqs[i].path);
+  assert.ok(i >= 0 && again, 'a 429 and the same call later');
+  const waited = Date.parse(again.time) - Date.parse(reqs[i].time);
   // Without Retry-After the first backoff is 250-500 ms.
   assert.ok(waited >= 2900, `waited ${waited} ms after Retry-After: 3`);
 });
@@ -139,8 +143,12 @@ test('permanent 4xx: FAILED with a dead letter, no retry', () => {
     assert.equal(r.attempts, 1);
     assert.equal(r.error.class, 'PERMANENT');
     assert.equal(r.error.code, code);
+    // Calls that go at once (an event's reads) may all be refused; none is
+    // made twice.
     const faulted = logFor(server, ws).filter((q) => q.fault !== undefined);
-    assert.equal(faulted.length, 1, `${ws}: the failing call was made once`);
+    assert.ok(faulted.length >= 1, `${ws}: the failing call was made`);
+    assert.equal(new Set(faulted.map((q) => `${q.method} ${q.path}`)).size, faulted.length,
+      `${ws}: no failing call was made twice`);
     const d = forKey(dlt, ws);
     assert.equal(d.length, 1, `${ws}: one dead letter`);
     assert.equal(d[0].headers['x-error-class'], 'PERMANENT');

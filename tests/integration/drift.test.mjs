@@ -4,12 +4,16 @@
 //   - Kubernetes (through the watch, within 10 s): the development
 //     namespace's NetworkPolicy deleted, a member's RoleBinding deleted,
 //     the ResourceQuota's pods raised, workspace-viewer widened to */*/*;
-//   - FlyteAdmin (by the resync pass, within one interval): the project
-//     archived and renamed;
+//   - FlyteAdmin (by the first pass whose listing shows it, within two
+//     intervals: the next pass begins within 1.1, and feeds the workspace
+//     within 0.9 more): the project
+//     archived and renamed, a domain's attributes replaced;
 // each repair is counted (wsflyte_drift_repairs_total), logged with the
-// object and the other writer, and produces no result event.  At rest
-// (10 workspaces, 3 passes) nothing is written and FlyteAdmin sees at most
-// 4 reads per workspace and pass.  A watch stream cut in the middle and a
+// object and the other writer, and produces no result event.  A pass reads
+// FlyteAdmin by the page: at rest (10 workspaces, 3 passes) nothing is
+// written and FlyteAdmin sees at most ceil(N/100) + 2 list requests per
+// pass; only a workspace whose listed copy differs is read on its own (all
+// of them when the listing fails).  A watch stream cut in the middle and a
 // forced 410 relist miss no change; objects of workspaces this replica does
 // not own are never touched.
 import { test, before, after } from 'node:test';
@@ -17,6 +21,9 @@ import assert from 'node:assert/strict';
 import { Stack, makeEvent, waitFor, sleep, healthPort } from './harness.mjs';
 
 const RESYNC_MS = 5000;
+// A change to FlyteAdmin made just after a pass listed it shows in the next
+// pass's listing, and is repaired at the workspace's turn in that pass.
+const FLYTE_REPAIR_MS = 2 * RESYNC_MS * 1.1 + 2000;
 const WATCH = process.env.WSFLYTE_DRIFT_WATCH !== '0';
 const WS = 'ws-drift';
 // The kinds wsflyte watches (reconcile.watch, ACK off): one stream each.
@@ -113,7 +120,13 @@ after(async () => {
   await stack?.stop();
 });
 
-test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspace and pass', async (t) => {
+// FlyteAdmin requests that list (ListProjects pages, ListMatchableAttributes).
+const isList = (r) => r.method === 'GET' && (r.path === '/api/v1/projects' || r.path === '/api/v1/matchable_attributes');
+// At most per pass for N owned workspaces at rest: the project pages (100
+// a page, one more, empty, after a full last page) and the attributes.
+const listBound = (n) => Math.ceil(n / 100) + 2;
+
+test('at rest nothing is written and FlyteAdmin sees at most ceil(N/100)+2 requests per pass', async (t) => {
   await sleep(1000); // the first pass after provisioning may still run
   await resetLogs();
   const passesBefore = passCount();
@@ -127,8 +140,11 @@ test('at rest nothing is written and FlyteAdmin sees at most 4 reads per workspa
     assert.equal(c.flyte[m] || 0, 0, `flyte ${m}`);
     assert.equal(c.kube[m] || 0, 0, `kube ${m}`);
   }
-  assert.ok((c.flyte.GET || 0) <= 4 * 10 * (passes + 1), `flyte reads ${c.flyte.GET} over ${passes} passes`);
-  assert.ok((c.flyte.GET || 0) >= 4 * 10 * (passes - 1), 'every workspace is read each pass');
+  const n = 1 + OTHERS.length;
+  assert.ok((c.flyte.GET || 0) <= listBound(n) * (passes + 1), `flyte reads ${c.flyte.GET} over ${passes} passes`);
+  // Every pass lists (projects and attributes); no workspace is read on its own.
+  assert.ok((c.flyte.GET || 0) >= 2 * (passes - 1), `flyte reads ${c.flyte.GET}: every pass lists`);
+  assert.deepEqual(c.flyteLog.filter((r) => r.path !== '/healthcheck' && !isList(r)).map((r) => `${r.method} ${r.path}`), []);
   if (WATCH) {
     // Kubernetes: no read per workspace, only LISTs (a relist per pass) and watches.
     const perObject = c.kubeLog.filter((r) => r.method === 'GET' && !r.query.labelSelector && r.path !== '/version');
@@ -172,7 +188,7 @@ test('drift made by another writer is repaired without an event', async (t) => {
   ms = await repairedWithin('Flyte project', async () => {
     const now = await project();
     return now.name === `Flyte - Workspace ${WS}` && (now.state ?? 'ACTIVE') === 'ACTIVE';
-  }, RESYNC_MS * 1.1 + 2000);
+  }, FLYTE_REPAIR_MS);
   t.diagnostic(`Flyte project archived and renamed -> restored in ${ms} ms`);
 
   for (const [api, kind] of [['k8s', 'NetworkPolicy'], ['k8s', 'RoleBinding'], ['k8s', 'ResourceQuota'],
@@ -186,6 +202,53 @@ test('drift made by another writer is repaired without an event', async (t) => {
   assert.match(line(`Project ${WS}`), /ARCHIVED/);
   // Repairs answer nobody: no result event.
   assert.equal((await stack.readTopic('workspace.provisioning.v1')).length, resultsBefore);
+});
+
+test("a domain's attributes replaced by another writer are repaired by the next pass; an unchanged fleet is only listed", async (t) => {
+  const attrsPath = `/api/v1/project_domain_attributes/${WS}/staging`;
+  const attrs = async () => (await (await fetch(`${stack.flyteUrl}${attrsPath}?resource_type=WORKFLOW_EXECUTION_CONFIG`,
+    { headers: { Accept: 'application/json', 'X-Request-Id': MANAGER } })).json()).attributes.matching_attributes;
+  const want = await attrs();
+  await resetLogs();
+  const put = await fetch(`${stack.flyteUrl}${attrsPath}`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': MANAGER },
+    body: JSON.stringify({ attributes: { project: WS, domain: 'staging',
+      matching_attributes: { workflow_execution_config: { max_parallelism: 99 } } } }),
+  });
+  assert.ok(put.ok, await put.text());
+  const ms = await repairedWithin('attributes', async () => JSON.stringify(await attrs()) === JSON.stringify(want),
+    FLYTE_REPAIR_MS);
+  t.diagnostic(`staging attributes replaced -> restored in ${ms} ms`);
+  assert.ok(await metric('wsflyte_drift_repairs_total', { api: 'flyte', kind: 'ProjectDomainAttributes' }) >= 1);
+  assert.match(logText(), new RegExp(`drift repaired: ProjectDomainAttributes ${WS}/staging: matching_attributes\\.workflow_execution_config`));
+  // Only the workspace that differs was read on its own (before its write).
+  const own = (await stack.flyteRequests()).filter((r) => r.headers.request_id !== MANAGER &&
+    r.path !== '/healthcheck' && !isList(r) && r.method === 'GET');
+  assert.ok(own.length > 0);
+  assert.deepEqual([...new Set(own.map((r) => r.path.split('/')[4]))], [WS]);
+
+  await fullPass();
+  await resetLogs();
+  await fullPass();
+  const c = await requestCounts();
+  t.diagnostic(`a pass over the unchanged fleet: flyte ${JSON.stringify(c.flyte)}`);
+  const log = c.flyteLog.filter((r) => r.path !== '/healthcheck');
+  assert.deepEqual(log.filter((r) => !isList(r)).map((r) => `${r.method} ${r.path}`), []);
+  assert.ok(log.some((r) => r.path === '/api/v1/projects' && r.query.filters === 'value_in(state,0;1;2;3)'
+    && r.query['sort_by.key'] === 'identifier' && r.query['sort_by.direction'] === 'ASCENDING'));
+  assert.ok(log.some((r) => r.path === '/api/v1/matchable_attributes' && r.query.resource_type === 'WORKFLOW_EXECUTION_CONFIG'));
+});
+
+test('a pass whose listing fails reads each workspace on its own, as before', async () => {
+  await stack.fault('flyte', { path: '^/api/v1/matchable_attributes$', method: 'GET', status: 503, count: 1 });
+  await resetLogs();
+  await fullPass();
+  assert.match(logText(), /resync: listing FlyteAdmin failed: .*503.*; this pass reads each workspace's project and attributes/);
+  const c = await requestCounts();
+  const read = new Set(c.flyteLog.filter((r) => r.method === 'GET' && /^\/api\/v1\/projects\/[^/]+$/.test(r.path))
+    .map((r) => r.path.split('/')[4]));
+  assert.deepEqual([...read].sort(), [WS, ...OTHERS].sort());
+  for (const m of ['POST', 'PUT', 'DELETE']) assert.equal(c.flyte[m] || 0, 0, `flyte ${m}`);
 });
 
 test("wsflyte's own writes cause no repair", async () => {

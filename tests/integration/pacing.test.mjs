@@ -72,9 +72,11 @@ test('a 429 storm: a handful of requests reach each API, and every event ends', 
   const flyte = await requestTimes(stack.flyteUrl, start, end);
   const kube = await requestTimes(stack.kubeUrl, start, end);
   // One request, then one per Retry-After: 5 in 10 s; one more for timing.
+  // An event's reads go at once, so the storm's first answer may meet all
+  // three of its namespace reads: two more for Kubernetes.
   assert.ok(flyte.length >= 1 && flyte.length <= 6,
     `FlyteAdmin got ${flyte.length} requests in the storm: ${flyte.map((t) => t - start)}`);
-  assert.ok(kube.length <= 6, `Kubernetes got ${kube.length} requests in the storm`);
+  assert.ok(kube.length <= 8, `Kubernetes got ${kube.length} requests in the storm`);
   for (let i = 1; i < flyte.length; i++) {
     assert.ok(flyte[i] - flyte[i - 1] >= 1900, `requests ${flyte[i - 1] - start} and ${flyte[i] - start} ms `
       + 'into the storm came within one Retry-After');

@@ -88,7 +88,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         status = 401;
     }
     pthread_mutex_unlock(&s->lock);
-    r = MHD_create_response_from_buffer(sizeof(answer) - 1, (void *)answer, MHD_RESPMEM_PERSISTENT);
+    if (strncmp(url, "/big/", 5) == 0) { /* an answer of that many bytes */
+        size_t n = strtoul(url + 5, NULL, 10);
+        char *big = malloc(n ? n : 1);
+        if (big == NULL)
+            return MHD_NO;
+        memset(big, ' ', n);
+        r = MHD_create_response_from_buffer(n, big, MHD_RESPMEM_MUST_FREE);
+    } else {
+        r = MHD_create_response_from_buffer(sizeof(answer) - 1, (void *)answer,
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     MHD_add_response_header(r, "Content-Type", "application/json");
     rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -256,12 +266,60 @@ static void a_retried_401_sends_the_same_body_again(void **state)
     json_decref(body);
 }
 
+static int get(httpc *c, const char *path, size_t *len, wf_err *err)
+{
+    http_response resp;
+    int rc;
+
+    wf_err_init(err);
+    rc = httpc_request(c, "GET", path, NULL, NULL, 0, &resp, err);
+    *len = rc == 0 ? resp.len : 0;
+    http_response_fini(&resp);
+    return rc;
+}
+
+/* Answers over 16 MiB are refused unless the limit is raised for the call;
+ * the error names the request and the limit, and the handle stays usable. */
+static void the_answer_limit_is_16_mib_unless_raised_for_a_call(void **state)
+{
+    server *s = *state;
+    httpc *c = client(s, NULL);
+    char path[64];
+    size_t len;
+    wf_err err;
+
+    snprintf(path, sizeof(path), "/big/%zu", HTTPC_MAX_BODY_DEFAULT + 1);
+    assert_int_equal(get(c, "/big/16777216", &len, &err), 0); /* 16 MiB itself */
+    assert_int_equal(get(c, path, &len, &err), -1);
+    assert_string_equal(err.code, "k8s.connect");
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "the answer is larger than 16 MiB"));
+    assert_int_equal(get(c, "/big/16", &len, &err), 0);
+    assert_int_equal(len, 16);
+
+    httpc_set_max_body(c, 32 * 1024 * 1024);
+    assert_int_equal(get(c, path, &len, &err), 0);
+    assert_int_equal(len, HTTPC_MAX_BODY_DEFAULT + 1);
+    httpc_set_max_body(c, 1000);
+    assert_int_equal(get(c, "/big/1001", &len, &err), -1);
+    assert_non_null(strstr(err.msg, "GET /big/1001: the answer is larger than 1000 bytes"));
+    assert_int_equal(get(c, "/big/1000", &len, &err), 0);
+    assert_int_equal(len, 1000);
+
+    httpc_set_max_body(c, 0); /* back to the default */
+    assert_int_equal(get(c, path, &len, &err), -1);
+    assert_non_null(strstr(err.msg, "larger than 16 MiB"));
+    httpc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(each_request_on_one_connection_carries_only_its_own_body,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_retried_401_sends_the_same_body_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_answer_limit_is_16_mib_unless_raised_for_a_call, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

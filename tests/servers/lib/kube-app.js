@@ -103,6 +103,11 @@ export function createKube(opts = {}) {
   const initial = { ...cfg };
   let store = new Map(); // key -> {res, obj, entries}
   let rv = 0;
+  // Lists in key order, per resource and namespace (and per selector), kept
+  // until the store changes: a paginated LIST of N objects would otherwise
+  // scan and sort the whole store for each of its pages.
+  let generation = 0;
+  let listCache = new Map();
   let timers = new Map();
   const validators = new Map();
   const watch = createWatchHub({ historyLimit: Number(opts.watchHistory ?? 10000), bookmarkMs: Number(opts.watchBookmarkMs ?? 1000) });
@@ -259,6 +264,7 @@ export function createKube(opts = {}) {
     const rec = { res, obj, entries };
     if (!dryRun) {
       store.set(key, rec);
+      generation++;
       watch.record(rv, prev ? 'MODIFIED' : 'ADDED', res, render(rec), prev ? render(prev) : undefined);
     }
     return rec;
@@ -270,6 +276,7 @@ export function createKube(opts = {}) {
     const rec = store.get(key);
     if (!rec) return;
     store.delete(key);
+    generation++;
     const obj = render(rec);
     obj.metadata.resourceVersion = nextRv();
     watch.record(rv, 'DELETED', rec.res, obj);
@@ -681,14 +688,24 @@ export function createKube(opts = {}) {
     if (errs.length) throw invalidOptions('ListOptions', errs);
   }
 
+  // The value of compute() for key, computed again only after the store changed.
+  function cached(key, compute) {
+    const hit = listCache.get(key);
+    if (hit && hit.generation === generation) return hit.value;
+    if (listCache.size > 256) listCache = new Map();
+    const value = compute();
+    listCache.set(key, { generation, value });
+    return value;
+  }
+
+  // The stored objects of res (in namespace ns, or all) sorted by namespace/name.
+  // Callers must not change the array.
   function inScope(res, ns) {
-    return [...store.values()]
+    return cached(`scope|${res.group}|${res.resource}|${ns ?? ''}|${ns === undefined}`, () => [...store.values()]
       .filter((r) => r.res === res && (ns === undefined || r.obj.metadata.namespace === ns))
-      .sort((a, b) => {
-        const ka = `${a.obj.metadata.namespace || ''}/${a.obj.metadata.name}`;
-        const kb = `${b.obj.metadata.namespace || ''}/${b.obj.metadata.name}`;
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      });
+      .map((r) => ({ r, k: `${r.obj.metadata.namespace || ''}/${r.obj.metadata.name}` }))
+      .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+      .map((x) => x.r));
   }
 
   function list(res, ns, ctx) {
@@ -700,7 +717,8 @@ export function createKube(opts = {}) {
       if (from !== '' && !/^\d+$/.test(from)) throw badRequest(`invalid resource version "${from}"`);
       return watch.serve({ res, ns, query: ctx.query, selected, current: () => inScope(res, ns).map(render).filter(selected), rv: () => rv });
     }
-    let items = inScope(res, ns).filter((r) => selected(r.obj));
+    const selKey = `sel|${res.group}|${res.resource}|${ns ?? ''}|${ns === undefined}|${ctx.query.get('labelSelector') ?? ''}|${ctx.query.get('fieldSelector') ?? ''}`;
+    let items = cached(selKey, () => inScope(res, ns).filter((r) => selected(r.obj)));
     const metadata = { resourceVersion: String(rv) };
     let start = 0;
     let tokenRv = 0;
@@ -883,6 +901,7 @@ export function createKube(opts = {}) {
     timers = new Map();
     watch.reset();
     store = new Map();
+    generation++;
     rv = 0;
     Object.assign(cfg, initial);
     for (const n of cfg.namespaces) createNamespaceDirect(n);

@@ -198,6 +198,42 @@ test('list: default hides ARCHIVED, filters, pagination tokens, sort', async () 
   assert.equal(r.json.token, '0');
 });
 
+test('list as a resync pass does: every state by value_in, identifier ASCENDING, pages by token', async () => {
+  for (const id of ['e', 'c', 'a', 'b', 'd']) await register({ id, name: id.toUpperCase() });
+  await put('b', { id: 'b', state: 'ARCHIVED' });
+  await put('d', { id: 'd', state: 'SYSTEM_ARCHIVED' });
+  // without a state filter only ARCHIVED is hidden; SYSTEM_ARCHIVED is listed
+  let r = await call(B, 'GET', '/api/v1/projects?sort_by.key=identifier&sort_by.direction=ASCENDING');
+  assert.deepEqual(r.json.projects.map((p) => [p.id, p.state]), [['a', 'ACTIVE'], ['c', 'ACTIVE'], ['d', 'SYSTEM_ARCHIVED'], ['e', 'ACTIVE']]);
+  r = await call(B, 'GET', `/api/v1/projects?filters=${encodeURIComponent('value_in(state,1;3)')}`);
+  assert.deepEqual(r.json.projects.map((p) => p.id), ['b', 'd']);
+  r = await call(B, 'GET', '/api/v1/projects?filters=eq(state,0)');
+  assert.deepEqual(r.json.projects.map((p) => p.id), ['a', 'c', 'e']);
+  // the request wsflyte's pass makes, escaped as it escapes it, page by page
+  const q = `limit=2&filters=${encodeURIComponent('value_in(state,0;1;2;3)')}&sort_by.key=identifier&sort_by.direction=ASCENDING`;
+  const seen = [];
+  let token = '';
+  for (let pages = 0; pages < 10; pages++) {
+    r = await call(B, 'GET', `/api/v1/projects?${q}${token ? `&token=${encodeURIComponent(token)}` : ''}`);
+    assert.equal(r.status, 200);
+    seen.push(r.json.projects.map((p) => p.id));
+    token = r.json.token;
+    if (!token || r.json.projects.length === 0) break;
+  }
+  assert.deepEqual(seen, [['a', 'b'], ['c', 'd'], ['e']]);
+  // a full last page is followed by an empty one
+  r = await call(B, 'GET', `/api/v1/projects?${q.replace('limit=2', 'limit=5')}`);
+  assert.equal(r.json.projects.length, 5);
+  assert.equal(r.json.token, '5');
+  r = await call(B, 'GET', `/api/v1/projects?${q.replace('limit=2', 'limit=5')}&token=5`);
+  assert.deepEqual(r.json, { projects: [], token: '' });
+  // direction by number (DESCENDING = 0) and a filter that is not the state's
+  r = await call(B, 'GET', '/api/v1/projects?sort_by.key=identifier&sort_by.direction=0&filters=ne(identifier,c)');
+  assert.deepEqual(r.json.projects.map((p) => p.id), ['e', 'd', 'b', 'a']);
+  r = await call(B, 'GET', '/api/v1/projects?filters=value_in(bogus,1)');
+  assert.equal(r.status, 400);
+});
+
 test('GET /api/v1/domains', async () => {
   const r = await call(B, 'GET', '/api/v1/domains');
   assert.deepEqual(r.json, { domains: [{ id: 'development', name: 'development' }, { id: 'staging', name: 'staging' }, { id: 'production', name: 'production' }] });
