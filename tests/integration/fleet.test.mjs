@@ -14,11 +14,17 @@
 //     watch of that API server;
 //   - metrics: wsflyte_api_requests_total and wsflyte_api_throttled_total
 //     with a cluster label per API server;
+//   - the tools per cluster: wsflyte-render --diff reads each object where
+//     the service would (and shows a move), wsflyte-status shows and reads
+//     the record's cluster, wsflyte-audit lists every cluster (a workspace's
+//     namespace on the other cluster is an orphan there);
 //   - west unreachable: its workspace retried while an east one succeeds;
 //     west back, it converges.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, run, waitFor, healthPort } from './harness.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Stack, run, bin, waitFor, healthPort } from './harness.mjs';
 
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
 const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
@@ -215,6 +221,98 @@ test('drift on either cluster is repaired where the workspace is', async () => {
   // Nothing was written where the workspaces are not.
   await assertPlaced(stack, 'ws-lab-east', 'east');
   await assertPlaced(stack, 'ws-lab-west', 'west');
+});
+
+// wsflyte-render --diff on event: {code, stdout, stderr, lines}.
+async function diff(s, ev) {
+  const file = join(s.dir, `${ev.event_id}-diff.json`);
+  writeFileSync(file, JSON.stringify(ev));
+  const r = await run(bin('wsflyte-render'), ['--diff', '--config', s.configPath, file]);
+  return { ...r, lines: r.stdout.split('\n').filter(Boolean) };
+}
+
+test('render --diff: placed as the service would, each object read and shown on its cluster', async () => {
+  await stack.clearRequests();
+  // The event as applied: placed by its label, nothing differs.
+  let r = await diff(stack, event('ws-lab-west', 1, { [LABEL]: 'west' }));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.lines[0], 'cluster west (by label)');
+  for (const d of DOMAINS) assert.ok(r.lines.includes(`unchanged Namespace ws-lab-west-${d} on west`), r.stdout);
+  assert.ok(r.lines.includes('unchanged ConfigMap flyte/wsflyte-authz-ws-lab-west on control-plane'), r.stdout);
+  assert.ok(r.lines.some((l) => /^unchanged ProjectDomainAttributes .*development$/.test(l)), r.stdout);
+  assert.match(r.lines.at(-1), /^0 to create, 0 to update, 0 to delete, \d+ unchanged$/);
+  // The namespaced reads went to west only.
+  const paths = async (server) => (await stack.clusterRequests(server)).map((q) => q.path);
+  assert.ok((await paths('west')).some((p) => p === '/api/v1/namespaces/ws-lab-west-development'));
+  assert.ok(!(await paths('east')).some((p) => p.includes('ws-lab-west')), 'nothing of ws-lab-west read on east');
+  assert.ok(!(await paths('kube')).some((p) => p.startsWith('/api/v1/namespaces/ws-lab-west')), 'no namespace read on the control plane');
+
+  // No label: the cluster the project names (placed by weight before).
+  const [on] = await namespacesOn(stack, 'ws-weight-0');
+  r = await diff(stack, event('ws-weight-0', 2, {}, 'MEMBERS_CHANGED'));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.lines[0], `cluster ${on} (current)`);
+  assert.ok(r.lines.includes(`unchanged Namespace ws-weight-0-development on ${on}`), r.stdout);
+
+  // A label naming the other cluster: a move, shown with the old cluster's deletes.
+  r = await diff(stack, event('ws-lab-east', 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED'));
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.lines[0], 'cluster west (by label), moving from east');
+  for (const d of DOMAINS) {
+    assert.ok(r.lines.includes(`create Namespace ws-lab-east-${d} on west`), r.stdout);
+    assert.ok(r.lines.some((l) => l.startsWith(`delete Namespace ws-lab-east-${d} on east`)), r.stdout);
+  }
+  // Nothing was written anywhere.
+  for (const server of ['kube', ...CLUSTERS]) {
+    assert.deepEqual((await stack.clusterRequests(server)).filter((q) => q.method !== 'GET').map((q) => q.path), [], server);
+  }
+  await assertPlaced(stack, 'ws-lab-east', 'east');
+});
+
+test('status: the record\'s cluster, and --live reads its objects there', async () => {
+  const r = await run(bin('wsflyte-status'), ['--config', stack.configPath, '--json', '--live', 'ws-lab-east', 'ws-move']);
+  assert.equal(r.code, 0, r.stderr);
+  const [e, m] = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(e.cluster, 'east');
+  assert.equal(m.cluster, 'west');
+  assert.equal(e.moving_from, undefined);
+  for (const d of [e, m]) {
+    assert.deepEqual(d.live, { unchanged: d.objects.length, differs: 0, missing: 0, foreign: 0 }, JSON.stringify(d.objects.filter((o) => o.live.state !== 'unchanged')));
+    assert.equal(d.objects.filter((o) => o.resource_type === 'EXECUTION_CLUSTER_LABEL').length, DOMAINS.length);
+  }
+  const human = await run(bin('wsflyte-status'), ['--config', stack.configPath, 'ws-lab-west']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.ok(human.stdout.split('\n').includes('  cluster: west'), human.stdout);
+});
+
+test('audit: every cluster listed; a workspace\'s namespace on the other cluster is an orphan there', async () => {
+  const audit = () => run(bin('wsflyte-audit'), ['--config', stack.configPath, '--json']);
+  // ws-move's old namespaces have terminated by now (the move test waited).
+  let r = await audit();
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  await stack.clearRequests();
+  const ns = 'ws-lab-west-development';
+  const created = await fetch(`${stack.serverUrl('east')}/api/v1/namespaces?fieldManager=audit-test`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns,
+      labels: { 'app.kubernetes.io/managed-by': 'wsflyte', 'wsflyte.io/workspace': 'ws-lab-west' } } }),
+  });
+  assert.ok(created.ok, await created.text());
+  try {
+    r = await audit();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const findings = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.deepEqual(findings.map((f) => [f.finding, f.kind, f.name, f.cluster]), [['orphan', 'Namespace', ns, 'east']]);
+    // Lists only, on each API server.
+    for (const server of ['kube', ...CLUSTERS]) {
+      const log = (await stack.clusterRequests(server)).filter((q) => q.query?.labelSelector);
+      assert.ok(log.length > 0 && log.every((q) => q.method === 'GET'), `${server}: ${JSON.stringify(log.map((q) => q.path))}`);
+    }
+    assert.ok((await stack.flyteRequests()).some((q) => q.path === '/api/v1/matchable_attributes' &&
+      q.query.resource_type === 'EXECUTION_CLUSTER_LABEL'), 'EXECUTION_CLUSTER_LABEL listed');
+  } finally {
+    await fetch(`${stack.serverUrl('east')}/api/v1/namespaces/${ns}`, { method: 'DELETE' });
+  }
 });
 
 test('metrics: each API server\'s requests and pauses count apart, with a cluster label', async () => {
