@@ -781,7 +781,7 @@ static void fight_begins(reconciler *r, const char *ws, const repair_note *n, in
                           "mutating admission webhook changing wsflyte's own writes)",
              n->manager ? "\"" : "", DAMPER_FIGHT_REPAIRS, DAMPER_WINDOW_MS / 60000, hold_ms / 1000,
              DAMPER_MAX_HOLD_MS / 60000);
-    metrics_drift_fight(r->o.metrics, n->api, n->kind);
+    metrics_drift_fight(r->o.metrics, n->api, n->cluster, n->kind);
 }
 
 /* On the worker: counted, and damped when another writer keeps undoing it. */
@@ -792,7 +792,7 @@ static void on_repaired(void *ud, const repair_note *n)
     int64_t hold_ms = 0;
     int fight;
 
-    metrics_drift_repair(r->o.metrics, n->api, n->kind);
+    metrics_drift_repair(r->o.metrics, n->api, n->cluster, n->kind);
     /* Flyte is repaired by passes only, once an interval: no fight to damp
      * (and its identities are the same in every workspace). */
     if (strcmp(n->api, "k8s") != 0)

@@ -178,23 +178,31 @@ void metrics_api_throttled(metrics *m, const char *api)
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_drift_repair(metrics *m, const char *api, const char *kind)
+/* api="k8s",kind="Role" or, with a cluster, api="k8s",cluster="east",kind="Role". */
+static series *drift_series(series **list, const char *api, const char *cluster, const char *kind)
+{
+    if (cluster)
+        return series_get(list, "api=\"%s\",cluster=\"%s\",kind=\"%s\"", api, cluster, kind);
+    return series_get(list, "api=\"%s\",kind=\"%s\"", api, kind);
+}
+
+void metrics_drift_repair(metrics *m, const char *api, const char *cluster, const char *kind)
 {
     if (m == NULL)
         return;
     pthread_mutex_lock(&m->lock);
-    series *s = series_get(&m->repairs, "api=\"%s\",kind=\"%s\"", api, kind);
+    series *s = drift_series(&m->repairs, api, cluster, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_drift_fight(metrics *m, const char *api, const char *kind)
+void metrics_drift_fight(metrics *m, const char *api, const char *cluster, const char *kind)
 {
     if (m == NULL)
         return;
     pthread_mutex_lock(&m->lock);
-    series *s = series_get(&m->fights, "api=\"%s\",kind=\"%s\"", api, kind);
+    series *s = drift_series(&m->fights, api, cluster, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);

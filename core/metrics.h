@@ -31,11 +31,15 @@ void metrics_api_throttled(metrics *m, const char *api);
 const char *metrics_api_name(const char *api, char *buf, size_t len);
 void metrics_retry_forwarded(metrics *m, const char *tier);
 /* One object repaired after drift: api "k8s" or "flyte", kind as the API
- * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */
-void metrics_drift_repair(metrics *m, const char *api, const char *kind);
+ * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes");
+ * cluster (with kubernetes.clusters, a Kubernetes object's API server:
+ * the cluster's name or "control-plane") adds the label cluster, NULL
+ * none. */
+void metrics_drift_repair(metrics *m, const char *api, const char *cluster, const char *kind);
 /* One object whose repairs another writer kept undoing: a fight began and
- * its repairs now back off (wsflyte_drift_fights_total). */
-void metrics_drift_fight(metrics *m, const char *api, const char *kind);
+ * its repairs now back off (wsflyte_drift_fights_total); cluster as
+ * metrics_drift_repair's. */
+void metrics_drift_fight(metrics *m, const char *api, const char *cluster, const char *kind);
 void metrics_dead_lettered(metrics *m, wf_class cls);
 void metrics_set_inflight(metrics *m, long n);
 void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);

@@ -886,6 +886,50 @@ static int old_cluster_steps(ctx *c)
     return 0;
 }
 
+/* Flyte not wanted, with a move left undone: the workspace's own
+ * namespaces on the cluster it left are deleted too, last (uid as
+ * precondition), as a move would have. */
+static int old_cluster_cleanup(ctx *c, size_t *deletes)
+{
+    const desired *d = c->d;
+    int from = c->in->from_cluster;
+    const json_t *entry;
+    size_t i;
+
+    if (from < 0 || from == d->cluster || !c->v->old_cleanup_read || !c->v->old_cleanup)
+        return 0;
+    json_array_foreach(d->cleanup, i, entry)
+    {
+        const json_t *ns = c->v->old_cleanup[i];
+        plan_op op = PLAN_KEEP;
+        const char *note;
+        plan_step *s;
+
+        if (strcmp(str(entry, "kind"), "Namespace") != 0)
+            continue;
+        if (ns == NULL) {
+            note = "not on the old cluster";
+        } else if (!desired_object_is_ours(ns, d->project_id)) {
+            note = "on the old cluster, not wsflyte's: left alone";
+        } else if (is_terminating(ns)) {
+            note = "on the old cluster, already being deleted";
+        } else {
+            op = PLAN_DELETE;
+            note = "on the old cluster, with everything in it";
+            (*deletes)++;
+        }
+        if ((s = add_object(c, op, PLAN_LEVEL_OLD_CLUSTER, entry, 0, -1)) == NULL)
+            return oom(c);
+        s->ns = NULL;
+        s->name = str(entry, "name");
+        s->cluster = from;
+        s->id = plan_object_id(s->api_version, s->kind, NULL, s->name);
+        s->uid = op == PLAN_DELETE ? meta_string(ns, "uid") : NULL;
+        s->note = note;
+    }
+    return 0;
+}
+
 static int event_present(ctx *c, const desired *prior)
 {
     const desired *d = c->d;
@@ -1030,6 +1074,8 @@ static int event_absent(ctx *c)
         s->uid = op == PLAN_DELETE ? meta_string(obj, "uid") : NULL;
         s->note = note;
     }
+    if (old_cluster_cleanup(c, &deletes) != 0)
+        return -1;
     if (foreign)
         foreign_namespace(&c->p->err, foreign, d->project_id);
     if (project == NULL && deletes == 0) {

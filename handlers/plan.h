@@ -194,6 +194,12 @@ typedef struct plan_view {
      * rendered name on the old cluster. */
     int old_namespaces_read;
     const json_t *const *old_namespaces;
+    /* Flyte absent, with a cluster that may still hold the workspace's
+     * namespaces (plan_input.from_cluster, the record's moving_from): per
+     * entry of d->cleanup, the Namespace of that name there (NULL for the
+     * other kinds). */
+    int old_cleanup_read;
+    const json_t *const *old_cleanup;
 } plan_view;
 
 typedef enum plan_mode {
@@ -223,8 +229,9 @@ typedef struct plan_input {
     const plan_ids *manifest_ids;
     /* An event: the cluster (index into kubernetes.clusters) that may still
      * hold the workspace's namespaces, now wanted on d->cluster; -1: none.
-     * Its namespaces (plan_view.old_namespaces) are deleted at
-     * PLAN_LEVEL_OLD_CLUSTER, once everything else is in place.  A move to
+     * Its namespaces (plan_view.old_namespaces; Flyte not wanted:
+     * plan_view.old_cleanup) are deleted at PLAN_LEVEL_OLD_CLUSTER, once
+     * everything else is in place.  A move to
      * another cluster than the record's is planned without the record
      * (record NULL): nothing on the new cluster is vouched for. */
     int from_cluster;

@@ -483,7 +483,8 @@ typedef enum read_what {
     READ_NAMESPACE,
     READ_CLEANUP,
     READ_BINDINGS,
-    READ_OLD_NAMESPACE
+    READ_OLD_NAMESPACE,
+    READ_OLD_CLEANUP
 } read_what;
 
 typedef struct read_task {
@@ -492,13 +493,14 @@ typedef struct read_task {
     read_what what;
     size_t i;
     int cluster; /* the Kubernetes API it reads (plan_step.cluster) */
+    /* A read of the cluster a move left: its failure does not fail the
+     * event (the record keeps moving_from) and is kept here. */
+    int optional;
+    wf_err failed;
 } read_task;
 
-static int read_one(void *lane_ctx, void *task, wf_err *err)
+static int read_task_run(lane *ln, read_task *t, wf_err *err)
 {
-    lane *ln = lane_ctx;
-    read_task *t = task;
-
     switch (t->what) {
     case READ_PROJECT:
         return reads_project(t->rd, ln->flyte, t->d, err);
@@ -510,7 +512,20 @@ static int read_one(void *lane_ctx, void *task, wf_err *err)
         return reads_binding_list(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
     case READ_OLD_NAMESPACE:
         return reads_old_namespace(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
+    case READ_OLD_CLEANUP:
+        return reads_old_cleanup_entry(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
     }
+    return 0;
+}
+
+static int read_one(void *lane_ctx, void *task, wf_err *err)
+{
+    read_task *t = task;
+
+    if (!t->optional)
+        return read_task_run(lane_ctx, t, err);
+    wf_err_init(&t->failed);
+    (void)read_task_run(lane_ctx, t, &t->failed);
     return 0;
 }
 
@@ -536,11 +551,13 @@ static int read_at_once(provisioner *p, read_task *tasks, size_t n, wf_err *err)
  * wanted); then the member RoleBindings where the plan cannot prune by
  * name. */
 static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, reads *rd,
-                          wf_err *err)
+                          wf_err *old, wf_err *err)
 {
     const desired *d = in->d;
-    size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + 2 * d->n_domains + n_cleanup, n = 0;
-    int moving = d->flyte_wanted && in->from_cluster >= 0 && in->from_cluster != d->cluster;
+    size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + 2 * d->n_domains + 2 * n_cleanup;
+    size_t n = 0;
+    int left = in->from_cluster >= 0 && in->from_cluster != d->cluster;
+    int moving = d->flyte_wanted && left;
     read_task *tasks = calloc(cap, sizeof(*tasks));
     int *need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
     int rc = -1;
@@ -549,26 +566,46 @@ static int read_for_event(provisioner *p, const plan_input *in, const desired *p
         rc = oom(err);
         goto out;
     }
-    tasks[n++] = (read_task){rd, d, READ_PROJECT, 0, -1};
+    tasks[n++] = (read_task){.rd = rd, .d = d, .what = READ_PROJECT, .i = 0, .cluster = -1};
     for (size_t i = 0; d->flyte_wanted && i < d->n_domains; i++)
-        tasks[n++] = (read_task){rd, d, READ_NAMESPACE, i, d->cluster};
+        tasks[n++] =
+            (read_task){.rd = rd, .d = d, .what = READ_NAMESPACE, .i = i, .cluster = d->cluster};
     for (size_t i = 0; moving && i < d->n_domains; i++)
-        tasks[n++] = (read_task){rd, d, READ_OLD_NAMESPACE, i, in->from_cluster};
+        tasks[n++] = (read_task){.rd = rd,
+                                 .d = d,
+                                 .what = READ_OLD_NAMESPACE,
+                                 .i = i,
+                                 .cluster = in->from_cluster,
+                                 .optional = 1};
     for (size_t i = 0; !d->flyte_wanted && i < n_cleanup; i++) {
         const json_t *e = json_array_get(d->cleanup, i);
         const char *kind = json_string_value(json_object_get(e, "kind"));
         int is_ns = kind && strcmp(kind, "Namespace") == 0;
-        tasks[n++] = (read_task){rd, d, READ_CLEANUP, i, is_ns ? d->cluster : -1};
+        tasks[n++] = (read_task){
+            .rd = rd, .d = d, .what = READ_CLEANUP, .i = i, .cluster = is_ns ? d->cluster : -1};
+        if (is_ns && left) /* a move left it there too */
+            tasks[n++] = (read_task){.rd = rd,
+                                     .d = d,
+                                     .what = READ_OLD_CLEANUP,
+                                     .i = i,
+                                     .cluster = in->from_cluster,
+                                     .optional = 1};
     }
     if (read_at_once(p, tasks, n, err) != 0)
         goto out;
     rd->v.namespaces_read = d->flyte_wanted;
-    rd->v.old_namespaces_read = moving;
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i].optional && wf_err_is_set(&tasks[i].failed) && !wf_err_is_set(old))
+            *old = tasks[i].failed;
+    /* The cluster left unread: nothing is planned there. */
+    rd->v.old_namespaces_read = moving && !wf_err_is_set(old);
+    rd->v.old_cleanup_read = !d->flyte_wanted && left && !wf_err_is_set(old);
     n = 0;
     if (d->flyte_wanted && plan_lists_needed(in, &rd->v, prior, need))
         for (size_t i = 0; i < d->n_domains; i++)
             if (need[i])
-                tasks[n++] = (read_task){rd, d, READ_BINDINGS, i, d->cluster};
+                tasks[n++] = (read_task){
+                    .rd = rd, .d = d, .what = READ_BINDINGS, .i = i, .cluster = d->cluster};
     rc = read_at_once(p, tasks, n, err);
 out:
     free(tasks);
@@ -599,10 +636,18 @@ static int old_cluster_left(provisioner *p, const desired *d, int from, wsstate 
     const char *name = p->cfg->kubernetes.clusters[from].name;
     log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
 
-    log_warn(&ctx,
-             "workspace moved to cluster %s, but its namespaces on cluster %s are not deleted "
-             "yet: %s; the record keeps moving_from=%s and the next event deletes them",
-             p->cfg->kubernetes.clusters[d->cluster].name, name, why->msg, name);
+    if (d->flyte_wanted)
+        log_warn(&ctx,
+                 "workspace moved to cluster %s, but its namespaces on cluster %s are not "
+                 "deleted yet: %s; the record keeps moving_from=%s and the next event deletes "
+                 "them",
+                 p->cfg->kubernetes.clusters[d->cluster].name, name, why->msg, name);
+    else
+        log_warn(&ctx,
+                 "workspace removed, but the namespaces a move left on cluster %s are not "
+                 "deleted yet: %s; the record keeps moving_from=%s and the workspace's next "
+                 "event (the same one again is enough) deletes them",
+                 name, why->msg, name);
     if ((cur->moving_from = strdup(name)) == NULL)
         return oom(err);
     return 0;
@@ -648,7 +693,7 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         /* A record whose event cannot be rendered any more prunes by listing. */
         have_pd = plan_render_record(p->cfg, prior, &pd, &ignored) == 0 && pd.flyte_wanted;
     }
-    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, err) != 0 ||
+    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, &old, err) != 0 ||
         plan_make(&in, &rd.v, have_pd ? &pd : NULL, &pl, err) != 0)
         goto out;
     switch (pl.verdict) {
@@ -675,18 +720,13 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         goto out;
     }
     /* A move: the old cluster's namespaces go last.  Everything is in place
-     * on the new one, so a failure there (the old cluster unreachable) does
-     * not fail the event: the record remembers the cluster to finish. */
-    if (apply_levels(p, d, &pl, PLAN_LEVEL_OLD_CLUSTER, PLAN_LEVELS, NULL, NULL, NULL, &old) != 0 &&
+     * on the new one, so a failure there (the old cluster unreachable, when
+     * read or when deleting) does not fail the event: the record remembers
+     * the cluster to finish. */
+    if ((wf_err_is_set(&old) || apply_levels(p, d, &pl, PLAN_LEVEL_OLD_CLUSTER, PLAN_LEVELS, NULL,
+                                             NULL, NULL, &old) != 0) &&
         old_cluster_left(p, d, from, cur, &old, err) != 0)
         goto out;
-    if (!d->flyte_wanted && from >= 0) {
-        log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
-        log_warn(&ctx,
-                 "workspace removed, but the namespaces a move left on cluster %s are not "
-                 "deleted by wsflyte: delete them there by hand",
-                 p->cfg->kubernetes.clusters[from].name);
-    }
     if (d->cluster >= 0 &&
         (cur->cluster = strdup(p->cfg->kubernetes.clusters[d->cluster].name)) == NULL) {
         rc = oom(err);
@@ -850,6 +890,7 @@ static void changes_text(const json_t *changes, char *buf, size_t len)
 }
 
 typedef struct repair_run {
+    const wf_config *cfg;
     const char *ws;
     repair_fn cb;
     void *ud;
@@ -868,7 +909,8 @@ static void repaired(void *ud, const plan_step *s)
                         flyte ? NULL : s->ns,
                         s->name,
                         s->id,
-                        s->writer};
+                        s->writer,
+                        NULL};
     char what[REPAIR_WHAT_MAX], name[256];
 
     if (s->changes)
@@ -879,6 +921,9 @@ static void repaired(void *ud, const plan_step *s)
         snprintf(name, sizeof(name), "%s/%s", rr->ws, s->name);
         note.name = name;
     }
+    if (!flyte && rr->cfg->kubernetes.n_clusters > 0)
+        note.cluster =
+            s->cluster >= 0 ? rr->cfg->kubernetes.clusters[s->cluster].name : "control-plane";
     log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", note.kind,
              note.ns ? note.ns : "", note.ns ? "/" : "", note.name, what,
              s->writer ? s->writer : "unknown");
@@ -1077,7 +1122,7 @@ static void log_left_alone(const char *ws, const plan *pl)
 int provision_repair(provisioner *p, const char *workspace_id, const repair_req *asked,
                      repair_fn cb, void *cb_ud, wf_err *err)
 {
-    repair_run rr = {workspace_id, cb, cb_ud, 0};
+    repair_run rr = {p->cfg, workspace_id, cb, cb_ud, 0};
     repair_req here, *req = &here;
     uint64_t *here_ids = NULL;
     json_t **here_seen = NULL;

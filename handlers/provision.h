@@ -139,6 +139,9 @@ typedef struct repair_note {
     const char *name;
     uint64_t id;         /* the record's identity of the object */
     const char *manager; /* the other field manager that changed it last, or NULL */
+    /* With kubernetes.clusters, a Kubernetes object's API server: the
+     * execution cluster's name or "control-plane"; else NULL. */
+    const char *cluster;
 } repair_note;
 
 /* Called once per object repaired (note and its strings are borrowed for

@@ -48,9 +48,11 @@ int reads_init(reads *rd, const desired *d, wf_err *err)
     rd->cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
     rd->cluster_attributes = calloc(n, sizeof(json_t *));
     rd->old_namespaces = calloc(n, sizeof(json_t *));
+    rd->old_cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
     if (!rd->namespaces || !rd->attributes || !rd->bindings || !rd->cleanup ||
-        !rd->cluster_attributes || !rd->old_namespaces)
+        !rd->cluster_attributes || !rd->old_namespaces || !rd->old_cleanup)
         return oom(err);
+    rd->v.old_cleanup = (const json_t *const *)rd->old_cleanup;
     rd->v.cluster_attributes = (const json_t *const *)rd->cluster_attributes;
     rd->v.old_namespaces = (const json_t *const *)rd->old_namespaces;
     rd->v.namespaces = (const json_t *const *)rd->namespaces;
@@ -74,6 +76,8 @@ void reads_fini(reads *rd)
     }
     for (size_t i = 0; rd->cleanup && i < rd->n_cleanup; i++)
         json_decref(rd->cleanup[i]);
+    for (size_t i = 0; rd->old_cleanup && i < rd->n_cleanup; i++)
+        json_decref(rd->old_cleanup[i]);
     for (size_t i = 0; i < rd->n_objs; i++)
         json_decref(rd->objs[i]);
     free(rd->namespaces);
@@ -82,6 +86,7 @@ void reads_fini(reads *rd)
     free(rd->cleanup);
     free(rd->cluster_attributes);
     free(rd->old_namespaces);
+    free(rd->old_cleanup);
     free(rd->ids);
     free(rd->objs);
     memset(rd, 0, sizeof(*rd));
@@ -126,6 +131,14 @@ int reads_old_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err
 {
     return k8s_get(kube, "v1", "Namespace", NULL, d->domains[i].namespace_name,
                    &rd->old_namespaces[i], err);
+}
+
+int reads_old_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
+{
+    const json_t *e = json_array_get(d->cleanup, i);
+
+    return k8s_get(kube, "v1", "Namespace", NULL, entry_string(e, "name"), &rd->old_cleanup[i],
+                   err);
 }
 
 int reads_namespaces(reads *rd, k8s *kube, const desired *d, wf_err *err)

@@ -27,6 +27,7 @@ typedef struct reads {
     json_t **cleanup;            /* per entry of d->cleanup */
     json_t **cluster_attributes; /* per domain (d has cluster attributes) */
     json_t **old_namespaces;     /* per domain, on the cluster a move leaves */
+    json_t **old_cleanup;        /* per entry of d->cleanup, there (Namespaces only) */
     size_t n_domains, n_cleanup;
     uint64_t *ids; /* other objects, by identity */
     json_t **objs;
@@ -51,6 +52,9 @@ int reads_binding_list(reads *rd, k8s *kube, const desired *d, size_t i, wf_err 
 /* A move: domain i's Namespace on the cluster it leaves (kube is that
  * cluster's client); the caller sets old_namespaces_read. */
 int reads_old_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+/* Flyte not wanted: the Namespace of cleanup entry i on the cluster a move
+ * left (kube is that cluster's client); the caller sets old_cleanup_read. */
+int reads_old_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
 
 /* The Flyte project. */
 int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err);

@@ -12,12 +12,14 @@
 //     dead-lettered, nothing written;
 //   - drift on either cluster (and on the control plane) repaired by the
 //     watch of that API server;
-//   - metrics: wsflyte_api_requests_total and wsflyte_api_throttled_total
-//     with a cluster label per API server;
+//   - metrics: wsflyte_api_requests_total, wsflyte_api_throttled_total and
+//     wsflyte_drift_repairs_total with a cluster label per API server;
 //   - the tools per cluster: wsflyte-render --diff reads each object where
 //     the service would (and shows a move), wsflyte-status shows and reads
 //     the record's cluster, wsflyte-audit lists every cluster (a workspace's
 //     namespace on the other cluster is an orphan there);
+//   - a move with the old cluster down keeps moving_from (wsflyte-status
+//     shows it); a deletion then also deletes the namespaces left there;
 //   - west unreachable: its workspace retried while an east one succeeds;
 //     west back, it converges.
 import { test, before, after } from 'node:test';
@@ -332,6 +334,13 @@ test('metrics: each API server\'s requests and pauses count apart, with a cluste
   const throttled = lines('wsflyte_api_throttled_total');
   assert.deepEqual(throttled.filter((l) => l.includes('api="k8s"')), ['wsflyte_api_throttled_total{api="k8s",cluster="west"} 1']);
   assert.match(stack.logs.join(''), /k8s \(west\) throttled us/);
+  // The repairs of the drift test, counted per API server.
+  const repairs = lines('wsflyte_drift_repairs_total');
+  for (const want of ['api="k8s",cluster="east",kind="RoleBinding"', 'api="k8s",cluster="west",kind="ResourceQuota"',
+    'api="k8s",cluster="control-plane",kind="ConfigMap"']) {
+    assert.ok(repairs.some((l) => l.startsWith(`wsflyte_drift_repairs_total{${want}}`)), `${want}:\n${repairs.join('\n')}`);
+  }
+  assert.ok(repairs.every((l) => !l.includes('api="k8s"') || l.includes('cluster="')), 'every k8s repair names its cluster');
 });
 
 test('placement.default: a workspace without label lands on the default cluster', async () => {
@@ -407,6 +416,47 @@ test('west unreachable: its workspace retried while an east one succeeds; west b
     await assertPlaced(stack, 'ws-down-west', 'west');
   } finally {
     if (!started) await stack.startCluster('west');
+  }
+});
+
+// A move whose old cluster is down keeps moving_from; a deletion then
+// deletes the namespaces left there too, once that cluster answers.
+test('a move with the old cluster down, then a deletion: the namespaces left there are deleted', async () => {
+  const id = 'ws-left';
+  const oldNs = async () => (await stack.snapshotCluster('east', id)).objects
+    .filter((o) => o.kind === 'Namespace' && !o.metadata.deletionTimestamp).map((o) => o.metadata.name).sort();
+  assert.equal((await send(stack, [event(id, 1, { [LABEL]: 'east' })]))[0].status, 'SUCCEEDED');
+  await stack.stopCluster('east');
+  let started = false;
+  try {
+    const [moved] = await send(stack, [event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED')]);
+    assert.equal(moved.status, 'SUCCEEDED', JSON.stringify(moved));
+    const st = await run(bin('wsflyte-status'), ['--config', stack.configPath, '--json', id]);
+    const doc = JSON.parse(st.stdout.trim());
+    assert.equal(doc.cluster, 'west');
+    assert.equal(doc.moving_from, 'east');
+    const human = await run(bin('wsflyte-status'), ['--config', stack.configPath, id]);
+    assert.match(human.stdout, /\n {2}cluster: west \(moving from east: /);
+    // Deleted while east is still down: west is cleaned, east's are remembered.
+    const del = event(id, 3, { [LABEL]: 'west' }, 'WORKSPACE_DELETED');
+    const [gone] = await send(stack, [del]);
+    assert.equal(gone.status, 'SUCCEEDED', JSON.stringify(gone));
+    assert.deepEqual((await stack.snapshotCluster('west', id)).objects.filter((o) => !o.metadata.deletionTimestamp &&
+      o.kind === 'Namespace'), []);
+    assert.match(stack.logs.join(''), /workspace removed, but the namespaces a move left on cluster east are not deleted yet/);
+    await stack.startCluster('east');
+    started = true;
+    assert.deepEqual(await oldNs(), stack.workspaceNamespaces(id).sort(), 'east still holds them');
+    // The same deletion again finishes them.
+    await stack.produceEvents([{ ...del, event_id: `${del.event_id}-again` }], 'json');
+    const again = await resultOf(stack, `${del.event_id}-again`);
+    assert.equal(again.status, 'SUCCEEDED', JSON.stringify(again));
+    assert.ok(await waitFor(async () => (await oldNs()).length === 0, 20000, 200),
+      `east still holds ${JSON.stringify(await oldNs())}`);
+    const after = JSON.parse((await run(bin('wsflyte-status'), ['--config', stack.configPath, '--json', id])).stdout.trim());
+    assert.equal(after.moving_from, undefined);
+  } finally {
+    if (!started) await stack.startCluster('east');
   }
 });
 

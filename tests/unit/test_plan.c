@@ -1398,6 +1398,91 @@ static void a_move_creates_on_the_new_cluster_then_deletes_on_the_old(void **sta
     wf_config_fini(&cfg);
 }
 
+/* A deletion of a workspace whose move left namespaces on east-1
+ * (moving_from): its own namespaces there are deleted too, at the last
+ * level, with their uids; one there that is not wsflyte's stays. */
+static void a_deletion_also_deletes_what_a_move_left(void **state)
+{
+    const ev_spec e = {3, "WORKSPACE_DELETED", TWO, 0};
+    held h = {.n = 0};
+    const json_t *cleanup[32] = {NULL}, *old[32] = {NULL};
+    wf_config cfg;
+    wsstate cur;
+    ws_event ev;
+    desired d;
+    plan_view v = {0};
+    plan_input in;
+    plan p;
+    wf_err err;
+    const json_t *entry;
+    size_t i, deletes = 0, keeps = 0;
+
+    (void)state;
+    wf_err_init(&err);
+    fleet_config(&cfg);
+    event_build(&e, &ev);
+    assert_int_equal(desired_build_on(&cfg, &ev, 1, &d, &err), 0);
+    assert_true(json_array_size(d.cleanup) <= 32);
+    assert_int_equal(plan_hashes(&d, &cur, &err), 0);
+    in = (plan_input){.mode = PLAN_FOR_EVENT,
+                      .cfg = &cfg,
+                      .ev = &ev,
+                      .d = &d,
+                      .cur = &cur,
+                      .own_upto = -1,
+                      .from_cluster = 0};
+    v.project_read = 1;
+    v.project = parse(&h, PROJECT("2", "ACTIVE"));
+    v.cleanup = cleanup;
+    json_array_foreach(d.cleanup, i, entry)
+    {
+        const char *name = json_string_value(json_object_get(entry, "name"));
+        if (strcmp(json_string_value(json_object_get(entry, "kind")), "Namespace") != 0)
+            continue;
+        old[i] = strcmp(name, DEV) == 0 ? parse(&h, NS_OURS("development", UID_DEV, "2"))
+                                        : parse(&h, NS_FOREIGN("production"));
+    }
+    v.old_cleanup_read = 1;
+    v.old_cleanup = old;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    assert_int_equal(p.verdict, PLAN_PROCEED);
+    for (i = 0; i < p.n_steps; i++) {
+        const plan_step *s = &p.steps[i];
+        if (s->level != PLAN_LEVEL_OLD_CLUSTER)
+            continue;
+        assert_string_equal(s->kind, "Namespace");
+        assert_int_equal(s->cluster, 0);
+        if (s->op == PLAN_DELETE) {
+            assert_string_equal(s->name, DEV);
+            assert_string_equal(s->uid, UID_DEV);
+            deletes++;
+        } else {
+            assert_int_equal(s->op, PLAN_KEEP);
+            assert_string_equal(s->name, PROD);
+            keeps++;
+        }
+    }
+    assert_int_equal(deletes, 1);
+    assert_int_equal(keeps, 1);
+    plan_fini(&p);
+
+    /* Without the old cluster read, nothing is planned there. */
+    v.old_cleanup_read = 0;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    for (i = 0; i < p.n_steps; i++)
+        assert_int_not_equal(p.steps[i].level, PLAN_LEVEL_OLD_CLUSTER);
+    plan_fini(&p);
+
+    for (i = 0; i < h.n; i++)
+        json_decref(h.objs[i]);
+    wsstate_fini(&cur);
+    desired_fini(&d);
+    ws_event_fini(&ev);
+    wf_config_fini(&cfg);
+}
+
 /* The record keeps the cluster; re-rendering it places the workspace
  * there again, and the Flyte identities include the cluster labels. */
 static void the_record_renders_on_its_cluster(void **state)
@@ -1433,7 +1518,7 @@ static void the_record_renders_on_its_cluster(void **state)
 int main(void)
 {
     enum { N = sizeof(cases) / sizeof(cases[0]) };
-    struct CMUnitTest tests[N + 4];
+    struct CMUnitTest tests[N + 5];
 
     for (size_t i = 0; i < N; i++)
         tests[i] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
@@ -1444,5 +1529,6 @@ int main(void)
     tests[N + 2] = (struct CMUnitTest)cmocka_unit_test(
         a_move_creates_on_the_new_cluster_then_deletes_on_the_old);
     tests[N + 3] = (struct CMUnitTest)cmocka_unit_test(the_record_renders_on_its_cluster);
-    return _cmocka_run_group_tests("plan", tests, N + 4, NULL, NULL);
+    tests[N + 4] = (struct CMUnitTest)cmocka_unit_test(a_deletion_also_deletes_what_a_move_left);
+    return _cmocka_run_group_tests("plan", tests, N + 5, NULL, NULL);
 }
