@@ -11,7 +11,8 @@
 //   - a label naming no cluster: FAILED VALIDATION placement.unknown-cluster,
 //     dead-lettered, nothing written;
 //   - drift on either cluster (and on the control plane) repaired by the
-//     watch of that API server;
+//     watch of that API server; a resync pass at rest asks FlyteAdmin only
+//     for its lists (EXECUTION_CLUSTER_LABEL's too);
 //   - metrics: wsflyte_api_requests_total, wsflyte_api_throttled_total and
 //     wsflyte_drift_repairs_total with a cluster label per API server;
 //   - the tools per cluster: wsflyte-render --diff reads each object where
@@ -366,6 +367,37 @@ test('weights 1:0: every workspace without label or default lands on the first c
     const rs = await send(s, ids.map((id) => event(id, 1)));
     for (const r of rs) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
     for (const id of ids) await assertPlaced(s, id, 'east');
+  } finally {
+    assert.equal(await s.stopConsumer(c), 0);
+    await s.stop();
+  }
+});
+
+test('resync at rest: FlyteAdmin sees list requests only, EXECUTION_CLUSTER_LABEL listed too', async (t) => {
+  const s = await new Stack({
+    clusters: ['east', 'west'],
+    editConfig: (doc) => { doc.reconcile = { watch: true, resync_interval: '2s' }; },
+  }).start();
+  const c = s.startConsumer();
+  try {
+    const ids = ['ws-rest-0', 'ws-rest-1', 'ws-rest-2', 'ws-rest-3'];
+    const rs = await send(s, ids.map((id, i) => event(id, 1, { [LABEL]: CLUSTERS[i % 2] })));
+    for (const r of rs) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+    const passes = () => (s.logs.join('').match(/resync: pass over/g) || []).length;
+    await waitFor(() => passes() >= 1, 10000, 100);
+    await new Promise((r) => setTimeout(r, 1000));
+    await s.clearRequests();
+    const from = passes();
+    assert.ok(await waitFor(() => passes() - from >= 3, 15000, 100), `passes: ${passes() - from}`);
+    const flyte = (await s.flyteRequests()).filter((q) => q.path !== '/healthcheck');
+    const isList = (q) => q.method === 'GET' && (q.path === '/api/v1/projects' || q.path === '/api/v1/matchable_attributes');
+    t.diagnostic(`over ${passes() - from} passes: ${flyte.length} FlyteAdmin requests`);
+    assert.deepEqual(flyte.filter((q) => !isList(q)).map((q) => `${q.method} ${q.path}`), []);
+    assert.ok(flyte.some((q) => q.query?.resource_type === 'EXECUTION_CLUSTER_LABEL'), 'EXECUTION_CLUSTER_LABEL listed');
+    assert.ok(flyte.some((q) => q.query?.resource_type === 'WORKFLOW_EXECUTION_CONFIG'), 'WORKFLOW_EXECUTION_CONFIG listed');
+    for (const server of ['kube', ...CLUSTERS]) {
+      assert.deepEqual((await s.clusterRequests(server)).filter((q) => q.method !== 'GET').map((q) => q.path), [], `${server} writes`);
+    }
   } finally {
     assert.equal(await s.stopConsumer(c), 0);
     await s.stop();
