@@ -377,7 +377,7 @@ static int oom(ctx *c)
     return -1;
 }
 
-static int is_terminating(const json_t *obj)
+int plan_terminating(const json_t *obj)
 {
     const char *phase = str(json_object_get(obj, "status"), "phase");
     return meta_string(obj, "deletionTimestamp") != NULL ||
@@ -780,7 +780,7 @@ static int check_namespaces(ctx *c)
             foreign_namespace(&c->p->err, d->domains[i].namespace_name, d->project_id);
             return 1;
         }
-        if (ns && term == NULL && is_terminating(ns))
+        if (ns && term == NULL && plan_terminating(ns))
             term = d->domains[i].namespace_name;
     }
     if (term == NULL)
@@ -1070,7 +1070,7 @@ static int repair_domain(ctx *c, size_t i)
                         c->in->record, ns_absent) != 0)
             return -1;
     }
-    if (ns && is_terminating(ns)) {
+    if (ns && plan_terminating(ns)) {
         /* Nothing goes into a namespace on its way out: the repair waits. */
         for (size_t k = first; k < c->p->n_steps; k++)
             if (c->p->steps[k].op != PLAN_KEEP) {
