@@ -418,7 +418,7 @@ static int oom(ctx *c)
     return -1;
 }
 
-static int is_terminating(const json_t *obj)
+int plan_terminating(const json_t *obj)
 {
     const char *phase = str(json_object_get(obj, "status"), "phase");
     return meta_string(obj, "deletionTimestamp") != NULL ||
@@ -834,7 +834,7 @@ static int check_namespaces(ctx *c)
             foreign_namespace(&c->p->err, d->domains[i].namespace_name, d->project_id);
             return 1;
         }
-        if (ns && term == NULL && is_terminating(ns))
+        if (ns && term == NULL && plan_terminating(ns))
             term = d->domains[i].namespace_name;
     }
     if (term == NULL)
@@ -871,7 +871,7 @@ static int old_cluster_steps(ctx *c)
             note = "not on the old cluster";
         } else if (!desired_object_is_ours(ns, d->project_id)) {
             note = "on the old cluster, not wsflyte's: left alone";
-        } else if (is_terminating(ns)) {
+        } else if (plan_terminating(ns)) {
             note = "on the old cluster, already being deleted";
         } else {
             op = PLAN_DELETE;
@@ -911,7 +911,7 @@ static int old_cluster_cleanup(ctx *c, size_t *deletes)
             note = "not on the old cluster";
         } else if (!desired_object_is_ours(ns, d->project_id)) {
             note = "on the old cluster, not wsflyte's: left alone";
-        } else if (is_terminating(ns)) {
+        } else if (plan_terminating(ns)) {
             note = "on the old cluster, already being deleted";
         } else {
             op = PLAN_DELETE;
@@ -1216,7 +1216,7 @@ static int repair_domain(ctx *c, size_t i)
                         c->in->record, ns_absent) != 0)
             return -1;
     }
-    if (ns && is_terminating(ns)) {
+    if (ns && plan_terminating(ns)) {
         /* Nothing goes into a namespace on its way out: the repair waits. */
         for (size_t k = first; k < c->p->n_steps; k++)
             if (c->p->steps[k].op != PLAN_KEEP) {

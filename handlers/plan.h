@@ -94,6 +94,10 @@ int plan_compare_project(const json_t *want, const json_t *live, json_t *changes
  * replaces what FlyteAdmin stores. */
 int plan_compare_attributes(const json_t *want, const json_t *live, json_t *changes);
 
+/* Whether a namespace read or answered by an apply is on its way out
+ * (deletionTimestamp, or phase Terminating): nothing goes into it. */
+int plan_terminating(const json_t *ns);
+
 /* ---- the plan ---- */
 
 typedef enum plan_verdict {

@@ -231,13 +231,6 @@ static int oom(wf_err *err)
     return -1;
 }
 
-static int namespace_terminating(const json_t *ns)
-{
-    const char *phase = json_string_value(json_object_get(json_object_get(ns, "status"), "phase"));
-    return meta_string(ns, "deletionTimestamp") != NULL ||
-           (phase && strcmp(phase, "Terminating") == 0);
-}
-
 static int fill_present(prov_result *r, const desired *d, wf_err *err)
 {
     r->status = PROV_SUCCEEDED;
@@ -329,7 +322,7 @@ static int apply_step(void *lane_ctx, void *task, wf_err *err)
         }
         if ((rc = k8s_apply(kube_of(ln, s->cluster), s->want, &live, NULL, err)) != 0)
             break;
-        if (namespace_terminating(live)) {
+        if (plan_terminating(live)) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
                        "namespace %s is still terminating from an earlier deletion; waiting "
                        "for it to go before re-creating it",

@@ -46,7 +46,11 @@ async function cost(events) {
   const all = await stack.results(produced, 60);
   const results = await Promise.all(events.map((e) => all.find((r) => r.event_id === e.event_id) ||
     stack.resultOf(e.event_id, 1000)));
-  const count = (log) => log.filter((r) => r.path !== '/healthcheck' && r.path !== '/version')
+  // Only the requests about these events' workspaces: a watch relisting or
+  // a resync pass after a restart may fall into the same window.
+  const ids = events.map((e) => e.workspace.workspace_id);
+  const about = (r) => ids.some((id) => r.path.includes(id) || JSON.stringify(r.body ?? null).includes(`"${id}"`));
+  const count = (log) => log.filter((r) => r.path !== '/healthcheck' && r.path !== '/version' && about(r))
     .reduce((m, r) => ({ ...m, [r.method]: (m[r.method] || 0) + 1 }), {});
   const [flyte, kube] = [count(await stack.flyteRequests()), count(await stack.kubeRequests())];
   const total = Object.values(flyte).concat(Object.values(kube)).reduce((a, b) => a + b, 0);
