@@ -258,6 +258,7 @@ export function createKube(opts = {}) {
     }
     const rec = { res, obj, entries };
     if (!dryRun) {
+      if (!store.has(key)) sortedKeys.delete(res);
       store.set(key, rec);
       watch.record(rv, prev ? 'MODIFIED' : 'ADDED', res, render(rec), prev ? render(prev) : undefined);
     }
@@ -270,6 +271,7 @@ export function createKube(opts = {}) {
     const rec = store.get(key);
     if (!rec) return;
     store.delete(key);
+    sortedKeys.delete(rec.res);
     const obj = render(rec);
     obj.metadata.resourceVersion = nextRv();
     watch.record(rv, 'DELETED', rec.res, obj);
@@ -681,14 +683,28 @@ export function createKube(opts = {}) {
     if (errs.length) throw invalidOptions('ListOptions', errs);
   }
 
+  // The stored records of a resource (in namespace ns, or all), sorted by
+  // namespace/name.  The sorted keys of each resource are kept until a key
+  // of it comes or goes: a list page of a large store does not sort it all
+  // again.
+  let sortedKeys = new Map(); // res -> [key], by namespace/name
+  function keysOf(res) {
+    let keys = sortedKeys.get(res);
+    if (keys) return keys;
+    const recs = [];
+    for (const [key, r] of store) if (r.res === res) recs.push({ key, sortKey: `${r.obj.metadata.namespace || ''}/${r.obj.metadata.name}` });
+    recs.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    keys = recs.map((r) => r.key);
+    sortedKeys.set(res, keys);
+    return keys;
+  }
   function inScope(res, ns) {
-    return [...store.values()]
-      .filter((r) => r.res === res && (ns === undefined || r.obj.metadata.namespace === ns))
-      .sort((a, b) => {
-        const ka = `${a.obj.metadata.namespace || ''}/${a.obj.metadata.name}`;
-        const kb = `${b.obj.metadata.namespace || ''}/${b.obj.metadata.name}`;
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      });
+    const out = [];
+    for (const key of keysOf(res)) {
+      const r = store.get(key);
+      if (ns === undefined || r.obj.metadata.namespace === ns) out.push(r);
+    }
+    return out;
   }
 
   function list(res, ns, ctx) {
@@ -883,6 +899,7 @@ export function createKube(opts = {}) {
     timers = new Map();
     watch.reset();
     store = new Map();
+    sortedKeys = new Map();
     rv = 0;
     Object.assign(cfg, initial);
     for (const n of cfg.namespaces) createNamespaceDirect(n);
