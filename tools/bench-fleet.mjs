@@ -23,8 +23,9 @@
 //  6. a move: one workspace relabelled east -> west, its time and requests
 //     per API (counted until 3 s after its result);
 //  7. a fresh wsflyte with reconcile.resync_interval --resync (default
-//     max(30, workspaces / 100) s): the requests of its first whole resync
-//     pass per API (from the pass's start to the next pass's).
+//     max(30, workspaces / 40) s, longer than the relist of every kind): the
+//     requests per API of the first whole resync pass that starts once every
+//     kind is listed and watched (from its start to the next pass's).
 // WSFLYTE_BUILD_DIR selects the build (default build/).
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const N = Number(args.workspaces ?? 10000);
 const REST_S = Number(args.rest ?? 600);
 const NEW = Number(args.new ?? 50);
-const RESYNC_S = Number(args.resync ?? Math.max(30, Math.ceil(N / 100)));
+const RESYNC_S = Number(args.resync ?? Math.max(30, Math.ceil(N / 40)));
 const EVENTS = 'workspace.lifecycle.v1';
 const RESULTS = 'workspace.provisioning.v1';
 const LABEL = 'flyte-cluster';
@@ -291,14 +292,18 @@ try {
   await readyAfter(w);
   await cachesFilled(kinds);
   await stack.clearRequests();
-  if (!(await waitFor(() => passes.length >= 2, RESYNC_S * 3000, 200))) throw new Error('no two resync passes');
-  // The next pass relists at once: what came after its start (less a
-  // margin; a pass's reads end at 90 % of the interval) is not this pass's.
-  const cut = passes[1] - 1000;
-  const before = (r) => Date.parse(r.time) < cut;
+  // The first pass that starts once every kind is listed and watched, to
+  // the next one's start.  The next pass relists at once: what came after
+  // its start (less a margin; a pass's reads end at 90 % of the interval)
+  // is not this pass's.
+  const cleared = Date.now();
+  const k = () => passes.findIndex((t) => t > cleared + 1000);
+  if (!(await waitFor(() => k() >= 0 && passes.length > k() + 1, RESYNC_S * 3000, 200))) throw new Error('no whole resync pass');
+  const [from, to] = [passes[k()] - 1000, passes[k() + 1] - 1000];
+  const before = (r) => Date.parse(r.time) >= from && Date.parse(r.time) < to;
   const pass = await requestsPerApi(before);
   const passN = (stack.consumerLogs.resync.join('').match(/resync: pass over (\d+)/) || [])[1];
-  report.resync = { interval_s: RESYNC_S, workspaces: Number(passN), requests: counts(pass),
+  report.resync = { interval_s: RESYNC_S, workspaces: Number(passN), seconds: (to - from) / 1000, requests: counts(pass),
     kinds: Object.fromEntries(SERVERS.map((s) => [s, describe(pass[s])])) };
   log(`resync pass over ${passN}: ${JSON.stringify(report.resync.kinds)}`);
   if ((await stack.stopConsumer(w.child)) !== 0) throw new Error('wsflyte did not stop cleanly');
