@@ -157,7 +157,7 @@ bench-audit: build
 # 10,000 workspaces (3 domains, 5 members) over two execution clusters: state
 # restore and peak RSS with the watch caches filled, a resync pass's requests,
 # the requests at rest, a create's latency with an empty and a full fleet, and
-# a move (about 45 minutes; not part of `make test`).
+# a move (about 35 minutes; not part of `make test`).
 # BENCH_FLEET_ARGS="--workspaces 500 --rest 60" is a quick check (5 minutes).
 BENCH_FLEET_ARGS ?=
 bench-fleet: build
