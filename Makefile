@@ -5,7 +5,8 @@ BUILD ?= build
 JOBS  ?= 2
 
 .PHONY: all deps build sanitize-build release-build test unit servers-test deploy-test integration e2e e2e-asan e2e-both \
-        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist bench-audit bench-resync format format-check clean
+        sanitize valgrind valgrind-unit demo bench bench-restore bench-relist bench-audit bench-resync bench-fleet format \
+        format-check clean
 
 all: build
 
@@ -160,6 +161,15 @@ bench-audit: build
 BENCH_RESYNC_ARGS ?= --workspaces 50
 bench-resync: build
 	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-resync.mjs $(BENCH_RESYNC_ARGS)
+
+# 10,000 workspaces (3 domains, 5 members) over two execution clusters: state
+# restore and peak RSS with the watch caches filled, a resync pass's requests,
+# the requests at rest, a create's latency with an empty and a full fleet, and
+# a move (about 35 minutes; not part of `make test`).
+# BENCH_FLEET_ARGS="--workspaces 500 --rest 60" is a quick check (5 minutes).
+BENCH_FLEET_ARGS ?=
+bench-fleet: build
+	WSFLYTE_BUILD_DIR=$(abspath $(BUILD)) node tools/bench-fleet.mjs $(BENCH_FLEET_ARGS)
 
 # Every C file we write, in every layer, the tools and the tests.
 C_FILES = $(wildcard core/*.[ch] handlers/*.[ch] kafka/*.[ch] consumer/*.[ch] tools/*.[ch] \
