@@ -441,6 +441,14 @@ test('west unreachable: its workspace retried while an east one succeeds; west b
     assert.ok(forwarded, `not forwarded to the retry tier\n${stack.logs.join('').slice(-3000)}`);
     assert.equal(forwarded.headers['x-error-class'], 'TRANSIENT');
     assert.equal((await stack.allResults()).find((x) => x.event_id === w.event_id), undefined, 'no result while west is down');
+    // The replica stays ready: /readyz names west unreachable and answers 200.
+    const port = await healthPort(stack);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const why = await ready.text();
+    assert.equal(ready.status, 200, why);
+    assert.match(why, /kubernetes reachable/);
+    assert.match(why, /cluster west unreachable/);
+    assert.match(why, /cluster east reachable/);
     await stack.startCluster('west');
     started = true;
     const wr = await resultOf(stack, w.event_id);
