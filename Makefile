@@ -95,7 +95,7 @@ E2E_PART_B ?= $(addprefix tests/integration/,ack.test.mjs authz-limit.test.mjs \
               partitions.test.mjs seed.test.mjs status.test.mjs superseded.test.mjs)
 E2E_PART_C ?= $(addprefix tests/integration/,cli.test.mjs delivery-crash.test.mjs drift.test.mjs \
               ops.test.mjs registry-userinfo.test.mjs repair-yield.test.mjs settle.test.mjs \
-              state.test.mjs trace.test.mjs workspace-semantics.test.mjs)
+              trace.test.mjs workspace-semantics.test.mjs)
 E2E_PART_D := $(filter-out $(E2E_PART_A) $(E2E_PART_B) $(E2E_PART_C),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 8

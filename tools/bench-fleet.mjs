@@ -17,15 +17,16 @@
 //  3. a fresh wsflyte (watch on, resync 1 h): the time from its start to
 //     /readyz answering 200 (the state restore of every partition), the
 //     time until every kind is listed and watched on all three Kubernetes
-//     servers, and the peak RSS then (VmHWM);
-//  4. at rest for --rest seconds: the requests per API;
+//     servers, and the peak RSS and CPU time then (VmHWM, /proc stat);
+//  4. at rest for --rest seconds: the requests per API and the CPU time;
 //  5. --new workspaces more, one after another: latency with the fleet;
 //  6. a move: one workspace relabelled east -> west, its time and requests
 //     per API (counted until 3 s after its result);
 //  7. a fresh wsflyte with reconcile.resync_interval --resync (default
 //     max(30, workspaces / 40) s, longer than the relist of every kind): the
 //     requests per API of the first whole resync pass that starts once every
-//     kind is listed and watched (from its start to the next pass's).
+//     kind is listed and watched (from its start to the next pass's), and
+//     wsflyte's CPU time over it (the watch threads' judgement included).
 // WSFLYTE_BUILD_DIR selects the build (default build/).
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -145,6 +146,11 @@ function healthPortOf(name) {
   const m = (stack.consumerLogs[name] || []).join('').match(/metrics and health on \S+ \(port (\d+)\)/);
   return m ? Number(m[1]) : null;
 }
+// wsflyte's CPU time (user + system) so far, in ms, from /proc (clock ticks of 10 ms).
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 const statusKb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 // Waits for /readyz 200; returns ms since start.
@@ -243,7 +249,7 @@ try {
   report.restore = {
     ready_ms: readyMs, records: restored.reduce((s, m) => s + Number(m[1]), 0),
     restore_log_ms: restored.reduce((s, m) => Math.max(s, Number(m[2])), 0),
-    caches_filled_ms: cachedMs, peak_rss_mb: Math.round(statusKb(w.child.pid, 'VmHWM') / 1024),
+    caches_filled_ms: cachedMs, cpu_ms: cpuMs(w.child.pid), peak_rss_mb: Math.round(statusKb(w.child.pid, 'VmHWM') / 1024),
     rss_mb: Math.round(statusKb(w.child.pid, 'VmRSS') / 1024),
   };
   log(`restore: ready in ${fmtS(readyMs)} (${report.restore.records} records), caches filled in ${fmtS(cachedMs)}, peak RSS ${report.restore.peak_rss_mb} MiB`);
@@ -261,9 +267,10 @@ try {
 
   // 4. At rest.
   await stack.clearRequests();
+  const restCpu = cpuMs(w.child.pid);
   await sleep(REST_S * 1000);
   const rest = await requestsPerApi();
-  report.rest = { seconds: REST_S, requests: counts(rest), kinds: Object.fromEntries(SERVERS.map((s) => [s, describe(rest[s])])) };
+  report.rest = { seconds: REST_S, cpu_ms: cpuMs(w.child.pid) - restCpu, requests: counts(rest), kinds: Object.fromEntries(SERVERS.map((s) => [s, describe(rest[s])])) };
   log(`at rest ${REST_S} s: ${JSON.stringify(report.rest.kinds)}`);
 
   // 5. New workspaces with the fleet.
@@ -288,7 +295,13 @@ try {
   reconfigure({ watch: true, resync_interval: `${RESYNC_S}s` });
   w = startWsflyte('resync');
   const passes = [];
-  w.child.stderr.on('data', (d) => { for (const _ of String(d).matchAll(/resync: pass over/g)) passes.push(Date.now()); });
+  const passCpu = [];
+  w.child.stderr.on('data', (d) => {
+    for (const _ of String(d).matchAll(/resync: pass over/g)) {
+      passes.push(Date.now());
+      passCpu.push(cpuMs(w.child.pid));
+    }
+  });
   await readyAfter(w);
   await cachesFilled(kinds);
   await stack.clearRequests();
@@ -303,7 +316,8 @@ try {
   const before = (r) => Date.parse(r.time) >= from && Date.parse(r.time) < to;
   const pass = await requestsPerApi(before);
   const passN = (stack.consumerLogs.resync.join('').match(/resync: pass over (\d+)/) || [])[1];
-  report.resync = { interval_s: RESYNC_S, workspaces: Number(passN), seconds: (to - from) / 1000, requests: counts(pass),
+  report.resync = { interval_s: RESYNC_S, workspaces: Number(passN), seconds: (to - from) / 1000,
+    cpu_ms: passCpu[k() + 1] - passCpu[k()], requests: counts(pass),
     kinds: Object.fromEntries(SERVERS.map((s) => [s, describe(pass[s])])) };
   log(`resync pass over ${passN}: ${JSON.stringify(report.resync.kinds)}`);
   if ((await stack.stopConsumer(w.child)) !== 0) throw new Error('wsflyte did not stop cleanly');
@@ -317,6 +331,8 @@ console.log(`\n${N} workspaces (+${2 * NEW} new), 2 execution clusters; objects:
 console.log(`seeded by wsflyte (watch off) in ${r.seed_s} s`);
 console.log(`restore: ready in ${fmtS(r.restore.ready_ms)} (${r.restore.records} records, slowest partition ${r.restore.restore_log_ms} ms); ` +
   `every kind listed and watched on the 3 Kubernetes servers ${fmtS(r.restore.caches_filled_ms)} after start; peak RSS ${r.restore.peak_rss_mb} MiB (RSS ${r.restore.rss_mb} MiB)`);
+console.log(`wsflyte's CPU time: start to every kind listed ${fmtS(r.restore.cpu_ms)}; at rest ${fmtS(r.rest.cpu_ms)} in ${r.rest.seconds} s; ` +
+  `one resync pass ${fmtS(r.resync.cpu_ms)} in ${r.resync.seconds} s`);
 console.log(`create-to-result, ${NEW} one after another: empty fleet p50 ${r.latency_empty.p50} ms, p99 ${r.latency_empty.p99} ms; ` +
   `with ${N}: p50 ${r.latency_fleet.p50} ms, p99 ${r.latency_fleet.p99} ms (p50 ${(r.latency_fleet.p50 / r.latency_empty.p50).toFixed(2)}x)`);
 console.log(`move east -> west: ${r.move.ms} ms\n`);
