@@ -14,6 +14,7 @@
 
 #define LIVENESS_MAX_SECS 30
 #define API_FRESH_SECS    10
+#define MAX_CLUSTERS      64
 
 typedef struct api_state {
     int ok;
@@ -28,7 +29,15 @@ struct health {
     pthread_mutex_t lock;
     time_t beat;
     int joined;
-    api_state flyte, k8s;
+    api_state flyte, k8s; /* k8s: the control plane (kubernetes.api_url) */
+    /* The execution clusters, by the name after "k8s@", in the order first
+     * answered.  They do not gate readiness: one unreachable cluster fails
+     * only its own workspaces, and the replica goes on with the others. */
+    struct {
+        char name[64];
+        api_state state;
+    } clusters[MAX_CLUSTERS];
+    size_t n_clusters;
     int port;
 };
 
@@ -39,14 +48,35 @@ static int answer_ok(long code)
     return code > 0 && code < 500 && code != 401;
 }
 
+/* The state of execution cluster name, added when first seen; NULL past
+ * MAX_CLUSTERS or for a name too long to keep.  Called under h->lock. */
+static api_state *cluster_state(health *h, const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len >= sizeof(h->clusters[0].name))
+        return NULL;
+    for (size_t i = 0; i < h->n_clusters; i++)
+        if (strcmp(h->clusters[i].name, name) == 0)
+            return &h->clusters[i].state;
+    if (h->n_clusters == MAX_CLUSTERS)
+        return NULL;
+    memcpy(h->clusters[h->n_clusters].name, name, len + 1);
+    return &h->clusters[h->n_clusters++].state;
+}
+
 void health_api_result(health *h, const char *api, long code)
 {
     if (h == NULL)
         return;
     pthread_mutex_lock(&h->lock);
     api_state *s = strcmp(api, "flyte") == 0 ? &h->flyte : &h->k8s;
-    s->ok = answer_ok(code);
-    s->at = time(NULL);
+    if (strncmp(api, "k8s@", 4) == 0)
+        s = cluster_state(h, api + 4);
+    if (s != NULL) {
+        s->ok = answer_ok(code);
+        s->at = time(NULL);
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -103,9 +133,16 @@ static int readiness(health *h, int probe, char *why, size_t len)
         refresh_apis(h);
     pthread_mutex_lock(&h->lock);
     ok = h->joined && h->flyte.ok && h->k8s.ok;
-    snprintf(why, len, "group %s, flyteadmin %s, kubernetes %s\n",
-             h->joined ? "joined" : "not joined", h->flyte.ok ? "reachable" : "unreachable",
-             h->k8s.ok ? "reachable" : "unreachable");
+    int n = snprintf(why, len, "group %s, flyteadmin %s, kubernetes %s",
+                     h->joined ? "joined" : "not joined", h->flyte.ok ? "reachable" : "unreachable",
+                     h->k8s.ok ? "reachable" : "unreachable");
+    /* Execution clusters as their last answers showed them; an unreachable
+     * one is reported but leaves the replica ready. */
+    for (size_t i = 0; i < h->n_clusters && n > 0 && (size_t)n < len; i++)
+        n += snprintf(why + n, len - (size_t)n, ", cluster %s %s", h->clusters[i].name,
+                      h->clusters[i].state.ok ? "reachable" : "unreachable");
+    if (n > 0 && (size_t)n < len - 1)
+        snprintf(why + n, len - (size_t)n, "\n");
     pthread_mutex_unlock(&h->lock);
     return ok;
 }
@@ -138,7 +175,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   size_t *upload_data_size, void **req_cls)
 {
     health *h = cls;
-    char why[256];
+    char why[4096];
 
     (void)version;
     (void)upload_data;

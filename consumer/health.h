@@ -1,8 +1,11 @@
 /* health: the HTTP endpoint on observability.listen (libmicrohttpd):
  *   /metrics  Prometheus text (see metrics.h)
  *   /healthz  200 while the consumer loop is turning (liveness)
- *   /readyz   200 when the group is joined and FlyteAdmin and Kubernetes
- *             answer (readiness); otherwise 503 with the reason
+ *   /readyz   200 when the group is joined and FlyteAdmin and the control
+ *             plane's Kubernetes API server answer (readiness); otherwise
+ *             503 with the reason.  Execution clusters (api "k8s@<name>")
+ *             are listed in the reason but do not gate readiness: one
+ *             unreachable cluster fails only its own workspaces.
  * API reachability is taken from real traffic (health_api_result) and, when
  * there is none for a while, from a probe callback run on the server's own
  * thread. */

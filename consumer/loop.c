@@ -55,8 +55,10 @@ typedef struct app {
     rd_kafka_t *reader;  /* reads the state topic on assignment */
     intent *intent;      /* marks records incomplete before writes, from the workers */
     reconciler *rec;     /* drift repair: watch hand-offs and resync passes */
-    /* One pacer per API, shared by every worker's provisioner. */
+    /* One pacer per API, shared by every worker's provisioner; each
+     * execution cluster's API server is an API of its own. */
     provisioner_pacers pace;
+    pacer **cluster_pace; /* per kubernetes.clusters entry */
     size_t max_inflight;
     int fatal; /* a record could not be taken in: stop without committing past it */
 } app;
@@ -117,9 +119,13 @@ static void observe_api(void *ud, const char *api, long status)
 static void on_throttled(void *ud, const char *api, long pause_ms)
 {
     app *a = ud;
+    const char *at = strchr(api, '@');
+    char name[32];
 
     metrics_api_throttled(a->metrics, api);
-    log_warn(LOG_CTX_NONE, "%s throttled us: pausing its requests for %ld ms", api, pause_ms);
+    log_warn(LOG_CTX_NONE, "%s%s%s%s throttled us: pausing its requests for %ld ms",
+             metrics_api_name(api, name, sizeof(name)), at ? " (" : "", at ? at + 1 : "",
+             at ? ")" : "", pause_ms);
 }
 
 static int pacers_new(app *a, wf_err *err)
@@ -128,21 +134,38 @@ static int pacers_new(app *a, wf_err *err)
      * as retries do. */
     pacer_opts o = {
         .cancelled = giving_up, .cancel_ud = a, .on_throttled = on_throttled, .throttled_ud = a};
+    size_t n_clusters = a->cfg->kubernetes.n_clusters;
+    char api[128];
 
     o.api = "flyte";
     o.qps = a->cfg->flyte.qps;
     o.burst = a->cfg->flyte.burst;
     if ((a->pace.flyte = pacer_new(&o)) != NULL) {
-        o.api = "k8s";
+        /* With clusters each API server's pauses count apart (metrics_api). */
+        o.api = n_clusters ? "k8s@" METRICS_CONTROL_PLANE : "k8s";
         o.qps = a->cfg->kubernetes.qps;
         o.burst = a->cfg->kubernetes.burst;
         a->pace.k8s = pacer_new(&o);
     }
-    if (a->pace.k8s == NULL) {
-        wf_err_set(err, WF_INTERNAL, "oom", "pacers: out of memory");
-        return -1;
+    if (a->pace.k8s == NULL)
+        goto oom;
+    if (a->cfg->kubernetes.n_clusters == 0)
+        return 0;
+    if ((a->cluster_pace = calloc(a->cfg->kubernetes.n_clusters, sizeof(pacer *))) == NULL)
+        goto oom;
+    a->pace.clusters = a->cluster_pace;
+    for (size_t i = 0; i < n_clusters; i++) {
+        snprintf(api, sizeof(api), "k8s@%s", a->cfg->kubernetes.clusters[i].name);
+        o.api = api; /* copied */
+        o.qps = a->cfg->kubernetes.clusters[i].qps;
+        o.burst = a->cfg->kubernetes.clusters[i].burst;
+        if ((a->cluster_pace[i] = pacer_new(&o)) == NULL)
+            goto oom;
     }
     return 0;
+oom:
+    wf_err_set(err, WF_INTERNAL, "oom", "pacers: out of memory");
+    return -1;
 }
 
 static void *worker_init(void *ud, wf_err *err)
@@ -440,6 +463,7 @@ static int app_init(app *a, const wf_config *cfg, volatile sig_atomic_t *stop, w
                             .dispatcher = a->dispatcher,
                             .threads = cfg->processing.concurrency,
                             .k8s_pacer = a->pace.k8s,
+                            .cluster_pacers = a->cluster_pace,
                             .observer = observe_api,
                             .observer_ud = a};
     if ((a->rec = reconciler_new(&ropts, err)) == NULL)
@@ -495,6 +519,9 @@ static void app_fini(app *a)
     applied_free(a->applied); /* after the workers' provisioners (dispatcher_free) */
     pacer_free(a->pace.flyte);
     pacer_free(a->pace.k8s);
+    for (size_t i = 0; a->cluster_pace && i < a->cfg->kubernetes.n_clusters; i++)
+        pacer_free(a->cluster_pace[i]);
+    free(a->cluster_pace);
     metrics_free(a->metrics);
     pause_free(a->pauses);
     outcome_free(a->oc); /* after the producer: its last reports need it */

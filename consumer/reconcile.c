@@ -37,6 +37,7 @@ typedef struct rjob {
     char *ws;
     uint64_t *ids; /* Kubernetes objects to check */
     json_t **seen; /* per id: as the watch saw it (owned), or NULL */
+    int *where;    /* per id: the API server it was seen on (drift_opts.cluster) */
     size_t n, cap;
     int flyte, all_k8s;
     json_t *listed; /* the pass's listing of its Flyte objects (owned), or NULL */
@@ -65,16 +66,26 @@ static char listing_key[] = " flyte listing";
 typedef struct rheld {
     char *ws;
     uint64_t id;
+    int where;
     json_t *seen; /* owned, or NULL */
     int64_t due_ms;
     struct rheld *next;
 } rheld;
 
-struct reconciler {
-    reconcile_opts o;
+/* One watched API server: kubernetes.api_url, and with
+ * kubernetes.clusters each execution cluster too. */
+typedef struct rwatch {
+    reconciler *r;
+    int cluster;  /* -1: kubernetes.api_url; else an index into kubernetes.clusters */
     k8s *conn;    /* the watch's connection settings and credentials */
     drift *drift; /* judges what the watch sees; reports to hand_off, refresh_seen */
     kwatch *watch;
+} rwatch;
+
+struct reconciler {
+    reconcile_opts o;
+    rwatch *w;
+    size_t n_w;
     pthread_mutex_t lock; /* pending, held, damp */
     rjob *pending;
     rheld *held; /* objects in a fight: their repairs wait */
@@ -114,6 +125,7 @@ static void rjob_free(rjob *e)
     json_decref(e->listed);
     free(e->ids);
     free(e->seen);
+    free(e->where);
     free(e->ws);
     free(e);
 }
@@ -130,38 +142,54 @@ static rjob *rjob_new(reconciler *r, const char *ws)
     return e;
 }
 
-/* Adds id (seen: taken, may be NULL) to e, replacing what an earlier
- * hand-off of the same object saw. */
-static int rjob_add(rjob *e, uint64_t id, json_t *seen)
+/* Makes room for one more id in e.  Returns 0, or -1 when out of
+ * memory. */
+static int rjob_grow(rjob *e)
+{
+    size_t cap = e->cap ? e->cap * 2 : 4;
+    uint64_t *ids;
+    json_t **sn;
+    int *wh;
+
+    if (e->n < e->cap)
+        return 0;
+    if ((ids = realloc(e->ids, cap * sizeof(*ids))) == NULL)
+        return -1;
+    e->ids = ids;
+    if ((sn = realloc(e->seen, cap * sizeof(*sn))) == NULL)
+        return -1;
+    e->seen = sn;
+    if ((wh = realloc(e->where, cap * sizeof(*wh))) == NULL)
+        return -1;
+    e->where = wh;
+    e->cap = cap;
+    return 0;
+}
+
+/* Adds id seen on API server where (seen: taken, may be NULL) to e,
+ * replacing what an earlier hand-off of the same object saw. */
+static int rjob_add(rjob *e, uint64_t id, int where, json_t *seen)
 {
     for (size_t i = 0; i < e->n; i++)
-        if (e->ids[i] == id) {
+        if (e->ids[i] == id && e->where[i] == where) {
             json_decref(e->seen[i]);
             e->seen[i] = seen;
             return 0;
         }
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 4;
-        uint64_t *ids = realloc(e->ids, cap * sizeof(*ids));
-        json_t **sn = ids ? realloc(e->seen, cap * sizeof(*sn)) : NULL;
-        if (ids)
-            e->ids = ids;
-        if (sn == NULL) {
-            json_decref(seen);
-            return -1;
-        }
-        e->seen = sn;
-        e->cap = cap;
+    if (rjob_grow(e) != 0) {
+        json_decref(seen);
+        return -1;
     }
     e->ids[e->n] = id;
+    e->where[e->n] = where;
     e->seen[e->n++] = seen;
     return 0;
 }
 
-static int rjob_has(const rjob *e, uint64_t id)
+static int rjob_has(const rjob *e, uint64_t id, int where)
 {
     for (size_t i = 0; i < e->n; i++)
-        if (e->ids[i] == id)
+        if (e->ids[i] == id && e->where[i] == where)
             return 1;
     return 0;
 }
@@ -171,8 +199,8 @@ static int rjob_has(const rjob *e, uint64_t id)
 static void rjob_merge_take(rjob *dst, rjob *src)
 {
     for (size_t i = 0; i < src->n; i++)
-        if (!rjob_has(dst, src->ids[i])) {
-            rjob_add(dst, src->ids[i], src->seen[i]);
+        if (!rjob_has(dst, src->ids[i], src->where[i])) {
+            rjob_add(dst, src->ids[i], src->where[i], src->seen[i]);
             src->seen[i] = NULL;
         }
     dst->flyte |= src->flyte;
@@ -216,13 +244,14 @@ static void rheld_free(rheld *h)
     }
 }
 
-/* Holds back the hand-off of id (seen: taken) until due_ms, replacing
- * what an earlier one saw; r->lock held. */
-static void hold(reconciler *r, const char *ws, uint64_t id, json_t *seen, int64_t due_ms)
+/* Holds back the hand-off of id seen on where (seen: taken) until due_ms,
+ * replacing what an earlier one saw; r->lock held. */
+static void hold(reconciler *r, const char *ws, uint64_t id, int where, json_t *seen,
+                 int64_t due_ms)
 {
     rheld *h;
 
-    for (h = r->held; h && h->id != id; h = h->next)
+    for (h = r->held; h && (h->id != id || h->where != where); h = h->next)
         ;
     if (h == NULL) {
         if ((h = calloc(1, sizeof(*h))) == NULL || (h->ws = strdup(ws)) == NULL) {
@@ -231,6 +260,7 @@ static void hold(reconciler *r, const char *ws, uint64_t id, json_t *seen, int64
             return; /* out of memory: the next sighting hands it off again */
         }
         h->id = id;
+        h->where = where;
         h->next = r->held;
         r->held = h;
     }
@@ -251,19 +281,21 @@ static void unhold(reconciler *r, uint64_t id)
         }
 }
 
-/* Hands object id of ws (seen: taken, NULL when gone) to the consumer
- * thread; held back while its repairs are damped.  A watch thread. */
+/* Hands object id of ws (seen: taken, NULL when gone) on the API server
+ * of w to the consumer thread; held back while its repairs are damped.  A
+ * watch thread. */
 static void hand_off(void *ud, const char *ws, uint64_t id, json_t *seen)
 {
-    reconciler *r = ud;
+    rwatch *w = ud;
+    reconciler *r = w->r;
     int64_t until;
     rjob *e;
 
     pthread_mutex_lock(&r->lock);
     if ((until = damper_hold_until(r->damp, id, mono_ms())) != 0)
-        hold(r, ws, id, seen, until);
+        hold(r, ws, id, w->cluster, seen, until);
     else if ((e = pending_of(r, ws)) != NULL)
-        rjob_add(e, id, seen);
+        rjob_add(e, id, w->cluster, seen);
     else
         json_decref(seen);
     pthread_mutex_unlock(&r->lock);
@@ -274,13 +306,14 @@ static void hand_off(void *ud, const char *ws, uint64_t id, json_t *seen)
  * watch thread. */
 static void refresh_seen(void *ud, const char *ws, uint64_t id, const json_t *obj)
 {
-    reconciler *r = ud;
+    rwatch *w = ud;
+    reconciler *r = w->r;
     rjob *e;
 
     pthread_mutex_lock(&r->lock);
     if ((e = find(r->pending, ws)) != NULL)
         for (size_t i = 0; i < e->n; i++)
-            if (e->ids[i] == id) {
+            if (e->ids[i] == id && e->where[i] == w->cluster) {
                 json_decref(e->seen[i]);
                 e->seen[i] = json_deep_copy(obj);
             }
@@ -290,11 +323,33 @@ static void refresh_seen(void *ud, const char *ws, uint64_t id, const json_t *ob
 
 /* ---- lifetime ---- */
 
+/* Sets up w to judge (and, with reconcile.watch, to connect to) the API
+ * server of cluster.  Returns 0, or -1 with err set. */
+static int rwatch_init(reconciler *r, rwatch *w, int cluster, wf_err *err)
+{
+    const reconcile_opts *o = &r->o;
+    drift_opts dopts = {.cfg = o->cfg, .store = o->store, .cluster = cluster};
+    pacer *pace = cluster < 0         ? o->k8s_pacer
+                  : o->cluster_pacers ? o->cluster_pacers[cluster]
+                                      : NULL;
+
+    w->r = r;
+    w->cluster = cluster;
+    dopts.report = (drift_report){.hand_off = hand_off, .matches = refresh_seen, .ud = w};
+    if ((w->drift = drift_new(&dopts, err)) == NULL)
+        return -1;
+    if (o->cfg->reconcile.watch && (w->conn = k8s_new_cluster(o->cfg, cluster, pace, o->observer,
+                                                              o->observer_ud, err)) == NULL)
+        return -1;
+    return 0;
+}
+
 reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
 {
     reconciler *r = calloc(1, sizeof(*r));
     const wf_config *cfg = opts->cfg;
-    drift_opts dopts = {.cfg = cfg, .store = opts->store};
+    /* The control plane, and each execution cluster. */
+    size_t n_w = 1 + cfg->kubernetes.n_clusters;
 
     if (r == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "reconcile: out of memory");
@@ -308,16 +363,17 @@ reconciler *reconciler_new(const reconcile_opts *opts, wf_err *err)
     }
     pthread_mutex_init(&r->lock, NULL);
     r->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)r;
-    dopts.report = (drift_report){.hand_off = hand_off, .matches = refresh_seen, .ud = r};
-    if ((r->drift = drift_new(&dopts, err)) == NULL) {
+    if ((r->w = calloc(n_w, sizeof(*r->w))) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "reconcile: out of memory");
         reconciler_free(r);
         return NULL;
     }
-    if (cfg->reconcile.watch &&
-        (r->conn = k8s_new(cfg, opts->k8s_pacer, opts->observer, opts->observer_ud, err)) == NULL) {
-        reconciler_free(r);
-        return NULL;
-    }
+    for (; r->n_w < n_w; r->n_w++)
+        if (rwatch_init(r, &r->w[r->n_w], (int)r->n_w - 1, err) != 0) {
+            r->n_w++; /* its half-made parts are freed too */
+            reconciler_free(r);
+            return NULL;
+        }
     return r;
 }
 
@@ -353,9 +409,12 @@ void reconciler_free(reconciler *r)
 {
     if (r == NULL)
         return;
-    kwatch_free(r->watch); /* no callback runs after this */
-    k8s_free(r->conn);
-    drift_free(r->drift); /* after the watch: its callback uses it */
+    for (size_t i = 0; i < r->n_w; i++) {
+        kwatch_free(r->w[i].watch); /* no callback runs after this */
+        k8s_free(r->w[i].conn);
+        drift_free(r->w[i].drift); /* after the watch: its callback uses it */
+    }
+    free(r->w);
     free_list(r->pending);
     free_list(r->running); /* none after a drain */
     free_held(r->held);
@@ -367,17 +426,43 @@ void reconciler_free(reconciler *r)
 
 static int64_t jittered(reconciler *r, long interval_ms);
 
-static void start_watch(reconciler *r)
+/* The API server of w as the log names it. */
+static const char *rwatch_name(const reconciler *r, const rwatch *w)
 {
-    kwatch_opts o = {.cb = drift_on_watch, .ud = r->drift};
+    return w->cluster < 0 ? "the control plane" : r->o.cfg->kubernetes.clusters[w->cluster].name;
+}
+
+static void start_watch(reconciler *r, rwatch *w)
+{
+    kwatch_opts o = {.cb = drift_on_watch, .ud = w->drift};
     wf_err err;
 
-    o.kinds = drift_kinds(r->drift, &o.n_kinds);
+    o.kinds = drift_kinds(w->drift, &o.n_kinds);
     wf_err_init(&err);
-    if ((r->watch = kwatch_new(k8s_conn(r->conn), &o, &err)) == NULL)
-        log_error(LOG_CTX_NONE, "watch: %s; drift is repaired by resync only", err.msg);
+    if ((w->watch = kwatch_new(k8s_conn(w->conn), &o, &err)) == NULL)
+        log_error(LOG_CTX_NONE, "watch%s%s: %s; drift is repaired by resync only",
+                  r->n_w > 1 ? " of " : "", r->n_w > 1 ? rwatch_name(r, w) : "", err.msg);
+    else if (r->n_w > 1)
+        log_info(LOG_CTX_NONE, "watching %zu kinds for drift on %s%s", o.n_kinds,
+                 w->cluster < 0 ? "" : "cluster ", rwatch_name(r, w));
     else
         log_info(LOG_CTX_NONE, "watching %zu kinds for drift", o.n_kinds);
+}
+
+/* Every watch lists again (a watch not started: nothing). */
+static void relist_all(reconciler *r)
+{
+    for (size_t i = 0; i < r->n_w; i++)
+        kwatch_relist(r->w[i].watch);
+}
+
+/* Whether a watch runs: then Kubernetes needs no read per object. */
+static int watching(const reconciler *r)
+{
+    for (size_t i = 0; i < r->n_w; i++)
+        if (r->w[i].watch)
+            return 1;
+    return 0;
 }
 
 void reconciler_assigned(reconciler *r)
@@ -386,10 +471,13 @@ void reconciler_assigned(reconciler *r)
         return;
     r->assigned = 1;
     /* A fresh list compares every object of the newly owned workspaces. */
-    if (r->conn && r->watch == NULL)
-        start_watch(r);
-    else
-        kwatch_relist(r->watch);
+    for (size_t i = 0; i < r->n_w; i++) {
+        rwatch *w = &r->w[i];
+        if (w->conn && w->watch == NULL)
+            start_watch(r, w);
+        else
+            kwatch_relist(w->watch);
+    }
     /* FlyteAdmin (no watch) gets its check in the first pass, one interval
      * on: a pass at once would read every workspace again on each
      * rebalance. */
@@ -439,8 +527,9 @@ static void pass_begin(reconciler *r, int64_t now)
     r->pass_start_ms = now;
     r->next_pass_ms = now + jittered(r, r->o.cfg->reconcile.resync_interval_ms);
     /* With the watch, Kubernetes costs a few LISTs per pass, not a read
-     * per object: a fresh list shows what a missed event would hide. */
-    kwatch_relist(r->watch);
+     * per object: a fresh list shows what a missed event would hide.  Each
+     * API server watched lists again. */
+    relist_all(r);
     log_info(LOG_CTX_NONE, "resync: pass over %zu workspace(s)", r->pass_n);
     /* FlyteAdmin is read by the page first: a workspace whose listed
      * project and attributes match its record then needs no request. */
@@ -482,7 +571,7 @@ static void pass_feed(reconciler *r, int64_t now)
         if ((e = pending_of(r, ws)) != NULL) {
             json_t *listed = provision_listing_take(r->listing, ws);
             e->flyte = 1;
-            e->all_k8s |= r->watch == NULL;
+            e->all_k8s |= !watching(r);
             if (listed) {
                 json_decref(e->listed);
                 e->listed = listed;
@@ -522,7 +611,7 @@ static void release_held(reconciler *r, int64_t now)
         }
         *pp = h->next;
         if ((e = pending_of(r, h->ws)) != NULL) {
-            rjob_add(e, h->id, h->seen);
+            rjob_add(e, h->id, h->where, h->seen);
             h->seen = NULL;
         }
         rheld_free(h);
@@ -540,10 +629,11 @@ static int hold_back(reconciler *r, rjob *e, int64_t now)
             i++;
             continue;
         }
-        hold(r, e->ws, e->ids[i], e->seen[i], until);
+        hold(r, e->ws, e->ids[i], e->where[i], e->seen[i], until);
         e->n--;
         e->ids[i] = e->ids[e->n];
         e->seen[i] = e->seen[e->n];
+        e->where[i] = e->where[e->n];
     }
     return e->n > 0 || e->flyte || e->all_k8s;
 }
@@ -691,7 +781,7 @@ static void fight_begins(reconciler *r, const char *ws, const repair_note *n, in
                           "mutating admission webhook changing wsflyte's own writes)",
              n->manager ? "\"" : "", DAMPER_FIGHT_REPAIRS, DAMPER_WINDOW_MS / 60000, hold_ms / 1000,
              DAMPER_MAX_HOLD_MS / 60000);
-    metrics_drift_fight(r->o.metrics, n->api, n->kind);
+    metrics_drift_fight(r->o.metrics, n->api, n->cluster, n->kind);
 }
 
 /* On the worker: counted, and damped when another writer keeps undoing it. */
@@ -702,7 +792,7 @@ static void on_repaired(void *ud, const repair_note *n)
     int64_t hold_ms = 0;
     int fight;
 
-    metrics_drift_repair(r->o.metrics, n->api, n->kind);
+    metrics_drift_repair(r->o.metrics, n->api, n->cluster, n->kind);
     /* Flyte is repaired by passes only, once an interval: no fight to damp
      * (and its identities are the same in every workspace). */
     if (strcmp(n->api, "k8s") != 0)
@@ -731,6 +821,7 @@ void reconciler_run(job *j, void *provisioner_ud)
     }
     repair_req req = {.ids = e->ids,
                       .seen = e->seen,
+                      .where = e->where,
                       .n_ids = e->n,
                       .all_k8s = e->all_k8s,
                       .flyte = e->flyte,

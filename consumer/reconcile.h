@@ -1,12 +1,13 @@
 /* reconcile: continuous reconciliation (CONTRACT.md §3): drift of the
  * workspaces this replica owns is repaired without waiting for an event.
  *
- * Watch (reconcile.watch): one kwatch stream per managed kind, judged by
- * drift.h on the watch threads: an object of an owned workspace that is
- * gone or differs from the one re-rendered from its state record (and,
- * after each list, a recorded object no kind's list holds any more) is
- * handed, as (workspace, object), to the consumer thread.  wsflyte's own
- * writes match the desired objects and cause nothing.
+ * Watch (reconcile.watch): one kwatch stream per managed kind and API
+ * server (kubernetes.api_url, and each of kubernetes.clusters with its own
+ * client and pacer), judged by drift.h on the watch threads, each object
+ * only on the API server where its workspace's record has it: an object of an owned workspace that
+ * is gone or differs from the one re-rendered from its state record (and, after each list, a
+ * recorded object no kind's list holds any more) is handed, as (workspace, object), to the consumer
+ * thread.  wsflyte's own writes match the desired objects and cause nothing.
  *
  * Resync (reconcile.resync_interval, jittered ±10 %): a pass over every
  * owned workspace.  It begins with one background job that lists
@@ -41,9 +42,10 @@ typedef struct reconcile_opts {
     applied *store;       /* the owned workspaces' records (borrowed) */
     metrics *metrics;     /* wsflyte_drift_repairs_total (borrowed) */
     dispatcher *dispatcher;
-    int threads;             /* the dispatcher's workers: a pass uses idle ones only */
-    pacer *k8s_pacer;        /* the API server's pacer: the watch's LISTs and WATCHes wait for it */
-    httpc_observer observer; /* the watch's requests (metrics), or NULL */
+    int threads;      /* the dispatcher's workers: a pass uses idle ones only */
+    pacer *k8s_pacer; /* the API server's pacer: the watch's LISTs and WATCHes wait for it */
+    pacer *const *cluster_pacers; /* per kubernetes.clusters entry: its API server's, or NULL */
+    httpc_observer observer;      /* the watch's requests (metrics), or NULL */
     void *observer_ud;
 } reconcile_opts;
 

@@ -86,18 +86,19 @@ typedef enum key_type {
     K_DUR,
     K_DURLIST,
     K_PROPS,
-    K_WEIGHTS
+    K_WEIGHTS,
+    K_CLUSTERS /* kubernetes.clusters: a list of mappings of cluster_keys */
 } key_type;
 
 #define REQ 1u /* must not be empty */
 
 typedef struct key_def {
-    const char *path;         /* "kafka.topics.events" */
+    const char *path;         /* "kafka.topics.events"; cluster_keys: "name" */
     key_type type;            /* K_MAP: a section holding the keys below it */
-    size_t off;               /* offsetof the value in wf_config */
+    size_t off;               /* offsetof the value in wf_config (cluster_keys: wf_cluster) */
     size_t n_off;             /* lists and K_PROPS: offsetof the count */
     const char *def;          /* default, written as an env var would give it */
-    int min, max;             /* K_INT */
+    int min, max;             /* K_INT; K_CLUSTERS: max = most entries */
     const char *const *names; /* K_ENUM: value = index; K_STR: allowed values */
     int (*check)(const char *v, char *why, size_t len); /* each non-empty value or item */
     unsigned flags;
@@ -113,6 +114,7 @@ static int check_account_id(const char *v, char *why, size_t len);
 static int check_listen(const char *v, char *why, size_t len);
 static int check_oidc_provider(const char *v, char *why, size_t len);
 static int check_quantity(const char *v, char *why, size_t len);
+static int check_label_key(const char *v, char *why, size_t len);
 
 static const char *const format_names[] = {"avro", "json", NULL};
 /* Indexed by wf_auth_type, wf_log_format and wf_log_level. */
@@ -125,17 +127,22 @@ static const char *const quota_scope_names[] = {"namespace", "workspace", NULL};
 /* clang-format off */
 #define F(field) offsetof(wf_config, field)
 #define SECTION(p)              {p, K_MAP, 0, 0, NULL, 0, 0, NULL, NULL, 0}
-#define STR(p, f, d, chk, fl)   {p, K_STR, F(f), 0, d, 0, 0, NULL, chk, fl}
+#define STR_AT(p, o, d, chk, fl) {p, K_STR, o, 0, d, 0, 0, NULL, chk, fl}
+#define STR(p, f, d, chk, fl)   STR_AT(p, F(f), d, chk, fl)
 #define ONEOF(p, f, d, names)   {p, K_STR, F(f), 0, d, 0, 0, names, NULL, 0}
 #define ENUM(p, f, d, names)    {p, K_ENUM, F(f), 0, d, 0, 0, names, NULL, 0}
-#define INT(p, f, d, lo, hi)    {p, K_INT, F(f), 0, d, lo, hi, NULL, NULL, 0}
+#define INT_AT(p, o, d, lo, hi) {p, K_INT, o, 0, d, lo, hi, NULL, NULL, 0}
+#define INT(p, f, d, lo, hi)    INT_AT(p, F(f), d, lo, hi)
 #define BOOL(p, f, d)           {p, K_BOOL, F(f), 0, d, 0, 0, NULL, NULL, 0}
 #define LIST(p, f, n, d, c, fl) {p, K_STRLIST, F(f), F(n), d, 0, 0, NULL, c, fl}
 #define DUR(p, f, d)            {p, K_DUR, F(f), 0, d, 0, 0, NULL, NULL, 0}
 #define DURS(p, f, n, d)        {p, K_DURLIST, F(f), F(n), d, 0, 0, NULL, NULL, 0}
 #define PROPS(p, f, n)          {p, K_PROPS, F(f), F(n), NULL, 0, 0, NULL, NULL, 0}
 #define WEIGHTS(p, f, n, d)     {p, K_WEIGHTS, F(f), F(n), d, 1, WF_WEIGHT_MAX, NULL, NULL, 0}
+#define CLUSTERS(p, f, n)       {p, K_CLUSTERS, F(f), F(n), NULL, 0, WF_CLUSTERS_MAX, NULL, NULL, 0}
 /* clang-format on */
+
+#define PACE_MAX 100000 /* requests per second */
 
 /* CONTRACT.md §5, in its order.  A section comes before its keys. */
 static const key_def keys[] = {
@@ -159,8 +166,8 @@ static const key_def keys[] = {
          check_dns_label, REQ),
     STR("flyte.authz_namespace", flyte.authz_namespace, "flyte", check_dns_label, REQ),
     STR("flyte.ca_file", flyte.ca_file, "", NULL, 0),
-    INT("flyte.qps", flyte.qps, "50", 0, 100000),
-    INT("flyte.burst", flyte.burst, "100", 0, 100000),
+    INT("flyte.qps", flyte.qps, "50", 0, PACE_MAX),
+    INT("flyte.burst", flyte.burst, "100", 0, PACE_MAX),
     SECTION("flyte.auth"),
     ENUM("flyte.auth.type", flyte.auth_type, "none", auth_names),
     STR("flyte.auth.client_id", flyte.auth_client_id, "", NULL, 0),
@@ -185,8 +192,13 @@ static const key_def keys[] = {
         check_quantity, REQ),
     STR("kubernetes.limit_range.default_request_memory", kubernetes.limit_default_request_memory,
         "256Mi", check_quantity, REQ),
-    INT("kubernetes.qps", kubernetes.qps, "50", 0, 100000),
-    INT("kubernetes.burst", kubernetes.burst, "100", 0, 100000),
+    INT("kubernetes.qps", kubernetes.qps, "50", 0, PACE_MAX),
+    INT("kubernetes.burst", kubernetes.burst, "100", 0, PACE_MAX),
+    CLUSTERS("kubernetes.clusters", kubernetes.clusters, kubernetes.n_clusters),
+    SECTION("kubernetes.placement"),
+    STR("kubernetes.placement.label", kubernetes.placement_label, "flyte-cluster", check_label_key,
+        REQ),
+    STR("kubernetes.placement.default", kubernetes.placement_default, "", check_dns_label, 0),
     SECTION("aws"),
     STR("aws.account_id", aws.account_id, "000000000000", check_account_id, REQ),
     STR("aws.role_name_template", aws.role_name_template, "FlyteWorkspace-{{ project }}-Role", NULL,
@@ -208,7 +220,22 @@ static const key_def keys[] = {
     ENUM("observability.log_level", observability.log_level, "info", log_level_names),
 };
 
+/* The keys of each entry of kubernetes.clusters, checked as their
+ * kubernetes.<key> (and aws.oidc_provider) namesakes. */
+#define C(field) offsetof(wf_cluster, field)
+static const key_def cluster_keys[] = {
+    STR_AT("name", C(name), "", check_dns_label, REQ),
+    STR_AT("api_url", C(api_url), "", check_api_url, 0),
+    STR_AT("token_file", C(token_file), "", NULL, 0),
+    STR_AT("ca_file", C(ca_file), "", NULL, 0),
+    INT_AT("qps", C(qps), "50", 0, PACE_MAX),
+    INT_AT("burst", C(burst), "100", 0, PACE_MAX),
+    INT_AT("weight", C(weight), "1", 0, WF_WEIGHT_MAX),
+    STR_AT("oidc_provider", C(oidc_provider), "", check_oidc_provider, 0),
+};
+
 #define N_KEYS         (sizeof(keys) / sizeof(keys[0]))
+#define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
 #define ENV_PREFIX     "WSFLYTE_"
 #define ENV_PROPS      "WSFLYTE_KAFKA_PROPERTIES_"
 #define KEY_PATH_MAX   256
@@ -220,14 +247,15 @@ _Static_assert(sizeof(wf_auth_type) == sizeof(int) && sizeof(wf_log_format) == s
                    sizeof(wf_log_level) == sizeof(int) && sizeof(wf_quota_scope) == sizeof(int),
                "enum fields are stored as int");
 
-static void *field(const wf_config *cfg, const key_def *k)
+/* k's value in base: the wf_config, or one wf_cluster for cluster_keys. */
+static void *field(const void *base, const key_def *k)
 {
-    return (char *)cfg + k->off;
+    return (char *)base + k->off;
 }
 
-static size_t *count_field(const wf_config *cfg, const key_def *k)
+static size_t *count_field(const void *base, const key_def *k)
 {
-    return (size_t *)((char *)cfg + k->n_off);
+    return (size_t *)((char *)base + k->n_off);
 }
 
 static const key_def *find_key(const char *path)
@@ -377,8 +405,10 @@ typedef struct item {
 
 typedef struct loader {
     wf_config *cfg;
+    void *dst;        /* where store_* write: cfg, or the wf_cluster being read */
     const char *file; /* NULL: no file */
     origin at[N_KEYS];
+    origin cluster_at[WF_CLUSTERS_MAX]; /* where each kubernetes.clusters entry starts */
     strbuf report;
     size_t n_problems;
     wf_err *err;
@@ -506,6 +536,16 @@ static int check_dns_label(const char *v, char *why, size_t len)
     return fail(why, len,
                 "\"%s\" is not a DNS-1123 label (a-z 0-9 -, starting and ending alphanumeric, "
                 "at most 63 characters)",
+                v);
+}
+
+static int check_label_key(const char *v, char *why, size_t len)
+{
+    if (names_is_label_key(v))
+        return 0;
+    return fail(why, len,
+                "\"%s\" is not a Kubernetes label key (an optional DNS subdomain prefix and '/', "
+                "then 1-63 of [A-Za-z0-9._-], starting and ending alphanumeric)",
                 v);
 }
 
@@ -652,7 +692,7 @@ void wf_duration_format(long ms, char *buf, size_t len)
 static int store_str(loader *ld, const key_def *k, const item *it, size_t n)
 {
     const char *v = it->text ? it->text : "";
-    char **dst = field(ld->cfg, k);
+    char **dst = field(ld->dst, k);
 
     (void)n;
     if (check_value(ld, k, it, -1, v) != 0)
@@ -683,7 +723,7 @@ static int store_int(loader *ld, const key_def *k, const item *it, size_t n)
                 k->max, v);
         return -1;
     }
-    *(int *)field(ld->cfg, k) = (int)v;
+    *(int *)field(ld->dst, k) = (int)v;
     return 0;
 }
 
@@ -698,7 +738,7 @@ static int store_bool(loader *ld, const key_def *k, const item *it, size_t n)
                 it->text ? "\"" : "", it->text ? it->text : "null", it->text ? "\"" : "");
         return -1;
     }
-    *(int *)field(ld->cfg, k) = v;
+    *(int *)field(ld->dst, k) = v;
     return 0;
 }
 
@@ -714,14 +754,14 @@ static int store_enum(loader *ld, const key_def *k, const item *it, size_t n)
     }
     if (check_value(ld, k, it, -1, it->text) != 0)
         return -1;
-    *(int *)field(ld->cfg, k) = name_index(k->names, it->text);
+    *(int *)field(ld->dst, k) = name_index(k->names, it->text);
     return 0;
 }
 
-static void release_strlist(const wf_config *cfg, const key_def *k)
+static void release_strlist(const void *base, const key_def *k)
 {
-    char ***list = field(cfg, k);
-    size_t *n = count_field(cfg, k);
+    char ***list = field(base, k);
+    size_t *n = count_field(base, k);
 
     for (size_t i = 0; i < *n; i++)
         free((*list)[i]);
@@ -750,9 +790,9 @@ static int store_strlist(loader *ld, const key_def *k, const item *items, size_t
     list = xrealloc(NULL, n * sizeof(*list));
     for (size_t i = 0; i < n; i++)
         list[i] = xstrdup(items[i].text);
-    release_strlist(ld->cfg, k);
-    *(char ***)field(ld->cfg, k) = list;
-    *count_field(ld->cfg, k) = n;
+    release_strlist(ld->dst, k);
+    *(char ***)field(ld->dst, k) = list;
+    *count_field(ld->dst, k) = n;
     return 0;
 }
 
@@ -793,9 +833,9 @@ static int store_durlist(loader *ld, const key_def *k, const item *items, size_t
         free(ms);
         return -1;
     }
-    free(*(long **)field(ld->cfg, k));
-    *(long **)field(ld->cfg, k) = ms;
-    *count_field(ld->cfg, k) = n;
+    free(*(long **)field(ld->dst, k));
+    *(long **)field(ld->dst, k) = ms;
+    *count_field(ld->dst, k) = n;
     return 0;
 }
 
@@ -824,29 +864,29 @@ static int store_dur(loader *ld, const key_def *k, const item *it, size_t n)
                 it->text ? it->text : "null");
         return -1;
     }
-    *(long *)field(ld->cfg, k) = ms;
+    *(long *)field(ld->dst, k) = ms;
     return 0;
 }
 
-static void release_str(const wf_config *cfg, const key_def *k)
+static void release_str(const void *base, const key_def *k)
 {
-    char **p = field(cfg, k);
+    char **p = field(base, k);
     free(*p);
     *p = NULL;
 }
 
-static void release_durlist(const wf_config *cfg, const key_def *k)
+static void release_durlist(const void *base, const key_def *k)
 {
-    long **p = field(cfg, k);
+    long **p = field(base, k);
     free(*p);
     *p = NULL;
-    *count_field(cfg, k) = 0;
+    *count_field(base, k) = 0;
 }
 
-static void release_props(const wf_config *cfg, const key_def *k)
+static void release_props(const void *base, const key_def *k)
 {
-    wf_kv **p = field(cfg, k);
-    size_t *n = count_field(cfg, k);
+    wf_kv **p = field(base, k);
+    size_t *n = count_field(base, k);
 
     for (size_t i = 0; i < *n; i++) {
         free((*p)[i].key);
@@ -859,10 +899,10 @@ static void release_props(const wf_config *cfg, const key_def *k)
 
 /* ---- kubernetes.quota_split: items "name=weight" ---- */
 
-static void release_weights(const wf_config *cfg, const key_def *k)
+static void release_weights(const void *base, const key_def *k)
 {
-    wf_weight **p = field(cfg, k);
-    size_t *n = count_field(cfg, k);
+    wf_weight **p = field(base, k);
+    size_t *n = count_field(base, k);
 
     for (size_t i = 0; i < *n; i++)
         free((*p)[i].name);
@@ -922,10 +962,18 @@ static int store_weights(loader *ld, const key_def *k, const item *items, size_t
         free(w);
         return -1;
     }
-    release_weights(ld->cfg, k);
-    *(wf_weight **)field(ld->cfg, k) = w;
-    *count_field(ld->cfg, k) = n;
+    release_weights(ld->dst, k);
+    *(wf_weight **)field(ld->dst, k) = w;
+    *count_field(ld->dst, k) = n;
     return 0;
+}
+
+long wf_config_cluster(const wf_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->kubernetes.n_clusters; i++)
+        if (strcmp(cfg->kubernetes.clusters[i].name, name) == 0)
+            return (long)i;
+    return -1;
 }
 
 int wf_config_quota_weight(const wf_config *cfg, const char *domain)
@@ -999,19 +1047,22 @@ typedef struct type_ops {
     const char *expect; /* "expected <expect>, got ..." */
     int is_list;        /* values come as items */
     int (*store)(loader *ld, const key_def *k, const item *items, size_t n);
-    void (*release)(const wf_config *cfg, const key_def *k);
-    void (*emit)(emitter *out, const wf_config *cfg, const key_def *k);
+    /* base: the wf_config, or one wf_cluster for the rows of cluster_keys */
+    void (*release)(const void *base, const key_def *k);
+    void (*emit)(emitter *out, const void *base, const key_def *k);
 } type_ops;
 
-static void emit_str(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_int(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_bool(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_enum(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_strlist(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_dur(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_durlist(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_props(emitter *out, const wf_config *cfg, const key_def *k);
-static void emit_weights(emitter *out, const wf_config *cfg, const key_def *k);
+static void emit_str(emitter *out, const void *base, const key_def *k);
+static void emit_int(emitter *out, const void *base, const key_def *k);
+static void emit_bool(emitter *out, const void *base, const key_def *k);
+static void emit_enum(emitter *out, const void *base, const key_def *k);
+static void emit_strlist(emitter *out, const void *base, const key_def *k);
+static void emit_dur(emitter *out, const void *base, const key_def *k);
+static void emit_durlist(emitter *out, const void *base, const key_def *k);
+static void emit_props(emitter *out, const void *base, const key_def *k);
+static void emit_weights(emitter *out, const void *base, const key_def *k);
+static void release_clusters(const void *base, const key_def *k);
+static void emit_clusters(emitter *out, const void *base, const key_def *k);
 
 static const type_ops types[] = {
     [K_MAP] = {"a mapping", 0, NULL, NULL, NULL},
@@ -1025,6 +1076,7 @@ static const type_ops types[] = {
     [K_PROPS] = {"a mapping of strings", 0, NULL, release_props, emit_props},
     [K_WEIGHTS] = {"a mapping of domains to weights", 1, store_weights, release_weights,
                    emit_weights},
+    [K_CLUSTERS] = {"a list of clusters", 0, NULL, release_clusters, emit_clusters},
 };
 
 static const char *expected(const key_def *k, char *buf, size_t len)
@@ -1085,7 +1137,7 @@ static void apply_defaults(loader *ld)
 
 void wf_config_defaults(wf_config *cfg)
 {
-    loader ld = {.cfg = cfg};
+    loader ld = {.cfg = cfg, .dst = cfg};
 
     memset(cfg, 0, sizeof(*cfg));
     apply_defaults(&ld);
@@ -1250,6 +1302,210 @@ static void load_weights(loader *ld, yaml_document_t *doc, const key_def *k, yam
     free(items);
 }
 
+/* ---- kubernetes.clusters: a list of mappings, each key a row of cluster_keys ---- */
+
+static void release_cluster(wf_cluster *c)
+{
+    for (size_t j = 0; j < N_CLUSTER_KEYS; j++)
+        if (types[cluster_keys[j].type].release)
+            types[cluster_keys[j].type].release(c, &cluster_keys[j]);
+}
+
+static void release_clusters(const void *base, const key_def *k)
+{
+    wf_cluster **p = field(base, k);
+    size_t *n = count_field(base, k);
+
+    for (size_t i = 0; i < *n; i++)
+        release_cluster(&(*p)[i]);
+    free(*p);
+    *p = NULL;
+    *n = 0;
+}
+
+/* "kubernetes.clusters[idx]" or, with row, "kubernetes.clusters[idx].<row>". */
+static const char *cluster_path(const key_def *k, size_t idx, const key_def *row, char *buf,
+                                size_t len)
+{
+    snprintf(buf, len, "%s[%zu]%s%s", k->path, idx, row ? "." : "", row ? row->path : "");
+    return buf;
+}
+
+/* Stores it into row of c, entry idx of k; problems name the row's path.
+ * Returns 0, or -1 with the problem reported. */
+static int store_cluster_key(loader *ld, const key_def *k, size_t idx, const key_def *row,
+                             wf_cluster *c, const item *it)
+{
+    char path[KEY_PATH_MAX];
+    key_def named = *row;
+    int rc;
+
+    named.path = cluster_path(k, idx, row, path, sizeof(path));
+    ld->dst = c;
+    rc = types[row->type].store(ld, &named, it, 1);
+    ld->dst = ld->cfg;
+    return rc;
+}
+
+static void cluster_defaults(loader *ld, const key_def *k, size_t idx, wf_cluster *c)
+{
+    static const origin none = {AT_DEFAULT, 0, 0, NULL, 0};
+
+    for (size_t j = 0; j < N_CLUSTER_KEYS; j++) {
+        item it = {cluster_keys[j].def, none};
+        (void)store_cluster_key(ld, k, idx, &cluster_keys[j], c, &it);
+    }
+}
+
+static const key_def *find_cluster_key(const char *name)
+{
+    for (size_t j = 0; j < N_CLUSTER_KEYS; j++)
+        if (strcmp(cluster_keys[j].path, name) == 0)
+            return &cluster_keys[j];
+    return NULL;
+}
+
+static void unknown_cluster_key(loader *ld, const key_def *k, size_t idx, const char *name,
+                                const origin *at)
+{
+    char path[KEY_PATH_MAX], hint[KEY_PATH_MAX] = "";
+    size_t best = SIZE_MAX;
+
+    for (size_t j = 0; j < N_CLUSTER_KEYS; j++)
+        if (is_close(name, cluster_keys[j].path, &best))
+            cluster_path(k, idx, &cluster_keys[j], hint, sizeof(hint));
+    cluster_path(k, idx, NULL, path, sizeof(path));
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s", name);
+    problem(ld, "config.key", at, path, "unknown key%s%s%s", *hint ? " (did you mean " : "", hint,
+            *hint ? "?)" : "");
+}
+
+/* Where each row of one entry was set (kind AT_DEFAULT: not set), and
+ * whether its value was refused. */
+typedef struct cluster_seen {
+    origin at[N_CLUSTER_KEYS];
+    unsigned char refused[N_CLUSTER_KEYS];
+} cluster_seen;
+
+/* Reads the mapping v into c, entry idx of k, which holds the defaults. */
+static void load_cluster(loader *ld, yaml_document_t *doc, const key_def *k, size_t idx,
+                         yaml_node_t *v, wf_cluster *c, cluster_seen *seen)
+{
+    origin *at = seen->at;
+
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        origin kat = mark_at(kn->start_mark);
+        const key_def *row = NULL;
+        char path[KEY_PATH_MAX];
+        item it = {NULL, mark_at(vn->start_mark)};
+        if (kn->type != YAML_SCALAR_NODE) {
+            problem(ld, "config.key", &kat, cluster_path(k, idx, NULL, path, sizeof(path)),
+                    "keys must be scalars, got %s", node_kind(kn));
+            continue;
+        }
+        row = find_cluster_key((const char *)kn->data.scalar.value);
+        if (row == NULL) {
+            unknown_cluster_key(ld, k, idx, (const char *)kn->data.scalar.value, &kat);
+        } else if (at[row - cluster_keys].kind == AT_FILE) {
+            problem(ld, "config.key", &it.at, cluster_path(k, idx, row, path, sizeof(path)),
+                    "duplicate key (first set at line %zu)", at[row - cluster_keys].line + 1);
+        } else if (vn->type != YAML_SCALAR_NODE) {
+            type_problem(ld, row, cluster_path(k, idx, row, path, sizeof(path)), vn);
+        } else {
+            at[row - cluster_keys] = it.at;
+            it.text = scalar_text(vn);
+            seen->refused[row - cluster_keys] = store_cluster_key(ld, k, idx, row, c, &it) != 0;
+        }
+    }
+}
+
+/* Where row name of an entry was set, else where the entry starts. */
+static const origin *cluster_key_at(const origin *at, const origin *entry, const char *name)
+{
+    const key_def *row = find_cluster_key(name);
+
+    return at[row - cluster_keys].kind != AT_DEFAULT ? &at[row - cluster_keys] : entry;
+}
+
+/* Entry idx of list on its own: required keys, a name no earlier entry
+ * has, and room in the bucket of a paced API server (as kubernetes.burst). */
+static void check_cluster(loader *ld, const key_def *k, const wf_cluster *list, size_t idx,
+                          const cluster_seen *seen)
+{
+    const origin *at = seen->at;
+    const wf_cluster *c = &list[idx];
+    const origin *entry = &ld->cluster_at[idx];
+    char path[KEY_PATH_MAX], qps[KEY_PATH_MAX];
+
+    for (size_t j = 0; j < N_CLUSTER_KEYS; j++)
+        if ((cluster_keys[j].flags & REQ) && !seen->refused[j] &&
+            **(char **)field(c, &cluster_keys[j]) == '\0')
+            problem(ld, "config.required", at[j].kind != AT_DEFAULT ? &at[j] : entry,
+                    cluster_path(k, idx, &cluster_keys[j], path, sizeof(path)),
+                    "missing required value");
+    for (size_t j = 0; j < idx && *c->name; j++)
+        if (strcmp(list[j].name, c->name) == 0)
+            problem(ld, "config.value", cluster_key_at(at, entry, "name"),
+                    cluster_path(k, idx, find_cluster_key("name"), path, sizeof(path)),
+                    "duplicate cluster name \"%s\" (also %s[%zu])", c->name, k->path, j);
+    if (c->qps > 0 && c->burst < 1)
+        problem(ld, "config.range", cluster_key_at(at, entry, "burst"),
+                cluster_path(k, idx, find_cluster_key("burst"), path, sizeof(path)),
+                "must be at least 1 when %s is above 0, got %d",
+                cluster_path(k, idx, find_cluster_key("qps"), qps, sizeof(qps)), c->burst);
+}
+
+/* Entry i of kubernetes.clusters from node e into list[i]. */
+static void load_cluster_entry(loader *ld, yaml_document_t *doc, const key_def *k, yaml_node_t *e,
+                               wf_cluster *list, size_t i)
+{
+    cluster_seen seen;
+    char path[KEY_PATH_MAX];
+
+    memset(&seen, 0, sizeof(seen));
+    ld->cluster_at[i] = mark_at(e->start_mark);
+    cluster_defaults(ld, k, i, &list[i]);
+    if (e->type != YAML_MAPPING_NODE) {
+        problem(ld, "config.type", &ld->cluster_at[i], cluster_path(k, i, NULL, path, sizeof(path)),
+                "expected a mapping of cluster keys (name, api_url, ...), got %s", node_kind(e));
+        return;
+    }
+    load_cluster(ld, doc, k, i, e, &list[i], &seen);
+    check_cluster(ld, k, list, i, &seen);
+}
+
+/* The whole list replaces the default (none), even with problems in it, so
+ * that the checks across keys see every name that was given. */
+static void load_clusters(loader *ld, yaml_document_t *doc, const key_def *k, yaml_node_t *v)
+{
+    size_t n;
+    wf_cluster *list;
+    origin at = mark_at(v->start_mark);
+
+    if (is_null(v)) {
+        release_clusters(ld->cfg, k);
+        return;
+    }
+    if (v->type != YAML_SEQUENCE_NODE) {
+        type_problem(ld, k, k->path, v);
+        return;
+    }
+    n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > (size_t)k->max) {
+        problem(ld, "config.range", &at, k->path, "at most %d clusters, got %zu", k->max, n);
+        return;
+    }
+    list = memset(xrealloc(NULL, n * sizeof(*list)), 0, n * sizeof(*list));
+    for (size_t i = 0; i < n; i++)
+        load_cluster_entry(ld, doc, k, yaml_document_get_node(doc, v->data.sequence.items.start[i]),
+                           list, i);
+    release_clusters(ld->cfg, k);
+    *(wf_cluster **)field(ld->cfg, k) = list;
+    *count_field(ld->cfg, k) = n;
+}
+
 static void load_value(loader *ld, yaml_document_t *doc, const key_def *k, yaml_node_t *v)
 {
     item it = {NULL, mark_at(v->start_mark)};
@@ -1262,6 +1518,8 @@ static void load_value(loader *ld, yaml_document_t *doc, const key_def *k, yaml_
     ld->at[k - keys] = it.at;
     if (k->type == K_PROPS) {
         load_props(ld, doc, k, v);
+    } else if (k->type == K_CLUSTERS) {
+        load_clusters(ld, doc, k, v);
     } else if (k->type == K_WEIGHTS) {
         load_weights(ld, doc, k, v);
     } else if (types[k->type].is_list) {
@@ -1378,12 +1636,19 @@ static void load_file(loader *ld)
 
 /* ---- environment ---- */
 
+/* Keys set by one variable of their own name: not sections, not
+ * kafka.properties (a variable per property) and not kubernetes.clusters. */
+static int has_env(const key_def *k)
+{
+    return k->type != K_MAP && k->type != K_PROPS && k->type != K_CLUSTERS;
+}
+
 static const key_def *find_env_key(const char *name, size_t len)
 {
     char buf[KEY_PATH_MAX];
 
     for (size_t i = 0; i < N_KEYS; i++) {
-        if (keys[i].type == K_MAP || keys[i].type == K_PROPS)
+        if (!has_env(&keys[i]))
             continue;
         env_name(&keys[i], buf, sizeof(buf));
         if (strlen(buf) == len && strncmp(buf, name, len) == 0)
@@ -1399,7 +1664,7 @@ static void unknown_env(loader *ld, const origin *at)
 
     snprintf(typed, sizeof(typed), "%.*s", (int)at->env_len, at->env);
     for (size_t i = 0; i < N_KEYS; i++) {
-        if (keys[i].type == K_MAP || keys[i].type == K_PROPS)
+        if (!has_env(&keys[i]))
             continue;
         env_name(&keys[i], buf, sizeof(buf));
         if (is_close(typed, buf, &best))
@@ -1429,6 +1694,25 @@ static void apply_env_property(loader *ld, const origin *at, const char *value)
     store_property(ld, at, name, value);
 }
 
+/* A list of mappings has no comma-separated form: kubernetes.clusters is
+ * read from the file only, and WSFLYTE_KUBERNETES_CLUSTERS or any
+ * WSFLYTE_KUBERNETES_CLUSTERS_* is refused rather than ignored. */
+static const key_def *find_file_only_key(const char *name, size_t len)
+{
+    char buf[KEY_PATH_MAX];
+
+    for (size_t i = 0; i < N_KEYS; i++) {
+        size_t n;
+        if (keys[i].type != K_CLUSTERS)
+            continue;
+        env_name(&keys[i], buf, sizeof(buf));
+        n = strlen(buf);
+        if (len >= n && strncmp(name, buf, n) == 0 && (len == n || name[n] == '_'))
+            return &keys[i];
+    }
+    return NULL;
+}
+
 static void apply_env(loader *ld, char *const *envp)
 {
     for (; envp && *envp; envp++) {
@@ -1441,6 +1725,10 @@ static void apply_env(loader *ld, char *const *envp)
             apply_env_property(ld, &at, eq + 1);
         else if ((k = find_env_key(*envp, at.env_len)) != NULL)
             apply_text(ld, k, eq + 1, &at);
+        else if ((k = find_file_only_key(*envp, at.env_len)) != NULL)
+            problem(ld, "config.key", &at, k->path,
+                    "cannot be set from the environment (a list of mappings): set it in the "
+                    "configuration file");
         else
             unknown_env(ld, &at);
     }
@@ -1478,16 +1766,29 @@ static void check_auth(loader *ld)
     }
 }
 
-/* ACK's IAM role trusts the cluster's OIDC provider (IRSA): it must be
- * known to write the trust policy. */
+/* ACK's IAM role trusts the OIDC provider of the cluster where the
+ * workspace's service account lives (IRSA): it must be known to write the
+ * trust policy.  With kubernetes.clusters that is each cluster's own, and
+ * aws.oidc_provider is not used. */
 static void check_ack(loader *ld)
 {
+    const wf_config *cfg = ld->cfg;
     const key_def *k = find_key("aws.oidc_provider"), *on = find_key("aws.ack.enabled");
+    char path[KEY_PATH_MAX];
 
-    if (ld->cfg->aws.ack_enabled && is_empty(ld->cfg, k))
+    if (!cfg->aws.ack_enabled)
+        return;
+    if (cfg->kubernetes.n_clusters == 0 && is_empty(cfg, k))
         problem(ld, "config.required",
                 ld->at[k - keys].kind != AT_DEFAULT ? &ld->at[k - keys] : &ld->at[on - keys],
                 k->path, "required when aws.ack.enabled is true");
+    for (size_t i = 0; i < cfg->kubernetes.n_clusters; i++) {
+        if (*cfg->kubernetes.clusters[i].oidc_provider)
+            continue;
+        snprintf(path, sizeof(path), "kubernetes.clusters[%zu].oidc_provider", i);
+        problem(ld, "config.required", &ld->cluster_at[i], path,
+                "required when aws.ack.enabled is true");
+    }
 }
 
 /* A paced API needs room for at least one request in its bucket. */
@@ -1593,16 +1894,38 @@ static void check_limit_range(loader *ld)
     }
 }
 
+/* With clusters, the weights place every new workspace that no label and
+ * no default places, so at least one must be above 0; the default must be
+ * one of the clusters. */
+static void check_clusters(loader *ld)
+{
+    const wf_config *cfg = ld->cfg;
+    const key_def *k = find_key("kubernetes.clusters"),
+                  *def = find_key("kubernetes.placement.default");
+    const char *name = cfg->kubernetes.placement_default;
+    int weighted = 0;
+
+    for (size_t i = 0; i < cfg->kubernetes.n_clusters; i++)
+        weighted |= cfg->kubernetes.clusters[i].weight > 0;
+    if (cfg->kubernetes.n_clusters > 0 && !weighted)
+        problem(ld, "config.value", &ld->at[k - keys], k->path,
+                "every weight is 0: at least one cluster needs a weight above 0 to place new "
+                "workspaces");
+    if (*name && wf_config_cluster(cfg, name) < 0)
+        problem(ld, "config.value", &ld->at[def - keys], def->path,
+                "\"%s\" is not the name of a cluster of kubernetes.clusters", name);
+}
+
 static void (*const cross_checks[])(loader *ld) = {
     check_required,       check_auth,        check_ack,         check_pacing,
-    check_derived_topics, check_quota_split, check_limit_range,
+    check_derived_topics, check_quota_split, check_limit_range, check_clusters,
 };
 
 /* ---- public ---- */
 
 int wf_config_load(wf_config *cfg, const char *path, char *const *envp, char **report, wf_err *err)
 {
-    loader ld = {.cfg = cfg, .file = path, .err = err};
+    loader ld = {.cfg = cfg, .dst = cfg, .file = path, .err = err};
 
     if (report)
         *report = NULL;
@@ -1686,11 +2009,10 @@ static void emit_map_end(emitter *out)
     emit(out, &ev, yaml_mapping_end_event_initialize(&ev));
 }
 
-static void emit_seq_start(emitter *out)
+static void emit_seq_start(emitter *out, yaml_sequence_style_t style)
 {
     yaml_event_t ev;
-    emit(out, &ev,
-         yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE));
+    emit(out, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, style));
 }
 
 static void emit_seq_end(emitter *out)
@@ -1699,9 +2021,9 @@ static void emit_seq_end(emitter *out)
     emit(out, &ev, yaml_sequence_end_event_initialize(&ev));
 }
 
-static void emit_str(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_str(emitter *out, const void *base, const key_def *k)
 {
-    const char *v = *(char **)field(cfg, k);
+    const char *v = *(char **)field(base, k);
     size_t room = strlen(v) + sizeof(SECRET_MASK); /* "a@h" -> "***@h" */
     char *shown = NULL;
 
@@ -1712,59 +2034,59 @@ static void emit_str(emitter *out, const wf_config *cfg, const key_def *k)
     free(shown);
 }
 
-static void emit_int(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_int(emitter *out, const void *base, const key_def *k)
 {
     char buf[32];
 
-    snprintf(buf, sizeof(buf), "%d", *(int *)field(cfg, k));
+    snprintf(buf, sizeof(buf), "%d", *(int *)field(base, k));
     emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
 }
 
-static void emit_bool(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_bool(emitter *out, const void *base, const key_def *k)
 {
-    emit_scalar(out, *(int *)field(cfg, k) ? "true" : "false", YAML_PLAIN_SCALAR_STYLE);
+    emit_scalar(out, *(int *)field(base, k) ? "true" : "false", YAML_PLAIN_SCALAR_STYLE);
 }
 
-static void emit_enum(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_enum(emitter *out, const void *base, const key_def *k)
 {
-    emit_scalar(out, k->names[*(int *)field(cfg, k)], YAML_PLAIN_SCALAR_STYLE);
+    emit_scalar(out, k->names[*(int *)field(base, k)], YAML_PLAIN_SCALAR_STYLE);
 }
 
-static void emit_strlist(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_strlist(emitter *out, const void *base, const key_def *k)
 {
-    char **list = *(char ***)field(cfg, k);
+    char **list = *(char ***)field(base, k);
 
-    emit_seq_start(out);
-    for (size_t i = 0; i < *count_field(cfg, k); i++)
+    emit_seq_start(out, YAML_FLOW_SEQUENCE_STYLE);
+    for (size_t i = 0; i < *count_field(base, k); i++)
         emit_scalar(out, list[i], YAML_DOUBLE_QUOTED_SCALAR_STYLE);
     emit_seq_end(out);
 }
 
-static void emit_dur(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_dur(emitter *out, const void *base, const key_def *k)
 {
     char buf[32];
 
-    wf_duration_format(*(long *)field(cfg, k), buf, sizeof(buf));
+    wf_duration_format(*(long *)field(base, k), buf, sizeof(buf));
     emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
 }
 
-static void emit_durlist(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_durlist(emitter *out, const void *base, const key_def *k)
 {
-    long *ms = *(long **)field(cfg, k);
+    long *ms = *(long **)field(base, k);
     char buf[32];
 
-    emit_seq_start(out);
-    for (size_t i = 0; i < *count_field(cfg, k); i++) {
+    emit_seq_start(out, YAML_FLOW_SEQUENCE_STYLE);
+    for (size_t i = 0; i < *count_field(base, k); i++) {
         wf_duration_format(ms[i], buf, sizeof(buf));
         emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
     }
     emit_seq_end(out);
 }
 
-static void emit_props(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_props(emitter *out, const void *base, const key_def *k)
 {
-    const wf_kv *kv = *(wf_kv **)field(cfg, k);
-    size_t n = *count_field(cfg, k);
+    const wf_kv *kv = *(wf_kv **)field(base, k);
+    size_t n = *count_field(base, k);
 
     emit_map_start(out, n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE);
     for (size_t i = 0; i < n; i++) {
@@ -1775,18 +2097,36 @@ static void emit_props(emitter *out, const wf_config *cfg, const key_def *k)
     emit_map_end(out);
 }
 
-static void emit_weights(emitter *out, const wf_config *cfg, const key_def *k)
+static void emit_weights(emitter *out, const void *base, const key_def *k)
 {
-    const wf_weight *w = *(wf_weight **)field(cfg, k);
+    const wf_weight *w = *(wf_weight **)field(base, k);
     char buf[32];
 
     emit_map_start(out, YAML_FLOW_MAPPING_STYLE);
-    for (size_t i = 0; i < *count_field(cfg, k); i++) {
+    for (size_t i = 0; i < *count_field(base, k); i++) {
         snprintf(buf, sizeof(buf), "%d", w[i].weight);
         emit_scalar(out, w[i].name, YAML_PLAIN_SCALAR_STYLE);
         emit_scalar(out, buf, YAML_PLAIN_SCALAR_STYLE);
     }
     emit_map_end(out);
+}
+
+/* Each cluster as a block mapping of cluster_keys, in their order. */
+static void emit_clusters(emitter *out, const void *base, const key_def *k)
+{
+    const wf_cluster *c = *(wf_cluster **)field(base, k);
+    size_t n = *count_field(base, k);
+
+    emit_seq_start(out, n ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE);
+    for (size_t i = 0; i < n; i++) {
+        emit_map_start(out, YAML_BLOCK_MAPPING_STYLE);
+        for (size_t j = 0; j < N_CLUSTER_KEYS; j++) {
+            emit_scalar(out, cluster_keys[j].path, YAML_PLAIN_SCALAR_STYLE);
+            types[cluster_keys[j].type].emit(out, &c[i], &cluster_keys[j]);
+        }
+        emit_map_end(out);
+    }
+    emit_seq_end(out);
 }
 
 static int is_under(const char *path, const char *section)

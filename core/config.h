@@ -5,7 +5,8 @@
  * joined with '_', e.g. WSFLYTE_KAFKA_BOOTSTRAP_SERVERS,
  * WSFLYTE_FLYTE_AUTH_CLIENT_ID, WSFLYTE_AWS_ACK_ENABLED; lists as
  * comma-separated values; WSFLYTE_KAFKA_PROPERTIES_<NAME> sets the librdkafka
- * property <name> with '_' read as '.' and "__" as '_').  Any other WSFLYTE_*
+ * property <name> with '_' read as '.' and "__" as '_'; kubernetes.clusters,
+ * a list of mappings, is read from the file only).  Any other WSFLYTE_*
  * variable within two edits of a real key is reported as a typo; others are
  * ignored (Kubernetes service links use the same prefix).  Loading collects every problem, one line
  * each:
@@ -38,6 +39,22 @@ typedef struct wf_weight {
     int weight; /* 1..WF_WEIGHT_MAX */
 } wf_weight;
 #define WF_WEIGHT_MAX 1000
+
+/* One entry of kubernetes.clusters: an execution cluster that holds the
+ * namespaces of the workspaces placed on it.  api_url, token_file, ca_file,
+ * qps and burst mean and are checked as their kubernetes.<key> namesakes,
+ * oidc_provider as aws.oidc_provider. */
+typedef struct wf_cluster {
+    char *name;    /* DNS-1123 label, unique: the EXECUTION_CLUSTER_LABEL value */
+    char *api_url; /* "" = in-cluster; "kubeconfig:PATH"; or a URL */
+    char *token_file;
+    char *ca_file;
+    int qps; /* client-side pacing of this cluster's API server and its burst */
+    int burst;
+    int weight;          /* 0..WF_WEIGHT_MAX: share of the new workspaces; 0 = none */
+    char *oidc_provider; /* its IAM OIDC issuer without https://, for IRSA trust */
+} wf_cluster;
+#define WF_CLUSTERS_MAX 64
 
 typedef struct wf_config {
     struct {
@@ -88,11 +105,18 @@ typedef struct wf_config {
         char *limit_default_request_memory;
         int qps; /* client-side pacing (requests/s, 0 = unpaced) and its burst */
         int burst;
+        /* Execution clusters; none: the one cluster of api_url above.  At
+         * most WF_CLUSTERS_MAX, names unique, one weight at least above 0. */
+        wf_cluster *clusters;
+        size_t n_clusters;
+        char *placement_label;   /* workspace label naming the cluster: a label key */
+        char *placement_default; /* "" or the name of one of clusters */
     } kubernetes;
     struct {
         char *account_id;
         char *role_name_template;
-        char *oidc_provider; /* the cluster's IAM OIDC provider, for IRSA trust */
+        char *oidc_provider; /* the cluster's IAM OIDC provider, for IRSA trust;
+                              * with kubernetes.clusters, each cluster's own */
         int ack_enabled;
     } aws;
     struct {
@@ -149,6 +173,9 @@ char *wf_config_state_topic(const wf_config *cfg, char *buf, size_t len);
 
 /* The kubernetes.quota_split weight of domain, or 0 when it has none. */
 int wf_config_quota_weight(const wf_config *cfg, const char *domain);
+
+/* The index in kubernetes.clusters of the cluster named name, or -1. */
+long wf_config_cluster(const wf_config *cfg, const char *name);
 
 /* The value of kafka.properties entry name, or NULL when it is not set. */
 const char *wf_config_property(const wf_config *cfg, const char *name);

@@ -129,13 +129,36 @@ void metrics_state_restore(metrics *m, double seconds)
     pthread_mutex_unlock(&m->lock);
 }
 
+const char *metrics_api_name(const char *api, char *buf, size_t len)
+{
+    const char *at = strchr(api, '@');
+
+    snprintf(buf, len, "%.*s", at ? (int)(at - api) : (int)strlen(api), api);
+    return buf;
+}
+
+/* The labels of api (metrics_api): api="k8s" or api="k8s",cluster="east". */
+static const char *api_labels(const char *api, char *buf, size_t len)
+{
+    const char *at = strchr(api, '@');
+
+    if (at)
+        snprintf(buf, len, "api=\"%.*s\",cluster=\"%s\"", (int)(at - api), api, at + 1);
+    else
+        snprintf(buf, len, "api=\"%s\"", api);
+    return buf;
+}
+
 void metrics_api(metrics *m, const char *api, long code)
 {
+    char labels[192];
+
     if (m == NULL)
         return;
+    api_labels(api, labels, sizeof(labels));
     pthread_mutex_lock(&m->lock);
-    series *s = code > 0 ? series_get(&m->api, "api=\"%s\",code=\"%ld\"", api, code)
-                         : series_get(&m->api, "api=\"%s\",code=\"error\"", api);
+    series *s = code > 0 ? series_get(&m->api, "%s,code=\"%ld\"", labels, code)
+                         : series_get(&m->api, "%s,code=\"error\"", labels);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
@@ -143,32 +166,43 @@ void metrics_api(metrics *m, const char *api, long code)
 
 void metrics_api_throttled(metrics *m, const char *api)
 {
+    char labels[192];
+
     if (m == NULL)
         return;
+    api_labels(api, labels, sizeof(labels));
     pthread_mutex_lock(&m->lock);
-    series *s = series_get(&m->throttled, "api=\"%s\"", api);
+    series *s = series_get(&m->throttled, "%s", labels);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_drift_repair(metrics *m, const char *api, const char *kind)
+/* api="k8s",kind="Role" or, with a cluster, api="k8s",cluster="east",kind="Role". */
+static series *drift_series(series **list, const char *api, const char *cluster, const char *kind)
+{
+    if (cluster)
+        return series_get(list, "api=\"%s\",cluster=\"%s\",kind=\"%s\"", api, cluster, kind);
+    return series_get(list, "api=\"%s\",kind=\"%s\"", api, kind);
+}
+
+void metrics_drift_repair(metrics *m, const char *api, const char *cluster, const char *kind)
 {
     if (m == NULL)
         return;
     pthread_mutex_lock(&m->lock);
-    series *s = series_get(&m->repairs, "api=\"%s\",kind=\"%s\"", api, kind);
+    series *s = drift_series(&m->repairs, api, cluster, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_drift_fight(metrics *m, const char *api, const char *kind)
+void metrics_drift_fight(metrics *m, const char *api, const char *cluster, const char *kind)
 {
     if (m == NULL)
         return;
     pthread_mutex_lock(&m->lock);
-    series *s = series_get(&m->fights, "api=\"%s\",kind=\"%s\"", api, kind);
+    series *s = drift_series(&m->fights, api, cluster, kind);
     if (s)
         s->value++;
     pthread_mutex_unlock(&m->lock);

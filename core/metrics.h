@@ -16,17 +16,30 @@ metrics *metrics_new(void);
 void metrics_free(metrics *m);
 
 void metrics_event(metrics *m, ws_event_type type, prov_status status, double seconds);
-/* An answered (code = HTTP status) or failed (code 0) API request. */
+/* The cluster label of kubernetes.api_url's series with kubernetes.clusters. */
+#define METRICS_CONTROL_PLANE "control-plane"
+
+/* An answered (code = HTTP status) or failed (code 0) API request.  api is
+ * "flyte", "k8s", or with kubernetes.clusters "k8s@<cluster>" (a cluster's
+ * name, or METRICS_CONTROL_PLANE), counted as api="k8s",cluster="<cluster>":
+ * each API server's series apart. */
 void metrics_api(metrics *m, const char *api, long code);
-/* A throttling answer (429, or 503 with Retry-After) that paused api. */
+/* A throttling answer (429, or 503 with Retry-After) that paused api (as
+ * for metrics_api). */
 void metrics_api_throttled(metrics *m, const char *api);
+/* The API of api as metrics_api takes it ("k8s@east": "k8s"), in buf. */
+const char *metrics_api_name(const char *api, char *buf, size_t len);
 void metrics_retry_forwarded(metrics *m, const char *tier);
 /* One object repaired after drift: api "k8s" or "flyte", kind as the API
- * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes"). */
-void metrics_drift_repair(metrics *m, const char *api, const char *kind);
+ * names it ("NetworkPolicy", "Project", "ProjectDomainAttributes");
+ * cluster (with kubernetes.clusters, a Kubernetes object's API server:
+ * the cluster's name or "control-plane") adds the label cluster, NULL
+ * none. */
+void metrics_drift_repair(metrics *m, const char *api, const char *cluster, const char *kind);
 /* One object whose repairs another writer kept undoing: a fight began and
- * its repairs now back off (wsflyte_drift_fights_total). */
-void metrics_drift_fight(metrics *m, const char *api, const char *kind);
+ * its repairs now back off (wsflyte_drift_fights_total); cluster as
+ * metrics_drift_repair's. */
+void metrics_drift_fight(metrics *m, const char *api, const char *cluster, const char *kind);
 void metrics_dead_lettered(metrics *m, wf_class cls);
 void metrics_set_inflight(metrics *m, long n);
 void metrics_set_lag(metrics *m, const char *topic, int32_t partition, int64_t lag);

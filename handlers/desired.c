@@ -16,6 +16,7 @@
 #include "flyte.h"
 #include "jsonout.h"
 #include "names.h"
+#include "placement.h"
 #include "quantity.h"
 #include "utf8.h"
 
@@ -348,23 +349,30 @@ static int validate_label(const ws_label *l, wf_err *err)
     return 0;
 }
 
-static int validate_labels(const workspace *ws, wf_err *err)
+/* With kubernetes.clusters wsflyte sets one more label of its own on the
+ * project (FLYTE_LABEL_CLUSTER), which then is reserved too. */
+static int validate_labels(const workspace *ws, int placed, wf_err *err)
 {
-    if (ws->n_labels > FLYTE_LABELS_MAX - FLYTE_OWN_LABELS) {
+    int own = FLYTE_OWN_LABELS + (placed ? 1 : 0);
+
+    if (ws->n_labels > (size_t)(FLYTE_LABELS_MAX - own)) {
         wf_err_set(err, WF_VALIDATION, "event.label",
                    "workspace.labels: %zu labels, at most %d allowed (FlyteAdmin takes %d per "
                    "project and wsflyte sets %d)",
-                   ws->n_labels, FLYTE_LABELS_MAX - FLYTE_OWN_LABELS, FLYTE_LABELS_MAX,
-                   FLYTE_OWN_LABELS);
+                   ws->n_labels, FLYTE_LABELS_MAX - own, FLYTE_LABELS_MAX, own);
         return -1;
     }
-    for (size_t i = 0; i < ws->n_labels; i++)
+    for (size_t i = 0; i < ws->n_labels; i++) {
         if (validate_label(&ws->labels[i], err) != 0)
             return -1;
+        if (placed && strcmp(ws->labels[i].key, FLYTE_LABEL_CLUSTER) == 0)
+            return label_problem(&ws->labels[i],
+                                 "reserved for wsflyte's own label on the Flyte project", err);
+    }
     return 0;
 }
 
-static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
+static int validate_event(const ws_event *ev, int flyte_wanted, int placed, wf_err *err)
 {
     const workspace *ws = &ev->ws;
 
@@ -393,7 +401,7 @@ static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
                    "workspace.data_bucket \"%.80s\": not a valid S3 bucket name", ws->data_bucket);
         return -1;
     }
-    if (validate_members(ws, err) != 0 || validate_labels(ws, err) != 0)
+    if (validate_members(ws, err) != 0 || validate_labels(ws, placed, err) != 0)
         return -1;
     return ws->quota ? validate_quota(ws->quota, err) : 0;
 }
@@ -402,7 +410,7 @@ static int validate_event(const ws_event *ev, int flyte_wanted, wf_err *err)
 
 /* The workspace name is display text only: control characters become
  * spaces and the whole is cut on a UTF-8 boundary to FlyteAdmin's limits. */
-static json_t *build_project(const ws_event *ev)
+static json_t *build_project(const ws_event *ev, const char *cluster)
 {
     const workspace *ws = &ev->ws;
     char version[32], *shown, *full = NULL, *name = NULL, *desc_full = NULL, *desc = NULL;
@@ -420,12 +428,15 @@ static json_t *build_project(const ws_event *ev)
         name = names_truncate_utf8(full, PROJECT_NAME_MAX);
         desc = names_truncate_utf8(desc_full, PROJECT_DESC_MAX);
     }
-    if (name && desc)
+    if (name && desc) {
+        json_t *own = json_pack("{s:s, s:s}", FLYTE_LABEL_MANAGED, MANAGER_NAME,
+                                FLYTE_LABEL_VERSION, version);
+        if (own && cluster && json_object_set_new(own, FLYTE_LABEL_CLUSTER, json_string(cluster)))
+            own = (json_decref(own), NULL);
         p = json_pack("{s:s, s:s, s:s, s:{s:o}, s:s}", "id", ws->workspace_id, "name", name,
-                      "description", desc, "labels", "values",
-                      workspace_labels(ws, json_pack("{s:s, s:s}", FLYTE_LABEL_MANAGED,
-                                                     MANAGER_NAME, FLYTE_LABEL_VERSION, version)),
-                      "state", "ACTIVE");
+                      "description", desc, "labels", "values", workspace_labels(ws, own), "state",
+                      "ACTIVE");
+    }
     free(shown);
     free(full);
     free(desc_full);
@@ -446,6 +457,16 @@ static json_t *build_domain_attributes(const workspace *ws, const char *domain)
         "raw_output_data_config", "output_location_prefix", prefix, "labels", "values",
         "workspace-id", ws->workspace_id, "envs", "values", "key", "WORKSPACE_ID", "value",
         ws->workspace_id, "key", "WORKSPACE_DATA_BUCKET", "value", ws->data_bucket);
+}
+
+/* Flyte's choice of execution cluster for the project-domain
+ * (MatchingAttributes.execution_cluster_label): FlyteAdmin's
+ * clusters.labelClusterMap maps the label to the cluster. */
+static json_t *build_cluster_attributes(const workspace *ws, const char *domain,
+                                        const char *cluster)
+{
+    return json_pack("{s:s, s:s, s:{s:{s:s}}}", "project", ws->workspace_id, "domain", domain,
+                     "matching_attributes", "execution_cluster_label", "value", cluster);
 }
 
 /* ---- Kubernetes ---- */
@@ -842,7 +863,8 @@ static int shared_parts_init(shared_parts *sp, const wf_config *cfg, const works
 }
 
 static int build_domain(const wf_config *cfg, const ws_event *ev, const char *domain,
-                        const shared_parts *sp, desired_domain *dd, wf_err *err)
+                        const char *cluster, const shared_parts *sp, desired_domain *dd,
+                        wf_err *err)
 {
     const workspace *ws = &ev->ws;
     quota_text hard;
@@ -861,6 +883,8 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
     dd->objects = json_array();
     dd->bindings = json_array();
     if (dd->attributes == NULL || dd->bindings == NULL)
+        return oom(err);
+    if (cluster && (dd->cluster_attributes = build_cluster_attributes(ws, domain, cluster)) == NULL)
         return oom(err);
     rc |= append(dd->objects, build_namespace(ev, dd->namespace_name, domain));
     rc |= append(dd->objects, build_quota(dd->namespace_name, hard, sp));
@@ -999,14 +1023,17 @@ static json_t *build_ack_policy(const wf_config *cfg, const workspace *ws, const
     return o;
 }
 
-/* The ACK Role: trusts the cluster's OIDC provider for exactly the
+/* The ACK Role: trusts the OIDC provider of the workspace's cluster (its
+ * kubernetes.clusters entry's, else aws.oidc_provider) for exactly the
  * workspace's runner service accounts (IRSA, matching their
  * eks.amazonaws.com/role-arn annotation). */
 static json_t *build_ack_role(const wf_config *cfg, const ws_event *ev, const desired *d,
                               const char *role, const char *object, const char *policy_object)
 {
     const workspace *ws = &ev->ws;
-    const char *oidc = cfg->aws.oidc_provider;
+    const char *oidc = d->cluster >= 0 && cfg->kubernetes.clusters[d->cluster].oidc_provider[0]
+                           ? cfg->kubernetes.clusters[d->cluster].oidc_provider
+                           : cfg->aws.oidc_provider;
     char provider[512], aud_key[512], sub_key[512], *text;
     json_t *doc, *o, *subjects = json_array();
     int rc = 0;
@@ -1125,29 +1152,40 @@ static int build_absent(const wf_config *cfg, const ws_event *ev, desired *d)
 
 static int build_domains(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
+    const char *cluster = d->cluster >= 0 ? cfg->kubernetes.clusters[d->cluster].name : NULL;
     shared_parts sp;
     int rc = shared_parts_init(&sp, cfg, &ev->ws) == 0 ? 0 : oom(err);
 
     for (size_t i = 0; rc == 0 && i < d->n_domains; i++)
-        rc = build_domain(cfg, ev, cfg->flyte.domains[i], &sp, &d->domains[i], err);
+        rc = build_domain(cfg, ev, cfg->flyte.domains[i], cluster, &sp, &d->domains[i], err);
     shared_parts_fini(&sp);
     return rc;
 }
 
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err)
 {
+    return desired_build_on(cfg, ev, -1, d, err);
+}
+
+int desired_build_on(const wf_config *cfg, const ws_event *ev, int cluster, desired *d, wf_err *err)
+{
     json_t *authz;
 
     memset(d, 0, sizeof(*d));
+    d->cluster = cfg->kubernetes.n_clusters > 0 && cluster >= 0 &&
+                         (size_t)cluster < cfg->kubernetes.n_clusters
+                     ? cluster
+                     : -1;
     d->flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
-    if (validate_event(ev, d->flyte_wanted, err) != 0)
+    if (validate_event(ev, d->flyte_wanted, cfg->kubernetes.n_clusters > 0, err) != 0)
         return -1;
     d->project_id = strdup(ev->ws.workspace_id);
     if (d->project_id == NULL)
         return oom(err);
     if (!d->flyte_wanted)
         return build_absent(cfg, ev, d) == 0 ? 0 : oom(err);
-    d->project = build_project(ev);
+    d->project =
+        build_project(ev, d->cluster >= 0 ? cfg->kubernetes.clusters[d->cluster].name : NULL);
     d->domains = calloc(cfg->flyte.n_domains, sizeof(*d->domains));
     if (d->project == NULL || d->domains == NULL)
         return oom(err);
@@ -1170,12 +1208,32 @@ int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *
     return 0;
 }
 
+/* With kubernetes.clusters, a placement label must name a configured
+ * cluster: decided without a server, like the rest of desired_check. */
+static int placement_check(const wf_config *cfg, const ws_event *ev, wf_err *err)
+{
+    placement_in in = {cfg->kubernetes.clusters,
+                       cfg->kubernetes.n_clusters,
+                       cfg->kubernetes.placement_label,
+                       ev->ws.labels,
+                       ev->ws.n_labels,
+                       NULL,
+                       cfg->kubernetes.placement_default,
+                       ev->ws.workspace_id};
+    placement out;
+
+    if (cfg->kubernetes.n_clusters == 0)
+        return 0;
+    return placement_choose(&in, &out, err);
+}
+
 int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err)
 {
     int flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
     quota_text hard;
 
-    if (validate_event(ev, flyte_wanted, err) != 0)
+    if (validate_event(ev, flyte_wanted, cfg->kubernetes.n_clusters > 0, err) != 0 ||
+        (flyte_wanted && placement_check(cfg, ev, err) != 0))
         return -1;
     for (size_t i = 0; flyte_wanted && i < cfg->flyte.n_domains; i++) {
         const char *domain = cfg->flyte.domains[i];
@@ -1211,6 +1269,7 @@ void desired_fini(desired *d)
         free(d->domains[i].domain);
         free(d->domains[i].namespace_name);
         json_decref(d->domains[i].attributes);
+        json_decref(d->domains[i].cluster_attributes);
         json_decref(d->domains[i].objects);
         json_decref(d->domains[i].bindings);
     }
@@ -1234,11 +1293,15 @@ void desired_digest(const desired *d, char *out)
     json_t *domains = json_object_get(doc, "domains");
     char *text;
 
-    for (size_t i = 0; doc && i < d->n_domains; i++)
-        json_array_append_new(domains, json_pack("{s:s, s:O, s:O}", "namespace",
-                                                 d->domains[i].namespace_name, "attributes",
-                                                 d->domains[i].attributes, "objects",
-                                                 d->domains[i].objects));
+    for (size_t i = 0; doc && i < d->n_domains; i++) {
+        json_t *dom =
+            json_pack("{s:s, s:O, s:O}", "namespace", d->domains[i].namespace_name, "attributes",
+                      d->domains[i].attributes, "objects", d->domains[i].objects);
+        /* Only with a cluster: a single-cluster digest stays what it was. */
+        if (dom && d->domains[i].cluster_attributes)
+            json_object_set(dom, "cluster_attributes", d->domains[i].cluster_attributes);
+        json_array_append_new(domains, dom);
+    }
     text = dumps_checked(doc, JSON_COMPACT | JSON_SORT_KEYS);
     /* Without a text the digest matches nothing a successful apply stored. */
     names_hash_hex(text ? text : "", DESIRED_DIGEST_LEN / 2, out);

@@ -21,6 +21,7 @@
 #define ANNOTATION_VERSION  "wsflyte.io/workspace-version"
 #define FLYTE_LABEL_MANAGED "managed-by"
 #define FLYTE_LABEL_VERSION "wsflyte-workspace-version"
+#define FLYTE_LABEL_CLUSTER "wsflyte-cluster" /* with kubernetes.clusters: the cluster */
 #define MANAGER_NAME        "wsflyte"
 #define RUNNER_SA           "workspace-runner"
 #define WORKSPACE_ID_MAX    51
@@ -29,18 +30,28 @@ typedef struct desired_domain {
     char *domain;
     char *namespace_name;
     json_t *attributes; /* ProjectDomainAttributes (WORKFLOW_EXECUTION_CONFIG) */
-    json_t *objects;    /* manifests in apply order; the Namespace first */
-    json_t *bindings;   /* names of the RoleBindings that must exist (array) */
+    /* With kubernetes.clusters: ProjectDomainAttributes
+     * (EXECUTION_CLUSTER_LABEL) naming the workspace's cluster; else NULL. */
+    json_t *cluster_attributes;
+    json_t *objects;  /* manifests in apply order; the Namespace first */
+    json_t *bindings; /* names of the RoleBindings that must exist (array) */
 } desired_domain;
 
 typedef struct desired {
     int flyte_wanted; /* 0: the workspace's Flyte footprint must be absent */
+    /* The execution cluster (index into kubernetes.clusters) that holds the
+     * workspace's namespaces, or -1: the cluster of kubernetes.api_url
+     * (no clusters configured).  cluster_objects and the control-plane
+     * entries of cleanup go to kubernetes.api_url whatever it is. */
+    int cluster;
     char *project_id;
     /* Flyte wanted: */
     json_t *project; /* Project body, state ACTIVE, labels with version */
     desired_domain *domains;
     size_t n_domains;
-    json_t *cluster_objects; /* outside the workspace namespaces (authz, ACK) */
+    /* Outside the workspace namespaces (authz, ACK): always on the
+     * control-plane cluster of kubernetes.api_url. */
+    json_t *cluster_objects;
     char *console_url;
     /* Flyte not wanted: */
     json_t *archive; /* Project body for UpdateProject: ARCHIVED, labels with version */
@@ -56,11 +67,19 @@ typedef struct desired {
  * NetworkPolicy's spec, wsflyte's labels, ...): treat everything in d as
  * read-only, and json_deep_copy a part before changing it. */
 int desired_build(const wf_config *cfg, const ws_event *ev, desired *d, wf_err *err);
+/* desired_build for the workspace placed on cluster (an index into
+ * kubernetes.clusters; -1, or any with no clusters configured: the one
+ * cluster, exactly as desired_build).  With a cluster the project carries
+ * the label FLYTE_LABEL_CLUSTER, each domain EXECUTION_CLUSTER_LABEL
+ * attributes, and the ACK Role trusts that cluster's OIDC provider. */
+int desired_build_on(const wf_config *cfg, const ws_event *ev, int cluster, desired *d,
+                     wf_err *err);
 void desired_fini(desired *d);
 /* Whether desired_build would refuse ev, decided as it decides (the
  * event's fields, labels, quota and its split, the namespace names, the
- * permission matrix's size) building only the permission matrix: what can
- * fail without asking a server.
+ * permission matrix's size, and with kubernetes.clusters a placement label
+ * naming no configured cluster: placement.unknown-cluster) building only
+ * the permission matrix: what can fail without asking a server.
  * Returns 0, or -1 with err set as desired_build sets it. */
 int desired_check(const wf_config *cfg, const ws_event *ev, wf_err *err);
 

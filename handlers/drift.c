@@ -125,9 +125,11 @@ typedef struct rendering {
     int ok; /* rendered, with Flyte wanted */
     desired d;
     /* Every rendered Kubernetes object by identity (open addressing,
-     * 0 = empty; the manifests borrowed from d). */
+     * 0 = empty; the manifests borrowed from d), and the API server it
+     * belongs on (where_of). */
     uint64_t *index_ids;
     const json_t **index_objs;
+    int *index_where;
     size_t index_cap;
 } rendering;
 
@@ -195,6 +197,7 @@ static void rendering_free(rendering *g)
     desired_fini(&g->d);
     free(g->index_ids);
     free(g->index_objs);
+    free(g->index_where);
     free(g->ws);
     free(g);
 }
@@ -206,10 +209,23 @@ static void rendering_put(rendering *g)
         rendering_free(g);
 }
 
+/* The API server that holds the objects of domain i of d (i ==
+ * d->n_domains: the control-plane objects): -1 for kubernetes.api_url, an
+ * index into kubernetes.clusters, or NOWHERE for a workspace namespace of
+ * a record whose cluster is unknown with clusters configured (recorded
+ * before them, or on a cluster no longer configured). */
+#define NOWHERE (-2)
+static int where_of(const wf_config *cfg, const desired *d, size_t i)
+{
+    if (i == d->n_domains || cfg->kubernetes.n_clusters == 0)
+        return -1;
+    return d->cluster >= 0 ? d->cluster : NOWHERE;
+}
+
 /* Indexes g's rendered Kubernetes objects by identity: each is hashed once
  * per rendering, not once per lookup.  Returns 0, or -1 when out of
  * memory. */
-static int index_build(rendering *g)
+static int index_build(const wf_config *cfg, rendering *g)
 {
     const desired *d = &g->d;
     size_t n = 0, cap = 16;
@@ -220,7 +236,8 @@ static int index_build(rendering *g)
         cap *= 2;
     g->index_ids = calloc(cap, sizeof(*g->index_ids));
     g->index_objs = calloc(cap, sizeof(*g->index_objs));
-    if (g->index_ids == NULL || g->index_objs == NULL)
+    g->index_where = calloc(cap, sizeof(*g->index_where));
+    if (g->index_ids == NULL || g->index_objs == NULL || g->index_where == NULL)
         return -1;
     g->index_cap = cap;
     for (size_t i = 0; i <= d->n_domains; i++) {
@@ -235,18 +252,23 @@ static int index_build(rendering *g)
                 ;
             g->index_ids[s] = id;
             g->index_objs[s] = obj;
+            g->index_where[s] = where_of(cfg, d, i);
         }
     }
     return 0;
 }
 
-static const json_t *index_find(const rendering *g, uint64_t id)
+/* The manifest of id (and in *where the API server it belongs on), or
+ * NULL. */
+static const json_t *index_find(const rendering *g, uint64_t id, int *where)
 {
     if (g->index_cap == 0 || id == 0)
         return NULL;
     for (size_t s = slot_of_cap(g->index_cap, id);; s = (s + 1) & (g->index_cap - 1)) {
-        if (g->index_ids[s] == id)
+        if (g->index_ids[s] == id) {
+            *where = g->index_where[s];
             return g->index_objs[s];
+        }
         if (g->index_ids[s] == 0)
             return NULL;
     }
@@ -271,7 +293,7 @@ static rendering *render(drift *dr, const char *ws)
     g->version = rec.version;
     g->digest = rec.digest;
     g->ok = plan_render_record(dr->o.cfg, &rec, &g->d, &err) == 0 && g->d.flyte_wanted &&
-            index_build(g) == 0;
+            index_build(dr->o.cfg, g) == 0;
     if (!g->ok && err.msg[0])
         log_debug(LOG_CTX_NONE, "watch: workspace %s: cannot render its record: %s", ws, err.msg);
     wsstate_fini(&rec);
@@ -319,19 +341,28 @@ static void use_rendering(drift *dr, wkind *k, const char *ws, const applied_pee
     pthread_mutex_unlock(&dr->render_lock);
 }
 
-/* The rendered manifest of identity id (borrowed from k's rendering), or
- * NULL.  Consecutive objects of a list mostly belong to one workspace, so
- * a kind keeps its rendering, and shares it with the other kinds; a lookup
- * is one probe of the rendering's index. */
+/* The rendered manifest of identity id (borrowed from k's rendering; in
+ * *where the API server it belongs on), or NULL.  Consecutive objects of a list mostly belong to
+ * one workspace, so a kind keeps its rendering, and shares it with the other kinds; a lookup is one
+ * probe of the rendering's index. */
 static const json_t *desired_object(drift *dr, wkind *k, const char *ws, const applied_peek *pk,
-                                    uint64_t id)
+                                    uint64_t id, int *where)
 {
     if (!renders(k->cur, ws, pk))
         use_rendering(dr, k, ws, pk);
     /* A record replaced meanwhile: its next sighting renders the new one. */
     if (!renders(k->cur, ws, pk) || !k->cur->ok)
         return NULL;
-    return index_find(k->cur, id);
+    return index_find(k->cur, id, where);
+}
+
+/* With kubernetes.clusters, each API server is watched apart: what this
+ * one shows of an object is judged only when the object belongs here (on
+ * the record's cluster, or the control plane); the same names elsewhere
+ * (a move's old cluster, a cluster it is moving to) are the events'. */
+static int fleet(const drift *dr)
+{
+    return dr->o.cfg->kubernetes.n_clusters > 0;
 }
 
 /* An object of an owned workspace that the record lists: compared with
@@ -341,20 +372,24 @@ static const json_t *desired_object(drift *dr, wkind *k, const char *ws, const a
 static void check_object(drift *dr, wkind *k, kwatch_event_type type, const char *ws, uint64_t id,
                          const json_t *obj)
 {
-    const json_t *want;
+    const json_t *want = NULL;
     json_t *full = NULL, *changes = NULL;
     applied_peek pk;
-    int n;
+    int n, where = -1;
 
     if (!applied_peek_object(dr->o.store, ws, id, &pk))
         return; /* not a workspace this replica owns */
     if (!pk.flyte || !pk.complete || !pk.listed)
         return; /* not a name wsflyte renders for it: never touched */
+    if (fleet(dr) &&
+        ((want = desired_object(dr, k, ws, &pk, id, &where)) == NULL || where != dr->o.cluster))
+        return; /* not on this API server that the record has it */
     if (type == KWATCH_DELETED) {
         hand_off(dr, ws, id, NULL);
         return;
     }
-    if ((want = desired_object(dr, k, ws, &pk, id)) == NULL || wsstate_hash_json(want) != pk.hash)
+    if ((want == NULL && (want = desired_object(dr, k, ws, &pk, id, &where)) == NULL) ||
+        wsstate_hash_json(want) != pk.hash)
         return; /* rendered differently now: the next event's business */
     /* LIST items lack apiVersion and kind. */
     if ((full = json_copy((json_t *)obj)) == NULL || (changes = json_array()) == NULL)
@@ -395,8 +430,22 @@ static int is_flyte_id(const drift *dr, uint64_t id)
     return 0;
 }
 
+/* Whether recorded object id of rec belongs on this drift's API server;
+ * *g is rec's rendering, made on the first call (fleet only). */
+static int belongs_here(drift *dr, const wsstate *rec, uint64_t id, rendering **g)
+{
+    int where = NOWHERE;
+
+    if (!fleet(dr))
+        return 1;
+    if (*g == NULL && (*g = render(dr, rec->workspace_id)) == NULL)
+        return 0;
+    return (*g)->ok && index_find(*g, id, &where) != NULL && where == dr->o.cluster;
+}
+
 /* After a list: every Kubernetes object an owned workspace's record lists
- * that no kind holds is missing (deleted while no watch ran). */
+ * on this API server that no kind holds is missing (deleted while no
+ * watch ran). */
 static void check_missing(drift *dr)
 {
     char **ids = NULL;
@@ -405,21 +454,26 @@ static void check_missing(drift *dr)
     if (applied_list(dr->o.store, &ids, &n) != 0)
         return;
     for (size_t w = 0; w < n; w++) {
+        rendering *g = NULL;
         wsstate rec;
         if (!applied_get(dr->o.store, ids[w], &rec))
             continue;
-        for (size_t i = 0; rec.flyte && rec.complete && i < rec.n_objs; i++) {
+        /* An execution cluster holds only its own workspaces' objects. */
+        int here = !fleet(dr) || dr->o.cluster < 0 ||
+                   plan_record_cluster(dr->o.cfg, &rec) == dr->o.cluster;
+        for (size_t i = 0; here && rec.flyte && rec.complete && i < rec.n_objs; i++) {
             uint64_t id = rec.objs[i].id;
             int seen = is_flyte_id(dr, id);
             pthread_mutex_lock(&dr->sets_lock);
             for (size_t k = 0; !seen && k < dr->n_kinds; k++)
                 seen = idset_has(&dr->kinds[k].live, id);
             pthread_mutex_unlock(&dr->sets_lock);
-            if (!seen) {
+            if (!seen && belongs_here(dr, &rec, id, &g)) {
                 hand_off(dr, ids[w], id, NULL);
                 missing++;
             }
         }
+        rendering_free(g);
         wsstate_fini(&rec);
     }
     if (missing)

@@ -13,7 +13,10 @@
  *   next event's business;
  * - after every kind has listed (and none is listing), each object an
  *   owned workspace's record lists that no kind's list holds is missing
- *   (deleted while no watch ran).
+ *   (deleted while no watch ran);
+ * - with kubernetes.clusters there is one drift per API server watched
+ *   (drift_opts.cluster), each judging only the objects that belong on
+ *   its server.
  * What it finds goes to the caller's report callbacks; it never writes.
  * wsflyte's own writes match the desired objects and report nothing
  * different.
@@ -62,6 +65,14 @@ typedef struct drift_opts {
     const wf_config *cfg; /* flyte.domains, aws.ack, rendering (borrowed) */
     applied *store;       /* the owned workspaces' records (borrowed) */
     drift_report report;
+    /* With kubernetes.clusters, the API server the kwatch feeding this
+     * drift watches: -1 for kubernetes.api_url (the control plane), else an
+     * index into kubernetes.clusters.  Only objects that belong there are
+     * judged: a workspace's namespaces and their content on the cluster its
+     * record names, the other objects (authz, ACK) on the control plane;
+     * what another API server shows under the same names (the old cluster
+     * of a move) is left to the events.  Ignored without clusters. */
+    int cluster;
 } drift_opts;
 
 /* Returns NULL with err set (out of memory; more Flyte domains than a

@@ -35,6 +35,7 @@ struct httpc {
     pem_blob client_key_pem;
     httpc_observer observer;
     void *observer_ud;
+    char *observed_as; /* handed to the observer */
     httpc_auth_fn auth;
     void *auth_ud;
     pacer *pacer;
@@ -96,8 +97,9 @@ httpc *httpc_new(const httpc_opts *opts, wf_err *err)
     }
     c->curl = curl_easy_init();
     c->api = strdup(opts->api ? opts->api : "http");
+    c->observed_as = strdup(opts->observed_as ? opts->observed_as : c->api ? c->api : "http");
     c->base_url = strdup(opts->base_url ? opts->base_url : "");
-    if (c->curl == NULL || c->api == NULL || c->base_url == NULL) {
+    if (c->curl == NULL || c->api == NULL || c->observed_as == NULL || c->base_url == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "httpc: cannot create a curl handle");
         httpc_free(c);
         return NULL;
@@ -136,6 +138,7 @@ void httpc_free(httpc *c)
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c->api);
+    free(c->observed_as);
     free(c->base_url);
     free(c->ca_file);
     free(c->client_cert);
@@ -404,12 +407,12 @@ int httpc_request(httpc *c, const char *method, const char *path, const char *co
         pacer_answered(c->pacer, crc != 0 ? 0 : resp->status, crc != 0 ? -1 : resp->retry_after_ms);
         if (crc != 0) {
             if (c->observer)
-                c->observer(c->observer_ud, c->api, 0);
+                c->observer(c->observer_ud, c->observed_as, 0);
             set_transport_error(c, (CURLcode)crc, method, path, err);
             break;
         }
         if (c->observer)
-            c->observer(c->observer_ud, c->api, resp->status);
+            c->observer(c->observer_ud, c->observed_as, resp->status);
         /* A rotated credential: drop the cached one and try once more. */
         if (resp->status == 401 && c->auth && attempt == 0) {
             http_response_fini(resp);

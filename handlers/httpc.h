@@ -45,6 +45,10 @@ typedef struct httpc_opts {
     size_t client_key_pem_len;
     httpc_observer observer;
     void *observer_ud;
+    /* The api handed to the observer (copied); NULL: api.  With
+     * kubernetes.clusters a Kubernetes client is "k8s@<cluster>" (see
+     * metrics_api), so that each API server's requests count apart. */
+    const char *observed_as;
     httpc_auth_fn auth;
     void *auth_ud;
     /* The API's pacer (borrowed, shared by every client of the API; NULL:

@@ -5,6 +5,7 @@
 
 #include "jsonskim.h"
 #include "kubeconfig.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,6 +107,7 @@ struct k8s {
     /* What http was made from, for k8s_conn: pointers into k only. */
     char url[512];
     char *ca_file;
+    char observed_as[128]; /* "k8s@<cluster>" with kubernetes.clusters; else "" */
     httpc_opts conn;
 };
 
@@ -176,13 +178,13 @@ static int token_auth(void *ud, int invalidate, char *out, size_t len, wf_err *e
  * ca_file.  token_file and ca_file, when set, override what in-cluster or
  * the kubeconfig would use.  Fills *o with pointers into cfg, k->kc or url,
  * and returns the token file to re-read (or NULL). */
-static int resolve_endpoint(k8s *k, const wf_config *cfg, char *url, size_t url_len, httpc_opts *o,
-                            const char **token_file, wf_err *err)
+static int resolve_endpoint(k8s *k, const char *api, const char *cfg_token, const char *cfg_ca,
+                            char *url, size_t url_len, httpc_opts *o, const char **token_file,
+                            wf_err *err)
 {
-    const char *api = cfg->kubernetes.api_url;
-    const char *ca = cfg->kubernetes.ca_file[0] ? cfg->kubernetes.ca_file : NULL;
+    const char *ca = cfg_ca[0] ? cfg_ca : NULL;
 
-    *token_file = cfg->kubernetes.token_file[0] ? cfg->kubernetes.token_file : NULL;
+    *token_file = cfg_token[0] ? cfg_token : NULL;
     if (api[0] == '\0') {
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -227,7 +229,16 @@ static int resolve_endpoint(k8s *k, const wf_config *cfg, char *url, size_t url_
 k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *observer_ud,
              wf_err *err)
 {
+    return k8s_new_cluster(cfg, -1, pace, observer, observer_ud, err);
+}
+
+k8s *k8s_new_cluster(const wf_config *cfg, int cluster, pacer *pace, httpc_observer observer,
+                     void *observer_ud, wf_err *err)
+{
     k8s *k = calloc(1, sizeof(*k));
+    const wf_cluster *cl = cluster >= 0 && (size_t)cluster < cfg->kubernetes.n_clusters
+                               ? &cfg->kubernetes.clusters[cluster]
+                               : NULL;
     const char *token_file;
     httpc_opts o = {0};
 
@@ -235,7 +246,12 @@ k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *o
         wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");
         return NULL;
     }
-    if (resolve_endpoint(k, cfg, k->url, sizeof(k->url), &o, &token_file, err) != 0) {
+    if (resolve_endpoint(k, cl ? cl->api_url : cfg->kubernetes.api_url,
+                         cl ? cl->token_file : cfg->kubernetes.token_file,
+                         cl ? cl->ca_file : cfg->kubernetes.ca_file, k->url, sizeof(k->url), &o,
+                         &token_file, err) != 0) {
+        if (cl)
+            wf_err_prefix(err, "kubernetes.clusters %s", cl->name);
         k8s_free(k);
         return NULL;
     }
@@ -243,6 +259,12 @@ k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *o
     o.pacer = pace;
     o.observer = observer;
     o.observer_ud = observer_ud;
+    /* With clusters each API server counts apart (metrics_api). */
+    if (cfg->kubernetes.n_clusters > 0) {
+        snprintf(k->observed_as, sizeof(k->observed_as), "k8s@%s",
+                 cl ? cl->name : METRICS_CONTROL_PLANE);
+        o.observed_as = k->observed_as;
+    }
     if (token_file) {
         if ((k->tokens = token_source_get(token_file)) == NULL) {
             wf_err_set(err, WF_INTERNAL, "oom", "k8s: out of memory");

@@ -30,6 +30,10 @@ typedef struct k8s k8s;
  * unusable). */
 k8s *k8s_new(const wf_config *cfg, pacer *pace, httpc_observer observer, void *observer_ud,
              wf_err *err);
+/* k8s_new for the execution cluster kubernetes.clusters[cluster] (its
+ * api_url, token_file and ca_file); -1: kubernetes.api_url, as k8s_new. */
+k8s *k8s_new_cluster(const wf_config *cfg, int cluster, pacer *pace, httpc_observer observer,
+                     void *observer_ud, wf_err *err);
 void k8s_free(k8s *k);
 /* The pacer priority of k's later requests (httpc_set_priority). */
 void k8s_set_priority(k8s *k, pacer_priority priority);

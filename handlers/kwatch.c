@@ -436,7 +436,11 @@ static outcome get(watcher *wt, const char *target, long timeout_ms, xfer *x)
     if (x->status == 0)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
     if (c->observer)
-        c->observer(c->observer_ud, c->api ? c->api : "k8s", x->status);
+        c->observer(c->observer_ud,
+                    c->observed_as ? c->observed_as
+                    : c->api       ? c->api
+                                   : "k8s",
+                    x->status);
     if (stopping(wt->w))
         return OUT_STOPPED;
     if (x->gone)

@@ -15,7 +15,10 @@
  *     data["workspace.json"].members.bob: (absent) -> {...}
  *   delete RoleBinding ws-a-development/workspace-viewer-bob-0123456789
  *   unchanged Role ws-a-development/workspace-owner
- * and a summary line.  Objects are read by the names wsflyte renders
+ * and a summary line.  With kubernetes.clusters, a first line says where
+ * the workspace goes ("cluster west (by label)[, moving from east]") and
+ * each Kubernetes object's line ends in " on <cluster>" (or
+ * " on control-plane" for kubernetes.api_url).  Objects are read by the names wsflyte renders
  * (desired.h), so kinds added there appear here without a change.
  *
  * What it cannot see: the service's state record (it may answer a
@@ -45,10 +48,12 @@ typedef struct liveplan liveplan;
 liveplan *liveplan_new(const wf_config *cfg, wf_err *err);
 void liveplan_free(liveplan *lp);
 
-/* Reads the live state for ev (whose desired state is d) and prints the
- * plan to out.  Returns the verdict; LIVEPLAN_ERROR with err set when a
- * read failed (what was printed before stays printed). */
-liveplan_verdict liveplan_run(liveplan *lp, const ws_event *ev, const desired *d, FILE *out,
-                              wf_err *err);
+/* Places ev as the service would (with kubernetes.clusters: its label,
+ * else the cluster its Flyte project names, else the default, else the
+ * weights; a label naming another cluster than the project's is a move),
+ * renders it there, reads the live state on each object's API server and
+ * prints the plan to out.  Returns the verdict; LIVEPLAN_ERROR with err set
+ * when a read failed (what was printed before stays printed). */
+liveplan_verdict liveplan_run(liveplan *lp, const ws_event *ev, FILE *out, wf_err *err);
 
 #endif

@@ -57,14 +57,25 @@ uint64_t plan_attributes_id(const char *domain)
     return identity("flyte-attributes", domain, NULL, NULL, NULL);
 }
 
+uint64_t plan_cluster_attributes_id(const char *domain)
+{
+    return identity("flyte-attributes", domain, "EXECUTION_CLUSTER_LABEL", NULL, NULL);
+}
+
 size_t plan_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap)
 {
+    size_t n = 1, per = cfg->kubernetes.n_clusters > 0 ? 2 : 1;
+
     if (cap > 0)
         out[0] = plan_project_id();
-    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
-        if (i + 1 < cap)
-            out[i + 1] = plan_attributes_id(cfg->flyte.domains[i]);
-    return 1 + cfg->flyte.n_domains;
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++) {
+        if (n < cap)
+            out[n] = plan_attributes_id(cfg->flyte.domains[i]);
+        if (per == 2 && n + 1 < cap)
+            out[n + 1] = plan_cluster_attributes_id(cfg->flyte.domains[i]);
+        n += per;
+    }
+    return n;
 }
 
 /* ---- the desired hashes ---- */
@@ -174,7 +185,7 @@ int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *keep, wf_err *err
     if (d->flyte_wanted) {
         cap = 1 + json_array_size(d->cluster_objects);
         for (size_t i = 0; i < d->n_domains; i++)
-            cap += 1 + json_array_size(d->domains[i].objects);
+            cap += 2 + json_array_size(d->domains[i].objects);
     }
     if (keep) {
         memset(keep, 0, sizeof(*keep));
@@ -198,6 +209,8 @@ int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *keep, wf_err *err
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
         if (add_obj(cur, cap, plan_attributes_id(dd->domain), wsstate_hash_json(dd->attributes)) ||
+            (dd->cluster_attributes && add_obj(cur, cap, plan_cluster_attributes_id(dd->domain),
+                                               wsstate_hash_json(dd->cluster_attributes))) ||
             add_manifests(cur, cap, dd->objects, keep))
             goto oom;
     }
@@ -223,9 +236,14 @@ int plan_render_record(const wf_config *cfg, const wsstate *rec, desired *d, wf_
     memset(d, 0, sizeof(*d));
     rc = wsstate_event_of(rec, &ev, err);
     if (rc == 0)
-        rc = desired_build(cfg, &ev, d, err);
+        rc = desired_build_on(cfg, &ev, plan_record_cluster(cfg, rec), d, err);
     ws_event_fini(&ev);
     return rc;
+}
+
+int plan_record_cluster(const wf_config *cfg, const wsstate *rec)
+{
+    return rec && rec->cluster ? (int)wf_config_cluster(cfg, rec->cluster) : -1;
 }
 
 /* ---- comparisons ---- */
@@ -337,12 +355,28 @@ static plan_step *add_step(plan *p, plan_target t, plan_op op, int level, const 
     s->want = op == PLAN_DELETE || op == PLAN_KEEP ? NULL : want;
     s->id = id;
     s->domain = domain;
+    s->cluster = -1;
     return s;
 }
 
+/* The cluster an object of d goes to: a Namespace and whatever is in one
+ * of the workspace's namespaces to d's cluster, everything else (the authz
+ * ConfigMap, the ACK objects) to the control plane. */
+static int object_cluster(const desired *d, const char *kind, const char *ns)
+{
+    if (d->cluster < 0)
+        return -1;
+    if (kind && strcmp(kind, "Namespace") == 0)
+        return d->cluster;
+    for (size_t i = 0; ns && i < d->n_domains; i++)
+        if (strcmp(d->domains[i].namespace_name, ns) == 0)
+            return d->cluster;
+    return -1;
+}
+
 /* A step for a manifest (its identity fields borrowed from it). */
-static plan_step *add_object(plan *p, plan_op op, int level, const json_t *m, uint64_t id,
-                             int domain)
+static plan_step *add_object_of(plan *p, const desired *d, plan_op op, int level, const json_t *m,
+                                uint64_t id, int domain)
 {
     plan_step *s = add_step(p, PLAN_OBJECT, op, level, m, id, domain);
 
@@ -351,6 +385,7 @@ static plan_step *add_object(plan *p, plan_op op, int level, const json_t *m, ui
         s->kind = str(m, "kind");
         s->ns = meta_string(m, "namespace");
         s->name = meta_string(m, "name");
+        s->cluster = object_cluster(d, s->kind, s->ns);
     }
     return s;
 }
@@ -363,6 +398,12 @@ typedef struct ctx {
     plan *p;
     wf_err *err;
 } ctx;
+
+static plan_step *add_object(ctx *c, plan_op op, int level, const json_t *m, uint64_t id,
+                             int domain)
+{
+    return add_object_of(c->p, c->d, op, level, m, id, domain);
+}
 
 /* A manifest's identity: the one plan_hashes_keep computed, else hashed. */
 static uint64_t mid(const ctx *c, const json_t *m)
@@ -466,17 +507,17 @@ static int object_step(ctx *c, const json_t *m, int level, int domain, const wss
     int n;
 
     if (ns_absent || (c->v->object && c->v->object(c->v->object_ud, id, &live) && live == NULL))
-        return add_object(c->p, PLAN_CREATE, level, m, id, domain) ? 0 : oom(c);
+        return add_object(c, PLAN_CREATE, level, m, id, domain) ? 0 : oom(c);
     if (live == NULL) /* not read */
-        return add_object(c->p, changed(base, c->in->cur, id) ? PLAN_UPDATE : PLAN_KEEP, level, m,
-                          id, domain)
+        return add_object(c, changed(base, c->in->cur, id) ? PLAN_UPDATE : PLAN_KEEP, level, m, id,
+                          domain)
                    ? 0
                    : oom(c);
     if ((changes = json_array()) == NULL || (n = plan_compare_object(m, live, changes)) < 0) {
         json_decref(changes);
         return oom(c);
     }
-    if ((s = add_object(c->p, n ? PLAN_UPDATE : PLAN_KEEP, level, m, id, domain)) == NULL) {
+    if ((s = add_object(c, n ? PLAN_UPDATE : PLAN_KEEP, level, m, id, domain)) == NULL) {
         json_decref(changes);
         return oom(c);
     }
@@ -524,14 +565,18 @@ static plan_step *project_create(ctx *c, const char *note)
     return s;
 }
 
-/* A domain's attributes: against the read answer when there is one
- * (FlyteAdmin falls back to a project-level row, "domain": "", when the
- * domain has none), else by the record. */
-static int attributes_step(ctx *c, size_t i, const wsstate *base, const json_t *project)
+/* A domain's attributes of one resource type (WORKFLOW_EXECUTION_CONFIG,
+ * or with exec EXECUTION_CLUSTER_LABEL): against the read answer when
+ * there is one (FlyteAdmin falls back to a project-level row, "domain":
+ * "", when the domain has none), else by the record. */
+static int attributes_step_of(ctx *c, size_t i, const wsstate *base, const json_t *project,
+                              int exec)
 {
     const desired_domain *dd = &c->d->domains[i];
-    uint64_t id = plan_attributes_id(dd->domain);
-    const json_t *live = c->v->attributes_read ? c->v->attributes[i] : NULL;
+    const json_t *want = exec ? dd->cluster_attributes : dd->attributes;
+    uint64_t id = exec ? plan_cluster_attributes_id(dd->domain) : plan_attributes_id(dd->domain);
+    const json_t *const *read = exec ? c->v->cluster_attributes : c->v->attributes;
+    const json_t *live = c->v->attributes_read && read ? read[i] : NULL;
     const char *domain = str(live, "domain"), *note = NULL;
     json_t *changes = NULL;
     plan_op op;
@@ -558,18 +603,17 @@ static int attributes_step(ctx *c, size_t i, const wsstate *base, const json_t *
     } else {
         /* FlyteAdmin's PUT replaces what is stored. */
         if ((changes = json_array()) == NULL ||
-            (n = plan_compare_attributes(dd->attributes, live, changes)) < 0) {
+            (n = plan_compare_attributes(want, live, changes)) < 0) {
             json_decref(changes);
             return oom(c);
         }
         op = n ? PLAN_UPDATE : PLAN_KEEP;
     }
-    if ((s = add_step(c->p, PLAN_ATTRIBUTES, op, PLAN_LEVEL_CONTENT, dd->attributes, id, (int)i)) ==
-        NULL) {
+    if ((s = add_step(c->p, PLAN_ATTRIBUTES, op, PLAN_LEVEL_CONTENT, want, id, (int)i)) == NULL) {
         json_decref(changes);
         return oom(c);
     }
-    s->kind = "ProjectDomainAttributes";
+    s->kind = exec ? "ExecutionClusterLabel" : "ProjectDomainAttributes";
     s->ns = c->d->project_id;
     s->name = dd->domain;
     s->note = note;
@@ -578,6 +622,16 @@ static int attributes_step(ctx *c, size_t i, const wsstate *base, const json_t *
     else
         json_decref(changes);
     return 0;
+}
+
+/* A domain's attributes: WORKFLOW_EXECUTION_CONFIG, then (with a cluster)
+ * EXECUTION_CLUSTER_LABEL, which a move switches once the namespaces
+ * exist on the new cluster (both are written after the namespaces). */
+static int attributes_step(ctx *c, size_t i, const wsstate *base, const json_t *project)
+{
+    if (attributes_step_of(c, i, base, project, 0) != 0)
+        return -1;
+    return c->d->domains[i].cluster_attributes ? attributes_step_of(c, i, base, project, 1) : 0;
 }
 
 /* The namespace of a domain against the copy read of it. */
@@ -589,10 +643,9 @@ static int namespace_step(ctx *c, size_t i, const json_t *ns)
     int n;
 
     if (ns == NULL)
-        return add_object(c->p, PLAN_CREATE, PLAN_LEVEL_NAMESPACES, m, mid(c, m), (int)i) ? 0
-                                                                                          : oom(c);
+        return add_object(c, PLAN_CREATE, PLAN_LEVEL_NAMESPACES, m, mid(c, m), (int)i) ? 0 : oom(c);
     if ((changes = json_array()) == NULL || (n = plan_compare_object(m, ns, changes)) < 0 ||
-        (s = add_object(c->p, n ? PLAN_UPDATE : PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m),
+        (s = add_object(c, n ? PLAN_UPDATE : PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m),
                         (int)i)) == NULL) {
         json_decref(changes);
         return oom(c);
@@ -712,7 +765,7 @@ static int prune_by_name(ctx *c, const wsstate *base, const desired *prior)
             if (strcmp(str(obj, "kind"), "Namespace") == 0 || !wsstate_find(base, id, &h) ||
                 wsstate_find(c->in->cur, id, &h) || !names_valid_in(c, base, obj))
                 continue;
-            plan_step *s = add_object(c->p, PLAN_DELETE, PLAN_LEVEL_CONTENT, obj, id, -1);
+            plan_step *s = add_object(c, PLAN_DELETE, PLAN_LEVEL_CONTENT, obj, id, -1);
             if (s == NULL)
                 return oom(c);
             s->note = "no longer wanted";
@@ -759,6 +812,7 @@ static int prune_listed(ctx *c, size_t i)
         s->kind = "RoleBinding";
         s->ns = ns;
         s->name = name;
+        s->cluster = object_cluster(c->d, s->kind, ns);
         s->uid = meta_string(item, "uid");
         s->note = "former member or role";
     }
@@ -786,12 +840,94 @@ static int check_namespaces(ctx *c)
     if (term == NULL)
         return 0;
     for (size_t i = 0; i < d->n_domains; i++)
-        if (add_object(c->p, PLAN_UPDATE, PLAN_LEVEL_NAMESPACES,
+        if (add_object(c, PLAN_UPDATE, PLAN_LEVEL_NAMESPACES,
                        json_array_get(d->domains[i].objects, 0),
                        mid(c, json_array_get(d->domains[i].objects, 0)), (int)i) == NULL)
             return oom(c);
     terminating(&c->p->err, term);
     return 1;
+}
+
+/* A move: the workspace's own namespaces on the cluster it leaves, read
+ * there by the names wsflyte renders, are deleted (with everything in
+ * them, uid as precondition) after everything else is in place on the new
+ * cluster and Flyte points there.  One that is not wsflyte's for this
+ * workspace is left alone; one already going away needs nothing. */
+static int old_cluster_steps(ctx *c)
+{
+    const desired *d = c->d;
+    int from = c->in->from_cluster;
+
+    if (from < 0 || from == d->cluster || !c->v->old_namespaces_read || !c->v->old_namespaces)
+        return 0;
+    for (size_t i = 0; i < d->n_domains; i++) {
+        const json_t *ns = c->v->old_namespaces[i];
+        const json_t *m = json_array_get(d->domains[i].objects, 0);
+        plan_op op = PLAN_KEEP;
+        const char *note;
+        plan_step *s;
+
+        if (ns == NULL) {
+            note = "not on the old cluster";
+        } else if (!desired_object_is_ours(ns, d->project_id)) {
+            note = "on the old cluster, not wsflyte's: left alone";
+        } else if (plan_terminating(ns)) {
+            note = "on the old cluster, already being deleted";
+        } else {
+            op = PLAN_DELETE;
+            note = "on the old cluster, with everything in it";
+        }
+        if ((s = add_object(c, op, PLAN_LEVEL_OLD_CLUSTER, m, mid(c, m), (int)i)) == NULL)
+            return oom(c);
+        s->cluster = from;
+        s->uid = op == PLAN_DELETE ? meta_string(ns, "uid") : NULL;
+        s->note = note;
+    }
+    return 0;
+}
+
+/* Flyte not wanted, with a move left undone: the workspace's own
+ * namespaces on the cluster it left are deleted too, last (uid as
+ * precondition), as a move would have. */
+static int old_cluster_cleanup(ctx *c, size_t *deletes)
+{
+    const desired *d = c->d;
+    int from = c->in->from_cluster;
+    const json_t *entry;
+    size_t i;
+
+    if (from < 0 || from == d->cluster || !c->v->old_cleanup_read || !c->v->old_cleanup)
+        return 0;
+    json_array_foreach(d->cleanup, i, entry)
+    {
+        const json_t *ns = c->v->old_cleanup[i];
+        plan_op op = PLAN_KEEP;
+        const char *note;
+        plan_step *s;
+
+        if (strcmp(str(entry, "kind"), "Namespace") != 0)
+            continue;
+        if (ns == NULL) {
+            note = "not on the old cluster";
+        } else if (!desired_object_is_ours(ns, d->project_id)) {
+            note = "on the old cluster, not wsflyte's: left alone";
+        } else if (plan_terminating(ns)) {
+            note = "on the old cluster, already being deleted";
+        } else {
+            op = PLAN_DELETE;
+            note = "on the old cluster, with everything in it";
+            (*deletes)++;
+        }
+        if ((s = add_object(c, op, PLAN_LEVEL_OLD_CLUSTER, entry, 0, -1)) == NULL)
+            return oom(c);
+        s->ns = NULL;
+        s->name = str(entry, "name");
+        s->cluster = from;
+        s->id = plan_object_id(s->api_version, s->kind, NULL, s->name);
+        s->uid = op == PLAN_DELETE ? meta_string(ns, "uid") : NULL;
+        s->note = note;
+    }
+    return 0;
 }
 
 static int event_present(ctx *c, const desired *prior)
@@ -849,6 +985,8 @@ static int event_present(ctx *c, const desired *prior)
         if (object_step(c, obj, PLAN_LEVEL_CONTENT, -1, base, 0) != 0)
             return -1;
     }
+    if (old_cluster_steps(c) != 0)
+        return -1;
     c->p->answer.status = PROV_SUCCEEDED;
     c->p->answer.present = 1;
     return 0;
@@ -927,14 +1065,17 @@ static int event_absent(ctx *c)
             note = is_ns ? "with everything in it" : NULL;
             deletes++;
         }
-        if ((s = add_object(c->p, op, PLAN_LEVEL_NAMESPACES, entry, 0, -1)) == NULL)
+        if ((s = add_object(c, op, PLAN_LEVEL_NAMESPACES, entry, 0, -1)) == NULL)
             return oom(c);
         s->ns = str(entry, "namespace");
         s->name = str(entry, "name");
+        s->cluster = object_cluster(d, s->kind, s->ns);
         s->id = plan_object_id(s->api_version, s->kind, s->ns, s->name);
         s->uid = op == PLAN_DELETE ? meta_string(obj, "uid") : NULL;
         s->note = note;
     }
+    if (old_cluster_cleanup(c, &deletes) != 0)
+        return -1;
     if (foreign)
         foreign_namespace(&c->p->err, foreign, d->project_id);
     if (project == NULL && deletes == 0) {
@@ -1017,16 +1158,21 @@ static int repair_flyte(ctx *c)
             return -1;
         }
     }
-    for (size_t i = 0; i < d->n_domains; i++)
+    for (size_t i = 0; i < d->n_domains; i++) {
         if (recorded_as(c, plan_attributes_id(d->domains[i].domain)) &&
-            attributes_step(c, i, c->in->record, project) != 0)
+            attributes_step_of(c, i, c->in->record, project, 0) != 0)
             return -1;
+        if (d->domains[i].cluster_attributes &&
+            recorded_as(c, plan_cluster_attributes_id(d->domains[i].domain)) &&
+            attributes_step_of(c, i, c->in->record, project, 1) != 0)
+            return -1;
+    }
     return 0;
 }
 
 static int keep_note(ctx *c, const json_t *m, int domain, const char *note)
 {
-    plan_step *s = add_object(c->p, PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m), domain);
+    plan_step *s = add_object(c, PLAN_KEEP, PLAN_LEVEL_NAMESPACES, m, mid(c, m), domain);
     if (s == NULL)
         return oom(c);
     s->note = note;

@@ -44,8 +44,12 @@ uint64_t plan_manifest_id(const json_t *manifest);
 /* The Flyte project's and a domain's attributes'. */
 uint64_t plan_project_id(void);
 uint64_t plan_attributes_id(const char *domain);
+/* A domain's EXECUTION_CLUSTER_LABEL attributes' (kubernetes.clusters). */
+uint64_t plan_cluster_attributes_id(const char *domain);
 /* The Flyte identities a record with Flyte present may list (the project,
- * each domain's attributes under cfg's domains), at most cap into out;
+ * each domain's attributes under cfg's domains, and with
+ * kubernetes.clusters each domain's EXECUTION_CLUSTER_LABEL), at most cap
+ * into out;
  * returns how many there are.  Every other identity is a Kubernetes
  * object. */
 size_t plan_flyte_ids(const wf_config *cfg, uint64_t *out, size_t cap);
@@ -68,8 +72,11 @@ typedef struct plan_ids {
 int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *ids, wf_err *err);
 void plan_ids_fini(plan_ids *ids);
 
-/* Re-renders the desired state of the event rec keeps (desired_fini d in
- * every case).  Returns 0, or -1 with err set. */
+/* The cluster rec places its workspace on: the index of rec->cluster in
+ * kubernetes.clusters, or -1 (none recorded, or no longer configured). */
+int plan_record_cluster(const wf_config *cfg, const wsstate *rec);
+/* Re-renders the desired state of the event rec keeps, on its recorded
+ * cluster (desired_fini d in every case).  Returns 0, or -1 with err set. */
 int plan_render_record(const wf_config *cfg, const wsstate *rec, desired *d, wf_err *err);
 
 /* ---- comparisons, as the write would see them ---- */
@@ -105,7 +112,8 @@ typedef enum plan_op { PLAN_CREATE, PLAN_UPDATE, PLAN_DELETE, PLAN_KEEP } plan_o
 
 typedef enum plan_target {
     PLAN_PROJECT,    /* the Flyte project: CREATE registers, UPDATE puts want */
-    PLAN_ATTRIBUTES, /* a domain's WORKFLOW_EXECUTION_CONFIG: PUT want */
+    PLAN_ATTRIBUTES, /* a domain's attributes (WORKFLOW_EXECUTION_CONFIG or
+                        EXECUTION_CLUSTER_LABEL, as want says): PUT want */
     PLAN_OBJECT,     /* a Kubernetes object: server-side apply of want, or delete */
 } plan_target;
 
@@ -113,6 +121,7 @@ enum {
     PLAN_LEVEL_PROJECT = 0, /* the project is registered before anything else exists */
     PLAN_LEVEL_NAMESPACES,  /* the namespaces (and the project's update) */
     PLAN_LEVEL_CONTENT,     /* what goes into them, attributes, cluster objects, deletes */
+    PLAN_LEVEL_OLD_CLUSTER, /* a move: the namespaces left on the old cluster, deleted last */
     PLAN_LEVELS
 };
 
@@ -126,9 +135,13 @@ typedef struct plan_step {
     /* Which object (borrowed): api_version and ns NULL for Flyte; name is
      * the project id for the project, the domain for attributes. */
     const char *api_version, *kind, *ns, *name;
-    const char *uid;    /* a delete's precondition (borrowed from the view), or NULL */
-    uint64_t id;        /* the record's identity of the object */
-    int domain;         /* index into d->domains, -1 for none */
+    const char *uid; /* a delete's precondition (borrowed from the view), or NULL */
+    uint64_t id;     /* the record's identity of the object */
+    int domain;      /* index into d->domains, -1 for none */
+    /* The Kubernetes API a PLAN_OBJECT step goes to: an index into
+     * kubernetes.clusters, or -1 for kubernetes.api_url (the control plane,
+     * or the one cluster without kubernetes.clusters). */
+    int cluster;
     json_t *changes;    /* owned: what an update changes, when the live object was read */
     const char *note;   /* why, for people (static text), or NULL */
     const char *writer; /* repair: the other field manager that changed it last (borrowed) */
@@ -178,6 +191,19 @@ typedef struct plan_view {
     void *object_ud;
     /* Flyte absent: per entry of d->cleanup, the object under that name. */
     const json_t *const *cleanup;
+    /* Per domain: EXECUTION_CLUSTER_LABEL's answer, read with attributes
+     * when d has cluster attributes (NULL: none). */
+    const json_t *const *cluster_attributes;
+    /* A move (plan_input.from_cluster): per domain, the Namespace of its
+     * rendered name on the old cluster. */
+    int old_namespaces_read;
+    const json_t *const *old_namespaces;
+    /* Flyte absent, with a cluster that may still hold the workspace's
+     * namespaces (plan_input.from_cluster, the record's moving_from): per
+     * entry of d->cleanup, the Namespace of that name there (NULL for the
+     * other kinds). */
+    int old_cleanup_read;
+    const json_t *const *old_cleanup;
 } plan_view;
 
 typedef enum plan_mode {
@@ -205,6 +231,14 @@ typedef struct plan_input {
     int flyte;
     /* plan_hashes_keep's identities of d's manifests, or NULL. */
     const plan_ids *manifest_ids;
+    /* An event: the cluster (index into kubernetes.clusters) that may still
+     * hold the workspace's namespaces, now wanted on d->cluster; -1: none.
+     * Its namespaces (plan_view.old_namespaces; Flyte not wanted:
+     * plan_view.old_cleanup) are deleted at PLAN_LEVEL_OLD_CLUSTER, once
+     * everything else is in place.  A move to
+     * another cluster than the record's is planned without the record
+     * (record NULL): nothing on the new cluster is vouched for. */
+    int from_cluster;
 } plan_input;
 
 /* Whether the record alone makes an event at version stale: decided

@@ -14,6 +14,7 @@
 #include "k8s.h"
 #include "lanes.h"
 #include "log.h"
+#include "placement.h"
 #include "plan.h"
 #include "reads.h"
 
@@ -32,12 +33,14 @@
 #define PROVISION_LIST_PAGE       100
 #define PROVISION_LIST_TIMEOUT_MS 60000L
 #define ATTRIBUTES_TYPE           "WORKFLOW_EXECUTION_CONFIG"
+#define CLUSTER_ATTRIBUTES_TYPE   "EXECUTION_CLUSTER_LABEL"
 
 /* What a task running on one lane uses: its own clients, since a libcurl
  * handle serves one request at a time.  Lane 0's are p->flyte and p->kube. */
 typedef struct lane {
     httpc *flyte;
-    k8s *kube;
+    k8s *kube;  /* kubernetes.api_url: the control plane, or the one cluster */
+    k8s **exec; /* per kubernetes.clusters entry */
 } lane;
 
 struct provisioner {
@@ -69,12 +72,47 @@ void provisioner_set_retire(provisioner *p, provision_retire_fn fn, void *ud)
 
 /* ---- the lanes' clients ---- */
 
+/* The client of a step's or read's cluster (plan_step.cluster). */
+static k8s *kube_of(const lane *ln, int cluster)
+{
+    return cluster >= 0 ? ln->exec[cluster] : ln->kube;
+}
+
+/* One client per execution cluster, each with its cluster's pacer.
+ * Returns 0, or -1 with err set (what was made is in ln->exec). */
+static int exec_clients_new(provisioner *p, lane *ln, const provisioner_pacers *pace,
+                            httpc_observer observer, void *observer_ud, wf_err *err)
+{
+    size_t n = p->cfg->kubernetes.n_clusters;
+
+    if (n == 0)
+        return 0;
+    if ((ln->exec = calloc(n, sizeof(*ln->exec))) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "provisioner: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((ln->exec[i] =
+                 k8s_new_cluster(p->cfg, (int)i, pace && pace->clusters ? pace->clusters[i] : NULL,
+                                 observer, observer_ud, err)) == NULL)
+            return -1;
+    return 0;
+}
+
+static void exec_clients_free(const provisioner *p, lane *ln)
+{
+    for (size_t i = 0; ln->exec && i < p->cfg->kubernetes.n_clusters; i++)
+        k8s_free(ln->exec[i]);
+    free(ln->exec);
+    ln->exec = NULL;
+}
+
 /* Gives lanes 1.. clients like lane 0's (same pacers, observer and
  * credentials; fo is FlyteAdmin's options) and creates p's lanes.  A
  * client connects on its first request, so idle lanes hold no
  * connection.  Returns 0, or -1 with err set (provisioner_free releases
  * what was made). */
-static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pace,
+static int lane_clients_new(provisioner *p, const httpc_opts *fo, const provisioner_pacers *pace,
                             httpc_observer observer, void *observer_ud, wf_err *err)
 {
     void *ctx[PROVISION_LANES];
@@ -92,10 +130,14 @@ static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pac
     p->lane[0].flyte = p->flyte;
     p->lane[0].kube = p->kube;
     ctx[0] = &p->lane[0];
+    if (exec_clients_new(p, &p->lane[0], pace, observer, observer_ud, err) != 0)
+        return -1;
     for (size_t i = 1; i < p->width; i++) {
         lane *ln = &p->lane[i];
         if ((ln->flyte = httpc_new(fo, err)) == NULL ||
-            (ln->kube = k8s_new(p->cfg, k8s_pace, observer, observer_ud, err)) == NULL)
+            (ln->kube = k8s_new(p->cfg, pace ? pace->k8s : NULL, observer, observer_ud, err)) ==
+                NULL ||
+            exec_clients_new(p, ln, pace, observer, observer_ud, err) != 0)
             return -1;
         ctx[i] = ln;
     }
@@ -108,9 +150,11 @@ static int lane_clients_new(provisioner *p, const httpc_opts *fo, pacer *k8s_pac
 static void lane_clients_free(provisioner *p)
 {
     lanes_free(p->lanes);
+    exec_clients_free(p, &p->lane[0]);
     for (size_t i = 1; i < p->width; i++) {
         httpc_free(p->lane[i].flyte);
         k8s_free(p->lane[i].kube);
+        exec_clients_free(p, &p->lane[i]);
     }
 }
 
@@ -124,6 +168,10 @@ static void lane_clients_set(provisioner *p, pacer_priority priority, int (*yiel
         k8s_set_priority(p->lane[i].kube, priority);
         httpc_set_yield(p->lane[i].flyte, yield, yield_ud);
         k8s_set_yield(p->lane[i].kube, yield, yield_ud);
+        for (size_t c = 0; p->lane[i].exec && c < p->cfg->kubernetes.n_clusters; c++) {
+            k8s_set_priority(p->lane[i].exec[c], priority);
+            k8s_set_yield(p->lane[i].exec[c], yield, yield_ud);
+        }
     }
 }
 
@@ -153,8 +201,7 @@ provisioner *provisioner_new(const wf_config *cfg, oauth *flyte_auth, applied *c
     p->flyte_opts = fo;
     p->flyte = httpc_new(&fo, err);
     p->kube = p->flyte ? k8s_new(cfg, pace ? pace->k8s : NULL, observer, observer_ud, err) : NULL;
-    if (p->kube == NULL ||
-        lane_clients_new(p, &fo, pace ? pace->k8s : NULL, observer, observer_ud, err) != 0) {
+    if (p->kube == NULL || lane_clients_new(p, &fo, pace, observer, observer_ud, err) != 0) {
         provisioner_free(p);
         return NULL;
     }
@@ -265,14 +312,15 @@ static int apply_step(void *lane_ctx, void *task, wf_err *err)
         break;
     case PLAN_OBJECT:
         if (s->op == PLAN_DELETE) {
-            rc = k8s_delete(ln->kube, s->api_version, s->kind, s->ns, s->name, s->uid, err);
+            rc = k8s_delete(kube_of(ln, s->cluster), s->api_version, s->kind, s->ns, s->name,
+                            s->uid, err);
             break;
         }
         if (strcmp(s->kind, "Namespace") != 0) {
-            rc = k8s_apply(ln->kube, s->want, NULL, NULL, err);
+            rc = k8s_apply(kube_of(ln, s->cluster), s->want, NULL, NULL, err);
             break;
         }
-        if ((rc = k8s_apply(ln->kube, s->want, &live, NULL, err)) != 0)
+        if ((rc = k8s_apply(kube_of(ln, s->cluster), s->want, &live, NULL, err)) != 0)
             break;
         if (plan_terminating(live)) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
@@ -294,12 +342,12 @@ static int apply_step(void *lane_ctx, void *task, wf_err *err)
 /* Called on the caller's thread for each step applied (a repair's report). */
 typedef void (*step_done_fn)(void *ud, const plan_step *s);
 
-/* Applies pl's steps level by level: the steps of one level at once, on
- * the provisioner's lanes; a level starts when the one below ended, and
- * the first error in plan order wins.  The namespaces' uids go into cur
- * (when not NULL). */
-static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate *cur,
-                      step_done_fn done, void *ud, wf_err *err)
+/* Applies pl's steps of levels first..last-1 level by level: the steps of
+ * one level at once, on the provisioner's lanes; a level starts when the
+ * one below ended, and the first error in plan order wins.  The
+ * namespaces' uids go into cur (when not NULL). */
+static int apply_levels(provisioner *p, const desired *d, const plan *pl, int first, int last,
+                        wsstate *cur, step_done_fn done, void *ud, wf_err *err)
 {
     step_task *tasks = calloc(pl->n_steps ? pl->n_steps : 1, sizeof(*tasks));
     void **run = calloc(pl->n_steps ? pl->n_steps : 1, sizeof(*run));
@@ -310,7 +358,7 @@ static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate 
         free(run);
         return oom(err);
     }
-    for (int level = 0; rc == 0 && level < PLAN_LEVELS; level++) {
+    for (int level = first; rc == 0 && level < last; level++) {
         size_t n = 0;
         for (size_t i = 0; i < pl->n_steps; i++)
             if (pl->steps[i].level == level && pl->steps[i].op != PLAN_KEEP) {
@@ -334,6 +382,12 @@ static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate 
     free(tasks);
     free(run);
     return rc;
+}
+
+static int apply_plan(provisioner *p, const desired *d, const plan *pl, wsstate *cur,
+                      step_done_fn done, void *ud, wf_err *err)
+{
+    return apply_levels(p, d, pl, 0, PLAN_LEVELS, cur, done, ud, err);
 }
 
 static int plan_writes(const plan *pl)
@@ -417,30 +471,54 @@ static int write_record(provisioner *p, int32_t partition, wsstate *out, wf_err 
 }
 
 /* One read of an event's, on a lane. */
-typedef enum read_what { READ_PROJECT, READ_NAMESPACE, READ_CLEANUP, READ_BINDINGS } read_what;
+typedef enum read_what {
+    READ_PROJECT,
+    READ_NAMESPACE,
+    READ_CLEANUP,
+    READ_BINDINGS,
+    READ_OLD_NAMESPACE,
+    READ_OLD_CLEANUP
+} read_what;
 
 typedef struct read_task {
     reads *rd;
     const desired *d;
     read_what what;
     size_t i;
+    int cluster; /* the Kubernetes API it reads (plan_step.cluster) */
+    /* A read of the cluster a move left: its failure does not fail the
+     * event (the record keeps moving_from) and is kept here. */
+    int optional;
+    wf_err failed;
 } read_task;
 
-static int read_one(void *lane_ctx, void *task, wf_err *err)
+static int read_task_run(lane *ln, read_task *t, wf_err *err)
 {
-    lane *ln = lane_ctx;
-    read_task *t = task;
-
     switch (t->what) {
     case READ_PROJECT:
         return reads_project(t->rd, ln->flyte, t->d, err);
     case READ_NAMESPACE:
-        return reads_namespace(t->rd, ln->kube, t->d, t->i, err);
+        return reads_namespace(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
     case READ_CLEANUP:
-        return reads_cleanup_entry(t->rd, ln->kube, t->d, t->i, err);
+        return reads_cleanup_entry(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
     case READ_BINDINGS:
-        return reads_binding_list(t->rd, ln->kube, t->d, t->i, err);
+        return reads_binding_list(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
+    case READ_OLD_NAMESPACE:
+        return reads_old_namespace(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
+    case READ_OLD_CLEANUP:
+        return reads_old_cleanup_entry(t->rd, kube_of(ln, t->cluster), t->d, t->i, err);
     }
+    return 0;
+}
+
+static int read_one(void *lane_ctx, void *task, wf_err *err)
+{
+    read_task *t = task;
+
+    if (!t->optional)
+        return read_task_run(lane_ctx, t, err);
+    wf_err_init(&t->failed);
+    (void)read_task_run(lane_ctx, t, &t->failed);
     return 0;
 }
 
@@ -466,10 +544,13 @@ static int read_at_once(provisioner *p, read_task *tasks, size_t n, wf_err *err)
  * wanted); then the member RoleBindings where the plan cannot prune by
  * name. */
 static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, reads *rd,
-                          wf_err *err)
+                          wf_err *old, wf_err *err)
 {
     const desired *d = in->d;
-    size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + d->n_domains + n_cleanup, n = 0;
+    size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + 2 * d->n_domains + 2 * n_cleanup;
+    size_t n = 0;
+    int left = in->from_cluster >= 0 && in->from_cluster != d->cluster;
+    int moving = d->flyte_wanted && left;
     read_task *tasks = calloc(cap, sizeof(*tasks));
     int *need = calloc(d->n_domains ? d->n_domains : 1, sizeof(int));
     int rc = -1;
@@ -478,19 +559,46 @@ static int read_for_event(provisioner *p, const plan_input *in, const desired *p
         rc = oom(err);
         goto out;
     }
-    tasks[n++] = (read_task){rd, d, READ_PROJECT, 0};
+    tasks[n++] = (read_task){.rd = rd, .d = d, .what = READ_PROJECT, .i = 0, .cluster = -1};
     for (size_t i = 0; d->flyte_wanted && i < d->n_domains; i++)
-        tasks[n++] = (read_task){rd, d, READ_NAMESPACE, i};
-    for (size_t i = 0; !d->flyte_wanted && i < n_cleanup; i++)
-        tasks[n++] = (read_task){rd, d, READ_CLEANUP, i};
+        tasks[n++] =
+            (read_task){.rd = rd, .d = d, .what = READ_NAMESPACE, .i = i, .cluster = d->cluster};
+    for (size_t i = 0; moving && i < d->n_domains; i++)
+        tasks[n++] = (read_task){.rd = rd,
+                                 .d = d,
+                                 .what = READ_OLD_NAMESPACE,
+                                 .i = i,
+                                 .cluster = in->from_cluster,
+                                 .optional = 1};
+    for (size_t i = 0; !d->flyte_wanted && i < n_cleanup; i++) {
+        const json_t *e = json_array_get(d->cleanup, i);
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        int is_ns = kind && strcmp(kind, "Namespace") == 0;
+        tasks[n++] = (read_task){
+            .rd = rd, .d = d, .what = READ_CLEANUP, .i = i, .cluster = is_ns ? d->cluster : -1};
+        if (is_ns && left) /* a move left it there too */
+            tasks[n++] = (read_task){.rd = rd,
+                                     .d = d,
+                                     .what = READ_OLD_CLEANUP,
+                                     .i = i,
+                                     .cluster = in->from_cluster,
+                                     .optional = 1};
+    }
     if (read_at_once(p, tasks, n, err) != 0)
         goto out;
     rd->v.namespaces_read = d->flyte_wanted;
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i].optional && wf_err_is_set(&tasks[i].failed) && !wf_err_is_set(old))
+            *old = tasks[i].failed;
+    /* The cluster left unread: nothing is planned there. */
+    rd->v.old_namespaces_read = moving && !wf_err_is_set(old);
+    rd->v.old_cleanup_read = !d->flyte_wanted && left && !wf_err_is_set(old);
     n = 0;
     if (d->flyte_wanted && plan_lists_needed(in, &rd->v, prior, need))
         for (size_t i = 0; i < d->n_domains; i++)
             if (need[i])
-                tasks[n++] = (read_task){rd, d, READ_BINDINGS, i};
+                tasks[n++] = (read_task){
+                    .rd = rd, .d = d, .what = READ_BINDINGS, .i = i, .cluster = d->cluster};
     rc = read_at_once(p, tasks, n, err);
 out:
     free(tasks);
@@ -513,19 +621,61 @@ static int keep_read_uids(const desired *d, const reads *rd, const plan *pl, wss
     return 0;
 }
 
-/* Read, plan, mark, apply, record. */
+/* The cluster a move leaves, whose deletes did not finish: the record says
+ * so (moving_from), and the workspace's next event tries them again. */
+static int old_cluster_left(provisioner *p, const desired *d, int from, wsstate *cur,
+                            const wf_err *why, wf_err *err)
+{
+    const char *name = p->cfg->kubernetes.clusters[from].name;
+    log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
+
+    if (d->flyte_wanted)
+        log_warn(&ctx,
+                 "workspace moved to cluster %s, but its namespaces on cluster %s are not "
+                 "deleted yet: %s; the record keeps moving_from=%s and the next event deletes "
+                 "them",
+                 p->cfg->kubernetes.clusters[d->cluster].name, name, why->msg, name);
+    else
+        log_warn(&ctx,
+                 "workspace removed, but the namespaces a move left on cluster %s are not "
+                 "deleted yet: %s; the record keeps moving_from=%s and the workspace's next "
+                 "event (the same one again is enough) deletes them",
+                 name, why->msg, name);
+    if ((cur->moving_from = strdup(name)) == NULL)
+        return oom(err);
+    return 0;
+}
+
+/* Read, plan, mark, apply, record.  from is the cluster that may still
+ * hold the workspace's namespaces (-1: none); moved: the workspace goes to
+ * another cluster than the record's, whose hashes then vouch for nothing
+ * there. */
 static int run_event(provisioner *p, const ws_event *ev, long long failed_version,
                      int32_t partition, const desired *d, const plan_ids *ids, const wsstate *prior,
-                     int have, wsstate *cur, prov_result *r, wsstate *out, wf_err *err)
+                     int have, int from, int moved, wsstate *cur, prov_result *r, wsstate *out,
+                     wf_err *err)
 {
-    plan_input in = {PLAN_FOR_EVENT, p->cfg, ev, d, cur, have ? prior : NULL,
-                     failed_version, NULL,   0,  0, 0,   ids};
+    plan_input in = {PLAN_FOR_EVENT,
+                     p->cfg,
+                     ev,
+                     d,
+                     cur,
+                     have && !moved ? prior : NULL,
+                     failed_version,
+                     NULL,
+                     0,
+                     0,
+                     0,
+                     ids,
+                     from};
     desired pd;
     reads rd;
     plan pl;
+    wf_err old;
     int rc = -1, have_pd = 0;
 
     memset(&pd, 0, sizeof(pd));
+    wf_err_init(&old);
     plan_init(&pl);
     if (reads_init(&rd, d, err) != 0)
         goto out;
@@ -536,7 +686,7 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         /* A record whose event cannot be rendered any more prunes by listing. */
         have_pd = plan_render_record(p->cfg, prior, &pd, &ignored) == 0 && pd.flyte_wanted;
     }
-    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, err) != 0 ||
+    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, &old, err) != 0 ||
         plan_make(&in, &rd.v, have_pd ? &pd : NULL, &pl, err) != 0)
         goto out;
     switch (pl.verdict) {
@@ -555,10 +705,24 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         mark_before_writes(p, partition, d, err) != 0)
         goto out;
     if (keep_read_uids(d, &rd, &pl, cur, err) != 0 ||
-        apply_plan(p, d, &pl, cur, NULL, NULL, err) != 0 || wf_err_is_set(&pl.err)) {
+        apply_levels(p, d, &pl, 0, PLAN_LEVEL_OLD_CLUSTER, cur, NULL, NULL, err) != 0 ||
+        wf_err_is_set(&pl.err)) {
         wf_err_set(err, pl.err.cls, pl.err.code, "%s", pl.err.msg);
         if (have)
             applied_mark_incomplete(p->cache, d->project_id, out);
+        goto out;
+    }
+    /* A move: the old cluster's namespaces go last.  Everything is in place
+     * on the new one, so a failure there (the old cluster unreachable, when
+     * read or when deleting) does not fail the event: the record remembers
+     * the cluster to finish. */
+    if ((wf_err_is_set(&old) || apply_levels(p, d, &pl, PLAN_LEVEL_OLD_CLUSTER, PLAN_LEVELS, NULL,
+                                             NULL, NULL, &old) != 0) &&
+        old_cluster_left(p, d, from, cur, &old, err) != 0)
+        goto out;
+    if (d->cluster >= 0 &&
+        (cur->cluster = strdup(p->cfg->kubernetes.clusters[d->cluster].name)) == NULL) {
+        rc = oom(err);
         goto out;
     }
     if (fill_answer(r, &pl.answer, d, err) == 0)
@@ -568,6 +732,80 @@ out:
     reads_fini(&rd);
     desired_fini(&pd);
     return rc;
+}
+
+/* The workspace's cluster label on its Flyte project (when wsflyte's), for
+ * a workspace without a record: the project is read for it. */
+static int project_cluster(provisioner *p, const char *workspace_id, char *buf, size_t len,
+                           wf_err *err)
+{
+    json_t *project = NULL;
+    const char *v;
+
+    buf[0] = '\0';
+    if (flyte_get_project(p->flyte, workspace_id, &project, err) != 0)
+        return -1;
+    v = json_string_value(json_object_get(
+        json_object_get(json_object_get(project, "labels"), "values"), FLYTE_LABEL_CLUSTER));
+    if (project && desired_project_is_ours(project) && v)
+        snprintf(buf, len, "%s", v);
+    json_decref(project);
+    return 0;
+}
+
+static const char *event_label(const ws_event *ev, const char *key)
+{
+    for (size_t i = 0; key && i < ev->ws.n_labels; i++)
+        if (strcmp(ev->ws.labels[i].key, key) == 0)
+            return ev->ws.labels[i].value;
+    return NULL;
+}
+
+/* Where the workspace's namespaces go (*cluster; -1 without
+ * kubernetes.clusters) and which cluster may still hold them (*from, -1:
+ * none; *moved when that is a move away from the cluster it has).  The
+ * label decides, else the cluster the record (or, without one, the Flyte
+ * project's label) names, else the default, else the weights.  An event
+ * that removes the workspace ignores the label: it cleans up where the
+ * workspace is. */
+static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int flyte_wanted,
+                 int *cluster, int *from, int *moved, wf_err *err)
+{
+    const wf_config *cfg = p->cfg;
+    const char *label = flyte_wanted ? event_label(ev, cfg->kubernetes.placement_label) : NULL;
+    char labelled[256] = "";
+    placement_in in = {cfg->kubernetes.clusters,
+                       cfg->kubernetes.n_clusters,
+                       flyte_wanted ? cfg->kubernetes.placement_label : NULL,
+                       ev->ws.labels,
+                       ev->ws.n_labels,
+                       rec ? rec->cluster : NULL,
+                       cfg->kubernetes.placement_default,
+                       ev->ws.workspace_id};
+    placement pl;
+    long cur = -1, left = -1;
+
+    *cluster = *from = -1;
+    *moved = 0;
+    if (cfg->kubernetes.n_clusters == 0)
+        return 0;
+    if ((rec == NULL || rec->cluster == NULL) && (label == NULL || label[0] == '\0')) {
+        if (project_cluster(p, ev->ws.workspace_id, labelled, sizeof(labelled), err) != 0)
+            return -1;
+        in.current = labelled;
+    }
+    if (placement_choose(&in, &pl, err) != 0)
+        return -1;
+    *cluster = (int)pl.index;
+    cur = in.current && in.current[0] ? wf_config_cluster(cfg, in.current) : -1;
+    left = rec && rec->moving_from ? wf_config_cluster(cfg, rec->moving_from) : -1;
+    if (cur >= 0 && cur != *cluster) {
+        *from = (int)cur;
+        *moved = 1;
+    } else if (left >= 0 && left != *cluster) {
+        *from = (int)left;
+    }
+    return 0;
 }
 
 int provision_event(provisioner *p, const ws_event *ev, int32_t partition, prov_result *r,
@@ -580,7 +818,8 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
                           int32_t partition, prov_result *r, wsstate *out, wf_err *err)
 {
     wsstate prior, cur;
-    int rc = -1, have;
+    int rc = -1, have, cluster = -1, from = -1, moved = 0;
+    int flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
     plan_ids ids = {0};
     desired d;
 
@@ -594,15 +833,20 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         rc = fill_absent(r, PROV_SKIPPED, "stale", NULL, err);
         goto out;
     }
-    if (desired_build(p->cfg, ev, &d, err) != 0 || plan_hashes_keep(&d, &cur, &ids, err) != 0)
+    if (place(p, ev, have ? &prior : NULL, flyte_wanted, &cluster, &from, &moved, err) != 0)
         goto out;
-    if (have && plan_duplicate(&prior, ev->workspace_version, &cur)) {
+    if (desired_build_on(p->cfg, ev, cluster, &d, err) != 0 ||
+        plan_hashes_keep(&d, &cur, &ids, err) != 0)
+        goto out;
+    /* A move left undone is no duplicate: its deletes are still to do. */
+    if (have && !prior.moving_from && plan_duplicate(&prior, ev->workspace_version, &cur)) {
         /* The record on the topic already says this: nothing to write. */
         plan_answer a = {prior.status, prior.reason, d.flyte_wanted, prior.project};
         rc = fill_answer(r, &a, &d, err);
         goto out;
     }
-    rc = run_event(p, ev, failed_version, partition, &d, &ids, &prior, have, &cur, r, out, err);
+    rc = run_event(p, ev, failed_version, partition, &d, &ids, &prior, have, from, moved, &cur, r,
+                   out, err);
     if (write_record(p, partition, out, err) != 0)
         rc = -1;
 out:
@@ -639,6 +883,7 @@ static void changes_text(const json_t *changes, char *buf, size_t len)
 }
 
 typedef struct repair_run {
+    const wf_config *cfg;
     const char *ws;
     repair_fn cb;
     void *ud;
@@ -657,7 +902,8 @@ static void repaired(void *ud, const plan_step *s)
                         flyte ? NULL : s->ns,
                         s->name,
                         s->id,
-                        s->writer};
+                        s->writer,
+                        NULL};
     char what[REPAIR_WHAT_MAX], name[256];
 
     if (s->changes)
@@ -668,6 +914,9 @@ static void repaired(void *ud, const plan_step *s)
         snprintf(name, sizeof(name), "%s/%s", rr->ws, s->name);
         note.name = name;
     }
+    if (!flyte && rr->cfg->kubernetes.n_clusters > 0)
+        note.cluster =
+            s->cluster >= 0 ? rr->cfg->kubernetes.clusters[s->cluster].name : "control-plane";
     log_warn(&ctx, "drift repaired: %s %s%s%s: %s (changed by %s)", note.kind,
              note.ns ? note.ns : "", note.ns ? "/" : "", note.name, what,
              s->writer ? s->writer : "unknown");
@@ -716,6 +965,7 @@ static int listed_as_reads(const json_t *listed, const desired *d, reads *rd, wf
 {
     const char *text = json_string_value(json_object_get(listed, "project"));
     json_t *attrs = json_object_get(listed, "attributes");
+    json_t *cattrs = json_object_get(listed, "cluster_attributes");
 
     if (text && (rd->project = json_loads(text, 0, NULL)) == NULL)
         return oom(err); /* written by json_dumps: only memory fails it */
@@ -726,6 +976,11 @@ static int listed_as_reads(const json_t *listed, const desired *d, reads *rd, wf
         for (size_t i = 0; i < d->n_domains; i++) {
             text = json_string_value(json_object_get(attrs, d->domains[i].domain));
             if (text && (rd->attributes[i] = json_loads(text, 0, NULL)) == NULL)
+                return oom(err);
+            if (!d->domains[i].cluster_attributes)
+                continue;
+            text = json_string_value(json_object_get(cattrs, d->domains[i].domain));
+            if (text && (rd->cluster_attributes[i] = json_loads(text, 0, NULL)) == NULL)
                 return oom(err);
         }
     rd->v.attributes_read = 1;
@@ -793,10 +1048,57 @@ static int read_named(provisioner *p, const plan_input *in, const repair_req *re
                     kept = -2;
                     break;
                 }
-            if (kept != -2 && reads_object(rd, p->kube, obj, err) != 0)
+            if (kept != -2 &&
+                reads_object(rd, kube_of(&p->lane[0], i < d->n_domains ? d->cluster : -1), obj,
+                             err) != 0)
                 return -1;
         }
     }
+    return 0;
+}
+
+/* The API server that holds rendered object id of d (-1:
+ * kubernetes.api_url), or -2 when d renders no such object. */
+static int object_where(const desired *d, uint64_t id)
+{
+    for (size_t i = 0; i <= d->n_domains; i++) {
+        json_t *objs = i < d->n_domains ? d->domains[i].objects : d->cluster_objects, *obj;
+        size_t j;
+        json_array_foreach(objs, j, obj)
+        {
+            if (plan_manifest_id(obj) == id)
+                return i < d->n_domains ? d->cluster : -1;
+        }
+    }
+    return -2;
+}
+
+/* Keeps in *mine (arrays malloc'd into *ids and *seen) the ids of req seen
+ * on the API server where d has them; the others are the events'
+ * business (a move's old cluster, or the one it goes to).  Returns 0, or
+ * -1 with err set. */
+static int repair_here(const desired *d, const repair_req *req, repair_req *mine, uint64_t **ids,
+                       json_t ***seen, wf_err *err)
+{
+    *mine = *req;
+    *ids = NULL;
+    *seen = NULL;
+    if (req->where == NULL || req->n_ids == 0)
+        return 0;
+    if ((*ids = malloc(req->n_ids * sizeof(**ids))) == NULL ||
+        (*seen = malloc(req->n_ids * sizeof(**seen))) == NULL) {
+        wf_err_set(err, WF_INTERNAL, "oom", "repair: out of memory");
+        return -1;
+    }
+    mine->n_ids = 0;
+    for (size_t i = 0; i < req->n_ids; i++)
+        if (object_where(d, req->ids[i]) == req->where[i]) {
+            (*ids)[mine->n_ids] = req->ids[i];
+            (*seen)[mine->n_ids++] = req->seen ? req->seen[i] : NULL;
+        }
+    mine->ids = *ids;
+    mine->seen = *seen;
+    mine->where = NULL;
     return 0;
 }
 
@@ -810,22 +1112,26 @@ static void log_left_alone(const char *ws, const plan *pl)
                      pl->steps[i].note);
 }
 
-int provision_repair(provisioner *p, const char *workspace_id, const repair_req *req, repair_fn cb,
-                     void *cb_ud, wf_err *err)
+int provision_repair(provisioner *p, const char *workspace_id, const repair_req *asked,
+                     repair_fn cb, void *cb_ud, wf_err *err)
 {
-    repair_run rr = {workspace_id, cb, cb_ud, 0};
+    repair_run rr = {p->cfg, workspace_id, cb, cb_ud, 0};
+    repair_req here, *req = &here;
+    uint64_t *here_ids = NULL;
+    json_t **here_seen = NULL;
     wsstate rec, cur;
     plan_ids ids = {0};
     desired d;
     reads rd;
     plan screen, pl;
-    int rc = -1, screened = 0, flyte = req->flyte;
+    int rc = -1, screened = 0, flyte = asked->flyte;
     int32_t partition;
     ws_event ev;
 
     memset(&d, 0, sizeof(d));
     memset(&rd, 0, sizeof(rd));
     memset(&ev, 0, sizeof(ev));
+    here = *asked;
     wsstate_init(&cur);
     plan_init(&screen);
     plan_init(&pl);
@@ -837,16 +1143,31 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
         rc = 0;
         goto out;
     }
-    if (wsstate_event_of(&rec, &ev, err) != 0 || desired_build(p->cfg, &ev, &d, err) != 0 ||
+    /* A record on a cluster no longer configured has nothing to repair;
+     * nor, with clusters, one without a cluster (wsflyte does not know
+     * which API server holds it: its next event places it). */
+    if ((rec.cluster || p->cfg->kubernetes.n_clusters > 0) &&
+        plan_record_cluster(p->cfg, &rec) < 0) {
+        rc = 0;
+        goto out;
+    }
+    if (wsstate_event_of(&rec, &ev, err) != 0 ||
+        desired_build_on(p->cfg, &ev, plan_record_cluster(p->cfg, &rec), &d, err) != 0 ||
         plan_hashes_keep(&d, &cur, &ids, err) != 0)
         goto out;
     if (!d.flyte_wanted) {
         rc = 0;
         goto out;
     }
+    if (repair_here(&d, asked, &here, &here_ids, &here_seen, err) != 0)
+        goto out;
+    if (here.n_ids == 0 && asked->n_ids > 0 && !here.all_k8s && !here.flyte) {
+        rc = 0;
+        goto out;
+    }
     {
         plan_input in = {PLAN_FOR_REPAIR, p->cfg,     &ev,          &d,    &cur, &rec, -1,
-                         req->ids,        req->n_ids, req->all_k8s, flyte, &ids};
+                         req->ids,        req->n_ids, req->all_k8s, flyte, &ids, -1};
         /* First the copies the job carries: the pass's listing of
          * FlyteAdmin, then the watch's; a job whose copies all match needs
          * no request at all. */
@@ -881,7 +1202,7 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
          * wsflyte's before anything is written into them. */
         if (pl.verdict == PLAN_PROCEED && plan_writes(&pl) &&
             ((!rd.v.project_read && reads_project(&rd, p->flyte, &d, err) != 0) ||
-             reads_namespaces(&rd, p->kube, &d, err) != 0 ||
+             reads_namespaces(&rd, kube_of(&p->lane[0], d.cluster), &d, err) != 0 ||
              plan_make(&in, &rd.v, NULL, &pl, err) != 0))
             goto out;
         if (pl.verdict == PLAN_SUPERSEDED) {
@@ -900,6 +1221,8 @@ int provision_repair(provisioner *p, const char *workspace_id, const repair_req 
     rc = rr.count;
 out:
     lane_clients_set(p, PACER_EVENT, NULL, NULL);
+    free(here_ids);
+    free(here_seen);
     plan_fini(&screen);
     plan_fini(&pl);
     reads_fini(&rd);
@@ -915,7 +1238,9 @@ out:
 
 struct provision_listing {
     /* Per workspace id: {"project": compact JSON text (absent: FlyteAdmin
-     * holds no such project), "attributes": {domain: compact JSON text}}.
+     * holds no such project), "attributes": {domain: compact JSON text},
+     * with kubernetes.clusters "cluster_attributes" (EXECUTION_CLUSTER_LABEL)
+     * alike}.
      * Text, not values: a parsed project or row takes several times its
      * bytes, and a pass holds every owned workspace's until its job. */
     json_t *entries;
@@ -968,10 +1293,10 @@ static int listed_project(void *ud, const json_t *project, wf_err *err)
     return 0;
 }
 
-/* A listed project-domain row of an owned workspace, kept as text. */
-static int listed_attributes(void *ud, const json_t *row, wf_err *err)
+/* A listed project-domain row of an owned workspace, kept as text under
+ * the entry's key (one per resource type). */
+static int listed_row(provision_listing *l, const char *key, const json_t *row, wf_err *err)
 {
-    provision_listing *l = ud;
     const char *id = json_string_value(json_object_get(row, "project"));
     const char *domain = json_string_value(json_object_get(row, "domain"));
     json_t *e = json_object_get(l->entries, id), *attrs;
@@ -979,9 +1304,9 @@ static int listed_attributes(void *ud, const json_t *row, wf_err *err)
 
     if (e == NULL)
         return 0;
-    if ((attrs = json_object_get(e, "attributes")) == NULL &&
-        (json_object_set_new(e, "attributes", json_object()) != 0 ||
-         (attrs = json_object_get(e, "attributes")) == NULL))
+    if ((attrs = json_object_get(e, key)) == NULL &&
+        (json_object_set_new(e, key, json_object()) != 0 ||
+         (attrs = json_object_get(e, key)) == NULL))
         return oom(err);
     if ((text = json_dumps(row, JSON_COMPACT)) == NULL ||
         json_object_set_new(attrs, domain, json_string(text)) != 0) {
@@ -990,6 +1315,16 @@ static int listed_attributes(void *ud, const json_t *row, wf_err *err)
     }
     free(text);
     return 0;
+}
+
+static int listed_attributes(void *ud, const json_t *row, wf_err *err)
+{
+    return listed_row(ud, "attributes", row, err);
+}
+
+static int listed_cluster_attributes(void *ud, const json_t *row, wf_err *err)
+{
+    return listed_row(ud, "cluster_attributes", row, err);
 }
 
 /* An entry for each workspace the store holds a record of. */
@@ -1028,7 +1363,10 @@ int provision_list_flyte(provisioner *p, int (*yield)(void *ud), void *yield_ud,
     httpc_set_yield(h, yield, yield_ud);
     if (json_object_size(l->entries) > 0 &&
         (flyte_list_projects(h, PROVISION_LIST_PAGE, listed_project, l, err) != 0 ||
-         flyte_list_attributes(h, ATTRIBUTES_TYPE, listed_attributes, l, err) != 0))
+         flyte_list_attributes(h, ATTRIBUTES_TYPE, listed_attributes, l, err) != 0 ||
+         (p->cfg->kubernetes.n_clusters > 0 &&
+          flyte_list_attributes(h, CLUSTER_ATTRIBUTES_TYPE, listed_cluster_attributes, l, err) !=
+              0)))
         goto out;
     *out = l;
     l = NULL;

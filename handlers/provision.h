@@ -37,10 +37,12 @@
 
 typedef struct provisioner provisioner;
 
-/* The pacers of the two APIs (pacer.h), shared by every provisioner. */
+/* The pacers of the APIs (pacer.h), shared by every provisioner: each
+ * execution cluster's API server is an API of its own. */
 typedef struct provisioner_pacers {
     pacer *flyte;
-    pacer *k8s;
+    pacer *k8s;             /* kubernetes.api_url */
+    pacer *const *clusters; /* per kubernetes.clusters entry; NULL: unpaced */
 } provisioner_pacers;
 
 /* cfg, and flyte_auth, cache and the pacers when not NULL, must outlive
@@ -107,6 +109,12 @@ typedef struct repair_req {
      * missing from a list): one that matches the desired object needs no
      * request; any other is read again before anything is written. */
     json_t *const *seen;
+    /* Per id: the API server the watch saw it on (-1: kubernetes.api_url,
+     * else an index into kubernetes.clusters), or NULL: wherever the record
+     * has it.  With kubernetes.clusters an id seen anywhere but where the
+     * record's cluster (or the control plane) holds it is left alone: a
+     * move's old cluster, or the one it goes to, is the events' business. */
+    const int *where;
     size_t n_ids;
     int all_k8s; /* read and compare every rendered object (no watch) */
     int flyte;   /* read and compare the project and each domain's attributes */
@@ -131,6 +139,9 @@ typedef struct repair_note {
     const char *name;
     uint64_t id;         /* the record's identity of the object */
     const char *manager; /* the other field manager that changed it last, or NULL */
+    /* With kubernetes.clusters, a Kubernetes object's API server: the
+     * execution cluster's name or "control-plane"; else NULL. */
+    const char *cluster;
 } repair_note;
 
 /* Called once per object repaired (note and its strings are borrowed for

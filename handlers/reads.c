@@ -6,6 +6,7 @@
 
 #define RBAC_V1    "rbac.authorization.k8s.io/v1"
 #define ATTRS_TYPE "WORKFLOW_EXECUTION_CONFIG"
+#define EXEC_TYPE  "EXECUTION_CLUSTER_LABEL"
 
 static int oom(wf_err *err)
 {
@@ -45,8 +46,15 @@ int reads_init(reads *rd, const desired *d, wf_err *err)
     rd->attributes = calloc(n, sizeof(json_t *));
     rd->bindings = calloc(n, sizeof(json_t *));
     rd->cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
-    if (!rd->namespaces || !rd->attributes || !rd->bindings || !rd->cleanup)
+    rd->cluster_attributes = calloc(n, sizeof(json_t *));
+    rd->old_namespaces = calloc(n, sizeof(json_t *));
+    rd->old_cleanup = calloc(rd->n_cleanup ? rd->n_cleanup : 1, sizeof(json_t *));
+    if (!rd->namespaces || !rd->attributes || !rd->bindings || !rd->cleanup ||
+        !rd->cluster_attributes || !rd->old_namespaces || !rd->old_cleanup)
         return oom(err);
+    rd->v.old_cleanup = (const json_t *const *)rd->old_cleanup;
+    rd->v.cluster_attributes = (const json_t *const *)rd->cluster_attributes;
+    rd->v.old_namespaces = (const json_t *const *)rd->old_namespaces;
     rd->v.namespaces = (const json_t *const *)rd->namespaces;
     rd->v.attributes = (const json_t *const *)rd->attributes;
     rd->v.bindings = (const json_t *const *)rd->bindings;
@@ -63,15 +71,22 @@ void reads_fini(reads *rd)
         json_decref(rd->namespaces ? rd->namespaces[i] : NULL);
         json_decref(rd->attributes ? rd->attributes[i] : NULL);
         json_decref(rd->bindings ? rd->bindings[i] : NULL);
+        json_decref(rd->cluster_attributes ? rd->cluster_attributes[i] : NULL);
+        json_decref(rd->old_namespaces ? rd->old_namespaces[i] : NULL);
     }
     for (size_t i = 0; rd->cleanup && i < rd->n_cleanup; i++)
         json_decref(rd->cleanup[i]);
+    for (size_t i = 0; rd->old_cleanup && i < rd->n_cleanup; i++)
+        json_decref(rd->old_cleanup[i]);
     for (size_t i = 0; i < rd->n_objs; i++)
         json_decref(rd->objs[i]);
     free(rd->namespaces);
     free(rd->attributes);
     free(rd->bindings);
     free(rd->cleanup);
+    free(rd->cluster_attributes);
+    free(rd->old_namespaces);
+    free(rd->old_cleanup);
     free(rd->ids);
     free(rd->objs);
     memset(rd, 0, sizeof(*rd));
@@ -112,6 +127,20 @@ int reads_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *er
                    err);
 }
 
+int reads_old_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
+{
+    return k8s_get(kube, "v1", "Namespace", NULL, d->domains[i].namespace_name,
+                   &rd->old_namespaces[i], err);
+}
+
+int reads_old_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
+{
+    const json_t *e = json_array_get(d->cleanup, i);
+
+    return k8s_get(kube, "v1", "Namespace", NULL, entry_string(e, "name"), &rd->old_cleanup[i],
+                   err);
+}
+
 int reads_namespaces(reads *rd, k8s *kube, const desired *d, wf_err *err)
 {
     for (size_t i = 0; i < d->n_domains; i++)
@@ -125,10 +154,15 @@ int reads_attributes(reads *rd, httpc *flyte, const desired *d, wf_err *err)
 {
     if (rd->project && desired_project_is_ours(rd->project) &&
         !desired_project_archived(rd->project))
-        for (size_t i = 0; i < d->n_domains; i++)
+        for (size_t i = 0; i < d->n_domains; i++) {
             if (flyte_get_domain_attributes(flyte, d->project_id, d->domains[i].domain, ATTRS_TYPE,
                                             &rd->attributes[i], err) != 0)
                 return -1;
+            if (d->domains[i].cluster_attributes &&
+                flyte_get_domain_attributes(flyte, d->project_id, d->domains[i].domain, EXEC_TYPE,
+                                            &rd->cluster_attributes[i], err) != 0)
+                return -1;
+        }
     rd->v.attributes_read = 1;
     return 0;
 }

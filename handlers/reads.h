@@ -21,10 +21,13 @@
 
 typedef struct reads {
     json_t *project;
-    json_t **namespaces; /* per domain of d */
-    json_t **attributes; /* per domain */
-    json_t **bindings;   /* per domain */
-    json_t **cleanup;    /* per entry of d->cleanup */
+    json_t **namespaces;         /* per domain of d */
+    json_t **attributes;         /* per domain */
+    json_t **bindings;           /* per domain */
+    json_t **cleanup;            /* per entry of d->cleanup */
+    json_t **cluster_attributes; /* per domain (d has cluster attributes) */
+    json_t **old_namespaces;     /* per domain, on the cluster a move leaves */
+    json_t **old_cleanup;        /* per entry of d->cleanup, there (Namespaces only) */
     size_t n_domains, n_cleanup;
     uint64_t *ids; /* other objects, by identity */
     json_t **objs;
@@ -46,14 +49,21 @@ int reads_put(reads *rd, uint64_t id, json_t *obj, wf_err *err);
 int reads_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
 int reads_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
 int reads_binding_list(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+/* A move: domain i's Namespace on the cluster it leaves (kube is that
+ * cluster's client); the caller sets old_namespaces_read. */
+int reads_old_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
+/* Flyte not wanted: the Namespace of cleanup entry i on the cluster a move
+ * left (kube is that cluster's client); the caller sets old_cleanup_read. */
+int reads_old_cleanup_entry(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err);
 
 /* The Flyte project. */
 int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err);
 /* Each domain's Namespace. */
 int reads_namespaces(reads *rd, k8s *kube, const desired *d, wf_err *err);
-/* Each domain's WORKFLOW_EXECUTION_CONFIG, when the project read is
- * wsflyte's and active (FlyteAdmin answers only then); marks the
- * attributes read either way.  Call after reads_project. */
+/* Each domain's WORKFLOW_EXECUTION_CONFIG (and EXECUTION_CLUSTER_LABEL
+ * when d has cluster attributes), when the project read is wsflyte's and
+ * active (FlyteAdmin answers only then); marks the attributes read either
+ * way.  Call after reads_project. */
 int reads_attributes(reads *rd, httpc *flyte, const desired *d, wf_err *err);
 /* Every object of d->cleanup by its name (Flyte not wanted). */
 int reads_cleanup(reads *rd, k8s *kube, const desired *d, wf_err *err);

@@ -25,6 +25,8 @@ void wsstate_fini(wsstate *s)
     free(s->objs);
     free(s->ns_uids);
     free(s->event);
+    free(s->cluster);
+    free(s->moving_from);
     wsstate_init(s);
 }
 
@@ -38,6 +40,7 @@ int wsstate_copy(wsstate *dst, const wsstate *src)
 {
     *dst = *src;
     dst->workspace_id = dst->event_id = dst->reason = dst->event = NULL;
+    dst->cluster = dst->moving_from = NULL;
     dst->objs = dst->ns_uids = NULL;
     if (src->n_objs && (dst->objs = malloc(src->n_objs * sizeof(*dst->objs))) == NULL)
         goto oom;
@@ -49,7 +52,8 @@ int wsstate_copy(wsstate *dst, const wsstate *src)
         memcpy(dst->ns_uids, src->ns_uids, src->n_ns_uids * sizeof(*dst->ns_uids));
     if (dup_or_null(&dst->workspace_id, src->workspace_id) ||
         dup_or_null(&dst->event_id, src->event_id) || dup_or_null(&dst->reason, src->reason) ||
-        dup_or_null(&dst->event, src->event))
+        dup_or_null(&dst->event, src->event) || dup_or_null(&dst->cluster, src->cluster) ||
+        dup_or_null(&dst->moving_from, src->moving_from))
         goto oom;
     return 0;
 oom:
@@ -406,6 +410,13 @@ char *wsstate_encode(const wsstate *s, size_t *len)
         json_decref(doc);
         doc = NULL;
     }
+    /* Only with kubernetes.clusters: a single-cluster record reads as before. */
+    if (doc && ((s->cluster && json_object_set_new(doc, "cluster", json_string(s->cluster))) ||
+                (s->moving_from &&
+                 json_object_set_new(doc, "moving_from", json_string(s->moving_from))))) {
+        json_decref(doc);
+        doc = NULL;
+    }
     if (doc) /* the text json_dumps writes, at a quarter of its cost */
         text = jsonout_compact(doc, len);
     if (text == NULL)
@@ -505,6 +516,7 @@ static int event_names_other(const json_t *event, const char *ws, json_int_t ver
 static int from_json(const json_t *doc, wsstate *s, wf_err *err)
 {
     const char *ws = NULL, *eid = NULL, *status = NULL, *reason = NULL, *digest = NULL;
+    const char *cluster = NULL, *moving_from = NULL;
     json_int_t format = 0, version = 0;
     int project = 0, flyte = 0, complete = 0;
     json_t *objs = NULL, *event = NULL, *uids;
@@ -520,10 +532,11 @@ static int from_json(const json_t *doc, wsstate *s, wf_err *err)
         return -1;
     }
     if (json_unpack_ex((json_t *)doc, &jerr, 0,
-                       "{s:s, s:I, s?s, s:s, s?s, s:b, s:b, s:b, s:s, s:o, s:o}", "workspace_id",
-                       &ws, "version", &version, "event_id", &eid, "status", &status, "reason",
-                       &reason, "project", &project, "flyte", &flyte, "complete", &complete,
-                       "digest", &digest, "objects", &objs, "event", &event) != 0)
+                       "{s:s, s:I, s?s, s:s, s?s, s:b, s:b, s:b, s:s, s:o, s:o, s?s, s?s}",
+                       "workspace_id", &ws, "version", &version, "event_id", &eid, "status",
+                       &status, "reason", &reason, "project", &project, "flyte", &flyte, "complete",
+                       &complete, "digest", &digest, "objects", &objs, "event", &event, "cluster",
+                       &cluster, "moving_from", &moving_from) != 0)
         return bad(err, jerr.text);
     s->version = version;
     s->project = project;
@@ -538,7 +551,9 @@ static int from_json(const json_t *doc, wsstate *s, wf_err *err)
     if (event_names_other(event, ws, version, err))
         return -1;
     if (dup_or_null(&s->workspace_id, ws) || dup_or_null(&s->event_id, eid) ||
-        dup_or_null(&s->reason, reason) || (s->event = jsonout_compact(event, NULL)) == NULL) {
+        dup_or_null(&s->reason, reason) || dup_or_null(&s->cluster, cluster) ||
+        dup_or_null(&s->moving_from, moving_from) ||
+        (s->event = jsonout_compact(event, NULL)) == NULL) {
         wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");
         return -1;
     }

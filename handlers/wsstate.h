@@ -47,6 +47,12 @@ typedef struct wsstate {
     wsstate_obj *ns_uids;
     size_t n_ns_uids;
     char *event; /* compact JSON of the event applied (ws_event_to_json) */
+    /* With kubernetes.clusters: the execution cluster holding the
+     * workspace's namespaces, and the one that may still hold its old
+     * namespaces after a move whose deletes did not finish.  NULL: none
+     * (single-cluster mode; no move pending). */
+    char *cluster;
+    char *moving_from;
 } wsstate;
 
 void wsstate_init(wsstate *s);

@@ -43,6 +43,12 @@ uint64_t wsstatus_attributes_id(const char *domain)
     return plan_attributes_id(domain);
 }
 
+int wsstatus_is_cluster_attributes(const json_t *attributes)
+{
+    return json_object_get(json_object_get(attributes, "matching_attributes"),
+                           "execution_cluster_label") != NULL;
+}
+
 /* ---- the walk over the desired objects ---- */
 
 int wsstatus_each(const desired *d, wsstatus_object_fn *fn, void *ud)
@@ -58,6 +64,9 @@ int wsstatus_each(const desired *d, wsstatus_object_fn *fn, void *ud)
     for (size_t i = 0; i < d->n_domains; i++) {
         const desired_domain *dd = &d->domains[i];
         if ((rc = fn(ud, k++, "ProjectDomainAttributes", dd->domain, dd->attributes)) != 0)
+            return rc;
+        if (dd->cluster_attributes &&
+            (rc = fn(ud, k++, "ProjectDomainAttributes", dd->domain, dd->cluster_attributes)) != 0)
             return rc;
         json_array_foreach(dd->objects, j, obj)
         {
@@ -121,6 +130,10 @@ static json_t *object_entry(const describe_ctx *c, const char *kind, const char 
     if (json_object_get(obj, "apiVersion") == NULL && strcmp(kind, "FlyteProject") == 0)
         return json_pack("{s:s, s:s, s:n, s:s}", "apiVersion", "flyteadmin/v1", "kind", kind,
                          "namespace", "name", c->d->project_id);
+    if (json_object_get(obj, "apiVersion") == NULL && wsstatus_is_cluster_attributes(obj))
+        return json_pack("{s:s, s:s, s:s, s:s, s:s}", "apiVersion", "flyteadmin/v1", "kind", kind,
+                         "namespace", c->d->project_id, "name", domain, "resource_type",
+                         "EXECUTION_CLUSTER_LABEL");
     if (json_object_get(obj, "apiVersion") == NULL)
         return json_pack("{s:s, s:s, s:s, s:s}", "apiVersion", "flyteadmin/v1", "kind", kind,
                          "namespace", c->d->project_id, "name", domain);
@@ -135,9 +148,10 @@ static int describe_object(void *ud, size_t index, const char *kind, const char 
 {
     describe_ctx *c = ud;
     int flyte = json_object_get(obj, "apiVersion") == NULL;
-    uint64_t id = !flyte                              ? wsstatus_object_id(obj)
-                  : strcmp(kind, "FlyteProject") == 0 ? wsstatus_project_id()
-                                                      : wsstatus_attributes_id(domain);
+    uint64_t id = !flyte                                ? wsstatus_object_id(obj)
+                  : strcmp(kind, "FlyteProject") == 0   ? wsstatus_project_id()
+                  : wsstatus_is_cluster_attributes(obj) ? plan_cluster_attributes_id(domain)
+                                                        : wsstatus_attributes_id(domain);
     uint64_t recorded = 0;
     char idh[17], ch[17];
     json_t *e = object_entry(c, kind, domain, obj);

@@ -28,6 +28,9 @@ int wsstatus_pick(const wsstate *recs, size_t n) __attribute__((warn_unused_resu
 uint64_t wsstatus_object_id(const json_t *manifest);
 uint64_t wsstatus_project_id(void);
 uint64_t wsstatus_attributes_id(const char *domain);
+/* Whether attributes (desired.h) are a domain's EXECUTION_CLUSTER_LABEL
+ * (kubernetes.clusters), not its WORKFLOW_EXECUTION_CONFIG. */
+int wsstatus_is_cluster_attributes(const json_t *attributes);
 
 /* Describes record s as one JSON object (a new reference, or NULL when out
  * of memory):
@@ -35,7 +38,8 @@ uint64_t wsstatus_attributes_id(const char *domain);
  *   outcome {status, reason, project_named}, complete, flyte_wanted,
  *   project, console_url, namespaces [..],
  *   objects [{apiVersion, kind, namespace, name, identity, content,
- *             rendered_matches}],
+ *             rendered_matches}] (a domain's EXECUTION_CLUSTER_LABEL
+ *             attributes also resource_type),
  *   unnamed_objects (recorded hashes no re-rendered object names),
  *   members [{user_id, email, role, domains [..]}]
  * ev and d are the recorded event and its desired state; NULL when the
@@ -48,7 +52,9 @@ json_t *wsstatus_describe(const wsstate *s, const ws_event *ev, const desired *d
 
 /* Calls fn for every object of d in the order of wsstatus_describe's
  * "objects": kind "FlyteProject" (obj: the project body, domain NULL),
- * "ProjectDomainAttributes" (obj: the attributes, domain set), and every
+ * "ProjectDomainAttributes" (obj: the attributes, domain set; with
+ * kubernetes.clusters twice per domain, wsstatus_is_cluster_attributes
+ * telling them apart), and every
  * manifest (domain set for a domain's).  Stops at and returns fn's first
  * nonzero answer; 0 otherwise.  Nothing when Flyte is not wanted. */
 typedef int wsstatus_object_fn(void *ud, size_t index, const char *kind, const char *domain,

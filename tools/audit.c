@@ -1,5 +1,6 @@
-/* wsflyte-audit: one pass over the state topic, FlyteAdmin and the
- * Kubernetes cluster, telling what disagrees.  The number of requests does
+/* wsflyte-audit: one pass over the state topic, FlyteAdmin and every
+ * Kubernetes API server (the control plane and each execution cluster),
+ * telling what disagrees.  The number of requests does
  * not grow with the number of workspaces: per managed kind one paginated
  * cluster-wide LIST by wsflyte's label, ListProjects (paginated, archived
  * projects included) and ListMatchableAttributes for the one resource type
@@ -32,10 +33,12 @@
 
 #define PROG "wsflyte-audit"
 
-#define K8S_PAGE        500
-#define FLYTE_PAGE      500
-#define LIST_TIMEOUT_MS 60000L
-#define ATTRIBUTES_TYPE "WORKFLOW_EXECUTION_CONFIG"
+#define K8S_PAGE                500
+#define FLYTE_PAGE              500
+#define LIST_TIMEOUT_MS         60000L
+#define ATTRIBUTES_TYPE         "WORKFLOW_EXECUTION_CONFIG"
+#define CLUSTER_ATTRIBUTES_TYPE "EXECUTION_CLUSTER_LABEL"
+#define CONTROL_PLANE           "control-plane"
 /* ListMatchableAttributes answers every row of the type at once (FlyteAdmin
  * does not page it): about 670 bytes a row, so 30,000 rows (10,000
  * workspaces of three domains) are some 19 MiB; 512 MiB is about 800,000
@@ -80,6 +83,11 @@ static void usage(FILE *fp)
             "=" MANAGER_NAME "\n"
             "(limit 500, continue), ListProjects (500 a page, archived ones included) and\n"
             "ListMatchableAttributes for " ATTRIBUTES_TYPE ".\n"
+            "With kubernetes.clusters, the LISTs are made on the control plane and on every\n"
+            "execution cluster, ListMatchableAttributes also for " CLUSTER_ATTRIBUTES_TYPE ", and\n"
+            "each Kubernetes finding names its cluster (\"on east\"; JSON: \"cluster\"): a\n"
+            "workspace's namespaced objects belong on its record's cluster, so the same\n"
+            "objects on another cluster are orphans there.\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE   wsflyte configuration (Kafka, FlyteAdmin, Kubernetes)\n"
@@ -335,14 +343,23 @@ enum {
 /* Listed objects are compared with the records as their page arrives and
  * then dropped: memory holds the identities the records want, not the
  * objects. */
+/* One Kubernetes API server: the control plane (kubernetes.api_url) or an
+ * execution cluster of kubernetes.clusters. */
+typedef struct api_server {
+    const char *name; /* CONTROL_PLANE or the cluster's name */
+    k8s *kube;
+    httpc *http; /* k8s's connection, with a longer timeout for big pages */
+} api_server;
+
 typedef struct live {
     oauth *auth;
     httpc *flyte;
-    k8s *kube;
-    httpc *kube_http; /* k8s's connection, with a longer timeout for big pages */
-    /* identity ("apiVersion|kind|namespace|name", "project:<id>",
-     * "attrs:<project>|<domain>") -> a WANT() integer, or an array of them
-     * when several records render the same identity */
+    api_server *servers; /* [0] the control plane, then each cluster's */
+    size_t n_servers;
+    /* identity ("<server>|apiVersion|kind|namespace|name", "project:<id>",
+     * "attrs:<project>|<domain>", "cattrs:<project>|<domain>") -> a WANT()
+     * integer, or an array of them when several records render the same
+     * identity */
     json_t *wants;
     json_t *unowned;  /* identities of listed objects no record wants */
     json_t *projects; /* id -> PROJECT_* flags, every listed project */
@@ -354,8 +371,11 @@ typedef struct live {
 
 static void live_fini(live *l)
 {
-    httpc_free(l->kube_http);
-    k8s_free(l->kube);
+    for (size_t i = 0; i < l->n_servers; i++) {
+        httpc_free(l->servers[i].http);
+        k8s_free(l->servers[i].kube);
+    }
+    free(l->servers);
     httpc_free(l->flyte);
     oauth_free(l->auth);
     json_decref(l->wants);
@@ -388,25 +408,34 @@ static int live_init(live *l, const wf_config *cfg, wf_err *err)
         fo.auth = oauth_auth;
         fo.auth_ud = l->auth;
     }
-    if ((l->flyte = httpc_new(&fo, err)) == NULL ||
-        (l->kube = k8s_new(cfg, NULL, NULL, NULL, err)) == NULL)
+    if ((l->flyte = httpc_new(&fo, err)) == NULL)
         return -1;
-    ko = *k8s_conn(l->kube);
-    ko.timeout_ms = LIST_TIMEOUT_MS;
-    return (l->kube_http = httpc_new(&ko, err)) == NULL ? -1 : 0;
+    if ((l->servers = calloc(cfg->kubernetes.n_clusters + 1, sizeof(*l->servers))) == NULL)
+        return oom(err);
+    for (size_t i = 0; i <= cfg->kubernetes.n_clusters; i++) {
+        api_server *sv = &l->servers[l->n_servers++];
+        sv->name = i ? cfg->kubernetes.clusters[i - 1].name : CONTROL_PLANE;
+        if ((sv->kube = k8s_new_cluster(cfg, (int)i - 1, NULL, NULL, NULL, err)) == NULL)
+            return -1;
+        ko = *k8s_conn(sv->kube);
+        ko.timeout_ms = LIST_TIMEOUT_MS;
+        if ((sv->http = httpc_new(&ko, err)) == NULL)
+            return -1;
+    }
+    return 0;
 }
 
-static void object_key(const char *api, const char *kind, const char *ns, const char *name,
-                       char *buf, size_t len)
+static void object_key(const char *server, const char *api, const char *kind, const char *ns,
+                       const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s|%s|%s|%s", api, kind, ns ? ns : "", name ? name : "");
+    snprintf(buf, len, "%s|%s|%s|%s|%s", server, api, kind, ns ? ns : "", name ? name : "");
 }
 
-static void manifest_key(const json_t *m, char *buf, size_t len)
+static void manifest_key(const char *server, const json_t *m, char *buf, size_t len)
 {
     const json_t *meta = json_object_get(m, "metadata");
 
-    object_key(json_string_value(json_object_get(m, "apiVersion")),
+    object_key(server, json_string_value(json_object_get(m, "apiVersion")),
                json_string_value(json_object_get(m, "kind")),
                json_string_value(json_object_get(meta, "namespace")),
                json_string_value(json_object_get(meta, "name")), buf, len);
@@ -485,9 +514,29 @@ typedef struct audit {
     size_t rec;     /* the record being indexed */
     const char *ws; /* the workspace being checked */
     const desired *d;
+    const char *where; /* with kubernetes.clusters: the API server of the object at hand */
     wf_err *err;
     size_t checked; /* recorded objects compared */
 } audit;
+
+/* The API server where d has an object of one of its domains (domain set)
+ * or one outside the namespaces. */
+static const char *server_of(const audit *a, const desired *d, const char *domain)
+{
+    return domain && d->cluster >= 0 ? a->cfg->kubernetes.clusters[d->cluster].name : CONTROL_PLANE;
+}
+
+/* The cluster a record's workspace is on: its own, else (a record written
+ * before kubernetes.clusters) placement.default; -1 without clusters or
+ * when neither names a configured one. */
+static int record_cluster(const wf_config *cfg, const wsstate *s)
+{
+    if (cfg->kubernetes.n_clusters == 0)
+        return -1;
+    if (s->cluster)
+        return plan_record_cluster(cfg, s);
+    return (int)wf_config_cluster(cfg, cfg->kubernetes.placement_default);
+}
 
 /* ---- findings ---- */
 
@@ -524,6 +573,11 @@ static int finding(audit *a, const char *ws, const char *what, const char *api, 
     }
     if (f && changes && json_array_size(changes))
         json_object_set(f, "changes", (json_t *)changes);
+    if (f && a->where && api && strcmp(api, "flyteadmin/v1") != 0 &&
+        json_object_set_new(f, "cluster", json_string(a->where)) != 0) {
+        json_decref(f);
+        return oom(a->err);
+    }
     if (n == a->ranks_cap) {
         size_t cap = a->ranks_cap ? 2 * a->ranks_cap : 64;
         uint64_t *grown = realloc(a->ranks, cap * sizeof(*grown));
@@ -569,6 +623,8 @@ static int check_project(audit *a, const json_t *want, const json_t *got)
 
 static int check_attributes(audit *a, const char *domain, const json_t *want, const json_t *got)
 {
+    const char *type =
+        wsstatus_is_cluster_attributes(want) ? CLUSTER_ATTRIBUTES_TYPE : ATTRIBUTES_TYPE;
     char name[700];
     json_t *changes;
     int n;
@@ -576,14 +632,14 @@ static int check_attributes(audit *a, const char *domain, const json_t *want, co
     snprintf(name, sizeof(name), "%s/%s", a->d->project_id, domain);
     if (got == NULL)
         return finding(a, a->ws, "missing", "flyteadmin/v1", "ProjectDomainAttributes", NULL, name,
-                       ATTRIBUTES_TYPE, NULL);
+                       type, NULL);
     a->claim = CLAIM_YES;
     if ((changes = json_array()) == NULL)
         return oom(a->err);
     n = plan_compare_attributes(want, got, changes);
     if (n > 0)
         n = finding(a, a->ws, "differs", "flyteadmin/v1", "ProjectDomainAttributes", NULL, name,
-                    ATTRIBUTES_TYPE, changes);
+                    type, changes);
     json_decref(changes);
     return n < 0 ? oom(a->err) : 0;
 }
@@ -701,9 +757,11 @@ static int index_object(void *ud, size_t index, const char *kind, const char *do
     if (json_object_get(obj, "apiVersion") == NULL && strcmp(kind, "FlyteProject") == 0)
         snprintf(key, sizeof(key), "project:%s", a->d->project_id);
     else if (json_object_get(obj, "apiVersion") == NULL)
-        snprintf(key, sizeof(key), "attrs:%s|%s", a->d->project_id, domain);
+        snprintf(key, sizeof(key), "%s:%s|%s",
+                 wsstatus_is_cluster_attributes(obj) ? "cattrs" : "attrs", a->d->project_id,
+                 domain);
     else
-        manifest_key(obj, key, sizeof(key));
+        manifest_key(server_of(a, a->d, domain), obj, key, sizeof(key));
     return want(a, key, WANT(a->rec, index));
 }
 
@@ -732,7 +790,8 @@ static int index_workspace(audit *a, size_t rec)
     }
     if (rc > 0) {
         have_ev = wsstate_event_of(&s, &ev, &rerr) == 0;
-        have_d = have_ev && desired_build(a->cfg, &ev, &d, &rerr) == 0;
+        have_d =
+            have_ev && desired_build_on(a->cfg, &ev, record_cluster(a->cfg, &s), &d, &rerr) == 0;
     }
     if (!have_d) {                 /* nothing compared; its objects are not called orphans */
         if (rc > 0 && !s.complete) /* a stub: its full form was too large to keep */
@@ -809,7 +868,7 @@ static int render(audit *a, size_t rec)
         if (rc == 0)
             wf_err_set(a->err, WF_INTERNAL, "audit", "the record is gone");
     } else if (wsstate_event_of(&c->s, &c->ev, a->err) == 0) {
-        if (desired_build(a->cfg, &c->ev, &c->d, a->err) == 0) {
+        if (desired_build_on(a->cfg, &c->ev, record_cluster(a->cfg, &c->s), &c->d, a->err) == 0) {
             c->rec = rec;
             if (wsstatus_each(&c->d, collect, c) == 0)
                 return 0;
@@ -848,6 +907,7 @@ static int compare_wanted(audit *a, json_int_t w, const char *key, const json_t 
     o = &a->cache.objs[idx];
     a->d = &a->cache.d;
     a->rank = idx + 1;
+    a->where = a->cfg->kubernetes.n_clusters ? server_of(a, a->d, o->domain) : NULL;
     if (json_object_get(o->obj, "apiVersion") == NULL)
         return strcmp(o->kind, "FlyteProject") == 0 ? check_project(a, o->obj, got)
                                                     : check_attributes(a, o->domain, o->obj, got);
@@ -897,7 +957,7 @@ static const char *record_note(const live *l, const char *ws)
 
 /* A labelled object of kind k: compared with what the records want, or an
  * orphan. */
-static int on_object(audit *a, const kind_ref *k, json_t *item)
+static int on_object(audit *a, const api_server *sv, const kind_ref *k, json_t *item)
 {
     const json_t *meta = json_object_get(item, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
@@ -907,7 +967,7 @@ static int on_object(audit *a, const kind_ref *k, json_t *item)
     claim claimed;
     int rc;
 
-    object_key(k->api_version, k->kind, ns, name, key, sizeof(key));
+    object_key(sv->name, k->api_version, k->kind, ns, name, key, sizeof(key));
     json_object_set_new(item, "apiVersion", json_string(k->api_version));
     json_object_set_new(item, "kind", json_string(k->kind));
     if ((rc = arrived(a, key, item, &claimed)) < 0)
@@ -924,11 +984,12 @@ static int on_object(audit *a, const kind_ref *k, json_t *item)
     if (st && strcmp(st, "unreadable") == 0)
         return 0; /* told under its unreadable record */
     sweep_rank(a, SWEEP_OBJECTS);
+    a->where = a->cfg->kubernetes.n_clusters ? sv->name : NULL;
     return finding(a, ws, "orphan", k->api_version, k->kind, ns, name, record_note(a->l, ws), NULL);
 }
 
-/* One kind, cluster-wide, page by page. */
-static int list_kind(audit *a, const kind_ref *k)
+/* One kind, cluster-wide on one API server, page by page. */
+static int list_kind(audit *a, const api_server *sv, const kind_ref *k)
 {
     live *l = a->l;
     wf_err *err = a->err;
@@ -951,13 +1012,13 @@ static int list_kind(audit *a, const kind_ref *k)
         free(econt);
         free(cont);
         cont = NULL;
-        page = target ? get_json(l, l->kube_http, "k8s", target, err) : NULL;
+        page = target ? get_json(l, sv->http, "k8s", target, err) : NULL;
         free(target);
         if (page == NULL)
             goto out;
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
-            if ((failed = on_object(a, k, item)) != 0)
+            if ((failed = on_object(a, sv, k, item)) != 0)
                 break;
         }
         const char *c =
@@ -972,7 +1033,9 @@ static int list_kind(audit *a, const kind_ref *k)
 out:
     free(cont);
     free(sel);
-    if (rc != 0)
+    if (rc != 0 && a->cfg->kubernetes.n_clusters)
+        wf_err_prefix(err, "list %s %s on %s", k->api_version, k->kind, sv->name);
+    else if (rc != 0)
         wf_err_prefix(err, "list %s %s", k->api_version, k->kind);
     return rc;
 }
@@ -1056,7 +1119,7 @@ out:
 /* One project-domain row (key "<project>|<domain>"): compared with the
  * record wanting it, or an orphan when its project is wsflyte's and no
  * record keeps it. */
-static int on_attributes(audit *a, const char *key, const json_t *row)
+static int on_attributes(audit *a, const char *type, const char *key, const json_t *row)
 {
     const char *p = json_string_value(json_object_get(row, "project"));
     json_t *proj = json_object_get(a->l->projects, p);
@@ -1064,7 +1127,7 @@ static int on_attributes(audit *a, const char *key, const json_t *row)
     char ck[700], name[600];
     claim claimed;
 
-    snprintf(ck, sizeof(ck), "attrs:%s", key);
+    snprintf(ck, sizeof(ck), "%s:%s", strcmp(type, ATTRIBUTES_TYPE) == 0 ? "attrs" : "cattrs", key);
     if (arrived(a, ck, row, &claimed) < 0)
         return -1;
     /* A project whose record does not want Flyte keeps its attributes
@@ -1077,15 +1140,16 @@ static int on_attributes(audit *a, const char *key, const json_t *row)
     snprintf(name, sizeof(name), "%s/%s", p, json_string_value(json_object_get(row, "domain")));
     sweep_rank(a, SWEEP_ATTRIBUTES);
     return finding(a, p, "orphan-attributes", "flyteadmin/v1", "ProjectDomainAttributes", NULL,
-                   name, ATTRIBUTES_TYPE, NULL);
+                   name, type, NULL);
 }
 
 /* The project-domain rows of the type, shaped as GetProjectDomainAttributes
  * answers, so that the comparison is the live diff's.  The one answer holds
  * every row; it is dropped once compared. */
-static int list_attributes(audit *a)
+static int list_attributes(audit *a, const char *type)
 {
     live *l = a->l;
+    char path[128];
     json_t *body, *rows = json_object(), *c, *v;
     const char *key;
     size_t i;
@@ -1094,12 +1158,12 @@ static int list_attributes(audit *a)
 
     if (rows == NULL)
         return oom(a->err);
+    snprintf(path, sizeof(path), "/api/v1/matchable_attributes?resource_type=%s", type);
     httpc_set_max_body(l->flyte, ATTRIBUTES_MAX_BODY);
-    body = get_json(l, l->flyte, "flyte",
-                    "/api/v1/matchable_attributes?resource_type=" ATTRIBUTES_TYPE, a->err);
+    body = get_json(l, l->flyte, "flyte", path, a->err);
     httpc_set_max_body(l->flyte, 0);
     if (body == NULL) {
-        wf_err_prefix(a->err, "list matchable attributes");
+        wf_err_prefix(a->err, "list %s attributes", type);
         json_decref(rows);
         return -1;
     }
@@ -1124,7 +1188,7 @@ static int list_attributes(audit *a)
     }
     json_object_foreach(rows, key, v)
     {
-        if (on_attributes(a, key, v) != 0)
+        if (on_attributes(a, type, key, v) != 0)
             goto out;
     }
     rc = 0;
@@ -1134,15 +1198,23 @@ out:
     return rc;
 }
 
+/* Every API server's kinds (the ACK kinds on the control plane only,
+ * where wsflyte writes them), then FlyteAdmin. */
 static int read_live(audit *a)
 {
-    for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
-        if (list_kind(a, &base_kinds[i]) != 0)
-            return -1;
-    for (size_t i = 0; a->cfg->aws.ack_enabled && i < sizeof(ack_kinds) / sizeof(ack_kinds[0]); i++)
-        if (list_kind(a, &ack_kinds[i]) != 0)
-            return -1;
-    return list_projects(a) != 0 || list_attributes(a) != 0 ? -1 : 0;
+    for (size_t s = 0; s < a->l->n_servers; s++) {
+        const api_server *sv = &a->l->servers[s];
+        for (size_t i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++)
+            if (list_kind(a, sv, &base_kinds[i]) != 0)
+                return -1;
+        for (size_t i = 0;
+             s == 0 && a->cfg->aws.ack_enabled && i < sizeof(ack_kinds) / sizeof(ack_kinds[0]); i++)
+            if (list_kind(a, sv, &ack_kinds[i]) != 0)
+                return -1;
+    }
+    if (list_projects(a) != 0 || list_attributes(a, ATTRIBUTES_TYPE) != 0)
+        return -1;
+    return a->cfg->kubernetes.n_clusters ? list_attributes(a, CLUSTER_ATTRIBUTES_TYPE) : 0;
 }
 
 /* What the lists did not hold: missing. */
@@ -1198,6 +1270,8 @@ static void print_finding(const json_t *f)
     if (json_object_get(f, "kind"))
         printf(" %s %s %s%s%s", str_or(f, "api_version", "-"), str_or(f, "kind", "-"), ns ? ns : "",
                ns ? "/" : "", str_or(f, "name", "-"));
+    if (json_object_get(f, "cluster"))
+        printf(" on %s", str_or(f, "cluster", "-"));
     printf("%s%s%s\n", detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     json_array_foreach(json_object_get(f, "changes"), i, c)
         printf("      %s\n", json_string_value(c));

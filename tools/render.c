@@ -213,7 +213,7 @@ static json_t *render_absent(const desired *d, const char *digest)
 
 /* --diff: the event against the live state.  An event the handler would
  * reject is a verdict (it would FAIL), not an error of this tool. */
-static int diff_live(const wf_config *cfg, const ws_event *ev, const desired *d)
+static int diff_live(const wf_config *cfg, const ws_event *ev)
 {
     liveplan *lp;
     wf_err err;
@@ -224,7 +224,7 @@ static int diff_live(const wf_config *cfg, const ws_event *ev, const desired *d)
         fprintf(stderr, "wsflyte-render: %s (%s %s)\n", err.msg, wf_class_name(err.cls), err.code);
         return LIVEPLAN_ERROR;
     }
-    rc = (int)liveplan_run(lp, ev, d, stdout, &err);
+    rc = (int)liveplan_run(lp, ev, stdout, &err);
     if (rc == LIVEPLAN_ERROR)
         fprintf(stderr, "wsflyte-render: cannot read the live state: %s (%s %s)\n", err.msg,
                 wf_class_name(err.cls), err.code);
@@ -301,7 +301,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (diff) {
-        rc = diff_live(&cfg, &ev, &d);
+        rc = diff_live(&cfg, &ev);
         goto out;
     }
     desired_digest(&d, digest);

@@ -248,13 +248,18 @@ static int read_state(const wf_config *cfg, reading *r, int timeout_ms, wf_err *
 /* ---- the live state (--live) ---- */
 
 typedef struct live {
+    const wf_config *cfg;
     oauth *auth;
     httpc *flyte;
-    k8s *kube;
+    k8s *kube;       /* kubernetes.api_url */
+    k8s **exec_kube; /* per kubernetes.clusters entry */
 } live;
 
 static void live_fini(live *l)
 {
+    for (size_t i = 0; l->exec_kube && i < l->cfg->kubernetes.n_clusters; i++)
+        k8s_free(l->exec_kube[i]);
+    free(l->exec_kube);
     k8s_free(l->kube);
     httpc_free(l->flyte);
     oauth_free(l->auth);
@@ -268,6 +273,7 @@ static int live_init(live *l, const wf_config *cfg, wf_err *err)
     httpc_opts fo = {0};
 
     memset(l, 0, sizeof(*l));
+    l->cfg = cfg;
     if (cfg->flyte.auth_type == WF_AUTH_CLIENT_CREDENTIALS &&
         (l->auth = oauth_new(cfg, ca, err)) == NULL)
         return -1;
@@ -283,6 +289,16 @@ static int live_init(live *l, const wf_config *cfg, wf_err *err)
         live_fini(l);
         return -1;
     }
+    if (cfg->kubernetes.n_clusters > 0 &&
+        (l->exec_kube = calloc(cfg->kubernetes.n_clusters, sizeof(*l->exec_kube))) == NULL) {
+        live_fini(l);
+        return oom(err);
+    }
+    for (size_t i = 0; i < cfg->kubernetes.n_clusters; i++)
+        if ((l->exec_kube[i] = k8s_new_cluster(cfg, (int)i, NULL, NULL, NULL, err)) == NULL) {
+            live_fini(l);
+            return -1;
+        }
     return 0;
 }
 
@@ -345,7 +361,10 @@ static int live_attributes(live_walk *w, size_t index, const char *domain, const
     if (flyte_project_archived(w->project))
         return mark(w, index, L_DIFFERS, NULL, "the project is archived");
     if (flyte_get_domain_attributes(w->l->flyte, w->d->project_id, domain,
-                                    "WORKFLOW_EXECUTION_CONFIG", &got, w->err) != 0)
+                                    wsstatus_is_cluster_attributes(want)
+                                        ? "EXECUTION_CLUSTER_LABEL"
+                                        : "WORKFLOW_EXECUTION_CONFIG",
+                                    &got, w->err) != 0)
         return -1;
     live_domain = json_string_value(json_object_get(got, "domain"));
     if (got == NULL || live_domain == NULL || strcmp(live_domain, domain) != 0) {
@@ -358,8 +377,11 @@ static int live_attributes(live_walk *w, size_t index, const char *domain, const
     return diffed(w, index, n, changes);
 }
 
-static int live_manifest(live_walk *w, size_t index, const json_t *want)
+/* A domain's objects are on the workspace's cluster (d->cluster), the
+ * others on the control plane. */
+static int live_manifest(live_walk *w, size_t index, const char *domain, const json_t *want)
 {
+    k8s *kube = domain && w->d->cluster >= 0 ? w->l->exec_kube[w->d->cluster] : w->l->kube;
     const json_t *meta = json_object_get(want, "metadata");
     const char *kind = json_string_value(json_object_get(want, "kind"));
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
@@ -371,8 +393,8 @@ static int live_manifest(live_walk *w, size_t index, const json_t *want)
     if (ns_state) /* nothing of wsflyte's in a missing or foreign namespace */
         return mark(w, index, strcmp(ns_state, "missing") == 0 ? L_MISSING : L_FOREIGN, NULL,
                     strcmp(ns_state, "missing") == 0 ? "its namespace is missing" : NULL);
-    if (k8s_get(w->l->kube, json_string_value(json_object_get(want, "apiVersion")), kind, ns, name,
-                &got, w->err) != 0)
+    if (k8s_get(kube, json_string_value(json_object_get(want, "apiVersion")), kind, ns, name, &got,
+                w->err) != 0)
         return -1;
     if (got == NULL || (is_ns && !desired_object_is_ours(got, w->d->project_id))) {
         int state = got == NULL ? L_MISSING : L_FOREIGN;
@@ -396,7 +418,7 @@ static int live_object(void *ud, size_t index, const char *kind, const char *dom
     if (json_object_get(obj, "apiVersion") == NULL)
         return strcmp(kind, "FlyteProject") == 0 ? live_project(w, index)
                                                  : live_attributes(w, index, domain, obj);
-    return live_manifest(w, index, obj);
+    return live_manifest(w, index, domain, obj);
 }
 
 /* Adds "live" to each object of desc and a "live" summary.  Returns 0, or
@@ -482,6 +504,19 @@ static void cluster_name(const wf_config *cfg, char *buf, size_t len)
         snprintf(buf, len, "%s", url);
 }
 
+/* "cluster": without kubernetes.clusters, the one API server (api, as
+ * cluster_name says it); with them, the record's cluster (null: none
+ * recorded) and "moving_from" when a move left namespaces behind. */
+static int set_cluster(const wf_config *cfg, const wsstate *s, const char *api, json_t *desc)
+{
+    if (cfg->kubernetes.n_clusters == 0)
+        return json_object_set_new(desc, "cluster", json_string(api));
+    if (json_object_set_new(desc, "cluster", s->cluster ? json_string(s->cluster) : json_null()))
+        return -1;
+    return s->moving_from ? json_object_set_new(desc, "moving_from", json_string(s->moving_from))
+                          : 0;
+}
+
 /* Describes workspace i: a new object, NULL out of memory; *found says
  * whether it has a record. */
 static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *l, int *found,
@@ -494,7 +529,7 @@ static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *
     ws_event ev;
     desired d;
     wf_err rerr;
-    int have_ev = 0, have_d = 0;
+    int have_ev = 0, have_d = 0, on;
     char cluster[512];
 
     wsstate_init(&s);
@@ -509,19 +544,28 @@ static json_t *describe(const wf_config *cfg, const reading *r, size_t i, live *
     }
     *found = 1;
     cluster_name(cfg, cluster, sizeof(cluster));
+    on = plan_record_cluster(cfg, &s);
     have_ev = wsstate_event_of(&s, &ev, &rerr) == 0;
-    have_d = have_ev && desired_build(cfg, &ev, &d, &rerr) == 0;
+    have_d = have_ev && desired_build_on(cfg, &ev, on, &d, &rerr) == 0;
     desc =
         wsstatus_describe(&s, have_ev ? &ev : NULL, have_d ? &d : NULL, have_d ? NULL : rerr.msg);
     if (desc == NULL || json_object_set_new(desc, "partition", json_integer(partition)) ||
         json_object_set_new(desc, "offset", json_integer(offset)) ||
-        json_object_set_new(desc, "cluster", json_string(cluster)) ||
+        set_cluster(cfg, &s, cluster, desc) != 0 ||
         json_object_set(desc, "unreadable_records", bad)) {
         json_decref(desc);
         desc = NULL;
         goto out;
     }
-    if (l && have_d && s.flyte && live_check(l, &d, desc, err) != 0) {
+    /* With clusters, a record that names no configured cluster has no API
+     * server to read its namespaces on. */
+    if (cfg->kubernetes.n_clusters > 0 && on < 0 && l && have_d && s.flyte) {
+        if (json_object_set_new(desc, "live_skipped",
+                                json_string("the record names no configured cluster")) != 0) {
+            json_decref(desc);
+            desc = NULL;
+        }
+    } else if (l && have_d && s.flyte && live_check(l, &d, desc, err) != 0) {
         json_decref(desc);
         desc = NULL;
     }
@@ -559,8 +603,11 @@ static void print_object(const json_t *o)
     const char *ns = json_string_value(json_object_get(o, "namespace"));
     size_t i;
 
-    printf("    %s %s %s%s%s  identity %s content %s%s", str(o, "apiVersion"), str(o, "kind"),
-           ns ? ns : "", ns ? "/" : "", str(o, "name"), str(o, "identity"), str(o, "content"),
+    printf("    %s %s %s%s%s%s%s  identity %s content %s%s", str(o, "apiVersion"), str(o, "kind"),
+           ns ? ns : "", ns ? "/" : "", str(o, "name"),
+           json_object_get(o, "resource_type") ? " " : "",
+           json_object_get(o, "resource_type") ? str(o, "resource_type") : "", str(o, "identity"),
+           str(o, "content"),
            json_is_true(json_object_get(o, "rendered_matches")) ? "" : " (not as rendered now)");
     if (lv)
         printf("  live: %s%s%s%s", str(lv, "state"), json_object_get(lv, "note") ? " (" : "",
@@ -601,7 +648,11 @@ static void print_human(const json_t *d)
     printf("  flyte: %s\n", json_is_true(json_object_get(d, "flyte_wanted"))
                                 ? "wanted"
                                 : "not wanted (deleted, removed or never enabled)");
-    printf("  cluster: %s\n", str(d, "cluster"));
+    printf("  cluster: %s", str(d, "cluster"));
+    if (json_object_get(d, "moving_from"))
+        printf(" (moving from %s: its namespaces there are not deleted yet)",
+               str(d, "moving_from"));
+    printf("\n");
     printf("  project: %s\n", str(d, "project"));
     print_list("namespaces", json_object_get(d, "namespaces"));
     if (json_object_get(d, "render_error"))
@@ -610,6 +661,8 @@ static void print_human(const json_t *d)
     if (json_integer_value(json_object_get(d, "unnamed_objects")))
         printf(" (and %lld recorded that no rendered object names)",
                (long long)json_integer_value(json_object_get(d, "unnamed_objects")));
+    if (json_object_get(d, "live_skipped"))
+        printf("; live: not read (%s)", str(d, "live_skipped"));
     if (lv)
         printf("; live: %lld unchanged, %lld differ, %lld missing, %lld in a foreign namespace",
                (long long)json_integer_value(json_object_get(lv, "unchanged")),

@@ -38,10 +38,16 @@ after(async () => {
 async function apply(events) {
   const consumer = stack.startConsumer();
   await stack.produceEvents(events, 'json');
-  for (const e of events) {
-    const r = await stack.resultOf(e.event_id, 500);
-    assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
-  }
+  // Every result, read from the topic's start to its end in one pass.
+  const wanted = new Set(events.map((e) => e.event_id));
+  let got = [];
+  await waitFor(async () => {
+    got = [...new Map((await stack.allResults()).filter((r) => wanted.has(r.event_id))
+      .map((r) => [r.event_id, r])).values()];
+    return got.length >= wanted.size;
+  }, 120000, 500);
+  assert.equal(got.length, wanted.size, `results: ${got.length} of ${wanted.size}\n${stack.logs.join('').slice(-3000)}`);
+  for (const r of got) assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
   assert.equal(await stack.stopConsumer(consumer), 0);
 }
 

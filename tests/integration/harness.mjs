@@ -174,7 +174,7 @@ function startServer(cmd, args, name, logs, stdin = 'ignore', native = false) {
     lines.once('line', (line) => {
       clearTimeout(timer);
       child.removeAllListeners('exit');
-      resolveStart({ child, address: line.trim() });
+      resolveStart({ child, address: line.trim(), lines });
     });
   });
 }
@@ -195,15 +195,39 @@ export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
   });
 }
 
+// Names the Stack gives its own servers: no execution cluster may take them.
+const SERVER_NAMES = new Set(['flyte', 'kube']);
+
+// The clusters option as [{name, weight, qps, burst, kubeArgs, token_file,
+// ca_file, oidc_provider}]: a string is a cluster of that name.
+function clusterSpecs(clusters) {
+  const specs = clusters.map((c) => (typeof c === 'string' ? { name: c } : { ...c }));
+  const seen = new Set();
+  for (const c of specs) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(c.name ?? '')) throw new Error(`cluster name ${JSON.stringify(c.name)}: not a DNS label`);
+    if (SERVER_NAMES.has(c.name)) throw new Error(`cluster name ${c.name}: taken by the stack's own server`);
+    if (seen.has(c.name)) throw new Error(`cluster ${c.name} given twice`);
+    seen.add(c.name);
+  }
+  return specs;
+}
+
 export class Stack {
   // groups: other consumer groups whose retry and dead-letter topics
   // devkafka creates too; topics: {name: partitions} overriding `partitions`;
   // editConfig(doc): changes the configuration document before it is written.
+  // clusters: execution clusters, each a Kubernetes test server of its own
+  // besides the control plane's (kubeUrl): names, or {name, weight, qps,
+  // burst, kubeArgs (default: kubeArgs), token_file, ca_file, oidc_provider};
+  // written as kubernetes.clusters.  placement: {label, default}, written as
+  // kubernetes.placement (with clusters only).
   constructor({ partitions = 3, config = {}, kubeArgs = [], flyteArgs = [], groups = [], topics = {},
-    editConfig } = {}) {
-    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics, editConfig };
+    editConfig, clusters = [], placement = {} } = {}) {
+    this.opts = { partitions, config, kubeArgs, flyteArgs, groups, topics, editConfig,
+      clusters: clusterSpecs(clusters), placement };
     this.logs = [];
     this.children = [];
+    this.clusters = {}; // name -> {name, url, weight, up, ...}, once started
     this.dir = mkdtempSync(join(tmpdir(), 'wsflyte-'));
   }
 
@@ -227,6 +251,7 @@ export class Stack {
       [join(ROOT, 'tests/servers/kube.js'), '--port', '0', ...this.opts.kubeArgs], 'kube', this.logs);
     this.children.push(kube.child);
     this.kubeUrl = kube.address;
+    for (const spec of this.opts.clusters) await this.startClusterServer(spec);
     this.configPath = join(this.dir, 'config.yaml');
     writeFileSync(this.configPath, this.configYaml());
     return this;
@@ -248,13 +273,30 @@ export class Stack {
       schemas: { directory: join(ROOT, 'schemas') },
       results: { format: c.resultsFormat || 'avro' },
       flyte: { admin_url: this.flyteUrl, console_url: `${this.flyteUrl}/console`, ...pace },
-      kubernetes: { api_url: this.kubeUrl, ...pace },
+      kubernetes: { api_url: this.kubeUrl, ...pace, ...this.clustersConfig(pace) },
       retry: { in_place_attempts: c.inPlaceAttempts || 3, tiers: TIERS },
       processing: { concurrency: c.concurrency || 8 },
       observability: { listen: '127.0.0.1:0', log_format: 'text', log_level: 'info' },
     };
     this.opts.editConfig?.(doc);
+    this.configDoc = doc;
     return JSON.stringify(doc, null, 2) + '\n';
+  }
+
+  // kubernetes.clusters and kubernetes.placement (contract §5), or nothing
+  // without clusters; pace: the stack's {qps, burst} (qps 0: unpaced).
+  clustersConfig(pace) {
+    if (!this.opts.clusters.length) return {};
+    const p = this.opts.placement;
+    return {
+      clusters: this.opts.clusters.map((c) => ({
+        name: c.name, api_url: this.clusters[c.name].url,
+        token_file: c.token_file ?? '', ca_file: c.ca_file ?? '',
+        qps: c.qps ?? pace.qps, burst: c.burst ?? pace.burst, weight: c.weight ?? 1,
+        oidc_provider: c.oidc_provider ?? '',
+      })),
+      placement: { label: p.label ?? 'flyte-cluster', default: p.default ?? '' },
+    };
   }
 
   // Fault injection in the Kafka cluster: "down 1", "up 1", "errors 0 3 7"...
@@ -450,16 +492,137 @@ Stack.prototype.readTopic = async function readTopic(topic) {
   });
 };
 
-// Adds a fault rule on the FlyteAdmin ('flyte') or Kubernetes ('kube') test server.
+// Adds a fault rule on the FlyteAdmin ('flyte') or Kubernetes ('kube')
+// test server, or on an execution cluster's server (its name).
 Stack.prototype.fault = async function fault(server, rule) {
-  const url = server === 'flyte' ? this.flyteUrl : this.kubeUrl;
+  const url = this.serverUrl(server);
   const r = await fetch(`${url}/_test/faults`, { method: 'POST', body: JSON.stringify(rule) });
   if (!r.ok) throw new Error(`fault ${JSON.stringify(rule)}: ${r.status} ${await r.text()}`);
   return (await r.json()).id;
 };
 
-Stack.prototype.clearFaults = async function clearFaults() {
-  for (const url of [this.flyteUrl, this.kubeUrl]) await fetch(`${url}/_test/faults`, { method: 'DELETE' });
+// Removes the fault rules of one server (as for fault()), or of every server.
+Stack.prototype.clearFaults = async function clearFaults(server) {
+  const urls = server === undefined ? this.serverUrls() : [this.serverUrl(server)];
+  for (const url of urls) await fetch(`${url}/_test/faults`, { method: 'DELETE' });
+};
+
+// ---- execution clusters (kubernetes.clusters) ----
+//
+// Each execution cluster is a Kubernetes test server of its own, apart from
+// the control plane's (kubeUrl, where FlyteAdmin's authz ConfigMaps live).
+// Servers are named 'flyte', 'kube' (the control plane) or by their cluster
+// name wherever a server is asked for.
+
+// The URL of server 'flyte', 'kube' or an execution cluster's.
+Stack.prototype.serverUrl = function serverUrl(server) {
+  if (server === 'flyte') return this.flyteUrl;
+  if (server === 'kube') return this.kubeUrl;
+  const c = this.clusters[server];
+  if (!c) throw new Error(`no server ${JSON.stringify(server)}: flyte, kube or one of [${Object.keys(this.clusters)}]`);
+  return c.url;
+};
+
+// Every test server's URL: FlyteAdmin, the control plane, each cluster.
+Stack.prototype.serverUrls = function serverUrls() {
+  return [this.flyteUrl, this.kubeUrl, ...Object.values(this.clusters).map((c) => c.url)];
+};
+
+// The execution clusters' names, in the order of the configuration.
+Object.defineProperty(Stack.prototype, 'clusterNames', { get() { return this.opts.clusters.map((c) => c.name); } });
+
+// Starts the Kubernetes test server of one cluster; its stdin takes "down"
+// and "up" (tests/servers/lib/http.js runMain).
+Stack.prototype.startClusterServer = async function startClusterServer(spec) {
+  const name = `kube-${spec.name}`;
+  const { child, address, lines } = await startServer('node',
+    [join(ROOT, 'tests/servers/kube.js'), '--port', '0', ...(spec.kubeArgs ?? this.opts.kubeArgs)],
+    name, this.logs, 'pipe');
+  this.children.push(child);
+  child.stdin.on('error', () => {}); // a server that died: ask() reports it
+  const replies = [], waiting = [];
+  lines.on('line', (l) => (waiting.length ? waiting.shift()(l.trim()) : replies.push(l.trim())));
+  // Sends one command and waits for its answer line.
+  const ask = (cmd) => new Promise((resolveAsk, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`${name} has exited`));
+    const timer = setTimeout(() => reject(new Error(`${name}: no answer to "${cmd}" within 30 s`)), 30000);
+    const onExit = () => { clearTimeout(timer); reject(new Error(`${name} exited during "${cmd}"`)); };
+    child.once('exit', onExit);
+    const answer = (line) => { clearTimeout(timer); child.removeListener('exit', onExit); resolveAsk(line); };
+    if (replies.length) answer(replies.shift()); else waiting.push(answer);
+    child.stdin.write(cmd + '\n');
+  });
+  this.clusters[spec.name] = { name: spec.name, url: address, weight: spec.weight ?? 1, up: true, spec, child, ask };
+};
+
+// Makes a cluster's API server unreachable (connections cut, then refused);
+// its objects are kept for startCluster.
+Stack.prototype.stopCluster = async function stopCluster(name) {
+  const c = this.clusters[name];
+  if (!c) throw new Error(`no cluster ${name}`);
+  const line = await c.ask('down');
+  if (line !== 'down') throw new Error(`kube-${name}: down: ${line}`);
+  c.up = false;
+};
+
+// Brings a stopped cluster's API server back on the same port, with the
+// objects it had.
+Stack.prototype.startCluster = async function startCluster(name) {
+  const c = this.clusters[name];
+  if (!c) throw new Error(`no cluster ${name}`);
+  const line = await c.ask('up');
+  if (line !== `up ${c.url}`) throw new Error(`kube-${name}: up: ${line} (expected up ${c.url})`);
+  c.up = true;
+};
+
+// The test-server state (every object) and request log of a cluster's API
+// server ('kube' for the control plane's).
+Stack.prototype.clusterState = async function clusterState(name) {
+  return (await fetch(`${this.serverUrl(name)}/_test/state`)).json();
+};
+Stack.prototype.clusterRequests = async function clusterRequests(name) {
+  return (await fetch(`${this.serverUrl(name)}/_test/requests`)).json();
+};
+// Empties the request log of one server, or of every server.
+Stack.prototype.clearRequests = async function clearRequests(server) {
+  const urls = server === undefined ? this.serverUrls() : [this.serverUrl(server)];
+  await Promise.all(urls.map((u) => fetch(`${u}/_test/requests`, { method: 'DELETE' })));
+};
+
+// The namespaces wsflyte renders for workspace id: the configuration's
+// kubernetes.namespace_template over flyte.domains (defaults as in §5).
+Stack.prototype.workspaceNamespaces = function workspaceNamespaces(id) {
+  const doc = this.configDoc ?? {};
+  const template = doc.kubernetes?.namespace_template ?? '{{ project }}-{{ domain }}';
+  const domains = doc.flyte?.domains ?? ['development', 'staging', 'production'];
+  return domains.map((d) => template.replaceAll('{{ project }}', id).replaceAll('{{ domain }}', d));
+};
+
+// What one cluster's API server ('kube': the control plane's) holds of
+// workspace id: {cluster, namespaces (the workspace's Namespace objects
+// there, sorted names, terminating ones too), objects (those namespaces,
+// everything in them, and everything labelled wsflyte.io/workspace=id)}.
+Stack.prototype.snapshotCluster = async function snapshotCluster(name, id) {
+  const names = new Set(this.workspaceNamespaces(id));
+  const { objects } = await this.clusterState(name);
+  const mine = objects.filter((o) => o.metadata.labels?.['wsflyte.io/workspace'] === id ||
+    names.has(o.metadata.namespace) || (o.kind === 'Namespace' && names.has(o.metadata.name)));
+  return {
+    cluster: name,
+    namespaces: mine.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name).sort(),
+    objects: mine,
+  };
+};
+
+// The execution clusters holding anything of workspace id (see
+// snapshotCluster), in configuration order; a stopped cluster is skipped.
+Stack.prototype.clustersOf = async function clustersOf(id) {
+  const out = [];
+  for (const name of this.clusterNames) {
+    if (!this.clusters[name].up) continue;
+    if ((await this.snapshotCluster(name, id)).objects.length) out.push(name);
+  }
+  return out;
 };
 
 // Starts a named consumer whose log lines are also kept apart in this.consumerLogs[name];

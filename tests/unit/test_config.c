@@ -163,6 +163,10 @@ static void defaults_match_contract(void **state)
     assert_int_equal(c->flyte.burst, 100);
     assert_int_equal(c->kubernetes.qps, 50);
     assert_int_equal(c->kubernetes.burst, 100);
+    assert_int_equal(c->kubernetes.n_clusters, 0);
+    assert_null(c->kubernetes.clusters);
+    assert_string_equal(c->kubernetes.placement_label, "flyte-cluster");
+    assert_string_equal(c->kubernetes.placement_default, "");
     assert_string_equal(c->aws.account_id, "000000000000");
     assert_string_equal(c->aws.role_name_template, "FlyteWorkspace-{{ project }}-Role");
     assert_int_equal(c->aws.ack_enabled, 0);
@@ -1021,6 +1025,303 @@ static void group_id_must_fit_topic_names(void **state)
                    ":2:13: kafka.group_id: \"my group\" may only use a-z A-Z 0-9 . _ -");
 }
 
+/* ---- kubernetes.clusters and kubernetes.placement ---- */
+
+#define TWO_CLUSTERS                                                                               \
+    "kubernetes:\n"                                                                                \
+    "  clusters:\n"                                                                                \
+    "    - name: east-1\n"                                                                         \
+    "      api_url: \"kubeconfig:/etc/wsflyte/east-1\"\n"                                          \
+    "      oidc_provider: oidc.eks.us-east-1.amazonaws.com/id/ABC\n"                               \
+    "    - {name: west-1, api_url: \"https://u:pw@west:6443\", token_file: /t, ca_file: /c,\n"     \
+    "       qps: 5, burst: 10, weight: 3, oidc_provider: oidc.eks.us-west-2.amazonaws.com/id/D}\n"
+
+static void clusters_load_with_defaults(void **state)
+{
+    fixture *f = *state;
+    const wf_cluster *c;
+
+    load_text(f, TWO_CLUSTERS "  placement: {label: example.com/cluster, default: west-1}\n", NULL);
+    assert_int_equal(f->rc, 0);
+    assert_null(f->report);
+    assert_int_equal(f->cfg.kubernetes.n_clusters, 2);
+    c = f->cfg.kubernetes.clusters;
+    assert_string_equal(c[0].name, "east-1");
+    assert_string_equal(c[0].api_url, "kubeconfig:/etc/wsflyte/east-1");
+    assert_string_equal(c[0].token_file, "");
+    assert_string_equal(c[0].ca_file, "");
+    assert_int_equal(c[0].qps, 50);
+    assert_int_equal(c[0].burst, 100);
+    assert_int_equal(c[0].weight, 1);
+    assert_string_equal(c[0].oidc_provider, "oidc.eks.us-east-1.amazonaws.com/id/ABC");
+    assert_string_equal(c[1].name, "west-1");
+    assert_string_equal(c[1].api_url, "https://u:pw@west:6443");
+    assert_string_equal(c[1].token_file, "/t");
+    assert_string_equal(c[1].ca_file, "/c");
+    assert_int_equal(c[1].qps, 5);
+    assert_int_equal(c[1].burst, 10);
+    assert_int_equal(c[1].weight, 3);
+    assert_string_equal(f->cfg.kubernetes.placement_label, "example.com/cluster");
+    assert_string_equal(f->cfg.kubernetes.placement_default, "west-1");
+    assert_int_equal(wf_config_cluster(&f->cfg, "west-1"), 1);
+    assert_int_equal(wf_config_cluster(&f->cfg, "north-1"), -1);
+}
+
+static void empty_or_null_clusters_are_single_cluster(void **state)
+{
+    fixture *f = *state;
+
+    load_text(f, "kubernetes:\n  clusters: []\n", NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.kubernetes.n_clusters, 0);
+    reset(f);
+    load_text(f, "kubernetes:\n  clusters: ~\n", NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.kubernetes.n_clusters, 0);
+}
+
+static void cluster_keys_are_checked_as_their_namesakes(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *entry, *expected;
+    } cases[] = {
+        {"{name: East_1}",
+         ":3:14: kubernetes.clusters[0].name: \"East_1\" is not a DNS-1123 label"},
+        {"{weight: 1}", ":3:7: kubernetes.clusters[0].name: missing required value\n"},
+        {"{name: \"\"}", ":3:14: kubernetes.clusters[0].name: missing required value\n"},
+        {"{name: a, api_url: \"kube:/x\"}",
+         ":3:26: kubernetes.clusters[0].api_url: \"kube:/x\" is neither kubeconfig:PATH nor an "
+         "http:// or https:// URL\n"},
+        {"{name: a, token_file: [x]}",
+         ":3:29: kubernetes.clusters[0].token_file: expected a string, got a sequence\n"},
+        {"{name: a, ca_file: {x: y}}",
+         ":3:26: kubernetes.clusters[0].ca_file: expected a string, got a mapping\n"},
+        {"{name: a, qps: fast}",
+         ":3:22: kubernetes.clusters[0].qps: expected an integer, got \"fast\"\n"},
+        {"{name: a, qps: 100001}",
+         ":3:22: kubernetes.clusters[0].qps: must be between 0 and 100000, got 100001\n"},
+        {"{name: a, qps: 5, burst: 0}",
+         ":3:32: kubernetes.clusters[0].burst: must be at least 1 when "
+         "kubernetes.clusters[0].qps is above 0, got 0\n"},
+        {"{name: a, weight: -1}",
+         ":3:25: kubernetes.clusters[0].weight: must be between 0 and 1000, got -1\n"},
+        {"{name: a, weight: 1.5}",
+         ":3:25: kubernetes.clusters[0].weight: expected an integer, got \"1.5\"\n"},
+        {"{name: a, oidc_provider: \"https://oidc.eks.x.amazonaws.com/id/A\"}",
+         ":3:32: kubernetes.clusters[0].oidc_provider: \"https://oidc.eks.x.amazonaws.com/id/A\": "
+         "give the issuer without \"https://\", as in IAM's ARN\n"},
+        {"{name: a, nmae: b}", ":3:17: kubernetes.clusters[0].nmae: unknown key (did you mean "
+                               "kubernetes.clusters[0].name?)\n"},
+        {"{name: a, namespace_template: x}",
+         ":3:17: kubernetes.clusters[0].namespace_template: unknown key\n"},
+        {"{name: a, weight: 1, weight: 2}",
+         ":3:36: kubernetes.clusters[0].weight: duplicate key (first set at line 3)\n"},
+        {"east-1",
+         ":3:7: kubernetes.clusters[0]: expected a mapping of cluster keys (name, api_url, ...), "
+         "got a scalar\n"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml), "kubernetes:\n  clusters:\n    - %s\n", cases[i].entry);
+        expect_problem(state, yaml, cases[i].expected);
+        assert_int_equal(count_lines(f->report), 1);
+        reset(f);
+    }
+}
+
+static void clusters_must_be_a_list_of_at_most_64(void **state)
+{
+    fixture *f = *state;
+    char yaml[4096];
+    size_t n;
+
+    expect_problem(state, "kubernetes:\n  clusters: east-1\n",
+                   ":2:13: kubernetes.clusters: expected a list of clusters, got a scalar\n");
+    reset(f);
+    n = (size_t)snprintf(yaml, sizeof(yaml), "kubernetes:\n  clusters:\n");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "    - {name: c%d}\n", i);
+    expect_problem(state, yaml, ":3:5: kubernetes.clusters: at most 64 clusters, got 65\n");
+    reset(f);
+    yaml[n - strlen("    - {name: c64}\n")] = '\0';
+    load_text(f, yaml, NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.kubernetes.n_clusters, 64);
+    assert_string_equal(f->cfg.kubernetes.clusters[63].name, "c63");
+}
+
+static void cluster_names_are_unique(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state,
+                   "kubernetes:\n  clusters:\n    - {name: east-1}\n    - {name: west-1}\n"
+                   "    - {weight: 2, name: east-1}\n",
+                   ":5:25: kubernetes.clusters[2].name: duplicate cluster name \"east-1\" "
+                   "(also kubernetes.clusters[0])\n");
+    assert_int_equal(count_lines(f->report), 1);
+}
+
+static void clusters_need_a_weight_above_zero(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(state,
+                   "kubernetes:\n  clusters:\n    - {name: east-1, weight: 0}\n"
+                   "    - {name: west-1, weight: 0}\n",
+                   ":3:5: kubernetes.clusters: every weight is 0: at least one cluster needs a "
+                   "weight above 0 to place new workspaces\n");
+    reset(f);
+    load_text(f,
+              "kubernetes:\n  clusters:\n    - {name: east-1, weight: 0}\n    - {name: west-1}\n",
+              NULL);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(f->cfg.kubernetes.clusters[0].weight, 0);
+}
+
+static void placement_default_names_a_cluster(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_KUBERNETES_PLACEMENT_DEFAULT=north-1", NULL};
+
+    expect_problem(state, TWO_CLUSTERS "  placement:\n    default: north-1\n",
+                   ":9:14: kubernetes.placement.default: \"north-1\" is not the name of a cluster "
+                   "of kubernetes.clusters\n");
+    assert_int_equal(count_lines(f->report), 1);
+    reset(f);
+    /* Without clusters no default can name one. */
+    expect_problem(state, "kubernetes:\n  placement: {default: east-1}\n",
+                   ":2:24: kubernetes.placement.default: \"east-1\" is not the name of a cluster");
+    reset(f);
+    load_text(f, TWO_CLUSTERS, envp);
+    assert_int_equal(f->rc, -1);
+    assert_contains(f->report, "env WSFLYTE_KUBERNETES_PLACEMENT_DEFAULT: "
+                               "kubernetes.placement.default: \"north-1\" is not the name");
+    reset(f);
+    envp[0] = "WSFLYTE_KUBERNETES_PLACEMENT_DEFAULT=west-1";
+    load_text(f, TWO_CLUSTERS, envp);
+    assert_int_equal(f->rc, 0);
+    assert_string_equal(f->cfg.kubernetes.placement_default, "west-1");
+}
+
+static void placement_label_is_a_label_key(void **state)
+{
+    fixture *f = *state;
+    char *envp[] = {"WSFLYTE_KUBERNETES_PLACEMENT_LABEL=example.com/flyte-cluster", NULL};
+
+    expect_problem(state, "kubernetes:\n  placement:\n    label: \"flyte cluster\"\n",
+                   ":3:12: kubernetes.placement.label: \"flyte cluster\" is not a Kubernetes "
+                   "label key");
+    reset(f);
+    expect_problem(state, "kubernetes:\n  placement:\n    label: \"\"\n",
+                   ":3:12: kubernetes.placement.label: missing required value\n");
+    reset(f);
+    load(f, NULL, envp);
+    assert_int_equal(f->rc, 0);
+    assert_string_equal(f->cfg.kubernetes.placement_label, "example.com/flyte-cluster");
+}
+
+/* The issuer goes into an IAM trust policy and an ARN: nothing but
+ * [A-Za-z0-9./_-] may reach them. */
+static void cluster_oidc_provider_rejects_policy_breaking_characters(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad[] = {
+        "oidc.eks.x.amazonaws.com/id/A\\\"}", "oidc.eks.x.amazonaws.com/id/*",
+        "oidc.eks.x.amazonaws.com:443/id/A",  "oidc.eks.x.amazonaws.com/id/A B",
+        "oidc.eks.x.amazonaws.com/id/A\\n",   "arn:aws:iam::1:oidc-provider/x.y",
+        "oidc.eks.x.amazonaws.com/id/$A",     "oidc.eks.x.amazonaws.com/id/A,B"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml),
+                 "kubernetes:\n  clusters:\n    - name: a\n      oidc_provider: \"%s\"\n", bad[i]);
+        expect_problem(state, yaml, ":4:22: kubernetes.clusters[0].oidc_provider: ");
+        assert_contains(f->report, "is not an OIDC issuer host and path\n");
+        reset(f);
+    }
+}
+
+static void ack_needs_each_cluster_oidc_provider(void **state)
+{
+    fixture *f = *state;
+
+    expect_problem(
+        state,
+        "kubernetes:\n  clusters:\n    - {name: east-1, oidc_provider: oidc.eks.a.com/id/A}\n"
+        "    - {name: west-1}\naws:\n  ack: {enabled: true}\n",
+        ":4:7: kubernetes.clusters[1].oidc_provider: required when aws.ack.enabled is "
+        "true\n");
+    /* With clusters, aws.oidc_provider is not what the trust names. */
+    assert_lacks(f->report, "aws.oidc_provider");
+    assert_int_equal(count_lines(f->report), 1);
+    reset(f);
+    load_text(f, TWO_CLUSTERS "aws:\n  ack: {enabled: true}\n", NULL);
+    assert_int_equal(f->rc, 0);
+}
+
+static void clusters_cannot_come_from_env(void **state)
+{
+    fixture *f = *state;
+    char *whole[] = {"WSFLYTE_KUBERNETES_CLUSTERS=east-1", NULL};
+    char *part[] = {"WSFLYTE_KUBERNETES_CLUSTERS_0_NAME=east-1", NULL};
+
+    expect_env_problem(state, whole,
+                       "env WSFLYTE_KUBERNETES_CLUSTERS: kubernetes.clusters: cannot be set from "
+                       "the environment (a list of mappings): set it in the configuration file\n");
+    reset(f);
+    expect_env_problem(state, part,
+                       "env WSFLYTE_KUBERNETES_CLUSTERS_0_NAME: kubernetes.clusters: ");
+}
+
+static void dump_shows_clusters_and_loads_back(void **state)
+{
+    fixture *f = *state;
+    wf_config again;
+    char *out, *report = NULL;
+    char path[] = "/tmp/wsflyte-test-dump-XXXXXX";
+    int fd;
+
+    load_text(f, TWO_CLUSTERS "  placement: {default: east-1}\n", NULL);
+    assert_int_equal(f->rc, 0);
+    out = dump(&f->cfg);
+    assert_contains(out, "  clusters:\n  - name: \"east-1\"\n"
+                         "    api_url: \"kubeconfig:/etc/wsflyte/east-1\"\n"
+                         "    token_file: \"\"\n    ca_file: \"\"\n    qps: 50\n    burst: 100\n"
+                         "    weight: 1\n");
+    assert_contains(out, "    api_url: \"https://***@west:6443\"\n");
+    assert_lacks(out, "u:pw");
+    assert_contains(out, "  placement:\n    label: \"flyte-cluster\"\n    default: \"east-1\"\n");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+    close(fd);
+    assert_int_equal(wf_config_load(&again, path, NULL, &report, NULL), 0);
+    unlink(path);
+    assert_null(report);
+    assert_int_equal(again.kubernetes.n_clusters, 2);
+    assert_string_equal(again.kubernetes.clusters[1].oidc_provider,
+                        "oidc.eks.us-west-2.amazonaws.com/id/D");
+    assert_int_equal(again.kubernetes.clusters[1].weight, 3);
+    assert_string_equal(again.kubernetes.placement_default, "east-1");
+    wf_config_fini(&again);
+    free(out);
+}
+
+static void dump_of_defaults_shows_no_clusters(void **state)
+{
+    fixture *f = *state;
+    char *out;
+
+    wf_config_defaults(&f->cfg);
+    out = dump(&f->cfg);
+    assert_contains(out, "  clusters: []\n  placement:\n    label: \"flyte-cluster\"\n"
+                         "    default: \"\"\n");
+    free(out);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1089,6 +1390,19 @@ int main(void)
         T(limit_range_values_are_quantities),
         T(limit_range_request_must_not_exceed_limit),
         T(dump_shows_the_split_and_the_limit_range),
+        T(clusters_load_with_defaults),
+        T(empty_or_null_clusters_are_single_cluster),
+        T(cluster_keys_are_checked_as_their_namesakes),
+        T(clusters_must_be_a_list_of_at_most_64),
+        T(cluster_names_are_unique),
+        T(clusters_need_a_weight_above_zero),
+        T(placement_default_names_a_cluster),
+        T(placement_label_is_a_label_key),
+        T(cluster_oidc_provider_rejects_policy_breaking_characters),
+        T(ack_needs_each_cluster_oidc_provider),
+        T(clusters_cannot_come_from_env),
+        T(dump_shows_clusters_and_loads_back),
+        T(dump_of_defaults_shows_no_clusters),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1023,6 +1023,175 @@ static void workspace_scope_build_fails_or_is_complete_when_memory_runs_out(void
     build_fails_or_is_complete_under_every_allocation_failure(f, set_team_labels);
 }
 
+/* ---- kubernetes.clusters ---- */
+
+static void add_clusters(fixture *f)
+{
+    static const char *const names[] = {"east-1", "west-2"};
+    static const char *const oidc[] = {"oidc.eks.us-east-1.amazonaws.com/id/EAST",
+                                       "oidc.eks.us-west-2.amazonaws.com/id/WEST"};
+
+    f->cfg.kubernetes.clusters = calloc(2, sizeof(*f->cfg.kubernetes.clusters));
+    for (size_t i = 0; i < 2; i++) {
+        wf_cluster *c = &f->cfg.kubernetes.clusters[i];
+        c->name = strdup(names[i]);
+        c->api_url = strdup("http://127.0.0.1:1");
+        c->token_file = strdup("");
+        c->ca_file = strdup("");
+        c->qps = 50;
+        c->burst = 100;
+        c->weight = 1;
+        c->oidc_provider = strdup(oidc[i]);
+    }
+    f->cfg.kubernetes.n_clusters = 2;
+}
+
+static void set_cluster_label_west(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "labels", json_pack("{s:s}", "flyte-cluster", "west-2"));
+}
+
+static void set_cluster_label_unknown(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "labels", json_pack("{s:s}", "flyte-cluster", "north-9"));
+}
+
+static void set_reserved_cluster_label(json_t *ev)
+{
+    json_object_set_new(ws_of(ev), "labels", json_pack("{s:s}", "wsflyte-cluster", "east-1"));
+}
+
+static int build_on(fixture *f, void (*edit)(json_t *), int cluster, desired *d, wf_err *err)
+{
+    json_t *ev_json = json_deep_copy(f->seed);
+    ws_event ev;
+    int rc;
+
+    if (edit)
+        edit(ev_json);
+    wf_err_init(err);
+    assert_int_equal(ws_event_from_json(ev_json, &ev, err), 0);
+    rc = desired_build_on(&f->cfg, &ev, cluster, d, err);
+    ws_event_fini(&ev);
+    json_decref(ev_json);
+    return rc;
+}
+
+/* Without clusters, desired_build_on of any cluster is desired_build:
+ * the same objects, the same digest, no cluster attributes. */
+static void single_cluster_mode_renders_as_before(void **state)
+{
+    fixture *f = *state;
+    desired a, b;
+    char da[DESIRED_DIGEST_LEN + 1], db[DESIRED_DIGEST_LEN + 1];
+    wf_err err;
+
+    assert_int_equal(build(f, NULL, &a, &err), 0);
+    assert_int_equal(build_on(f, NULL, 1, &b, &err), 0);
+    assert_int_equal(a.cluster, -1);
+    assert_int_equal(b.cluster, -1);
+    desired_digest(&a, da);
+    desired_digest(&b, db);
+    assert_string_equal(da, db);
+    for (size_t i = 0; i < a.n_domains; i++)
+        assert_null(a.domains[i].cluster_attributes);
+    assert_null(json_object_get(json_object_get(json_object_get(a.project, "labels"), "values"),
+                                FLYTE_LABEL_CLUSTER));
+    desired_fini(&a);
+    desired_fini(&b);
+}
+
+/* On a cluster: the project's label, each domain's EXECUTION_CLUSTER_LABEL
+ * attributes with the cluster's name, and the ACK Role trusting the
+ * cluster's own OIDC provider; the authz ConfigMap stays a cluster object
+ * (the control plane's). */
+static void a_cluster_names_itself_to_flyte_and_to_iam(void **state)
+{
+    fixture *f = *state;
+    desired d, other;
+    char d1[DESIRED_DIGEST_LEN + 1], d2[DESIRED_DIGEST_LEN + 1];
+    wf_err err;
+    const json_t *o;
+    size_t i;
+    int roles = 0;
+
+    add_clusters(f);
+    enable_ack(f);
+    assert_int_equal(build_on(f, NULL, 1, &d, &err), 0);
+    assert_int_equal(d.cluster, 1);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(d.project, "labels"), "values"), FLYTE_LABEL_CLUSTER)),
+        "west-2");
+    for (i = 0; i < d.n_domains; i++) {
+        const json_t *ca = d.domains[i].cluster_attributes;
+        assert_non_null(ca);
+        assert_string_equal(json_string_value(json_object_get(ca, "project")), "ws-ml-prod-001");
+        assert_string_equal(json_string_value(json_object_get(ca, "domain")), d.domains[i].domain);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_object_get(json_object_get(ca, "matching_attributes"),
+                                                "execution_cluster_label"),
+                                "value")),
+                            "west-2");
+    }
+    json_array_foreach(d.cluster_objects, i, o)
+    {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        if (strcmp(kind, "Role") != 0)
+            continue;
+        const char *doc = json_string_value(
+            json_object_get(json_object_get(o, "spec"), "assumeRolePolicyDocument"));
+        assert_non_null(strstr(doc, "oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/WEST"));
+        assert_null(strstr(doc, "EAST"));
+        roles++;
+    }
+    assert_int_equal(roles, 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(d.cluster_objects, 0), "kind")),
+        "ConfigMap");
+    /* Another cluster is another desired state. */
+    assert_int_equal(build_on(f, NULL, 0, &other, &err), 0);
+    desired_digest(&d, d1);
+    desired_digest(&other, d2);
+    assert_string_not_equal(d1, d2);
+    desired_fini(&other);
+    desired_fini(&d);
+}
+
+/* A placement label naming no configured cluster is refused without a
+ * server, by desired_check too; wsflyte's own project label is reserved. */
+static void unknown_cluster_and_reserved_cluster_label_are_validation_errors(void **state)
+{
+    fixture *f = *state;
+    json_t *ev_json;
+    ws_event ev;
+    desired d;
+    wf_err err;
+
+    add_clusters(f);
+    ev_json = json_deep_copy(f->seed);
+    set_cluster_label_unknown(ev_json);
+    wf_err_init(&err);
+    assert_int_equal(ws_event_from_json(ev_json, &ev, &err), 0);
+    assert_int_equal(desired_check(&f->cfg, &ev, &err), -1);
+    assert_int_equal(err.cls, WF_VALIDATION);
+    assert_string_equal(err.code, "placement.unknown-cluster");
+    ws_event_fini(&ev);
+    json_decref(ev_json);
+
+    ev_json = json_deep_copy(f->seed);
+    set_cluster_label_west(ev_json);
+    wf_err_init(&err);
+    assert_int_equal(ws_event_from_json(ev_json, &ev, &err), 0);
+    assert_int_equal(desired_check(&f->cfg, &ev, &err), 0);
+    ws_event_fini(&ev);
+    json_decref(ev_json);
+
+    assert_int_equal(build_on(f, set_reserved_cluster_label, 0, &d, &err), -1);
+    assert_int_equal(err.cls, WF_VALIDATION);
+    assert_string_equal(err.code, "event.label");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1233,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(invalid_or_reserved_labels_are_validation_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_labels_do_not_block_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(single_cluster_mode_renders_as_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_cluster_names_itself_to_flyte_and_to_iam, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            unknown_cluster_and_reserved_cluster_label_are_validation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(a_member_listed_twice_keeps_the_most_privileged_role, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

@@ -1188,14 +1188,347 @@ static void duplicate_needs_a_complete_record_of_the_same_digest(void **state)
     wf_config_fini(&cfg);
 }
 
+/* ---- kubernetes.clusters ---- */
+
+static void fleet_config(wf_config *cfg)
+{
+    static const char *const names[] = {"east-1", "west-2"};
+    char path[512], *report = NULL;
+    wf_err err;
+
+    wf_err_init(&err);
+    snprintf(path, sizeof(path), "%s/config/two-domains.yaml", WSFLYTE_TEST_DATA);
+    assert_int_equal(wf_config_load(cfg, path, NULL, &report, &err), 0);
+    free(report);
+    cfg->kubernetes.clusters = calloc(2, sizeof(*cfg->kubernetes.clusters));
+    for (size_t i = 0; i < 2; i++) {
+        wf_cluster *c = &cfg->kubernetes.clusters[i];
+        c->name = strdup(names[i]);
+        c->api_url = strdup("http://127.0.0.1:1");
+        c->token_file = strdup("");
+        c->ca_file = strdup("");
+        c->qps = 50;
+        c->burst = 100;
+        c->weight = 1;
+        c->oidc_provider = strdup("");
+    }
+    cfg->kubernetes.n_clusters = 2;
+}
+
+/* Step lines with the cluster: "L<level> c<cluster> <op> <kind> <ns/>name". */
+static void check_fleet_steps(const char *name, const plan *p, const char *const *want)
+{
+    static char lines[MAX_STEPS][512];
+    size_t n = 0, k = 0;
+    int same;
+
+    for (size_t i = 0; i < p->n_steps && n < MAX_STEPS; i++, n++) {
+        const plan_step *s = &p->steps[i];
+        snprintf(lines[n], sizeof(lines[n]), "L%d c%d %s %s %s%s%s%s%s", s->level, s->cluster,
+                 plan_op_names[s->op], s->kind, s->ns ? s->ns : "", s->ns ? "/" : "", s->name,
+                 s->uid ? " uid=" : "", s->uid ? s->uid : "");
+    }
+    while (want[k])
+        k++;
+    same = n == k;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(lines[i], want[i]) == 0;
+    if (same)
+        return;
+    for (size_t i = 0; i < n || i < k; i++)
+        print_error("%c %-70s | %s\n", i < n && i < k && !strcmp(lines[i], want[i]) ? ' ' : '!',
+                    i < k ? want[i] : "", i < n ? lines[i] : "");
+    fail_msg("%s: steps differ (expected | planned)", name);
+}
+
+#define FLEET_CONTENT(lc, op, ns)                                                                  \
+    lc " " op " ResourceQuota " ns "/workspace-quota",                                             \
+        lc " " op " LimitRange " ns "/workspace-defaults",                                         \
+        lc " " op " NetworkPolicy " ns "/workspace-isolation",                                     \
+        lc " " op " ServiceAccount " ns "/workspace-runner",                                       \
+        lc " " op " Role " ns "/workspace-owner", lc " " op " Role " ns "/workspace-contributor",  \
+        lc " " op " Role " ns "/workspace-viewer", lc " " op " RoleBinding " ns "/" RB_ALICE,      \
+        lc " " op " RoleBinding " ns "/" RB_BOB
+
+/* A new workspace placed on west-2: its namespaces and their content go
+ * there, the authz ConfigMap to the control plane, and each domain gets
+ * EXECUTION_CLUSTER_LABEL next to its WORKFLOW_EXECUTION_CONFIG. */
+static void placement_puts_the_namespaces_on_the_cluster(void **state)
+{
+    const ev_spec e = {1, "WORKSPACE_CREATED", TWO, 0};
+    static const char *const want[] = {"L0 c-1 create FlyteProject ws-a",
+                                       "L2 c-1 create ProjectDomainAttributes ws-a/development",
+                                       "L2 c-1 create ExecutionClusterLabel ws-a/development",
+                                       "L1 c1 create Namespace " DEV,
+                                       FLEET_CONTENT("L2 c1", "create", DEV),
+                                       "L2 c-1 create ProjectDomainAttributes ws-a/production",
+                                       "L2 c-1 create ExecutionClusterLabel ws-a/production",
+                                       "L1 c1 create Namespace " PROD,
+                                       FLEET_CONTENT("L2 c1", "create", PROD),
+                                       "L2 c-1 update ConfigMap " AUTHZ,
+                                       NULL};
+    const json_t *namespaces[2] = {NULL}, *none[2] = {NULL};
+    wf_config cfg;
+    wsstate cur;
+    ws_event ev;
+    desired d;
+    plan_view v = {0};
+    plan_input in = {0};
+    plan p;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    fleet_config(&cfg);
+    event_build(&e, &ev);
+    assert_int_equal(desired_build_on(&cfg, &ev, 1, &d, &err), 0);
+    assert_int_equal(plan_hashes(&d, &cur, &err), 0);
+    in = (plan_input){.mode = PLAN_FOR_EVENT,
+                      .cfg = &cfg,
+                      .ev = &ev,
+                      .d = &d,
+                      .cur = &cur,
+                      .own_upto = -1,
+                      .from_cluster = -1};
+    v.project_read = 1;
+    v.namespaces_read = 1;
+    v.namespaces = namespaces;
+    v.bindings = none;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    assert_int_equal(p.verdict, PLAN_PROCEED);
+    assert_int_equal(p.err.cls, WF_OK);
+    check_invariants(&p);
+    check_fleet_steps("placement", &p, want);
+    plan_fini(&p);
+    wsstate_fini(&cur);
+    desired_fini(&d);
+    ws_event_fini(&ev);
+    wf_config_fini(&cfg);
+}
+
+/* A move from east-1 to west-2 (planned without the record, which vouches
+ * for nothing on west-2): everything is created on west-2, the attributes
+ * and the cluster label written, and only then, at the last level, the
+ * workspace's own namespaces deleted on east-1 with their uids; a
+ * namespace of the same name there that is not wsflyte's stays. */
+static void a_move_creates_on_the_new_cluster_then_deletes_on_the_old(void **state)
+{
+    const ev_spec e = {3, NULL, TWO, 0};
+    static const char *const want[] = {"L1 c-1 update FlyteProject ws-a",
+                                       "L2 c-1 update ProjectDomainAttributes ws-a/development",
+                                       "L2 c-1 update ExecutionClusterLabel ws-a/development",
+                                       "L1 c1 create Namespace " DEV,
+                                       FLEET_CONTENT("L2 c1", "create", DEV),
+                                       "L2 c-1 update ProjectDomainAttributes ws-a/production",
+                                       "L2 c-1 update ExecutionClusterLabel ws-a/production",
+                                       "L1 c1 create Namespace " PROD,
+                                       FLEET_CONTENT("L2 c1", "create", PROD),
+                                       "L2 c-1 update ConfigMap " AUTHZ,
+                                       "L3 c0 delete Namespace " DEV " uid=" UID_DEV,
+                                       "L3 c0 unchanged Namespace " PROD,
+                                       NULL};
+    held h = {.n = 0};
+    const json_t *namespaces[2] = {NULL}, *none[2] = {NULL}, *old[2];
+    wf_config cfg;
+    wsstate cur;
+    ws_event ev;
+    desired d;
+    plan_view v = {0};
+    plan_input in;
+    plan p;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    fleet_config(&cfg);
+    event_build(&e, &ev);
+    assert_int_equal(desired_build_on(&cfg, &ev, 1, &d, &err), 0);
+    assert_int_equal(plan_hashes(&d, &cur, &err), 0);
+    in = (plan_input){.mode = PLAN_FOR_EVENT,
+                      .cfg = &cfg,
+                      .ev = &ev,
+                      .d = &d,
+                      .cur = &cur,
+                      .own_upto = -1,
+                      .from_cluster = 0};
+    v.project_read = 1;
+    v.project = parse(&h, PROJECT("2", "ACTIVE"));
+    v.namespaces_read = 1;
+    v.namespaces = namespaces;
+    v.bindings = none;
+    old[0] = parse(&h, NS_OURS("development", UID_DEV, "2"));
+    old[1] = parse(&h, NS_FOREIGN("production"));
+    v.old_namespaces_read = 1;
+    v.old_namespaces = old;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    assert_int_equal(p.verdict, PLAN_PROCEED);
+    assert_int_equal(p.err.cls, WF_OK);
+    assert_int_equal(p.answer.present, 1);
+    check_invariants(&p);
+    check_fleet_steps("move", &p, want);
+    /* The cluster label's body names the new cluster. */
+    for (size_t i = 0; i < p.n_steps; i++)
+        if (strcmp(p.steps[i].kind, "ExecutionClusterLabel") == 0)
+            assert_string_equal(
+                json_string_value(json_object_get(
+                    json_object_get(json_object_get(p.steps[i].want, "matching_attributes"),
+                                    "execution_cluster_label"),
+                    "value")),
+                "west-2");
+    plan_fini(&p);
+
+    /* The same workspace already on west-2 with nothing left to delete
+     * plans no level 3 write. */
+    old[0] = NULL;
+    old[1] = NULL;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    for (size_t i = 0; i < p.n_steps; i++)
+        if (p.steps[i].level == PLAN_LEVEL_OLD_CLUSTER)
+            assert_int_equal(p.steps[i].op, PLAN_KEEP);
+    plan_fini(&p);
+
+    for (size_t i = 0; i < h.n; i++)
+        json_decref(h.objs[i]);
+    wsstate_fini(&cur);
+    desired_fini(&d);
+    ws_event_fini(&ev);
+    wf_config_fini(&cfg);
+}
+
+/* A deletion of a workspace whose move left namespaces on east-1
+ * (moving_from): its own namespaces there are deleted too, at the last
+ * level, with their uids; one there that is not wsflyte's stays. */
+static void a_deletion_also_deletes_what_a_move_left(void **state)
+{
+    const ev_spec e = {3, "WORKSPACE_DELETED", TWO, 0};
+    held h = {.n = 0};
+    const json_t *cleanup[32] = {NULL}, *old[32] = {NULL};
+    wf_config cfg;
+    wsstate cur;
+    ws_event ev;
+    desired d;
+    plan_view v = {0};
+    plan_input in;
+    plan p;
+    wf_err err;
+    const json_t *entry;
+    size_t i, deletes = 0, keeps = 0;
+
+    (void)state;
+    wf_err_init(&err);
+    fleet_config(&cfg);
+    event_build(&e, &ev);
+    assert_int_equal(desired_build_on(&cfg, &ev, 1, &d, &err), 0);
+    assert_true(json_array_size(d.cleanup) <= 32);
+    assert_int_equal(plan_hashes(&d, &cur, &err), 0);
+    in = (plan_input){.mode = PLAN_FOR_EVENT,
+                      .cfg = &cfg,
+                      .ev = &ev,
+                      .d = &d,
+                      .cur = &cur,
+                      .own_upto = -1,
+                      .from_cluster = 0};
+    v.project_read = 1;
+    v.project = parse(&h, PROJECT("2", "ACTIVE"));
+    v.cleanup = cleanup;
+    json_array_foreach(d.cleanup, i, entry)
+    {
+        const char *name = json_string_value(json_object_get(entry, "name"));
+        if (strcmp(json_string_value(json_object_get(entry, "kind")), "Namespace") != 0)
+            continue;
+        old[i] = strcmp(name, DEV) == 0 ? parse(&h, NS_OURS("development", UID_DEV, "2"))
+                                        : parse(&h, NS_FOREIGN("production"));
+    }
+    v.old_cleanup_read = 1;
+    v.old_cleanup = old;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    assert_int_equal(p.verdict, PLAN_PROCEED);
+    for (i = 0; i < p.n_steps; i++) {
+        const plan_step *s = &p.steps[i];
+        if (s->level != PLAN_LEVEL_OLD_CLUSTER)
+            continue;
+        assert_string_equal(s->kind, "Namespace");
+        assert_int_equal(s->cluster, 0);
+        if (s->op == PLAN_DELETE) {
+            assert_string_equal(s->name, DEV);
+            assert_string_equal(s->uid, UID_DEV);
+            deletes++;
+        } else {
+            assert_int_equal(s->op, PLAN_KEEP);
+            assert_string_equal(s->name, PROD);
+            keeps++;
+        }
+    }
+    assert_int_equal(deletes, 1);
+    assert_int_equal(keeps, 1);
+    plan_fini(&p);
+
+    /* Without the old cluster read, nothing is planned there. */
+    v.old_cleanup_read = 0;
+    plan_init(&p);
+    assert_int_equal(plan_make(&in, &v, NULL, &p, &err), 0);
+    for (i = 0; i < p.n_steps; i++)
+        assert_int_not_equal(p.steps[i].level, PLAN_LEVEL_OLD_CLUSTER);
+    plan_fini(&p);
+
+    for (i = 0; i < h.n; i++)
+        json_decref(h.objs[i]);
+    wsstate_fini(&cur);
+    desired_fini(&d);
+    ws_event_fini(&ev);
+    wf_config_fini(&cfg);
+}
+
+/* The record keeps the cluster; re-rendering it places the workspace
+ * there again, and the Flyte identities include the cluster labels. */
+static void the_record_renders_on_its_cluster(void **state)
+{
+    const rec_spec r = {1, {2, NULL, TWO, 0}, 0, 0, {NULL, NULL}};
+    uint64_t ids[8];
+    wf_config cfg;
+    wsstate rec;
+    desired d;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    fleet_config(&cfg);
+    wsstate_init(&rec);
+    record_build(&cfg, &r, &rec);
+    rec.cluster = strdup("west-2");
+    assert_int_equal(plan_record_cluster(&cfg, &rec), 1);
+    assert_int_equal(plan_render_record(&cfg, &rec, &d, &err), 0);
+    assert_int_equal(d.cluster, 1);
+    assert_non_null(d.domains[0].cluster_attributes);
+    desired_fini(&d);
+    free(rec.cluster);
+    rec.cluster = strdup("gone-1");
+    assert_int_equal(plan_record_cluster(&cfg, &rec), -1);
+    assert_int_equal(plan_flyte_ids(&cfg, ids, 8), 5);
+    assert_true(ids[2] == plan_cluster_attributes_id("development"));
+    assert_true(ids[2] != plan_attributes_id("development"));
+    wsstate_fini(&rec);
+    wf_config_fini(&cfg);
+}
+
 int main(void)
 {
     enum { N = sizeof(cases) / sizeof(cases[0]) };
-    struct CMUnitTest tests[N + 1];
+    struct CMUnitTest tests[N + 5];
 
     for (size_t i = 0; i < N; i++)
         tests[i] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
     tests[N] =
         (struct CMUnitTest)cmocka_unit_test(duplicate_needs_a_complete_record_of_the_same_digest);
-    return _cmocka_run_group_tests("plan", tests, N + 1, NULL, NULL);
+    tests[N + 1] =
+        (struct CMUnitTest)cmocka_unit_test(placement_puts_the_namespaces_on_the_cluster);
+    tests[N + 2] = (struct CMUnitTest)cmocka_unit_test(
+        a_move_creates_on_the_new_cluster_then_deletes_on_the_old);
+    tests[N + 3] = (struct CMUnitTest)cmocka_unit_test(the_record_renders_on_its_cluster);
+    tests[N + 4] = (struct CMUnitTest)cmocka_unit_test(a_deletion_also_deletes_what_a_move_left);
+    return _cmocka_run_group_tests("plan", tests, N + 5, NULL, NULL);
 }

@@ -365,6 +365,63 @@ static void the_kept_event_reads_back(void **state)
     json_decref(doc);
 }
 
+static void cluster_fields_read_back_and_single_cluster_records_have_none(void **state)
+{
+    wsstate s = sample(), back, c;
+    size_t len = 0;
+    char *text;
+    wf_err err;
+
+    (void)state;
+    wf_err_init(&err);
+    text = wsstate_encode(&s, &len);
+    assert_null(strstr(text, "cluster"));
+    assert_null(strstr(text, "moving_from"));
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_null(back.cluster);
+    assert_null(back.moving_from);
+    wsstate_fini(&back);
+    free(text);
+
+    s.cluster = strdup("east-1");
+    text = wsstate_encode(&s, &len);
+    assert_non_null(strstr(text, "\"cluster\":\"east-1\""));
+    assert_null(strstr(text, "moving_from"));
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_string_equal(back.cluster, "east-1");
+    assert_null(back.moving_from);
+    assert_non_null(strstr(text, "\"format\":1"));
+    wsstate_fini(&back);
+    free(text);
+
+    s.moving_from = strdup("west-2");
+    text = wsstate_encode(&s, &len);
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_int_equal(wsstate_copy(&c, &back), 0);
+    assert_string_equal(c.cluster, "east-1");
+    assert_string_equal(c.moving_from, "west-2");
+    wsstate_fini(&c);
+    wsstate_fini(&back);
+    free(text);
+
+    /* The small form keeps where the workspace is. */
+    text = wsstate_encode_stub(&s, &len);
+    assert_int_equal(wsstate_decode(text, len, &back, &err), 0);
+    assert_string_equal(back.cluster, "east-1");
+    assert_string_equal(back.moving_from, "west-2");
+    wsstate_fini(&back);
+    free(text);
+    wsstate_fini(&s);
+
+    static const char mistyped[] =
+        "{\"format\":1,\"workspace_id\":\"a\",\"version\":1,\"status\":\"SUCCEEDED\","
+        "\"project\":true,\"flyte\":true,\"complete\":true,\"digest\":\"0000000000000001\","
+        "\"objects\":{},\"event\":{\"workspace_version\":1,\"workspace\":{\"workspace_id\":"
+        "\"a\"}},\"cluster\":7}";
+    assert_int_equal(wsstate_decode(mistyped, strlen(mistyped), &back, &err), -1);
+    assert_int_equal(err.cls, WF_DESERIALIZATION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +437,7 @@ int main(void)
         cmocka_unit_test(the_kept_event_reads_back),
         cmocka_unit_test(decode_refuses_an_event_other_than_the_records),
         cmocka_unit_test(the_stub_is_small_incomplete_and_reads_back),
+        cmocka_unit_test(cluster_fields_read_back_and_single_cluster_records_have_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

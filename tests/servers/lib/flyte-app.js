@@ -550,5 +550,5 @@ export async function startFlyteAdmin(opts = {}) {
   const app = createFlyteAdmin(opts);
   const srv = createTestServer(app, { logRequests: !!opts.logRequests, tls: opts.tls ?? null });
   const url = await srv.listen(opts.port ?? 0);
-  return { url, app, close: () => srv.close() };
+  return { url, app, close: () => srv.close(), down: () => srv.down(), up: () => srv.up() };
 }

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import readline from 'node:readline';
 
 export const CONTROL_PREFIX = '/_test/';
 
@@ -313,19 +314,35 @@ export function createTestServer(app, { maxLog = 200000, logRequests = false, tl
     s.on('close', () => sockets.delete(s));
   });
 
+  let bound = null; // {port, host} of the last listen, for listening again after close
+  async function listen(port = 0, host = '127.0.0.1') {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(port), host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    bound = { port: server.address().port, host };
+    return `${tls ? 'https' : 'http'}://${host}:${bound.port}`;
+  }
+  async function close() {
+    if (!server.listening) return;
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(() => r()));
+  }
+
   return {
     server,
-    async listen(port = 0, host = '127.0.0.1') {
-      await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(port), host, resolve);
-      });
-      const a = server.address();
-      return `${tls ? 'https' : 'http'}://${host}:${a.port}`;
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(() => r()));
+    listen,
+    close,
+    // An unreachable server that keeps its state: connections are cut and
+    // refused until up() listens again on the same address.
+    down: close,
+    async up() {
+      if (!bound) throw new Error('never listened');
+      if (server.listening) return `${tls ? 'https' : 'http'}://${bound.host}:${bound.port}`;
+      return listen(bound.port, bound.host);
     },
   };
 }
@@ -338,11 +355,16 @@ export function tlsFromArgs(certFile, keyFile) {
 }
 
 // Standard CLI wrapper: listen, print the URL as the first stdout line, stop on signals.
+// Lines on stdin control the listener: "down" cuts every connection and stops
+// listening (the server becomes unreachable, its state kept), "up" listens
+// again on the same address; each is answered on stdout ("down", "up URL",
+// or "error MESSAGE").
 export async function runMain(name, start) {
   try {
     const srv = await start();
     process.stdout.write(`${srv.url}\n`);
     process.stderr.write(`${name}: listening on ${srv.url}\n`);
+    if (srv.down && srv.up) stdinControl(name, srv);
     const stop = async (sig) => {
       process.stderr.write(`${name}: ${sig}, shutting down\n`);
       await srv.close();
@@ -354,4 +376,32 @@ export async function runMain(name, start) {
     process.stderr.write(`${name}: ${e.message}\n`);
     process.exit(2);
   }
+}
+
+// Reads "down" / "up" lines from stdin, one at a time (see runMain).
+function stdinControl(name, srv) {
+  let chain = Promise.resolve();
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    const cmd = line.trim();
+    if (!cmd) return;
+    chain = chain.then(async () => {
+      try {
+        if (cmd === 'down') {
+          await srv.down();
+          process.stderr.write(`${name}: down (not listening)\n`);
+          process.stdout.write('down\n');
+        } else if (cmd === 'up') {
+          const url = await srv.up();
+          process.stderr.write(`${name}: up, listening on ${url}\n`);
+          process.stdout.write(`up ${url}\n`);
+        } else {
+          process.stdout.write(`error unknown command: ${cmd}\n`);
+        }
+      } catch (e) {
+        process.stdout.write(`error ${e.message}\n`);
+      }
+    });
+  });
+  rl.on('error', () => {}); // stdin closed or absent: nothing to control
 }

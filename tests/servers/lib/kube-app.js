@@ -263,6 +263,7 @@ export function createKube(opts = {}) {
     }
     const rec = { res, obj, entries };
     if (!dryRun) {
+      if (!store.has(key)) sortedKeys.delete(res);
       store.set(key, rec);
       generation++;
       watch.record(rv, prev ? 'MODIFIED' : 'ADDED', res, render(rec), prev ? render(prev) : undefined);
@@ -277,6 +278,7 @@ export function createKube(opts = {}) {
     if (!rec) return;
     store.delete(key);
     generation++;
+    sortedKeys.delete(rec.res);
     const obj = render(rec);
     obj.metadata.resourceVersion = nextRv();
     watch.record(rv, 'DELETED', rec.res, obj);
@@ -698,14 +700,32 @@ export function createKube(opts = {}) {
     return value;
   }
 
-  // The stored objects of res (in namespace ns, or all) sorted by namespace/name.
+  // The stored records of a resource (in namespace ns, or all), sorted by
+  // namespace/name.  The sorted keys of each resource are kept until a key
+  // of it comes or goes: a list page of a large store does not sort it all
+  // again.
+  let sortedKeys = new Map(); // res -> [key], by namespace/name
+  function keysOf(res) {
+    let keys = sortedKeys.get(res);
+    if (keys) return keys;
+    const recs = [];
+    for (const [key, r] of store) if (r.res === res) recs.push({ key, sortKey: `${r.obj.metadata.namespace || ''}/${r.obj.metadata.name}` });
+    recs.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    keys = recs.map((r) => r.key);
+    sortedKeys.set(res, keys);
+    return keys;
+  }
+  // The stored records of res (in namespace ns, or all) in that order.
   // Callers must not change the array.
   function inScope(res, ns) {
-    return cached(`scope|${res.group}|${res.resource}|${ns ?? ''}|${ns === undefined}`, () => [...store.values()]
-      .filter((r) => r.res === res && (ns === undefined || r.obj.metadata.namespace === ns))
-      .map((r) => ({ r, k: `${r.obj.metadata.namespace || ''}/${r.obj.metadata.name}` }))
-      .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
-      .map((x) => x.r));
+    return cached(`scope|${res.group}|${res.resource}|${ns ?? ''}|${ns === undefined}`, () => {
+      const out = [];
+      for (const key of keysOf(res)) {
+        const r = store.get(key);
+        if (ns === undefined || r.obj.metadata.namespace === ns) out.push(r);
+      }
+      return out;
+    });
   }
 
   function list(res, ns, ctx) {
@@ -902,6 +922,7 @@ export function createKube(opts = {}) {
     watch.reset();
     store = new Map();
     generation++;
+    sortedKeys = new Map();
     rv = 0;
     Object.assign(cfg, initial);
     for (const n of cfg.namespaces) createNamespaceDirect(n);
@@ -997,5 +1018,5 @@ export async function startKube(opts = {}) {
   await app.init();
   const srv = createTestServer(app, { logRequests: !!opts.logRequests, tls: opts.tls ?? null });
   const url = await srv.listen(opts.port ?? 0);
-  return { url, app, close: () => srv.close() };
+  return { url, app, close: () => srv.close(), down: () => srv.down(), up: () => srv.up() };
 }

@@ -139,5 +139,5 @@ export async function startRegistry({ port = 0, logRequests = false, ...opts } =
   const app = createRegistryApp(opts);
   const srv = createTestServer(app, { logRequests });
   const url = await srv.listen(port);
-  return { url, app, close: () => srv.close() };
+  return { url, app, close: () => srv.close(), down: () => srv.down(), up: () => srv.up() };
 }

@@ -195,3 +195,67 @@ for (const [script, args, probe] of [
     assert.equal(code, 0);
   });
 }
+
+// Lines read from a child's stdout, one at a time.
+function lineReader(stream) {
+  let buf = '';
+  const waiting = [];
+  const ready = [];
+  stream.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (waiting.length) waiting.shift()(line);
+      else ready.push(line);
+    }
+  });
+  return () => (ready.length ? Promise.resolve(ready.shift()) : new Promise((r) => waiting.push(r)));
+}
+
+const refused = (url) => fetch(`${url}/_test/state`).then(() => false, (e) => e.cause?.code === 'ECONNREFUSED');
+
+test('kube.js: "down" on stdin makes it unreachable with its state kept; "up" listens on the same port', async () => {
+  const child = spawn(process.execPath, [path.join(DIR, 'kube.js'), '--port', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    const next = lineReader(child.stdout);
+    const url = await next();
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kept' } };
+    assert.equal((await call(url, 'POST', '/api/v1/namespaces', ns)).status, 201);
+    child.stdin.write('down\n');
+    assert.equal(await next(), 'down');
+    assert.ok(await refused(url), 'connections are refused while down');
+    child.stdin.write('down\n'); // idempotent
+    assert.equal(await next(), 'down');
+    child.stdin.write('up\n');
+    assert.equal(await next(), `up ${url}`);
+    const r = await call(url, 'GET', '/api/v1/namespaces/kept');
+    assert.equal(r.status, 200, 'objects survive down/up');
+    child.stdin.write('sideways\n');
+    assert.equal(await next(), 'error unknown command: sideways');
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  }
+});
+
+test('in process: down() cuts open keep-alive connections, up() serves again on the same URL', async () => {
+  const k = await startKube({});
+  try {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () => new Promise((resolve, reject) => {
+      http.get(`${k.url}/api/v1/namespaces`, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); })
+        .on('error', reject);
+    });
+    assert.equal(await get(), 200);
+    await k.down();
+    await assert.rejects(get());
+    assert.equal(await k.up(), k.url);
+    assert.equal(await get(), 200);
+    agent.destroy();
+  } finally {
+    await k.close();
+  }
+});

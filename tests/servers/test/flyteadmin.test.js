@@ -427,3 +427,117 @@ test('state and request log formats', async () => {
   assert.equal(log[1].rpc, 'UpdateProjectDomainAttributes');
   assert.ok(!log.some((e) => e.path.startsWith('/_test/')));
 });
+
+// ---- EXECUTION_CLUSTER_LABEL (placement across clusters) ----
+
+const ecl = (value) => ({ attributes: { matching_attributes: { execution_cluster_label: { value } } } });
+const wecOf = (sa) => ({ attributes: { matching_attributes: { workflow_execution_config: { security_context: { run_as: { k8s_service_account: sa } } } } } });
+const pda = (p, d) => `/api/v1/project_domain_attributes/${p}/${d}`;
+
+test('EXECUTION_CLUSTER_LABEL: PUT per domain, GET by name or number in the snake_case answer', async () => {
+  await register(base);
+  for (const [d, v] of [['development', 'east'], ['production', 'west']]) {
+    const r = await call(B, 'PUT', pda('ws-42', d), ecl(v));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, {});
+  }
+  let r = await call(B, 'GET', `${pda('ws-42', 'development')}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json, {
+    attributes: { project: 'ws-42', domain: 'development', matching_attributes: { execution_cluster_label: { value: 'east' } }, org: '' },
+  });
+  r = await call(B, 'GET', `${pda('ws-42', 'production')}?resource_type=3`);
+  assert.equal(r.json.attributes.matching_attributes.execution_cluster_label.value, 'west');
+  r = await call(B, 'GET', `${pda('ws-42', 'staging')}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.equal(r.status, 404);
+  assert.equal(r.json.message, 'Resource [{Project:ws-42 Domain:staging Workflow: LaunchPlan: ResourceType:EXECUTION_CLUSTER_LABEL}] not found');
+  // a PUT replaces the label (a move to another cluster)
+  await call(B, 'PUT', pda('ws-42', 'development'), ecl('west'));
+  r = await call(B, 'GET', `${pda('ws-42', 'development')}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.equal(r.json.attributes.matching_attributes.execution_cluster_label.value, 'west');
+  // without Accept: application/json, the default marshaler's lowerCamelCase
+  r = await call(B, 'GET', `${pda('ws-42', 'development')}?resource_type=EXECUTION_CLUSTER_LABEL`, undefined, {});
+  assert.deepEqual(r.json.attributes.matchingAttributes, { executionClusterLabel: { value: 'west' } });
+});
+
+test('EXECUTION_CLUSTER_LABEL is decoded by the flyteidl protos: ExecutionClusterLabel has only value', async () => {
+  await register(base);
+  const url = pda('ws-42', 'development');
+  let r = await call(B, 'PUT', url, '{"attributes":{"matching_attributes":{"execution_cluster_label":{"label":"east"}}}}');
+  assert.equal(r.status, 400);
+  assert.deepEqual(r.json, { code: 3, message: 'proto: (line 1:66): unknown field "label"', details: [] });
+  r = await call(B, 'PUT', url, '{"attributes":{"matching_attributes":{"execution_cluster_label":{"value":5}}}}');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, 'proto: (line 1:74): invalid value for string type: 5');
+  r = await call(B, 'PUT', url, '{"attributes":{"matching_attributes":{"execution_cluster_label":"east"}}}');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, 'proto: syntax error (line 1:65): unexpected token "east"');
+  // a oneof: one target per PUT
+  r = await call(B, 'PUT', url, { attributes: { matching_attributes: { execution_cluster_label: { value: 'east' }, workflow_execution_config: {} } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /oneof flyteidl.admin.MatchingAttributes.target is already set/);
+  // lowerCamelCase is accepted; the value is not validated at update time; empty prints as ""
+  r = await call(B, 'PUT', url, { attributes: { matchingAttributes: { executionClusterLabel: { value: 'Any Label!' } } } });
+  assert.equal(r.status, 200);
+  r = await call(B, 'PUT', pda('ws-42', 'staging'), { attributes: { matching_attributes: { execution_cluster_label: {} } } });
+  assert.equal(r.status, 200);
+  r = await call(B, 'GET', `${pda('ws-42', 'staging')}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.deepEqual(r.json.attributes.matching_attributes, { execution_cluster_label: { value: '' } });
+  // the project and domain rules of every attribute call
+  await register({ ...base, id: 'ws-43', state: 'ARCHIVED' });
+  r = await call(B, 'PUT', pda('ws-43', 'development'), ecl('east'));
+  assert.equal(r.status, 400);
+  assert.equal(r.json.message, 'project [ws-43] is not active');
+  r = await call(B, 'PUT', pda('ws-42', 'qa'), ecl('east'));
+  assert.equal(r.json.message, 'domain [qa] is unrecognized by system');
+  r = await call(B, 'PUT', pda('ws-44', 'development'), ecl('east'));
+  assert.equal(r.status, 400);
+});
+
+test('EXECUTION_CLUSTER_LABEL and WORKFLOW_EXECUTION_CONFIG are stored apart: PUT and DELETE of one leave the other', async () => {
+  await register(base);
+  const url = pda('ws-42', 'development');
+  await call(B, 'PUT', url, wecOf('workspace-runner'));
+  await call(B, 'PUT', url, ecl('east'));
+  let r = await call(B, 'GET', `${url}?resource_type=WORKFLOW_EXECUTION_CONFIG`);
+  assert.equal(r.json.attributes.matching_attributes.workflow_execution_config.security_context.run_as.k8s_service_account, 'workspace-runner');
+  assert.equal(r.json.attributes.matching_attributes.execution_cluster_label, undefined);
+  await call(B, 'PUT', url, wecOf('other-runner'));
+  r = await call(B, 'GET', `${url}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.deepEqual(r.json.attributes.matching_attributes, { execution_cluster_label: { value: 'east' } });
+  let st = (await call(B, 'GET', '/_test/state')).json;
+  assert.deepEqual(st.attributes.map((a) => [a.domain, a.resource_type, Object.keys(a.attributes)[0]]), [
+    ['development', 'EXECUTION_CLUSTER_LABEL', 'execution_cluster_label'],
+    ['development', 'WORKFLOW_EXECUTION_CONFIG', 'workflow_execution_config'],
+  ]);
+  r = await call(B, 'DELETE', url, { resource_type: 'EXECUTION_CLUSTER_LABEL' });
+  assert.equal(r.status, 200);
+  assert.equal((await call(B, 'GET', `${url}?resource_type=EXECUTION_CLUSTER_LABEL`)).status, 404);
+  assert.equal((await call(B, 'GET', `${url}?resource_type=WORKFLOW_EXECUTION_CONFIG`)).status, 200);
+  st = (await call(B, 'GET', '/_test/state')).json;
+  assert.deepEqual(st.attributes.map((a) => a.resource_type), ['WORKFLOW_EXECUTION_CONFIG']);
+});
+
+test('EXECUTION_CLUSTER_LABEL: project-level fallback and ListMatchableAttributes of that type only', async () => {
+  await register(base);
+  await register({ ...base, id: 'ws-43' });
+  await call(B, 'PUT', '/api/v1/project_attributes/ws-43', ecl('west'));
+  let r = await call(B, 'GET', `${pda('ws-43', 'staging')}?resource_type=EXECUTION_CLUSTER_LABEL`);
+  assert.equal(r.status, 200);
+  assert.equal(r.json.attributes.domain, '');
+  assert.equal(r.json.attributes.matching_attributes.execution_cluster_label.value, 'west');
+  for (const d of ['development', 'staging', 'production']) {
+    await call(B, 'PUT', pda('ws-42', d), ecl('east'));
+    await call(B, 'PUT', pda('ws-42', d), wecOf('workspace-runner'));
+  }
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=EXECUTION_CLUSTER_LABEL');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json.configurations.map((c) => [c.project, c.domain, c.attributes.execution_cluster_label.value]), [
+    ['ws-42', 'development', 'east'], ['ws-42', 'production', 'east'], ['ws-42', 'staging', 'east'], ['ws-43', '', 'west']]);
+  assert.ok(r.json.configurations.every((c) => Object.keys(c.attributes).length === 1));
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=3');
+  assert.equal(r.json.configurations.length, 4);
+  r = await call(B, 'GET', '/api/v1/matchable_attributes?resource_type=WORKFLOW_EXECUTION_CONFIG');
+  assert.deepEqual(r.json.configurations.map((c) => Object.keys(c.attributes)), [
+    ['workflow_execution_config'], ['workflow_execution_config'], ['workflow_execution_config']]);
+});
