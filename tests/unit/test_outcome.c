@@ -77,6 +77,10 @@ static rd_kafka_t *client(fixture *f, rd_kafka_type_t type, int outputs)
     } else {
         rd_kafka_conf_set(conf, "group.id", "checks", errstr, sizeof(errstr));
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+        /* The checks read a topic from its start as soon as it is assigned:
+         * the mock brokers hold an empty fetch for fetch.wait.max.ms. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "10", errstr, sizeof(errstr));
     }
     rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
     assert_non_null(rk);
