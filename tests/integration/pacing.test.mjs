@@ -8,9 +8,9 @@
 //   qps     kubernetes.qps 5, burst 5: no stretch of the API server's request
 //           log holds more requests than the bucket allows
 //   stop    a stop while requests wait out a long pause: wsflyte exits at once
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, sleep, healthPort, waitFor, makeEvent } from './harness.mjs';
+import { Stack, sleep, healthPort, waitFor, makeEvent, isWatchRequest } from './harness.mjs';
 
 const STORM_MS = 10000;
 let stack;
@@ -30,11 +30,20 @@ async function metric(port, line) {
 }
 
 // Starts a consumer of the shared group with env overrides; returns it and its metrics port.
+const started = [];
 async function consumer(name, env = {}) {
   const from = stack.logs.length;
   const child = stack.startNamedConsumer(name, env);
+  started.push(child);
   return { child, port: await healthPort(stack, 15000, from) };
 }
+
+// A test that failed before stopping its consumer leaves no second member in
+// the group (and no second bucket) to the next test.
+afterEach(async () => {
+  await stack.clearFaults();
+  while (started.length) await stack.stopConsumer(started.pop());
+});
 
 const requestTimes = async (url, from, to = Infinity) => (await (await fetch(`${url}/_test/requests`)).json())
   .map((r) => Date.parse(r.time)).filter((t) => t >= from && t < to).sort((a, b) => a - b);
@@ -56,6 +65,14 @@ test('a 429 storm: a handful of requests reach each API, and every event ends', 
   const warm = makeEvent({ workspace: 'ws-storm-warm' }); // the group joined, the connections open
   await produce([warm]);
   assert.ok(await waitFor(() => ended([warm]), 30000, 500), `no result\n${stack.logs.join('').slice(-2000)}`);
+  // The watch listed every kind and watches it: its start-up lists (one
+  // LIST and one WATCH per kind, late on a busy machine) are not the storm's.
+  assert.ok(await waitFor(async () => {
+    const w = (await (await fetch(`${stack.kubeUrl}/_test/requests`)).json()).filter(isWatchRequest);
+    const listed = new Set(w.filter((r) => r.query.watch === undefined).map((r) => r.path));
+    const watched = new Set(w.filter((r) => r.query.watch !== undefined).map((r) => r.path));
+    return listed.size > 0 && [...listed].every((p) => watched.has(p));
+  }, 30000, 200), 'the watch did not start');
   const start = Date.now();
   for (const server of ['flyte', 'kube']) await stack.fault(server, { status: 429, retry_after: 2 });
   // One event meets the storm first; the others arrive while it goes on.
