@@ -95,21 +95,21 @@ e2e-asan:
 # suite spends its time waiting on brokers, timers, retries and Retry-After
 # pauses, not computing (a load of about 2 on the 2 cores with six stacks),
 # so the eight parts take about as long as the longest: ~7 minutes instead
-# of ~50 with one file after the other.  The parts are balanced by the
-# durations each run prints per file (about 6 minutes each on a quiet
+# of ~60 with one file after the other.  The parts are balanced by the
+# durations each run prints per file (8 to 10 minutes each on a busy
 # machine); a file not named in E2E_PART_A, _B or _C runs in the fourth.
 # -Otarget prints each run's output in one piece when it ends; E2E_JOBS=1
 # runs them one after the other.
 E2E_ALL    := $(sort $(wildcard tests/integration/*.test.mjs))
 E2E_PART_A ?= $(addprefix tests/integration/,backlog.test.mjs delivery-rebalance.test.mjs \
-              drift-large.test.mjs fleet.test.mjs lifecycle.test.mjs monitoring.test.mjs \
-              pacing.test.mjs render-diff.test.mjs security.test.mjs)
+              fleet.test.mjs lifecycle.test.mjs monitoring.test.mjs pacing.test.mjs \
+              render-diff.test.mjs security.test.mjs)
 E2E_PART_B ?= $(addprefix tests/integration/,ack.test.mjs authz-limit.test.mjs \
               delivery.test.mjs drift-fight.test.mjs lifecycle-economy.test.mjs \
               partitions.test.mjs seed.test.mjs status.test.mjs superseded.test.mjs)
 E2E_PART_C ?= $(addprefix tests/integration/,cli.test.mjs delivery-crash.test.mjs drift.test.mjs \
-              ops.test.mjs registry-userinfo.test.mjs repair-yield.test.mjs settle.test.mjs \
-              trace.test.mjs workspace-semantics.test.mjs)
+              drift-large.test.mjs ops.test.mjs registry-userinfo.test.mjs repair-yield.test.mjs \
+              settle.test.mjs trace.test.mjs workspace-semantics.test.mjs)
 E2E_PART_D := $(filter-out $(E2E_PART_A) $(E2E_PART_B) $(E2E_PART_C),$(E2E_ALL))
 E2E_RUN    := node --test --test-concurrency=1
 E2E_JOBS   ?= 8
