@@ -215,6 +215,32 @@ int applied_mark_incomplete(applied *c, const char *id, wsstate *out)
     return found;
 }
 
+int applied_mark_moving(applied *c, const char *id, const char *may_hold, wsstate *out)
+{
+    int found = 0;
+    node *x;
+
+    wsstate_init(out);
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    if ((x = find(c, id)) != NULL) {
+        char *held = may_hold ? strdup(may_hold) : NULL;
+        x->s.complete = 0;
+        found = 1;
+        if (may_hold && held == NULL) {
+            found = -1;
+        } else if (held) {
+            free(x->s.moving_from);
+            x->s.moving_from = held;
+        }
+        if (found == 1 && wsstate_copy(out, &x->s) != 0)
+            found = -1;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 void applied_forget(applied *c, const char *id)
 {
     node *x;

@@ -56,6 +56,15 @@ int applied_restore_take(applied *c, int32_t partition, wsstate *s);
  * there was one. */
 int applied_mark_incomplete(applied *c, const char *id, wsstate *out);
 
+/* applied_mark_incomplete before a move's writes: the record also names
+ * may_hold (the cluster about to be written to, not the record's) as
+ * moving_from, the cluster that may hold the workspace's namespaces.  A
+ * move that fails part way and is then set back finds there what it must
+ * delete.  may_hold NULL: as applied_mark_incomplete.  Returns 1 when
+ * there was a record, 0 when none, -1 when out of memory (the record is
+ * marked incomplete, *out empty). */
+int applied_mark_moving(applied *c, const char *id, const char *may_hold, wsstate *out);
+
 /* Drops workspace id's record (a compaction tombstone, an unreadable
  * record). */
 void applied_forget(applied *c, const char *id);

@@ -429,18 +429,34 @@ static int record(provisioner *p, const ws_event *ev, int32_t partition, const d
 }
 
 /* Stores the workspace's record as incomplete, here and (through the
- * intent writer) on the state topic, before anything is written. */
-static int mark_before_writes(provisioner *p, int32_t partition, const desired *d, wf_err *err)
+ * intent writer) on the state topic, before anything is written.  A move
+ * (may_hold: the new cluster's name) also names the new cluster as one
+ * that may hold the workspace's namespaces, so that a move that fails
+ * part way and is set back deletes what it made there. */
+static int mark_before_writes(provisioner *p, int32_t partition, const desired *d,
+                              const char *may_hold, wf_err *err)
 {
     wsstate marked;
-    int rc = 0;
+    int rc = 0, found = applied_mark_moving(p->cache, d->project_id, may_hold, &marked);
 
-    if (!applied_mark_incomplete(p->cache, d->project_id, &marked))
-        return 0;
-    if (p->intent)
+    if (found < 0) {
+        wsstate_fini(&marked);
+        return oom(err);
+    }
+    if (found && p->intent)
         rc = p->intent(p->intent_ud, partition, &marked, err);
     wsstate_fini(&marked);
     return rc;
+}
+
+/* The cluster a move writes to, when the record does not name it as one
+ * that may hold the namespaces yet; NULL otherwise. */
+static const char *move_target(const wf_config *cfg, const desired *d, const wsstate *prior,
+                               int moved)
+{
+    const char *to = moved && d->cluster >= 0 ? cfg->kubernetes.clusters[d->cluster].name : NULL;
+
+    return to && !(prior->moving_from && strcmp(prior->moving_from, to) == 0) ? to : NULL;
 }
 
 /* Writes the record the event left in *out through the intent writer, on
@@ -701,8 +717,9 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
     case PLAN_PROCEED:
         break;
     }
-    if (have && prior->complete && plan_writes(&pl) &&
-        mark_before_writes(p, partition, d, err) != 0)
+    const char *moving_to = have ? move_target(p->cfg, d, prior, moved) : NULL;
+    if (have && (prior->complete || moving_to) && plan_writes(&pl) &&
+        mark_before_writes(p, partition, d, moving_to, err) != 0)
         goto out;
     if (keep_read_uids(d, &rd, &pl, cur, err) != 0 ||
         apply_levels(p, d, &pl, 0, PLAN_LEVEL_OLD_CLUSTER, cur, NULL, NULL, err) != 0 ||

@@ -8,6 +8,8 @@
 //   - a move (the label changed): everything on the new cluster, the
 //     attributes switched, the old cluster's namespaces deleted after the new
 //     ones were created;
+//   - a move refused part way, then set back: what it made on the new
+//     cluster is deleted (the write-ahead mark names the new cluster);
 //   - a label naming no cluster: FAILED VALIDATION placement.unknown-cluster,
 //     dead-lettered, nothing written;
 //   - drift on either cluster (and on the control plane) repaired by the
@@ -182,6 +184,37 @@ test('a move: everything on the new cluster before the old namespaces are delete
   assert.ok(await waitFor(async () => (await stack.snapshotCluster('east', id)).objects.length === 0, 20000, 200),
     'east still holds the workspace');
   await assertPlaced(stack, id, 'west');
+});
+
+// A move refused part way (a permanent 403 on west's RoleBindings) leaves
+// the record on east, naming west as a cluster that may hold namespaces;
+// the label set back to east deletes what the move made on west.
+test('a move that fails part way, then set back: what it made on the new cluster is deleted', async () => {
+  const id = 'ws-setback';
+  assert.equal((await send(stack, [event(id, 1, { [LABEL]: 'east' })]))[0].status, 'SUCCEEDED');
+  await stack.fault('west', { path: '/rolebindings/', method: 'PATCH', status: 403 });
+  let failed;
+  try {
+    [failed] = await send(stack, [event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED')]);
+  } finally {
+    await stack.clearFaults('west');
+  }
+  assert.equal(failed.status, 'FAILED', JSON.stringify(failed));
+  assert.deepEqual((await stack.snapshotCluster('west', id)).namespaces, stack.workspaceNamespaces(id).sort(),
+    'the move made the namespaces on west before it was refused');
+  const st = JSON.parse((await run(bin('wsflyte-status'), ['--config', stack.configPath, '--json', id])).stdout.trim());
+  assert.equal(st.cluster, 'east');
+  assert.equal(st.moving_from, 'west');
+  assert.equal(st.complete, false);
+
+  const [back] = await send(stack, [event(id, 3, { [LABEL]: 'east' }, 'MEMBERS_CHANGED')]);
+  assert.equal(back.status, 'SUCCEEDED', JSON.stringify(back));
+  assert.ok(await waitFor(async () => (await stack.snapshotCluster('west', id)).objects.length === 0, 20000, 200),
+    `west still holds ${JSON.stringify((await stack.snapshotCluster('west', id)).namespaces)}`);
+  await assertPlaced(stack, id, 'east');
+  const after = JSON.parse((await run(bin('wsflyte-status'), ['--config', stack.configPath, '--json', id])).stdout.trim());
+  assert.equal(after.moving_from, undefined);
+  assert.equal(after.complete, true);
 });
 
 // Another writer on either cluster, and on the control plane: each API
@@ -500,7 +533,7 @@ test('a move with the old cluster down, then a deletion: the namespaces left the
   }
 });
 
-test('the dead-letter topic holds only the unknown cluster\'s event', async () => {
+test('the dead-letter topic holds only the unknown cluster\'s event and the refused move', async () => {
   const r = await run('kcat', ['-C', '-b', stack.bootstrap, '-t', DLT, '-e', '-q', '-f', '%k\n']);
-  assert.deepEqual(r.stdout.split('\n').filter(Boolean), ['ws-nowhere']);
+  assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['ws-nowhere', 'ws-setback']);
 });

@@ -95,6 +95,31 @@ static void mark_incomplete_keeps_the_version(void **state)
     wsstate_fini(&out);
 }
 
+/* Before a move's writes the record stays at the old cluster, incomplete,
+ * and names the new one as a cluster that may hold the namespaces. */
+static void mark_moving_names_the_cluster_written_to(void **state)
+{
+    applied *c = *state;
+    wsstate s = record("ws-a", 4), out;
+
+    s.cluster = strdup("east");
+    assert_int_equal(applied_mark_moving(c, "ws-a", "west", &out), 0);
+    applied_put_take(c, 0, &s);
+    assert_int_equal(applied_mark_moving(c, "ws-a", "west", &out), 1);
+    assert_int_equal(out.complete, 0);
+    assert_string_equal(out.cluster, "east");
+    assert_string_equal(out.moving_from, "west");
+    wsstate_fini(&out);
+    /* Stored so: a retry or the write of the failed event's record sees it. */
+    assert_int_equal(applied_get(c, "ws-a", &out), 1);
+    assert_string_equal(out.moving_from, "west");
+    wsstate_fini(&out);
+    /* Without a cluster it is applied_mark_incomplete. */
+    assert_int_equal(applied_mark_moving(c, "ws-a", NULL, &out), 1);
+    assert_string_equal(out.moving_from, "west");
+    wsstate_fini(&out);
+}
+
 /* A revoke drops exactly the records of the revoked partition. */
 static void drop_partition_drops_only_its_records(void **state)
 {
@@ -238,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(get_returns_a_copy_of_what_put_stored, fresh, release),
         cmocka_unit_test_setup_teardown(put_replaces_the_earlier_record, fresh, release),
         cmocka_unit_test_setup_teardown(mark_incomplete_keeps_the_version, fresh, release),
+        cmocka_unit_test_setup_teardown(mark_moving_names_the_cluster_written_to, fresh, release),
         cmocka_unit_test_setup_teardown(drop_partition_drops_only_its_records, fresh, release),
         cmocka_unit_test_setup_teardown(list_names_every_workspace_once, fresh, release),
         cmocka_unit_test(a_null_store_keeps_nothing),
