@@ -770,14 +770,6 @@ static int project_cluster(provisioner *p, const char *workspace_id, char *buf, 
     return 0;
 }
 
-static const char *event_label(const ws_event *ev, const char *key)
-{
-    for (size_t i = 0; key && i < ev->ws.n_labels; i++)
-        if (strcmp(ev->ws.labels[i].key, key) == 0)
-            return ev->ws.labels[i].value;
-    return NULL;
-}
-
 /* Where the workspace's namespaces go (*cluster; -1 without
  * kubernetes.clusters) and which cluster may still hold them (*from, -1:
  * none; *moved when that is a move away from the cluster it has).  The
@@ -789,7 +781,6 @@ static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int fly
                  int *cluster, int *from, int *moved, wf_err *err)
 {
     const wf_config *cfg = p->cfg;
-    const char *label = flyte_wanted ? event_label(ev, cfg->kubernetes.placement_label) : NULL;
     char labelled[256] = "";
     placement_in in = {cfg->kubernetes.clusters,
                        cfg->kubernetes.n_clusters,
@@ -806,7 +797,10 @@ static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int fly
     *moved = 0;
     if (cfg->kubernetes.n_clusters == 0)
         return 0;
-    if ((rec == NULL || rec->cluster == NULL) && (label == NULL || label[0] == '\0')) {
+    /* Without a record's cluster, the project's label says where the
+     * workspace is, also for an event with a placement label: one naming
+     * another cluster is a move, as wsflyte-render --diff shows it. */
+    if (rec == NULL || rec->cluster == NULL) {
         if (project_cluster(p, ev->ws.workspace_id, labelled, sizeof(labelled), err) != 0)
             return -1;
         in.current = labelled;

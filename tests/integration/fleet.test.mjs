@@ -8,6 +8,8 @@
 //   - a move (the label changed): everything on the new cluster, the
 //     attributes switched, the old cluster's namespaces deleted after the new
 //     ones were created;
+//   - no state record: a label naming another cluster than the Flyte
+//     project's moves the workspace (as the diff shows);
 //   - a move refused part way, then set back: what it made on the new
 //     cluster is deleted (the write-ahead mark names the new cluster);
 //   - a label naming no cluster: FAILED VALIDATION placement.unknown-cluster,
@@ -33,6 +35,7 @@ import { Stack, run, bin, waitFor, healthPort } from './harness.mjs';
 
 const DLT = 'workspace.lifecycle.v1.wsflyte.dlt';
 const RETRY2 = 'workspace.lifecycle.v1.wsflyte.retry-2s';
+const STATE = 'workspace.lifecycle.v1.wsflyte.state';
 const DOMAINS = ['development', 'staging', 'production'];
 const CLUSTERS = ['east', 'west'];
 const LABEL = 'flyte-cluster';
@@ -183,6 +186,34 @@ test('a move: everything on the new cluster before the old namespaces are delete
   // Once the namespaces have terminated, east holds nothing of it.
   assert.ok(await waitFor(async () => (await stack.snapshotCluster('east', id)).objects.length === 0, 20000, 200),
     'east still holds the workspace');
+  await assertPlaced(stack, id, 'west');
+});
+
+// Without a state record (lost, or compacted away) the Flyte project's
+// cluster label says where the workspace is: a placement label naming
+// another cluster moves it, as wsflyte-render --diff shows, instead of
+// provisioning a second copy.
+test('no record, a label naming another cluster than the project\'s: a move, nothing left on the old one', async () => {
+  const id = 'ws-norecord';
+  assert.equal((await send(stack, [event(id, 1, { [LABEL]: 'east' })]))[0].status, 'SUCCEEDED');
+  assert.equal(await stack.stopConsumer(consumer), 0);
+  consumer = null;
+  // Tombstones on every partition holding one of its records.
+  const held = (await run('kcat', ['-C', '-b', stack.bootstrap, '-t', STATE, '-e', '-q', '-f', '%p %k\n'])).stdout
+    .split('\n').filter((l) => l.endsWith(` ${id}`)).map((l) => Number(l.split(' ')[0]));
+  assert.ok(held.length > 0, 'a state record');
+  for (const p of new Set(held)) {
+    const r = await run('kcat', ['-P', '-b', stack.bootstrap, '-t', STATE, '-p', String(p), '-K', '\u0002',
+      '-D', '\u0001', '-Z'], { input: `${id}\u0002\u0001` });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  consumer = stack.startConsumer();
+  const shown = await diff(stack, event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED'));
+  assert.equal(shown.lines[0], 'cluster west (by label), moving from east', shown.stdout + shown.stderr);
+  const [r] = await send(stack, [event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED')]);
+  assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
+  assert.ok(await waitFor(async () => (await stack.snapshotCluster('east', id)).objects.length === 0, 20000, 200),
+    `east still holds ${JSON.stringify((await stack.snapshotCluster('east', id)).namespaces)}`);
   await assertPlaced(stack, id, 'west');
 });
 
