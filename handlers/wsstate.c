@@ -370,61 +370,140 @@ static int parse_hex64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* "objects": {"<identity hash>": "<content hash>", ...}; the same form for
- * "namespace_uids": {"<name hash>": "<uid hash>", ...}. */
-static json_t *pairs_to_json(const wsstate_obj *objs, size_t n)
+/* A hash as a JSON string of 16 hex digits. */
+static void put_hex(jsonout_buf *b, uint64_t v)
 {
-    json_t *o = json_object();
-    char id[17], h[17];
+    char q[19];
 
-    for (size_t i = 0; o && i < n; i++) {
-        hex64(objs[i].id, id);
-        hex64(objs[i].hash, h);
-        /* Hex digits: nothing for jansson to check. */
-        if (json_object_set_new_nocheck(o, id, json_string_nocheck(h)) != 0) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
+    q[0] = '"';
+    hex64(v, q + 1);
+    q[17] = '"';
+    jsonout_raw(b, q, 18);
 }
 
+/* ,"key": (keys are literals: nothing to escape). */
+static void put_key(jsonout_buf *b, const char *key)
+{
+    jsonout_raw(b, ",\"", 2);
+    jsonout_raw(b, key, strlen(key));
+    jsonout_raw(b, "\":", 2);
+}
+
+static void put_text(jsonout_buf *b, const char *s)
+{
+    jsonout_string(b, s, s ? strlen(s) : 0);
+}
+
+/* "objects": {"<identity hash>": "<content hash>", ...}; the same form for
+ * "namespace_uids": {"<name hash>": "<uid hash>", ...}.  As a JSON object
+ * of them always held them: an id listed twice keeps its first place and
+ * its last hash (sorted pairs, as records keep them, have it next). */
+static void put_pairs(jsonout_buf *b, const wsstate_obj *objs, size_t n)
+{
+    int sorted = 1, first = 1;
+
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = objs[i - 1].id <= objs[i].id;
+    jsonout_raw(b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = objs[i].id, h = objs[i].hash;
+        int seen = 0;
+        if (sorted) {
+            while (i + 1 < n && objs[i + 1].id == id)
+                h = objs[++i].hash;
+        } else {
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = objs[j].id == id;
+            for (size_t k = i + 1; k < n && !seen; k++)
+                if (objs[k].id == id)
+                    h = objs[k].hash;
+        }
+        if (seen)
+            continue;
+        if (!first)
+            jsonout_raw(b, ",", 1);
+        first = 0;
+        put_hex(b, id);
+        jsonout_raw(b, ":", 1);
+        put_hex(b, h);
+    }
+    jsonout_raw(b, "}", 1);
+}
+
+/* The kept event: its text as it is when it is already what a parse and
+ * a write would make of it (the text wsflyte keeps always is), else
+ * parsed and written; null when there is none. */
+static void put_event(jsonout_buf *b, const char *event)
+{
+    size_t n = event ? strlen(event) : 0;
+    json_t *doc;
+
+    if (event == NULL) {
+        jsonout_raw(b, "null", 4);
+    } else if (jsonout_is_compact(event, n)) {
+        jsonout_raw(b, event, n);
+    } else if ((doc = json_loads(event, 0, NULL)) == NULL) {
+        b->failed = 1;
+    } else {
+        jsonout_value(b, doc);
+        json_decref(doc);
+    }
+}
+
+/* Written piece by piece, the text the record's JSON document (keys in
+ * this order) gets from jsonout_compact: a tree of it, with the event
+ * parsed back into it, cost about 250 k instructions a write. */
 char *wsstate_encode(const wsstate *s, size_t *len)
 {
-    json_t *event = s->event ? json_loads(s->event, 0, NULL) : json_null();
-    json_t *objs = pairs_to_json(s->objs, s->n_objs), *doc = NULL;
-    json_t *uids = s->n_ns_uids ? pairs_to_json(s->ns_uids, s->n_ns_uids) : NULL;
-    char digest[17], *text = NULL;
+    jsonout_buf b = {0};
+    char *text;
 
-    hex64(s->digest, digest);
-    if (event && objs)
-        doc = json_pack("{s:i, s:s, s:I, s:s*, s:s, s:s*, s:b, s:b, s:b, s:s, s:O, s:O}", "format",
-                        WSSTATE_FORMAT, "workspace_id", s->workspace_id, "version",
-                        (json_int_t)s->version, "event_id", s->event_id, "status",
-                        prov_status_name(s->status), "reason", s->reason, "project", s->project,
-                        "flyte", s->flyte, "complete", s->complete, "digest", digest, "objects",
-                        objs, "event", event);
+    b.failed = s->workspace_id == NULL || prov_status_name(s->status) == NULL;
+    jsonout_raw(&b, "{\"format\":", 10);
+    jsonout_integer(&b, WSSTATE_FORMAT);
+    put_key(&b, "workspace_id");
+    put_text(&b, s->workspace_id);
+    put_key(&b, "version");
+    jsonout_integer(&b, (json_int_t)s->version);
+    if (s->event_id) {
+        put_key(&b, "event_id");
+        put_text(&b, s->event_id);
+    }
+    put_key(&b, "status");
+    put_text(&b, prov_status_name(s->status));
+    if (s->reason) {
+        put_key(&b, "reason");
+        put_text(&b, s->reason);
+    }
+    put_key(&b, "project");
+    jsonout_raw(&b, s->project ? "true" : "false", s->project ? 4 : 5);
+    put_key(&b, "flyte");
+    jsonout_raw(&b, s->flyte ? "true" : "false", s->flyte ? 4 : 5);
+    put_key(&b, "complete");
+    jsonout_raw(&b, s->complete ? "true" : "false", s->complete ? 4 : 5);
+    put_key(&b, "digest");
+    put_hex(&b, s->digest);
+    put_key(&b, "objects");
+    put_pairs(&b, s->objs, s->n_objs);
+    put_key(&b, "event");
+    put_event(&b, s->event);
     /* Only when known, so that a record without uids reads as before. */
-    if (doc && s->n_ns_uids &&
-        (uids == NULL || json_object_set(doc, "namespace_uids", uids) != 0)) {
-        json_decref(doc);
-        doc = NULL;
+    if (s->n_ns_uids) {
+        put_key(&b, "namespace_uids");
+        put_pairs(&b, s->ns_uids, s->n_ns_uids);
     }
     /* Only with kubernetes.clusters: a single-cluster record reads as before. */
-    if (doc && ((s->cluster && json_object_set_new(doc, "cluster", json_string(s->cluster))) ||
-                (s->moving_from &&
-                 json_object_set_new(doc, "moving_from", json_string(s->moving_from))))) {
-        json_decref(doc);
-        doc = NULL;
+    if (s->cluster) {
+        put_key(&b, "cluster");
+        put_text(&b, s->cluster);
     }
-    if (doc) /* the text json_dumps writes, at a quarter of its cost */
-        text = jsonout_compact(doc, len);
-    if (text == NULL)
+    if (s->moving_from) {
+        put_key(&b, "moving_from");
+        put_text(&b, s->moving_from);
+    }
+    jsonout_raw(&b, "}", 1);
+    if ((text = jsonout_finish(&b, len)) == NULL)
         *len = 0;
-    json_decref(doc);
-    json_decref(objs);
-    json_decref(uids);
-    json_decref(event);
     return text;
 }
 
