@@ -320,7 +320,7 @@ static int apply_step(void *lane_ctx, void *task, wf_err *err)
             rc = k8s_apply(kube_of(ln, s->cluster), s->want, NULL, NULL, err);
             break;
         }
-        if ((rc = k8s_apply(kube_of(ln, s->cluster), s->want, &live, NULL, err)) != 0)
+        if ((rc = k8s_apply_state(kube_of(ln, s->cluster), s->want, &live, err)) != 0)
             break;
         if (plan_terminating(live)) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
