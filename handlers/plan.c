@@ -14,13 +14,25 @@ const char *const plan_op_names[] = {"create", "update", "delete", "unchanged"};
 
 /* ---- identities ---- */
 
+/* The SHA-256 of "kind\na\nb\nc\nd" (NULL as empty); of nothing when
+ * that is 1024 bytes or longer, as when it was cut by snprintf. */
 static uint64_t identity(const char *kind, const char *a, const char *b, const char *c,
                          const char *d)
 {
+    const char *part[5] = {kind, a, b, c, d};
     char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "%s\n%s\n%s\n%s\n%s", kind, a ? a : "", b ? b : "",
-                     c ? c : "", d ? d : "");
-    return wsstate_hash(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+    size_t n = 0;
+
+    for (size_t i = 0; i < 5; i++) {
+        size_t len = part[i] ? strlen(part[i]) : 0;
+        if (n + len + (i > 0) >= sizeof(buf))
+            return wsstate_hash(buf, 0);
+        if (i > 0)
+            buf[n++] = '\n';
+        memcpy(buf + n, part[i] ? part[i] : "", len);
+        n += len;
+    }
+    return wsstate_hash(buf, n);
 }
 
 static const char *meta_string(const json_t *obj, const char *key)

@@ -304,25 +304,19 @@ uint64_t wsstate_hash_json(const json_t *v)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    canon *c = malloc(sizeof(*c));
-    uint64_t h = 0;
+    canon c;
 
-    if (c == NULL)
+    c.n = 0;
+    c.failed = v == NULL;
+    c.ctx = c.failed ? NULL : wf_digest_begin(wf_digest_blake2b());
+    if (c.ctx == NULL)
         return 0;
-    c->n = 0;
-    c->failed = v == NULL;
-    if ((c->ctx = EVP_MD_CTX_new()) == NULL ||
-        !EVP_DigestInit_ex2(c->ctx, wf_digest_blake2b(), NULL))
-        c->failed = 1;
-    if (!c->failed)
-        canon_value(c, v, 0);
-    if (!c->failed)
-        canon_flush(c);
-    if (!c->failed && EVP_DigestFinal_ex(c->ctx, md, &n) && n >= 8)
-        h = first64(md);
-    EVP_MD_CTX_free(c->ctx);
-    free(c);
-    return h;
+    canon_value(&c, v, 0);
+    if (!c.failed)
+        canon_flush(&c);
+    if (!c.failed && EVP_DigestFinal_ex(c.ctx, md, &n) && n >= 8)
+        return first64(md);
+    return 0;
 }
 
 int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err)
