@@ -338,15 +338,6 @@ int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err)
 
 /* ---- the topic form ---- */
 
-static void hex64(uint64_t v, char out[17])
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = hex[v & 15];
-    out[16] = '\0';
-}
-
 static int parse_hex64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
@@ -364,15 +355,23 @@ static int parse_hex64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* A hash as a JSON string of 16 hex digits. */
+/* A hash as a JSON string of 16 hex digits, at out (18 bytes). */
+static void hex_quoted(uint64_t v, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    out[0] = '"';
+    for (int i = 16; i >= 1; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    out[17] = '"';
+}
+
 static void put_hex(jsonout_buf *b, uint64_t v)
 {
-    char q[19];
+    char q[18];
 
-    q[0] = '"';
-    hex64(v, q + 1);
-    q[17] = '"';
-    jsonout_raw(b, q, 18);
+    hex_quoted(v, q);
+    jsonout_raw(b, q, sizeof(q));
 }
 
 /* ,"key": (keys are literals: nothing to escape). */
@@ -394,11 +393,16 @@ static void put_text(jsonout_buf *b, const char *s)
  * its last hash (sorted pairs, as records keep them, have it next). */
 static void put_pairs(jsonout_buf *b, const wsstate_obj *objs, size_t n)
 {
-    int sorted = 1, first = 1;
+    int sorted = 1;
+    /* "id":"hash", 37 bytes each and a comma, written in place. */
+    char *text = n && n < SIZE_MAX / 38 ? malloc(n * 38) : NULL, *p = text;
 
+    if (n && text == NULL) {
+        b->failed = 1;
+        return;
+    }
     for (size_t i = 1; i < n && sorted; i++)
         sorted = objs[i - 1].id <= objs[i].id;
-    jsonout_raw(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t id = objs[i].id, h = objs[i].hash;
         int seen = 0;
@@ -414,14 +418,18 @@ static void put_pairs(jsonout_buf *b, const wsstate_obj *objs, size_t n)
         }
         if (seen)
             continue;
-        if (!first)
-            jsonout_raw(b, ",", 1);
-        first = 0;
-        put_hex(b, id);
-        jsonout_raw(b, ":", 1);
-        put_hex(b, h);
+        if (p != text)
+            *p++ = ',';
+        hex_quoted(id, p);
+        p[18] = ':';
+        hex_quoted(h, p + 19);
+        p += 37;
     }
+    jsonout_raw(b, "{", 1);
+    if (p != text)
+        jsonout_raw(b, text, (size_t)(p - text));
     jsonout_raw(b, "}", 1);
+    free(text);
 }
 
 /* The kept event: its text as it is when it is already what a parse and
