@@ -164,11 +164,41 @@ uint64_t wsstate_hash(const void *buf, size_t len)
 #define CANON_KEYS_MAX 32 /* keys sorted on the stack; larger objects allocate */
 
 typedef struct canon {
-    EVP_MD_CTX *ctx;
-    size_t n;
+    EVP_MD_CTX *ctx;    /* NULL: the bytes are kept in buf, which grows */
+    wsstate_memo *memo; /* or NULL */
+    unsigned char *buf;
+    size_t n, cap;
+    int depth_seen; /* the deepest value met */
     int failed;
-    unsigned char buf[CANON_BUF];
 } canon;
+
+/* A shared container's encoding, and how much deeper than itself it goes. */
+typedef struct memo_entry {
+    const json_t *v;
+    unsigned char *bytes;
+    size_t len;
+    int height;
+} memo_entry;
+
+struct wsstate_memo {
+    memo_entry *e;
+    size_t n, cap;
+};
+
+wsstate_memo *wsstate_memo_new(void)
+{
+    return calloc(1, sizeof(wsstate_memo));
+}
+
+void wsstate_memo_free(wsstate_memo *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->e[i].bytes);
+    free(m->e);
+    free(m);
+}
 
 static void canon_flush(canon *c)
 {
@@ -177,15 +207,33 @@ static void canon_flush(canon *c)
     c->n = 0;
 }
 
+/* Keeping: the buffer grows.  Hashing: it is handed to the digest when full. */
+static int canon_room(canon *c, size_t len)
+{
+    size_t cap = c->cap ? c->cap : 256;
+    unsigned char *grown;
+
+    if (c->ctx) {
+        canon_flush(c);
+        return len <= c->cap;
+    }
+    while (cap < c->n + len)
+        cap *= 2;
+    if ((grown = realloc(c->buf, cap)) == NULL) {
+        c->failed = 1;
+        return 0;
+    }
+    c->buf = grown;
+    c->cap = cap;
+    return 1;
+}
+
 static void canon_put(canon *c, const void *p, size_t len)
 {
-    if (c->n + len > sizeof(c->buf)) {
-        canon_flush(c);
-        if (len > sizeof(c->buf)) {
-            if (!EVP_DigestUpdate(c->ctx, p, len))
-                c->failed = 1;
-            return;
-        }
+    if (c->n + len > c->cap && !canon_room(c, len)) {
+        if (c->ctx && !c->failed && !EVP_DigestUpdate(c->ctx, p, len))
+            c->failed = 1;
+        return;
     }
     memcpy(c->buf + c->n, p, len);
     c->n += len;
@@ -257,17 +305,13 @@ static void canon_object(canon *c, const json_t *o, int depth)
         free(keys);
 }
 
-static void canon_value(canon *c, const json_t *v, int depth)
+static void canon_plain(canon *c, const json_t *v, int depth)
 {
     size_t i;
     json_t *x;
     double d;
     uint64_t bits;
 
-    if (depth > CANON_DEPTH) {
-        c->failed = 1;
-        return;
-    }
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         canon_object(c, v, depth);
@@ -300,14 +344,77 @@ static void canon_value(canon *c, const json_t *v, int depth)
     }
 }
 
+static memo_entry *memo_find(const wsstate_memo *m, const json_t *v)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->e[i].v == v)
+            return &m->e[i];
+    return NULL;
+}
+
+/* A container more than one holds: its bytes as the memo keeps them,
+ * encoded the first time it is met, with the depth limit it would meet
+ * here. */
+static void canon_shared(canon *c, const json_t *v, int depth)
+{
+    wsstate_memo *m = c->memo;
+    memo_entry *e = memo_find(m, v);
+
+    if (e == NULL) {
+        canon sub = {NULL, m, NULL, 0, 0, depth, 0};
+        canon_plain(&sub, v, depth);
+        if (!sub.failed && m->n == m->cap) {
+            size_t cap = m->cap ? 2 * m->cap : 16;
+            memo_entry *grown = realloc(m->e, cap * sizeof(*grown));
+            if (grown == NULL) {
+                sub.failed = 1;
+            } else {
+                m->e = grown;
+                m->cap = cap;
+            }
+        }
+        if (sub.failed) {
+            free(sub.buf);
+            c->failed = 1;
+            return;
+        }
+        e = &m->e[m->n++];
+        *e = (memo_entry){v, sub.buf, sub.n, sub.depth_seen - depth};
+    }
+    if (depth + e->height > CANON_DEPTH) {
+        c->failed = 1;
+        return;
+    }
+    if (depth + e->height > c->depth_seen)
+        c->depth_seen = depth + e->height;
+    canon_put(c, e->bytes, e->len);
+}
+
+static void canon_value(canon *c, const json_t *v, int depth)
+{
+    if (depth > c->depth_seen)
+        c->depth_seen = depth;
+    if (depth > CANON_DEPTH) {
+        c->failed = 1;
+        return;
+    }
+    if (c->memo && v->refcount > 1 && (json_is_object(v) || json_is_array(v)))
+        canon_shared(c, v, depth);
+    else
+        canon_plain(c, v, depth);
+}
+
 uint64_t wsstate_hash_json(const json_t *v)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    canon c;
+    return wsstate_hash_json_with(v, NULL);
+}
 
-    c.n = 0;
-    c.failed = v == NULL;
+uint64_t wsstate_hash_json_with(const json_t *v, wsstate_memo *memo)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], buf[CANON_BUF];
+    unsigned int n = 0;
+    canon c = {NULL, memo, buf, 0, sizeof(buf), 0, v == NULL};
+
     c.ctx = c.failed ? NULL : wf_digest_begin(wf_digest_blake2b());
     if (c.ctx == NULL)
         return 0;

@@ -428,6 +428,39 @@ static void content_hashes_of_large_and_deep_values(void **state)
 /* Records key their objects by this hash of the object's identity: it must
  * stay the first 64 bits of SHA-256, or every record written before would
  * name objects the handler no longer finds (and deletes by name nothing). */
+/* A container held twice (by reference) hashes the same with a memo as
+ * walked in full, also where the second place is too deep to hash. */
+static void memo_hashes_shared_containers_as_walked_in_full(void **state)
+{
+    json_t *shared = json_pack("{s:[s,{s:i}], s:{}}", "rules", "get", "n", 1, "empty");
+    json_t *chain = json_object(), *deep = chain, *a, *b;
+    wsstate_memo *memo = wsstate_memo_new();
+
+    (void)state;
+    assert_non_null(memo);
+    a = json_pack("{s:O, s:O, s:[O]}", "x", shared, "y", shared, "z", shared);
+    b = json_pack("{s:s, s:O}", "other", "b", "x", shared);
+    /* 62 levels down: the shared value's own 3 levels go past the limit. */
+    for (int i = 0; i < 62; i++) {
+        json_object_set_new(deep, "d", json_object());
+        deep = json_object_get(deep, "d");
+    }
+    json_object_set(deep, "x", shared);
+    assert_true(wsstate_hash_json_with(a, memo) == wsstate_hash_json(a));
+    assert_true(wsstate_hash_json_with(b, memo) == wsstate_hash_json(b));
+    assert_true(wsstate_hash_json_with(shared, memo) == wsstate_hash_json(shared));
+    assert_true(wsstate_hash_json(chain) == 0);
+    assert_true(wsstate_hash_json_with(chain, memo) == 0);
+    assert_true(wsstate_hash_json_with(a, memo) == wsstate_hash_json(a));
+    assert_true(wsstate_hash_json_with(a, NULL) == wsstate_hash_json(a));
+    wsstate_memo_free(memo);
+    wsstate_memo_free(NULL);
+    json_decref(a);
+    json_decref(b);
+    json_decref(chain);
+    json_decref(shared);
+}
+
 static void identity_hash_is_sha256(void **state)
 {
     (void)state;
@@ -595,6 +628,7 @@ int main(void)
         cmocka_unit_test(hashes_follow_content_not_key_order),
         cmocka_unit_test(content_hashes_tell_types_and_shapes_apart),
         cmocka_unit_test(content_hashes_of_large_and_deep_values),
+        cmocka_unit_test(memo_hashes_shared_containers_as_walked_in_full),
         cmocka_unit_test(identity_hash_is_sha256),
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(namespace_uids_read_back_and_old_records_know_none),
