@@ -15,6 +15,13 @@
 const EVP_MD *wf_digest_sha256(void);
 const EVP_MD *wf_digest_blake2b(void);
 
+/* The calling thread's context for md (one of the two above), initialised,
+ * or NULL (out of memory): for EVP_DigestUpdate and EVP_DigestFinal_ex,
+ * never freed by the caller, and good until the thread's next
+ * wf_digest_begin of md (wf_digest_sha256_of is one of SHA-256).  Making and freeing a context per
+ * hash cost more than hashing a short text.  Freed when the thread ends. */
+EVP_MD_CTX *wf_digest_begin(const EVP_MD *md);
+
 /* SHA-256 of buf into out (32 bytes).  Returns 0, or -1 when OpenSSL
  * failed (out of memory). */
 int wf_digest_sha256_of(const void *buf, size_t len, unsigned char out[32]);

@@ -445,18 +445,40 @@ static json_t *build_project(const ws_event *ev, const char *cluster)
     return p;
 }
 
+/* {"key": key, "value": value} of a Flyte envs entry. */
+static json_t *env_entry(const char *key, const char *value)
+{
+    return with(with(json_object(), "key", json_string_nocheck(key)), "value", json_string(value));
+}
+
+/* {key: v} (v stolen). */
+static json_t *object_of(const char *key, json_t *v)
+{
+    return with(json_object(), key, v);
+}
+
 static json_t *build_domain_attributes(const workspace *ws, const char *domain)
 {
     char prefix[256];
+    json_t *envs = json_array(), *wec;
 
     snprintf(prefix, sizeof(prefix), "s3://%s/flyte/%s", ws->data_bucket, domain);
-    return json_pack(
-        "{s:s, s:s, s:{s:{s:{s:{s:s}}, s:{s:s}, s:{s:{s:s}}, s:{s:[{s:s, s:s}, {s:s, s:s}]}}}}",
-        "project", ws->workspace_id, "domain", domain, "matching_attributes",
-        "workflow_execution_config", "security_context", "run_as", "k8s_service_account", RUNNER_SA,
-        "raw_output_data_config", "output_location_prefix", prefix, "labels", "values",
-        "workspace-id", ws->workspace_id, "envs", "values", "key", "WORKSPACE_ID", "value",
-        ws->workspace_id, "key", "WORKSPACE_DATA_BUCKET", "value", ws->data_bucket);
+    if (append(envs, env_entry("WORKSPACE_ID", ws->workspace_id)) != 0 ||
+        append(envs, env_entry("WORKSPACE_DATA_BUCKET", ws->data_bucket)) != 0) {
+        json_decref(envs);
+        envs = NULL;
+    }
+    wec = object_of(
+        "security_context",
+        object_of("run_as", object_of("k8s_service_account", json_string_nocheck(RUNNER_SA))));
+    wec = with(wec, "raw_output_data_config",
+               object_of("output_location_prefix", json_string(prefix)));
+    wec = with(wec, "labels",
+               object_of("values", object_of("workspace-id", json_string(ws->workspace_id))));
+    wec = with(wec, "envs", object_of("values", envs));
+    return with(with(with(json_object(), "project", json_string(ws->workspace_id)), "domain",
+                     json_string(domain)),
+                "matching_attributes", object_of("workflow_execution_config", wec));
 }
 
 /* Flyte's choice of execution cluster for the project-domain
@@ -484,7 +506,7 @@ static json_t *build_namespace(const ws_event *ev, const char *ns, const char *d
                     workspace_labels(&ev->ws, json_incref(json_object_get(meta, "labels"))));
 
     snprintf(version, sizeof(version), "%lld", (long long)ev->workspace_version);
-    meta = with(meta, "annotations", json_pack("{s:s}", ANNOTATION_VERSION, version));
+    meta = with(meta, "annotations", object_of(ANNOTATION_VERSION, json_string_nocheck(version)));
     return manifest("v1", "Namespace", meta);
 }
 
@@ -583,7 +605,7 @@ static json_t *build_quota(const char *ns, quota_text hard, const shared_parts *
             h = NULL;
         }
     }
-    return with(o, "spec", h ? json_pack("{s:o}", "hard", h) : NULL);
+    return with(o, "spec", h ? object_of("hard", h) : NULL);
 }
 
 /* Containers that declare no resources get these, so that a quota on
@@ -743,8 +765,8 @@ static json_t *build_role(const char *ns, const role_spec *r, const shared_parts
 
 static json_t *role_ref(const role_spec *r)
 {
-    return json_pack("{s:s, s:s, s:s}", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role",
-                     "name", r->k8s_role);
+    json_t *o = with(json_object(), "apiGroup", json_string_nocheck("rbac.authorization.k8s.io"));
+    return with(with(o, "kind", json_string_nocheck("Role")), "name", json_string(r->k8s_role));
 }
 
 /* The role is part of the name because roleRef is immutable: a role change
@@ -906,21 +928,43 @@ static int build_domain(const wf_config *cfg, const ws_event *ev, const char *do
 }
 
 /* The authz document is written as text with its keys in byte order (the
- * order json_dumps with JSON_SORT_KEYS gave it before), so the builders
- * below insert keys in that order and jsonout writes them as they are. */
-static json_t *member_permissions(const wf_config *cfg, const role_spec *r, const char *email)
+ * order json_dumps with JSON_SORT_KEYS gave it before), piece by piece:
+ * a tree of it cost more to build and free than the text. */
+static void put_lit(jsonout_buf *b, const char *s)
 {
-    json_t *domains = json_array(), *entry;
+    jsonout_raw(b, s, strlen(s));
+}
 
-    for (size_t i = 0; domains && i < cfg->flyte.n_domains; i++)
-        if (role_allows_domain(r, cfg->flyte.domains[i]) &&
-            append(domains, json_string(cfg->flyte.domains[i])) != 0) {
-            json_decref(domains);
-            domains = NULL;
+static void put_text(jsonout_buf *b, const char *s)
+{
+    jsonout_string(b, s, s ? strlen(s) : 0);
+}
+
+/* {"domains": [...], "email", "permissions": [...], "role"}. */
+static void member_permissions(jsonout_buf *b, const wf_config *cfg, const role_spec *r,
+                               const char *email)
+{
+    int first = 1;
+
+    put_lit(b, "{\"domains\":[");
+    for (size_t i = 0; i < cfg->flyte.n_domains; i++)
+        if (role_allows_domain(r, cfg->flyte.domains[i])) {
+            if (!first)
+                put_lit(b, ",");
+            first = 0;
+            put_text(b, cfg->flyte.domains[i]);
         }
-    entry = with(with(json_object(), "domains", domains), "email", json_string(email));
-    entry = with(entry, "permissions", literals(r->permissions));
-    return with(entry, "role", json_string_nocheck(ws_role_name(r->role)));
+    put_lit(b, "],\"email\":");
+    put_text(b, email);
+    put_lit(b, ",\"permissions\":[");
+    for (size_t i = 0; r->permissions[i]; i++) {
+        if (i > 0)
+            put_lit(b, ",");
+        put_text(b, r->permissions[i]);
+    }
+    put_lit(b, "],\"role\":");
+    put_text(b, ws_role_name(r->role));
+    put_lit(b, "}");
 }
 
 static int by_user_id(const void *a, const void *b)
@@ -928,30 +972,41 @@ static int by_user_id(const void *a, const void *b)
     return strcmp((*(const ws_member *const *)a)->user_id, (*(const ws_member *const *)b)->user_id);
 }
 
-/* The member entries of the permission matrix, keyed by user id, in byte
- * order of the ids. */
-static json_t *authz_members(const wf_config *cfg, const workspace *ws)
+/* The permission matrix's text: {"members": {user id: entry, ...} in byte
+ * order of the ids, "project", "workspace_id", "workspace_version"}; NULL
+ * when out of memory. */
+static char *authz_text(const wf_config *cfg, const ws_event *ev, size_t *len)
 {
+    const workspace *ws = &ev->ws;
     const ws_member **sorted = calloc(ws->n_members ? ws->n_members : 1, sizeof(*sorted));
     unsigned char *keep = effective_members(ws);
-    json_t *members = sorted && keep ? json_object() : NULL;
+    jsonout_buf b = {0};
     size_t n = 0;
 
-    for (size_t i = 0; members && i < ws->n_members; i++)
+    b.failed = sorted == NULL || keep == NULL;
+    for (size_t i = 0; !b.failed && i < ws->n_members; i++)
         if (keep[i])
             sorted[n++] = &ws->members[i];
-    qsort(sorted, n, sizeof(*sorted), by_user_id);
-    for (size_t i = 0; members && i < n; i++) {
-        const ws_member *m = sorted[i];
-        json_t *entry = member_permissions(cfg, &roles[m->role], m->email);
-        if (entry == NULL || json_object_set_new(members, m->user_id, entry) != 0) {
-            json_decref(members);
-            members = NULL;
-        }
+    if (n > 1)
+        qsort(sorted, n, sizeof(*sorted), by_user_id);
+    put_lit(&b, "{\"members\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            put_lit(&b, ",");
+        put_text(&b, sorted[i]->user_id);
+        put_lit(&b, ":");
+        member_permissions(&b, cfg, &roles[sorted[i]->role], sorted[i]->email);
     }
+    put_lit(&b, "},\"project\":");
+    put_text(&b, ws->workspace_id);
+    put_lit(&b, ",\"workspace_id\":");
+    put_text(&b, ws->workspace_id);
+    put_lit(&b, ",\"workspace_version\":");
+    jsonout_integer(&b, (json_int_t)ev->workspace_version);
+    put_lit(&b, "}");
     free(sorted);
     free(keep);
-    return members;
+    return jsonout_finish(&b, len);
 }
 
 /* The permission matrix for the authorization proxy in front of FlyteAdmin;
@@ -966,16 +1021,11 @@ static int build_authz_configmap(const wf_config *cfg, const ws_event *ev, json_
     const workspace *ws = &ev->ws;
     char name[128], *text;
     size_t len = 0;
-    json_t *doc, *meta;
+    json_t *meta;
 
     *out = NULL;
-    doc = json_pack("{s:o, s:s, s:s, s:I}", "members", authz_members(cfg, ws), "project",
-                    ws->workspace_id, "workspace_id", ws->workspace_id, "workspace_version",
-                    (json_int_t)ev->workspace_version);
     /* jsonout, unlike json_dumps, never drops a key when memory runs out. */
-    text = doc ? jsonout_compact(doc, &len) : NULL;
-    json_decref(doc);
-    if (text == NULL)
+    if ((text = authz_text(cfg, ev, &len)) == NULL)
         return oom(err);
     if (len + strlen(AUTHZ_KEY) > CONFIGMAP_DATA_MAX) {
         free(text);
@@ -990,7 +1040,9 @@ static int build_authz_configmap(const wf_config *cfg, const ws_event *ev, json_
     snprintf(name, sizeof(name), "wsflyte-authz-%s", ws->workspace_id);
     meta = with_label(metadata(name, cfg->flyte.authz_namespace, ws->workspace_id),
                       "openpolicyagent.org/data", "opa");
-    *out = with(manifest("v1", "ConfigMap", meta), "data", json_pack("{s:s}", AUTHZ_KEY, text));
+    /* jsonout checked every string's UTF-8: the text needs no check. */
+    *out = with(manifest("v1", "ConfigMap", meta), "data",
+                object_of(AUTHZ_KEY, json_stringn_nocheck(text, len)));
     free(text);
     return *out ? 0 : oom(err);
 }

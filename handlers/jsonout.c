@@ -5,11 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct outbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-} outbuf;
+typedef jsonout_buf outbuf;
 
 typedef enum { OUT_OK, OUT_FAIL, OUT_DELEGATE } out_rc;
 
@@ -228,4 +224,247 @@ char *jsonout_compact(const json_t *doc, size_t *len)
     if (text && len)
         *len = strlen(text);
     return text;
+}
+
+/* ---- a document written piece by piece ---- */
+
+void jsonout_raw(jsonout_buf *b, const char *s, size_t n)
+{
+    if (!b->failed && put(b, s, n) != 0)
+        b->failed = 1;
+}
+
+void jsonout_string(jsonout_buf *b, const char *s, size_t n)
+{
+    if (!b->failed && (s == NULL || put_string(b, s, n) != OUT_OK))
+        b->failed = 1;
+}
+
+void jsonout_integer(jsonout_buf *b, json_int_t v)
+{
+    if (!b->failed && put_integer(b, v) != OUT_OK)
+        b->failed = 1;
+}
+
+void jsonout_value(jsonout_buf *b, const json_t *v)
+{
+    size_t mark = b->len;
+    out_rc rc;
+    char *text;
+
+    if (b->failed || v == NULL) {
+        b->failed = 1;
+        return;
+    }
+    /* Depth 1: where a value inside a document starts. */
+    if ((rc = put_value(b, v, 1)) == OUT_OK)
+        return;
+    b->len = mark;
+    if (rc == OUT_FAIL) {
+        b->failed = 1;
+        return;
+    }
+    /* What jansson writes of a value is the same inside a document. */
+    if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+        b->failed = 1;
+        return;
+    }
+    jsonout_raw(b, text, strlen(text));
+    free(text);
+}
+
+char *jsonout_finish(jsonout_buf *b, size_t *len)
+{
+    char *text = NULL;
+
+    if (!b->failed && reserve(b, 0) == 0) {
+        b->data[b->len] = '\0';
+        text = b->data;
+        if (len)
+            *len = b->len;
+    } else {
+        free(b->data);
+    }
+    memset(b, 0, sizeof(*b));
+    return text;
+}
+
+/* ---- whether text is already what jsonout writes ----
+ *
+ * A recursive descent over the forms put_value writes and nothing else:
+ * whatever it does not accept is left to a parse and a write. */
+
+#define COMPACT_MAX_DEPTH  16
+#define COMPACT_MAX_KEYS   32
+#define COMPACT_MAX_DIGITS 18 /* fewer than json_int_t's 19: no overflow */
+
+typedef struct compact_scan {
+    const char *s;
+    size_t n;
+    size_t i;
+} compact_scan;
+
+typedef struct compact_span {
+    const char *s;
+    size_t n;
+} compact_span;
+
+static int compact_value(compact_scan *sc, int depth);
+
+/* A "\\u" escape at s (6 bytes there) as put_string writes one: a control
+ * character without a short escape, "00" and two upper-case hex digits. */
+static int compact_u_escape(const char *s)
+{
+    char h = s[4], l = s[5];
+    int v;
+
+    if (memcmp(s, "\\u00", 4) != 0 || (h != '0' && h != '1') ||
+        !((l >= '0' && l <= '9') || (l >= 'A' && l <= 'F')))
+        return 0;
+    v = (h - '0') * 16 + (l <= '9' ? l - '0' : l - 'A' + 10);
+    /* NUL: json_loads refuses it; the others have short escapes. */
+    return v != 0 && v != '\b' && v != '\t' && v != '\n' && v != '\f' && v != '\r';
+}
+
+/* The string at sc->i, its bytes between the quotes in *out. */
+static int compact_string(compact_scan *sc, compact_span *out)
+{
+    size_t i = sc->i + 1;
+
+    if (sc->i >= sc->n || sc->s[sc->i] != '"')
+        return 0;
+    out->s = sc->s + i;
+    while (i < sc->n) {
+        unsigned char c = (unsigned char)sc->s[i];
+        if (c == '"') {
+            out->n = (size_t)(sc->s + i - out->s);
+            sc->i = i + 1;
+            return 1;
+        }
+        if (c < 0x20)
+            return 0;
+        if (c >= 0x80) {
+            size_t len = utf8_seq((const unsigned char *)sc->s + i, sc->n - i);
+            if (len == 0)
+                return 0;
+            i += len;
+        } else if (c != '\\') {
+            i++;
+        } else if (i + 1 < sc->n && memchr("\"\\bfnrt", sc->s[i + 1], 7)) {
+            i += 2;
+        } else if (i + 6 <= sc->n && compact_u_escape(sc->s + i)) {
+            i += 6;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* An integer as put_integer writes it: no "-0", no leading zero, no
+ * fraction or exponent (a real goes through json_dumps's %.17g). */
+static int compact_number(compact_scan *sc)
+{
+    size_t i = sc->i, start;
+
+    if (i < sc->n && sc->s[i] == '-')
+        i++;
+    start = i;
+    while (i < sc->n && sc->s[i] >= '0' && sc->s[i] <= '9')
+        i++;
+    if (i == start || i - start > COMPACT_MAX_DIGITS ||
+        (sc->s[start] == '0' && (i - start > 1 || start > sc->i)))
+        return 0;
+    if (i < sc->n && (sc->s[i] == '.' || sc->s[i] == 'e' || sc->s[i] == 'E'))
+        return 0;
+    sc->i = i;
+    return 1;
+}
+
+static int compact_literal(compact_scan *sc, const char *word, size_t n)
+{
+    if (sc->n - sc->i < n || memcmp(sc->s + sc->i, word, n) != 0)
+        return 0;
+    sc->i += n;
+    return 1;
+}
+
+/* Keys unique: json_loads keeps one value of a repeated key. */
+static int compact_object(compact_scan *sc, int depth)
+{
+    compact_span keys[COMPACT_MAX_KEYS];
+    size_t n = 0;
+
+    if (++sc->i < sc->n && sc->s[sc->i] == '}') {
+        sc->i++;
+        return 1;
+    }
+    for (;;) {
+        if (n == COMPACT_MAX_KEYS || !compact_string(sc, &keys[n]))
+            return 0;
+        for (size_t k = 0; k < n; k++)
+            if (keys[k].n == keys[n].n && memcmp(keys[k].s, keys[n].s, keys[n].n) == 0)
+                return 0;
+        n++;
+        if (sc->i >= sc->n || sc->s[sc->i++] != ':' || !compact_value(sc, depth) || sc->i >= sc->n)
+            return 0;
+        if (sc->s[sc->i] == '}') {
+            sc->i++;
+            return 1;
+        }
+        if (sc->s[sc->i++] != ',')
+            return 0;
+    }
+}
+
+static int compact_array(compact_scan *sc, int depth)
+{
+    if (++sc->i < sc->n && sc->s[sc->i] == ']') {
+        sc->i++;
+        return 1;
+    }
+    for (;;) {
+        if (!compact_value(sc, depth) || sc->i >= sc->n)
+            return 0;
+        if (sc->s[sc->i] == ']') {
+            sc->i++;
+            return 1;
+        }
+        if (sc->s[sc->i++] != ',')
+            return 0;
+    }
+}
+
+static int compact_value(compact_scan *sc, int depth)
+{
+    compact_span str;
+
+    if (sc->i >= sc->n)
+        return 0;
+    switch (sc->s[sc->i]) {
+    case '{':
+        return depth < COMPACT_MAX_DEPTH && compact_object(sc, depth + 1);
+    case '[':
+        return depth < COMPACT_MAX_DEPTH && compact_array(sc, depth + 1);
+    case '"':
+        return compact_string(sc, &str);
+    case 't':
+        return compact_literal(sc, "true", 4);
+    case 'f':
+        return compact_literal(sc, "false", 5);
+    case 'n':
+        return compact_literal(sc, "null", 4);
+    default:
+        return compact_number(sc);
+    }
+}
+
+int jsonout_is_compact(const char *text, size_t len)
+{
+    compact_scan sc = {text, len, 0};
+
+    /* json_loads reads only an object or an array at the top. */
+    if (text == NULL || len == 0 || (text[0] != '{' && text[0] != '['))
+        return 0;
+    return compact_value(&sc, 0) && sc.i == len;
 }

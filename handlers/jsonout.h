@@ -22,4 +22,36 @@
  * memory, a string that is not valid UTF-8, a cycle. */
 char *jsonout_compact(const json_t *doc, size_t *len);
 
+/* A document written piece by piece, where building a jansson tree first
+ * would cost more than the text: the pieces get jsonout_compact's escapes
+ * and number forms, so a document written as its tree would be is the same
+ * text.  Storage belongs to the caller: start from a zeroed jsonout_buf.  A
+ * failed piece (out of memory, a string that is not valid UTF-8) makes
+ * jsonout_finish answer NULL. */
+typedef struct jsonout_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+} jsonout_buf;
+
+/* Bytes as they are (punctuation, or text jsonout_is_compact accepted). */
+void jsonout_raw(jsonout_buf *b, const char *s, size_t n);
+/* A JSON string of s[0..n). */
+void jsonout_string(jsonout_buf *b, const char *s, size_t n);
+void jsonout_integer(jsonout_buf *b, json_int_t v);
+/* Any value, as jsonout_compact writes it inside a document. */
+void jsonout_value(jsonout_buf *b, const json_t *v);
+/* Returns the text (malloc'd, NUL-terminated; its length in *len when len
+ * is not NULL) and empties b; or NULL, b released, when a piece failed. */
+char *jsonout_finish(jsonout_buf *b, size_t *len);
+
+/* Whether text[0..len) is exactly what jsonout_compact writes of what
+ * json_loads reads from it: an object or array without whitespace, keys
+ * unique in each object, strings with jansson's escapes only, integers
+ * without a sign on zero, no reals.  Text wsflyte wrote itself passes;
+ * for anything else the answer may be 0 where a round trip would give the
+ * same text (deep nesting, long numbers, many keys): then parse it. */
+int jsonout_is_compact(const char *text, size_t len);
+
 #endif

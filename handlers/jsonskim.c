@@ -184,3 +184,94 @@ fail:
     free(sc.out);
     return NULL;
 }
+
+/* ---- only some members ---- */
+
+/* Whether the key at text[start..end) (quotes included) is one of keep's
+ * parents (level 0) or, under parent, one of its keys (level 1). */
+static int kept(const char *const *keep, size_t n_keep, const char *parent, size_t parent_len,
+                const scan *sc, size_t start, size_t end)
+{
+    const char *k = sc->s + start + 1;
+    size_t n = end - start - 2;
+
+    for (size_t i = 0; i < n_keep; i++) {
+        const char *dot = strchr(keep[i], '.');
+        size_t plen = dot ? (size_t)(dot - keep[i]) : strlen(keep[i]);
+        if (parent == NULL) {
+            if (plen == n && memcmp(keep[i], k, n) == 0)
+                return 1;
+        } else if (dot && plen == parent_len && memcmp(keep[i], parent, plen) == 0 &&
+                   strlen(dot + 1) == n && memcmp(dot + 1, k, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Copies the members of the object at i that keep names (under parent, or
+ * at the top when parent is NULL), each value copied as written, or an
+ * object of a kept parent filtered in turn.  Returns the index after the
+ * object, or 0 when it does not scan. */
+static size_t only_members(scan *sc, size_t i, const char *const *keep, size_t n_keep,
+                           const char *parent, size_t parent_len)
+{
+    int first = 1;
+
+    if (i >= sc->n || sc->s[i] != '{')
+        return 0;
+    emit(sc, i, i + 1);
+    for (i = skip_ws(sc, i + 1); i < sc->n && sc->s[i] != '}';) {
+        size_t key = i, key_end, value, value_end;
+        if (sc->s[i] != '"' || (key_end = skip_string(sc, i)) == 0)
+            return 0;
+        i = skip_ws(sc, key_end);
+        if (i >= sc->n || sc->s[i] != ':')
+            return 0;
+        value = skip_ws(sc, i + 1);
+        if (value >= sc->n || (value_end = skip_value(sc, value)) == 0)
+            return 0;
+        if (kept(keep, n_keep, parent, parent_len, sc, key, key_end)) {
+            if (!first)
+                sc->out[sc->out_len++] = ',';
+            first = 0;
+            emit(sc, key, key_end);
+            sc->out[sc->out_len++] = ':';
+            if (parent == NULL && sc->s[value] == '{') {
+                if (only_members(sc, value, keep, n_keep, sc->s + key + 1, key_end - key - 2) !=
+                    value_end)
+                    return 0;
+            } else {
+                emit(sc, value, value_end);
+            }
+        }
+        i = skip_ws(sc, value_end);
+        if (i < sc->n && sc->s[i] == ',')
+            i = skip_ws(sc, i + 1);
+        else if (i >= sc->n || sc->s[i] != '}')
+            return 0;
+    }
+    if (i >= sc->n)
+        return 0;
+    emit(sc, i, i + 1);
+    return i + 1;
+}
+
+char *jsonskim_only(const char *text, size_t len, const char *const *keep, size_t n_keep,
+                    size_t *out_len)
+{
+    scan sc = {text, len, malloc(len + 1), 0};
+    size_t start = skip_ws(&sc, 0), end;
+
+    if (sc.out == NULL)
+        return NULL;
+    end = only_members(&sc, start, keep, n_keep, NULL, 0);
+    if (end == 0 || skip_ws(&sc, end) != len) {
+        free(sc.out);
+        return NULL;
+    }
+    sc.out[sc.out_len] = '\0';
+    if (out_len)
+        *out_len = sc.out_len;
+    return sc.out;
+}

@@ -22,4 +22,15 @@
 char *jsonskim_without(const char *text, size_t len, const char *parent, const char *key,
                        size_t *out_len);
 
+/* Returns a malloc'd, NUL-terminated copy of the object text[0..len) with
+ * only the members named in keep[0..n_keep), each "parent.key": member
+ * parent of the top object and, when its value is an object, only its
+ * members key (keys compared as written); its length in *out_len.  NULL
+ * when the text does not scan as an object (an unterminated string,
+ * unbalanced brackets, nesting past 256) or on OOM: the caller then parses
+ * the text as it is.  For valid JSON, what remains parses to the values the
+ * whole text holds at those paths; what is dropped is only scanned. */
+char *jsonskim_only(const char *text, size_t len, const char *const *keep, size_t n_keep,
+                    size_t *out_len);
+
 #endif

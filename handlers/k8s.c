@@ -335,6 +335,27 @@ static json_t *object_json(const http_response *resp)
     return j;
 }
 
+/* What tells an applied namespace's state, of a successful answer: its
+ * uid, deletionTimestamp and phase; the rest (most of all managedFields)
+ * is only scanned.  A body that does not scan is parsed as it is. */
+static json_t *state_json(const http_response *resp)
+{
+    static const char *const keep[] = {"metadata.uid", "metadata.deletionTimestamp",
+                                       "status.phase"};
+    size_t len = 0;
+    char *text;
+    json_t *j;
+
+    if (resp->body == NULL || resp->len == 0)
+        return NULL;
+    text = jsonskim_only(resp->body, resp->len, keep, sizeof(keep) / sizeof(keep[0]), &len);
+    if (text == NULL)
+        return http_response_json(resp);
+    j = json_loadb(text, len, 0, NULL);
+    free(text);
+    return j;
+}
+
 /* True when a Status carries a cause of the given type (JSON key "reason"). */
 static int status_has_cause(const json_t *status, const char *cause)
 {
@@ -415,7 +436,9 @@ static void classify(const http_response *resp, const char *what, wf_err *err)
     json_decref(st);
 }
 
-int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *err)
+/* k8s_apply, the answer read by answer_json (object_json, state_json). */
+static int apply_with(k8s *k, const json_t *obj, json_t **live, int *created,
+                      json_t *(*answer_json)(const http_response *), wf_err *err)
 {
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     const char *kind = json_string_value(json_object_get(obj, "kind"));
@@ -447,12 +470,22 @@ int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *er
         if (created)
             *created = resp.status == 201;
         if (live)
-            *live = object_json(&resp);
+            *live = answer_json(&resp);
     } else {
         classify(&resp, what, err);
     }
     http_response_fini(&resp);
     return rc;
+}
+
+int k8s_apply(k8s *k, const json_t *obj, json_t **live, int *created, wf_err *err)
+{
+    return apply_with(k, obj, live, created, object_json, err);
+}
+
+int k8s_apply_state(k8s *k, const json_t *obj, json_t **state, wf_err *err)
+{
+    return apply_with(k, obj, state, NULL, state_json, err);
 }
 
 int k8s_get(k8s *k, const char *api_version, const char *kind, const char *ns, const char *name,

@@ -14,13 +14,25 @@ const char *const plan_op_names[] = {"create", "update", "delete", "unchanged"};
 
 /* ---- identities ---- */
 
+/* The SHA-256 of "kind\na\nb\nc\nd" (NULL as empty); of nothing when
+ * that is 1024 bytes or longer, as when it was cut by snprintf. */
 static uint64_t identity(const char *kind, const char *a, const char *b, const char *c,
                          const char *d)
 {
+    const char *part[5] = {kind, a, b, c, d};
     char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "%s\n%s\n%s\n%s\n%s", kind, a ? a : "", b ? b : "",
-                     c ? c : "", d ? d : "");
-    return wsstate_hash(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+    size_t n = 0;
+
+    for (size_t i = 0; i < 5; i++) {
+        size_t len = part[i] ? strlen(part[i]) : 0;
+        if (n + len + (i > 0) >= sizeof(buf))
+            return wsstate_hash(buf, 0);
+        if (i > 0)
+            buf[n++] = '\n';
+        memcpy(buf + n, part[i] ? part[i] : "", len);
+        n += len;
+    }
+    return wsstate_hash(buf, n);
 }
 
 static const char *meta_string(const json_t *obj, const char *key)
@@ -89,7 +101,8 @@ static int add_obj(wsstate *s, size_t cap, uint64_t id, uint64_t hash)
     return 0;
 }
 
-static int add_manifests(wsstate *s, size_t cap, const json_t *objs, plan_ids *keep)
+static int add_manifests(wsstate *s, size_t cap, const json_t *objs, plan_ids *keep,
+                         wsstate_memo *memo)
 {
     size_t i;
     json_t *obj;
@@ -97,7 +110,7 @@ static int add_manifests(wsstate *s, size_t cap, const json_t *objs, plan_ids *k
     json_array_foreach(objs, i, obj)
     {
         uint64_t id = plan_manifest_id(obj);
-        if (add_obj(s, cap, id, wsstate_hash_json(obj)) != 0)
+        if (add_obj(s, cap, id, wsstate_hash_json_with(obj, memo)) != 0)
             return -1;
         if (keep) {
             keep->manifests[keep->n] = obj;
@@ -177,8 +190,28 @@ int plan_hashes(const desired *d, wsstate *cur, wf_err *err)
     return plan_hashes_keep(d, cur, NULL, err);
 }
 
+/* The hashes of d's values: what d shares between its objects (a Role's
+ * rules, the NetworkPolicy's spec, wsflyte's labels) is walked once. */
+static int hashes_of(const desired *d, wsstate *cur, size_t cap, plan_ids *keep, wsstate_memo *memo)
+{
+    if (add_obj(cur, cap, plan_project_id(), wsstate_hash_json_with(d->project, memo)) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n_domains; i++) {
+        const desired_domain *dd = &d->domains[i];
+        if (add_obj(cur, cap, plan_attributes_id(dd->domain),
+                    wsstate_hash_json_with(dd->attributes, memo)) ||
+            (dd->cluster_attributes &&
+             add_obj(cur, cap, plan_cluster_attributes_id(dd->domain),
+                     wsstate_hash_json_with(dd->cluster_attributes, memo))) ||
+            add_manifests(cur, cap, dd->objects, keep, memo))
+            return -1;
+    }
+    return add_manifests(cur, cap, d->cluster_objects, keep, memo);
+}
+
 int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *keep, wf_err *err)
 {
+    wsstate_memo *memo = NULL;
     size_t cap = 2;
 
     wsstate_init(cur);
@@ -205,23 +238,18 @@ int plan_hashes_keep(const desired *d, wsstate *cur, plan_ids *keep, wf_err *err
         cur->n_objs = 0; /* nothing exists to remember */
         return 0;
     }
-    add_obj(cur, cap, plan_project_id(), wsstate_hash_json(d->project));
-    for (size_t i = 0; i < d->n_domains; i++) {
-        const desired_domain *dd = &d->domains[i];
-        if (add_obj(cur, cap, plan_attributes_id(dd->domain), wsstate_hash_json(dd->attributes)) ||
-            (dd->cluster_attributes && add_obj(cur, cap, plan_cluster_attributes_id(dd->domain),
-                                               wsstate_hash_json(dd->cluster_attributes))) ||
-            add_manifests(cur, cap, dd->objects, keep))
-            goto oom;
-    }
-    if (add_manifests(cur, cap, d->cluster_objects, keep) != 0)
+    /* Without a memo (out of memory) the hashes are the same, walked in full. */
+    memo = wsstate_memo_new();
+    if (hashes_of(d, cur, cap, keep, memo) != 0)
         goto oom;
+    wsstate_memo_free(memo);
     wsstate_sort(cur);
     cur->digest = pairs_digest(cur, 1);
     if (keep)
         ids_sort(keep);
     return 0;
 oom:
+    wsstate_memo_free(memo);
     plan_ids_fini(keep);
     wsstate_fini(cur);
     wf_err_set(err, WF_INTERNAL, "oom", "plan: out of memory");

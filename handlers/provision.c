@@ -11,6 +11,7 @@
 
 #include "desired.h"
 #include "flyte.h"
+#include "jsonout.h"
 #include "k8s.h"
 #include "lanes.h"
 #include "log.h"
@@ -320,7 +321,7 @@ static int apply_step(void *lane_ctx, void *task, wf_err *err)
             rc = k8s_apply(kube_of(ln, s->cluster), s->want, NULL, NULL, err);
             break;
         }
-        if ((rc = k8s_apply(kube_of(ln, s->cluster), s->want, &live, NULL, err)) != 0)
+        if ((rc = k8s_apply_state(kube_of(ln, s->cluster), s->want, &live, err)) != 0)
             break;
         if (plan_terminating(live)) {
             wf_err_set(err, WF_TRANSIENT, "k8s.namespace-terminating",
@@ -417,7 +418,7 @@ static int record(provisioner *p, const ws_event *ev, int32_t partition, const d
     if (doc == NULL || (cur->workspace_id = strdup(d->project_id)) == NULL ||
         (cur->event_id = strdup(ev->event_id)) == NULL ||
         (r->reason && (cur->reason = strdup(r->reason)) == NULL) ||
-        (cur->event = json_dumps(doc, JSON_COMPACT)) == NULL || wsstate_copy(out, cur) != 0) {
+        (cur->event = jsonout_compact(doc, NULL)) == NULL || wsstate_copy(out, cur) != 0) {
         json_decref(doc);
         applied_forget(p->cache, d->project_id);
         wf_err_set(err, WF_INTERNAL, "oom", "state record: out of memory");

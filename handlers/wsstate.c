@@ -164,11 +164,41 @@ uint64_t wsstate_hash(const void *buf, size_t len)
 #define CANON_KEYS_MAX 32 /* keys sorted on the stack; larger objects allocate */
 
 typedef struct canon {
-    EVP_MD_CTX *ctx;
-    size_t n;
+    EVP_MD_CTX *ctx;    /* NULL: the bytes are kept in buf, which grows */
+    wsstate_memo *memo; /* or NULL */
+    unsigned char *buf;
+    size_t n, cap;
+    int depth_seen; /* the deepest value met */
     int failed;
-    unsigned char buf[CANON_BUF];
 } canon;
+
+/* A shared container's encoding, and how much deeper than itself it goes. */
+typedef struct memo_entry {
+    const json_t *v;
+    unsigned char *bytes;
+    size_t len;
+    int height;
+} memo_entry;
+
+struct wsstate_memo {
+    memo_entry *e;
+    size_t n, cap;
+};
+
+wsstate_memo *wsstate_memo_new(void)
+{
+    return calloc(1, sizeof(wsstate_memo));
+}
+
+void wsstate_memo_free(wsstate_memo *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->e[i].bytes);
+    free(m->e);
+    free(m);
+}
 
 static void canon_flush(canon *c)
 {
@@ -177,15 +207,33 @@ static void canon_flush(canon *c)
     c->n = 0;
 }
 
+/* Keeping: the buffer grows.  Hashing: it is handed to the digest when full. */
+static int canon_room(canon *c, size_t len)
+{
+    size_t cap = c->cap ? c->cap : 256;
+    unsigned char *grown;
+
+    if (c->ctx) {
+        canon_flush(c);
+        return len <= c->cap;
+    }
+    while (cap < c->n + len)
+        cap *= 2;
+    if ((grown = realloc(c->buf, cap)) == NULL) {
+        c->failed = 1;
+        return 0;
+    }
+    c->buf = grown;
+    c->cap = cap;
+    return 1;
+}
+
 static void canon_put(canon *c, const void *p, size_t len)
 {
-    if (c->n + len > sizeof(c->buf)) {
-        canon_flush(c);
-        if (len > sizeof(c->buf)) {
-            if (!EVP_DigestUpdate(c->ctx, p, len))
-                c->failed = 1;
-            return;
-        }
+    if (c->n + len > c->cap && !canon_room(c, len)) {
+        if (c->ctx && !c->failed && !EVP_DigestUpdate(c->ctx, p, len))
+            c->failed = 1;
+        return;
     }
     memcpy(c->buf + c->n, p, len);
     c->n += len;
@@ -257,17 +305,13 @@ static void canon_object(canon *c, const json_t *o, int depth)
         free(keys);
 }
 
-static void canon_value(canon *c, const json_t *v, int depth)
+static void canon_plain(canon *c, const json_t *v, int depth)
 {
     size_t i;
     json_t *x;
     double d;
     uint64_t bits;
 
-    if (depth > CANON_DEPTH) {
-        c->failed = 1;
-        return;
-    }
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         canon_object(c, v, depth);
@@ -300,29 +344,86 @@ static void canon_value(canon *c, const json_t *v, int depth)
     }
 }
 
+static memo_entry *memo_find(const wsstate_memo *m, const json_t *v)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->e[i].v == v)
+            return &m->e[i];
+    return NULL;
+}
+
+/* A container more than one holds: its bytes as the memo keeps them,
+ * encoded the first time it is met, with the depth limit it would meet
+ * here. */
+static void canon_shared(canon *c, const json_t *v, int depth)
+{
+    wsstate_memo *m = c->memo;
+    memo_entry *e = memo_find(m, v);
+
+    if (e == NULL) {
+        canon sub = {NULL, m, NULL, 0, 0, depth, 0};
+        canon_plain(&sub, v, depth);
+        if (!sub.failed && m->n == m->cap) {
+            size_t cap = m->cap ? 2 * m->cap : 16;
+            memo_entry *grown = realloc(m->e, cap * sizeof(*grown));
+            if (grown == NULL) {
+                sub.failed = 1;
+            } else {
+                m->e = grown;
+                m->cap = cap;
+            }
+        }
+        if (sub.failed) {
+            free(sub.buf);
+            c->failed = 1;
+            return;
+        }
+        e = &m->e[m->n++];
+        *e = (memo_entry){v, sub.buf, sub.n, sub.depth_seen - depth};
+    }
+    if (depth + e->height > CANON_DEPTH) {
+        c->failed = 1;
+        return;
+    }
+    if (depth + e->height > c->depth_seen)
+        c->depth_seen = depth + e->height;
+    canon_put(c, e->bytes, e->len);
+}
+
+static void canon_value(canon *c, const json_t *v, int depth)
+{
+    if (depth > c->depth_seen)
+        c->depth_seen = depth;
+    if (depth > CANON_DEPTH) {
+        c->failed = 1;
+        return;
+    }
+    if (c->memo && v->refcount > 1 && (json_is_object(v) || json_is_array(v)))
+        canon_shared(c, v, depth);
+    else
+        canon_plain(c, v, depth);
+}
+
 uint64_t wsstate_hash_json(const json_t *v)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    canon *c = malloc(sizeof(*c));
-    uint64_t h = 0;
+    return wsstate_hash_json_with(v, NULL);
+}
 
-    if (c == NULL)
+uint64_t wsstate_hash_json_with(const json_t *v, wsstate_memo *memo)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], buf[CANON_BUF];
+    unsigned int n = 0;
+    canon c = {NULL, memo, buf, 0, sizeof(buf), 0, v == NULL};
+
+    c.ctx = c.failed ? NULL : wf_digest_begin(wf_digest_blake2b());
+    if (c.ctx == NULL)
         return 0;
-    c->n = 0;
-    c->failed = v == NULL;
-    if ((c->ctx = EVP_MD_CTX_new()) == NULL ||
-        !EVP_DigestInit_ex2(c->ctx, wf_digest_blake2b(), NULL))
-        c->failed = 1;
-    if (!c->failed)
-        canon_value(c, v, 0);
-    if (!c->failed)
-        canon_flush(c);
-    if (!c->failed && EVP_DigestFinal_ex(c->ctx, md, &n) && n >= 8)
-        h = first64(md);
-    EVP_MD_CTX_free(c->ctx);
-    free(c);
-    return h;
+    canon_value(&c, v, 0);
+    if (!c.failed)
+        canon_flush(&c);
+    if (!c.failed && EVP_DigestFinal_ex(c.ctx, md, &n) && n >= 8)
+        return first64(md);
+    return 0;
 }
 
 int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err)
@@ -344,15 +445,6 @@ int wsstate_event_of(const wsstate *s, ws_event *ev, wf_err *err)
 
 /* ---- the topic form ---- */
 
-static void hex64(uint64_t v, char out[17])
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = hex[v & 15];
-    out[16] = '\0';
-}
-
 static int parse_hex64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
@@ -370,61 +462,157 @@ static int parse_hex64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* "objects": {"<identity hash>": "<content hash>", ...}; the same form for
- * "namespace_uids": {"<name hash>": "<uid hash>", ...}. */
-static json_t *pairs_to_json(const wsstate_obj *objs, size_t n)
+/* A hash as a JSON string of 16 hex digits, at out (18 bytes). */
+static void hex_quoted(uint64_t v, char *out)
 {
-    json_t *o = json_object();
-    char id[17], h[17];
+    static const char hex[] = "0123456789abcdef";
 
-    for (size_t i = 0; o && i < n; i++) {
-        hex64(objs[i].id, id);
-        hex64(objs[i].hash, h);
-        /* Hex digits: nothing for jansson to check. */
-        if (json_object_set_new_nocheck(o, id, json_string_nocheck(h)) != 0) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
+    out[0] = '"';
+    for (int i = 16; i >= 1; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    out[17] = '"';
 }
 
+static void put_hex(jsonout_buf *b, uint64_t v)
+{
+    char q[18];
+
+    hex_quoted(v, q);
+    jsonout_raw(b, q, sizeof(q));
+}
+
+/* ,"key": (keys are literals: nothing to escape). */
+static void put_key(jsonout_buf *b, const char *key)
+{
+    jsonout_raw(b, ",\"", 2);
+    jsonout_raw(b, key, strlen(key));
+    jsonout_raw(b, "\":", 2);
+}
+
+static void put_text(jsonout_buf *b, const char *s)
+{
+    jsonout_string(b, s, s ? strlen(s) : 0);
+}
+
+/* "objects": {"<identity hash>": "<content hash>", ...}; the same form for
+ * "namespace_uids": {"<name hash>": "<uid hash>", ...}.  As a JSON object
+ * of them always held them: an id listed twice keeps its first place and
+ * its last hash (sorted pairs, as records keep them, have it next). */
+static void put_pairs(jsonout_buf *b, const wsstate_obj *objs, size_t n)
+{
+    int sorted = 1;
+    /* "id":"hash", 37 bytes each and a comma, written in place. */
+    char *text = n && n < SIZE_MAX / 38 ? malloc(n * 38) : NULL, *p = text;
+
+    if (n && text == NULL) {
+        b->failed = 1;
+        return;
+    }
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = objs[i - 1].id <= objs[i].id;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = objs[i].id, h = objs[i].hash;
+        int seen = 0;
+        if (sorted) {
+            while (i + 1 < n && objs[i + 1].id == id)
+                h = objs[++i].hash;
+        } else {
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = objs[j].id == id;
+            for (size_t k = i + 1; k < n && !seen; k++)
+                if (objs[k].id == id)
+                    h = objs[k].hash;
+        }
+        if (seen)
+            continue;
+        if (p != text)
+            *p++ = ',';
+        hex_quoted(id, p);
+        p[18] = ':';
+        hex_quoted(h, p + 19);
+        p += 37;
+    }
+    jsonout_raw(b, "{", 1);
+    if (p != text)
+        jsonout_raw(b, text, (size_t)(p - text));
+    jsonout_raw(b, "}", 1);
+    free(text);
+}
+
+/* The kept event: its text as it is when it is already what a parse and
+ * a write would make of it (the text wsflyte keeps always is), else
+ * parsed and written; null when there is none. */
+static void put_event(jsonout_buf *b, const char *event)
+{
+    size_t n = event ? strlen(event) : 0;
+    json_t *doc;
+
+    if (event == NULL) {
+        jsonout_raw(b, "null", 4);
+    } else if (jsonout_is_compact(event, n)) {
+        jsonout_raw(b, event, n);
+    } else if ((doc = json_loads(event, 0, NULL)) == NULL) {
+        b->failed = 1;
+    } else {
+        jsonout_value(b, doc);
+        json_decref(doc);
+    }
+}
+
+/* Written piece by piece, the text the record's JSON document (keys in
+ * this order) gets from jsonout_compact: a tree of it, with the event
+ * parsed back into it, cost about 250 k instructions a write. */
 char *wsstate_encode(const wsstate *s, size_t *len)
 {
-    json_t *event = s->event ? json_loads(s->event, 0, NULL) : json_null();
-    json_t *objs = pairs_to_json(s->objs, s->n_objs), *doc = NULL;
-    json_t *uids = s->n_ns_uids ? pairs_to_json(s->ns_uids, s->n_ns_uids) : NULL;
-    char digest[17], *text = NULL;
+    jsonout_buf b = {0};
+    char *text;
 
-    hex64(s->digest, digest);
-    if (event && objs)
-        doc = json_pack("{s:i, s:s, s:I, s:s*, s:s, s:s*, s:b, s:b, s:b, s:s, s:O, s:O}", "format",
-                        WSSTATE_FORMAT, "workspace_id", s->workspace_id, "version",
-                        (json_int_t)s->version, "event_id", s->event_id, "status",
-                        prov_status_name(s->status), "reason", s->reason, "project", s->project,
-                        "flyte", s->flyte, "complete", s->complete, "digest", digest, "objects",
-                        objs, "event", event);
+    b.failed = s->workspace_id == NULL || prov_status_name(s->status) == NULL;
+    jsonout_raw(&b, "{\"format\":", 10);
+    jsonout_integer(&b, WSSTATE_FORMAT);
+    put_key(&b, "workspace_id");
+    put_text(&b, s->workspace_id);
+    put_key(&b, "version");
+    jsonout_integer(&b, (json_int_t)s->version);
+    if (s->event_id) {
+        put_key(&b, "event_id");
+        put_text(&b, s->event_id);
+    }
+    put_key(&b, "status");
+    put_text(&b, prov_status_name(s->status));
+    if (s->reason) {
+        put_key(&b, "reason");
+        put_text(&b, s->reason);
+    }
+    put_key(&b, "project");
+    jsonout_raw(&b, s->project ? "true" : "false", s->project ? 4 : 5);
+    put_key(&b, "flyte");
+    jsonout_raw(&b, s->flyte ? "true" : "false", s->flyte ? 4 : 5);
+    put_key(&b, "complete");
+    jsonout_raw(&b, s->complete ? "true" : "false", s->complete ? 4 : 5);
+    put_key(&b, "digest");
+    put_hex(&b, s->digest);
+    put_key(&b, "objects");
+    put_pairs(&b, s->objs, s->n_objs);
+    put_key(&b, "event");
+    put_event(&b, s->event);
     /* Only when known, so that a record without uids reads as before. */
-    if (doc && s->n_ns_uids &&
-        (uids == NULL || json_object_set(doc, "namespace_uids", uids) != 0)) {
-        json_decref(doc);
-        doc = NULL;
+    if (s->n_ns_uids) {
+        put_key(&b, "namespace_uids");
+        put_pairs(&b, s->ns_uids, s->n_ns_uids);
     }
     /* Only with kubernetes.clusters: a single-cluster record reads as before. */
-    if (doc && ((s->cluster && json_object_set_new(doc, "cluster", json_string(s->cluster))) ||
-                (s->moving_from &&
-                 json_object_set_new(doc, "moving_from", json_string(s->moving_from))))) {
-        json_decref(doc);
-        doc = NULL;
+    if (s->cluster) {
+        put_key(&b, "cluster");
+        put_text(&b, s->cluster);
     }
-    if (doc) /* the text json_dumps writes, at a quarter of its cost */
-        text = jsonout_compact(doc, len);
-    if (text == NULL)
+    if (s->moving_from) {
+        put_key(&b, "moving_from");
+        put_text(&b, s->moving_from);
+    }
+    jsonout_raw(&b, "}", 1);
+    if ((text = jsonout_finish(&b, len)) == NULL)
         *len = 0;
-    json_decref(doc);
-    json_decref(objs);
-    json_decref(uids);
-    json_decref(event);
     return text;
 }
 

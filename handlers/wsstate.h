@@ -80,6 +80,16 @@ int wsstate_namespace_uid_is(const wsstate *s, const char *ns, const char *uid, 
 uint64_t wsstate_hash(const void *buf, size_t len);
 uint64_t wsstate_hash_json(const json_t *v);
 
+/* The encodings of containers that more than one holds (a reference count
+ * above 1: what a desired state shares between its objects), kept by
+ * address while the values of one desired state are hashed, so that each
+ * is walked once.  The values must not change while the memo lives. */
+typedef struct wsstate_memo wsstate_memo;
+wsstate_memo *wsstate_memo_new(void); /* NULL when out of memory */
+void wsstate_memo_free(wsstate_memo *m);
+/* wsstate_hash_json, the same hash, with memo (NULL: none). */
+uint64_t wsstate_hash_json_with(const json_t *v, wsstate_memo *memo);
+
 /* The event s keeps, decoded into *ev (release with ws_event_fini): what
  * desired_build re-renders the workspace's desired state from.  Returns 0,
  * or -1 with err set (the record keeps no event, or one this wsflyte cannot

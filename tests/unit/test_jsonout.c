@@ -13,9 +13,27 @@
 #include "event.h"
 #include "jsonout.h"
 
+/* Text jsonout_is_compact accepts comes back as it is from a parse and a
+ * write. */
+static void assert_compact_only_when_exact(const char *text, size_t len)
+{
+    json_t *back;
+    char *again;
+
+    if (!jsonout_is_compact(text, len))
+        return;
+    assert_non_null(back = json_loadb(text, len, 0, NULL));
+    assert_non_null(again = jsonout_compact(back, NULL));
+    assert_int_equal(strlen(again), len);
+    assert_memory_equal(again, text, len);
+    free(again);
+    json_decref(back);
+}
+
 /* The writer's text is json_dumps's, byte for byte, and its length is
- * returned; both NULL when json_dumps fails. */
-static void assert_same_as_jansson(const json_t *doc)
+ * returned; both NULL when json_dumps fails.  The text reads as compact
+ * (when expect_compact) and only when it is. */
+static void assert_written_as_jansson(const json_t *doc, int expect_compact)
 {
     char *want = json_dumps(doc, JSON_COMPACT);
     size_t len = 0;
@@ -28,8 +46,16 @@ static void assert_same_as_jansson(const json_t *doc)
     assert_non_null(got);
     assert_string_equal(got, want);
     assert_int_equal(len, strlen(want));
+    assert_compact_only_when_exact(got, len);
+    if (expect_compact)
+        assert_true(jsonout_is_compact(got, len));
     free(want);
     free(got);
+}
+
+static void assert_same_as_jansson(const json_t *doc)
+{
+    assert_written_as_jansson(doc, 0);
 }
 
 static void writes_scalars_and_nesting_as_jansson_does(void **state)
@@ -142,12 +168,18 @@ static void writes_every_desired_object_as_jansson_does(void **state)
     wf_err_init(&err);
     assert_int_equal(ws_event_from_json(ev_json, &ev, &err), 0);
     assert_int_equal(desired_build(&cfg, &ev, &d, &err), 0);
-    assert_same_as_jansson(d.project);
-    assert_same_as_jansson(d.archive);
-    json_array_foreach(d.cluster_objects, i, obj) assert_same_as_jansson(obj);
+    assert_written_as_jansson(d.project, 1);
+    assert_written_as_jansson(d.archive, 1);
+    json_array_foreach(d.cluster_objects, i, obj) assert_written_as_jansson(obj, 1);
     for (size_t k = 0; k < d.n_domains; k++) {
-        assert_same_as_jansson(d.domains[k].attributes);
-        json_array_foreach(d.domains[k].objects, i, obj) assert_same_as_jansson(obj);
+        assert_written_as_jansson(d.domains[k].attributes, 1);
+        json_array_foreach(d.domains[k].objects, i, obj) assert_written_as_jansson(obj, 1);
+    }
+    /* The event as a state record keeps it. */
+    {
+        json_t *kept = ws_event_to_json(&ev);
+        assert_written_as_jansson(kept, 1);
+        json_decref(kept);
     }
     desired_fini(&d);
     ws_event_fini(&ev);
@@ -203,9 +235,96 @@ static void writes_random_documents_as_jansson_does(void **state)
         json_t *doc = json_object();
         json_object_set_new(doc, "v", random_value(&seed, 0));
         json_object_set_new(doc, "w", random_value(&seed, 0));
-        assert_same_as_jansson(doc);
+        assert_written_as_jansson(doc, 1);
         json_decref(doc);
     }
+}
+
+/* Text that a parse and a write would change is not compact: spaces,
+ * escapes jsonout does not write, reals, signed or padded zeros, repeated
+ * keys, anything after the document, or what json_loads refuses. */
+static void tells_text_a_round_trip_would_change(void **state)
+{
+    static const char *changed[] = {
+        "{\"a\": 1}",
+        "{\"a\":1} ",
+        "{\"a\":1}x",
+        "{\"a\":\"x\\/y\"}",
+        "{\"a\":\"\\u00e9\"}",
+        "{\"a\":\"\\u0041\"}",
+        "{\"a\":\"\\u001f\"}",
+        "{\"a\":\"\\u0008\"}",
+        "{\"a\":\"\\u000A\"}",
+        "{\"a\":\"\\u0000\"}",
+        "{\"a\":1.5}",
+        "{\"a\":1e3}",
+        "{\"a\":-0}",
+        "{\"a\":01}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":\"\xC3\"}",
+        "{\"a\":\"\x01\"}",
+        "\"text\"",
+        "7",
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":tru}",
+        "{\"a\"1}",
+        "{,}",
+        "{\"a\":\"\\u007F\"}",
+        "[1 ]",
+    };
+    static const char *same[] = {
+        "{}",
+        "[]",
+        "[1,-2,true,false,null,\"\",{},[]]",
+        "{\"a\":\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001F\x7f\"}",
+        "{\"caf\xC3\xA9\":\"\xF0\x9F\x9A\x80\",\"b\":{\"a\":1},\"c\":{\"a\":2}}",
+        "{\"n\":123456789012345678,\"m\":-123456789012345678,\"z\":0}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
+        assert_false(jsonout_is_compact(changed[i], strlen(changed[i])));
+        assert_compact_only_when_exact(changed[i], strlen(changed[i]));
+    }
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        assert_true(jsonout_is_compact(same[i], strlen(same[i])));
+        assert_compact_only_when_exact(same[i], strlen(same[i]));
+    }
+}
+
+/* Pieces written one by one make the text the document would get; a
+ * failed piece fails the whole. */
+static void writes_a_document_piece_by_piece(void **state)
+{
+    json_t *v = json_pack("{s:[i,s,f]}", "x", 1, "caf\xC3\xA9", 0.5), *doc;
+    jsonout_buf b = {0};
+    size_t len = 0;
+    char *text, *want;
+
+    (void)state;
+    jsonout_raw(&b, "{\"s\":", 5);
+    jsonout_string(&b, "a\"b\n", 4);
+    jsonout_raw(&b, ",\"i\":", 5);
+    jsonout_integer(&b, -42);
+    jsonout_raw(&b, ",\"v\":", 5);
+    jsonout_value(&b, v);
+    jsonout_raw(&b, "}", 1);
+    assert_non_null(text = jsonout_finish(&b, &len));
+    doc = json_pack("{s:s, s:i, s:O}", "s", "a\"b\n", "i", -42, "v", v);
+    want = json_dumps(doc, JSON_COMPACT);
+    assert_string_equal(text, want);
+    assert_int_equal(len, strlen(want));
+    free(text);
+    free(want);
+    json_decref(doc);
+    jsonout_raw(&b, "[", 1);
+    jsonout_string(&b, "bad \xC3", 5);
+    jsonout_raw(&b, "]", 1);
+    assert_null(jsonout_finish(&b, &len));
+    assert_null(b.data);
+    json_decref(v);
 }
 
 int main(void)
@@ -217,6 +336,8 @@ int main(void)
         cmocka_unit_test(leaves_reals_scalars_and_cycles_to_jansson),
         cmocka_unit_test(writes_every_desired_object_as_jansson_does),
         cmocka_unit_test(writes_random_documents_as_jansson_does),
+        cmocka_unit_test(tells_text_a_round_trip_would_change),
+        cmocka_unit_test(writes_a_document_piece_by_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,9 @@ static void refuses_what_does_not_scan(void **state)
  * written compact and indented. */
 static json_t *random_doc(unsigned *seed, int depth)
 {
-    static const char *keys[] = {"metadata", "managedFields", "name", "items", "x\"y", "}", ""};
+    static const char *keys[] = {
+        "metadata", "managedFields",    "name", "items", "x\"y", "}", "", "uid", "phase",
+        "status",   "deletionTimestamp"};
     int kind = rand_r(seed) % (depth > 5 ? 3 : 6);
 
     switch (kind) {
@@ -130,7 +132,7 @@ static json_t *random_doc(unsigned *seed, int depth)
     default: {
         json_t *o = json_object();
         for (int i = rand_r(seed) % 5; i > 0; i--)
-            json_object_set_new(o, keys[rand_r(seed) % 7], random_doc(seed, depth + 1));
+            json_object_set_new(o, keys[rand_r(seed) % 11], random_doc(seed, depth + 1));
         return o;
     }
     }
@@ -151,6 +153,107 @@ static void skims_random_documents(void **state)
     }
 }
 
+/* ---- only some members ---- */
+
+static const char *const state_paths[] = {"metadata.uid", "metadata.deletionTimestamp",
+                                          "status.phase"};
+
+/* What the whole text holds at the kept paths, as one document. */
+static json_t *at_paths(const json_t *whole)
+{
+    json_t *out = json_object();
+
+    for (size_t i = 0; i < 3; i++) {
+        char parent[32];
+        const char *dot = strchr(state_paths[i], '.');
+        json_t *p, *v;
+        snprintf(parent, sizeof(parent), "%.*s", (int)(dot - state_paths[i]), state_paths[i]);
+        if ((p = json_object_get(whole, parent)) == NULL)
+            continue;
+        if (!json_is_object(p)) {
+            json_object_set(out, parent, p);
+            continue;
+        }
+        if (json_object_get(out, parent) == NULL)
+            json_object_set_new(out, parent, json_object());
+        if ((v = json_object_get(p, dot + 1)) != NULL)
+            json_object_set(json_object_get(out, parent), dot + 1, v);
+    }
+    return out;
+}
+
+/* The kept text parses to what the whole text holds at the paths. */
+static void assert_keeps_state(const char *text)
+{
+    json_t *whole = json_loads(text, 0, NULL), *want, *got;
+    size_t len = 0;
+    char *kept = jsonskim_only(text, strlen(text), state_paths, 3, &len);
+
+    assert_non_null(whole);
+    assert_non_null(kept);
+    assert_int_equal(len, strlen(kept));
+    assert_true(len <= strlen(text));
+    got = json_loads(kept, 0, NULL);
+    assert_non_null(got);
+    want = at_paths(whole);
+    assert_true(json_equal(got, want));
+    free(kept);
+    json_decref(got);
+    json_decref(want);
+    json_decref(whole);
+}
+
+static void keeps_only_the_named_members(void **state)
+{
+    static const char *texts[] = {
+        "{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"ws-a-dev\","
+        "\"uid\":\"81c6\",\"resourceVersion\":\"10\",\"labels\":{\"a\":\"}\"},"
+        "\"managedFields\":[{\"manager\":\"wsflyte\",\"fieldsV1\":{\"f:metadata\":{}}}]},"
+        "\"spec\":{\"finalizers\":[\"kubernetes\"]},\"status\":{\"phase\":\"Active\"}}",
+        "{\n  \"metadata\" : {\"deletionTimestamp\" : \"2026-12-07T22:10:27Z\" , "
+        "\"uid\":\"x\\\"y\"},\n"
+        "  \"status\": {\"phase\": \"Terminating\", \"conditions\": [{\"type\": \"{[\"}]}\n}\n",
+        "{\"status\":{},\"metadata\":null}",
+        "{\"metadata\":\"text\",\"status\":[1,2]}",
+        "{\"metadata\":{\"uid\":\"a\",\"uid\":\"b\"},\"metadata\":{\"name\":\"n\",\"uid\":7}}",
+        "{}",
+        "{\"uid\":\"top\",\"spec\":{\"uid\":\"no\"},\"metadata\":{\"uidx\":1,\"uid\":[{\"uid\":2}]}"
+        "}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        assert_keeps_state(texts[i]);
+}
+
+static void keeps_nothing_of_what_does_not_scan(void **state)
+{
+    static const char *bad[] = {
+        "",           "[1]",        "\"x\"",       "{\"a\":1",
+        "{\"a\" 1}",  "{\"a\":1}}", "{\"a\":\"1}", "{\"metadata\":{\"uid\":1}",
+        "{\"a\":1,}x"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(jsonskim_only(bad[i], strlen(bad[i]), state_paths, 3, NULL));
+}
+
+static void keeps_the_state_of_random_documents(void **state)
+{
+    unsigned seed = 1207;
+
+    (void)state;
+    for (int n = 0; n < 3000; n++) {
+        json_t *doc = json_pack("{s:o}", "metadata", random_doc(&seed, 0));
+        json_object_set_new(doc, "status", random_doc(&seed, 0));
+        json_object_set_new(doc, "uid", random_doc(&seed, 0));
+        char *text = json_dumps(doc, n % 2 ? JSON_INDENT(1) : JSON_COMPACT);
+        assert_keeps_state(text);
+        free(text);
+        json_decref(doc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +261,9 @@ int main(void)
         cmocka_unit_test(keeps_look_alikes),
         cmocka_unit_test(refuses_what_does_not_scan),
         cmocka_unit_test(skims_random_documents),
+        cmocka_unit_test(keeps_only_the_named_members),
+        cmocka_unit_test(keeps_nothing_of_what_does_not_scan),
+        cmocka_unit_test(keeps_the_state_of_random_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "jsonout.h"
 #include "wsstate.h"
 
 static wsstate sample(void)
@@ -65,6 +66,167 @@ static void decode_reads_back_what_encode_wrote(void **state)
     assert_string_equal(back.event, s.event);
     free(text);
     wsstate_fini(&back);
+    wsstate_fini(&s);
+}
+
+/* The record as a jansson document written by jsonout_compact, the way
+ * wsstate_encode once made it: what it must still write, byte for byte. */
+static json_t *pairs_as_tree(const wsstate_obj *objs, size_t n)
+{
+    json_t *o = json_object();
+    char id[17], h[17];
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)objs[i].id);
+        snprintf(h, sizeof(h), "%016llx", (unsigned long long)objs[i].hash);
+        json_object_set_new(o, id, json_string(h));
+    }
+    return o;
+}
+
+static char *encode_as_tree(const wsstate *s, size_t *len)
+{
+    json_t *event = s->event ? json_loads(s->event, 0, NULL) : json_null();
+    json_t *objs = pairs_as_tree(s->objs, s->n_objs), *doc = NULL;
+    char digest[17], *text = NULL;
+
+    snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)s->digest);
+    if (event)
+        doc = json_pack("{s:i, s:s, s:I, s:s*, s:s, s:s*, s:b, s:b, s:b, s:s, s:O, s:O}", "format",
+                        WSSTATE_FORMAT, "workspace_id", s->workspace_id, "version",
+                        (json_int_t)s->version, "event_id", s->event_id, "status",
+                        prov_status_name(s->status), "reason", s->reason, "project", s->project,
+                        "flyte", s->flyte, "complete", s->complete, "digest", digest, "objects",
+                        objs, "event", event);
+    if (doc && s->n_ns_uids &&
+        json_object_set_new(doc, "namespace_uids", pairs_as_tree(s->ns_uids, s->n_ns_uids)))
+        doc = (json_decref(doc), NULL);
+    if (doc &&
+        ((s->cluster && json_object_set_new(doc, "cluster", json_string(s->cluster))) ||
+         (s->moving_from && json_object_set_new(doc, "moving_from", json_string(s->moving_from)))))
+        doc = (json_decref(doc), NULL);
+    if (doc)
+        text = jsonout_compact(doc, len);
+    json_decref(doc);
+    json_decref(objs);
+    json_decref(event);
+    return text;
+}
+
+static void assert_encoded_as_tree(const wsstate *s)
+{
+    size_t want_len = 0, got_len = 0;
+    char *want = encode_as_tree(s, &want_len), *got = wsstate_encode(s, &got_len);
+
+    if (want == NULL) {
+        assert_null(got);
+        assert_int_equal(got_len, 0);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(got_len, want_len);
+    free(want);
+    free(got);
+}
+
+/* The kept event's text is copied when a parse and a write would give it
+ * back as it is; any other text (spaces, other escapes, reals, repeated
+ * keys, deep nesting, not JSON at all) is parsed and written, or fails the
+ * encoding, as before. */
+static void encode_writes_what_the_record_document_gave(void **state)
+{
+    static const char *events[] = {
+        "{\"event_id\":\"e-7\",\"workspace_version\":7,\"workspace\":{\"workspace_id\":\"ws-a\"}}",
+        "{\"a\": 1}",
+        "{\"a\":\"x\\/y\",\"b\":\"\\u00e9\\u0041\",\"c\":\"\\u001F\\u001f\\u0008\\b\\t\\n\"}",
+        "{\"a\":\"\\\"\\\\\\f\\r\\u0001\\u0010\\u007F\",\"\":[],\"e\":{}}",
+        "{\"n\":[0,-1,12,-0,1.5,1e3,2E2]}",
+        "{\"n\":-0}",
+        "{\"n\":01}",
+        "{\"n\":123456789012345678,\"m\":-123456789012345678,\"o\":1234567890123456789}",
+        "{\"n\":99999999999999999999}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":1},\"c\":{\"b\":1,\"b\":[true,false,null]}}",
+        "{\"caf\xC3\xA9\":\"\xF0\x9F\x9A\x80 \xE2\x80\x93 \xE6\x95\xB0\"}",
+        "{\"bad\":\"\xC3\"}",
+        "{\"nul\":\"\\u0000\"}",
+        "[1,\"two\",{\"three\":3}]",
+        "{\"a\":1} ",
+        "{\"a\":1}x",
+        "{",
+        "[1,]",
+        "{\"a\":tru}",
+        "\"text\"",
+        "7",
+        "",
+        "{\"deep\":[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]}",
+    };
+    char many[2048];
+    size_t used = 0;
+    wsstate s = sample();
+
+    (void)state;
+    used += (size_t)snprintf(many, sizeof(many), "{");
+    for (int i = 0; i < 40; i++)
+        used +=
+            (size_t)snprintf(many + used, sizeof(many) - used, "%s\"k%d\":%d", i ? "," : "", i, i);
+    snprintf(many + used, sizeof(many) - used, "}");
+    for (size_t i = 0; i <= sizeof(events) / sizeof(events[0]); i++) {
+        free(s.event);
+        s.event = strdup(i < sizeof(events) / sizeof(events[0]) ? events[i] : many);
+        assert_encoded_as_tree(&s);
+    }
+    free(s.event);
+    s.event = NULL;
+    assert_encoded_as_tree(&s);
+    wsstate_fini(&s);
+}
+
+/* Every optional field, both ways; pairs sorted or not, an id listed twice;
+ * text that is not UTF-8, and no workspace, fail as before. */
+static void encode_writes_every_field_as_the_record_document_did(void **state)
+{
+    wsstate s = sample();
+
+    (void)state;
+    assert_encoded_as_tree(&s);
+    assert_int_equal(wsstate_set_namespace_uid(&s, "ws-a-development", "uid-1"), 0);
+    assert_int_equal(wsstate_set_namespace_uid(&s, "ws-a-production", "uid-2"), 0);
+    s.cluster = strdup("east");
+    s.moving_from = strdup("west \"old\"");
+    s.project = 1;
+    s.complete = 0;
+    s.status = PROV_SUCCEEDED;
+    assert_encoded_as_tree(&s);
+    free(s.event_id);
+    free(s.reason);
+    s.event_id = s.reason = NULL;
+    s.flyte = 0;
+    assert_encoded_as_tree(&s);
+    /* An id twice, next to each other (sorted) and apart (not sorted). */
+    s.objs = realloc(s.objs, 5 * sizeof(*s.objs));
+    s.objs[3] = (wsstate_obj){.id = 0xffffffffffffffffULL, .hash = 9};
+    s.objs[4] = (wsstate_obj){.id = 0xffffffffffffffffULL, .hash = 10};
+    s.n_objs = 5;
+    assert_encoded_as_tree(&s);
+    s.objs[1] = (wsstate_obj){.id = 0xffffffffffffffffULL, .hash = 11};
+    s.objs[3] = (wsstate_obj){.id = 1, .hash = 12};
+    assert_encoded_as_tree(&s);
+    s.n_ns_uids = 2;
+    s.ns_uids[1].id = s.ns_uids[0].id;
+    assert_encoded_as_tree(&s);
+    free(s.objs);
+    s.objs = NULL;
+    s.n_objs = 0;
+    assert_encoded_as_tree(&s);
+    s.reason = strdup("bad \xC3");
+    assert_encoded_as_tree(&s);
+    free(s.reason);
+    s.reason = NULL;
+    free(s.workspace_id);
+    s.workspace_id = NULL;
+    assert_encoded_as_tree(&s);
     wsstate_fini(&s);
 }
 
@@ -266,6 +428,39 @@ static void content_hashes_of_large_and_deep_values(void **state)
 /* Records key their objects by this hash of the object's identity: it must
  * stay the first 64 bits of SHA-256, or every record written before would
  * name objects the handler no longer finds (and deletes by name nothing). */
+/* A container held twice (by reference) hashes the same with a memo as
+ * walked in full, also where the second place is too deep to hash. */
+static void memo_hashes_shared_containers_as_walked_in_full(void **state)
+{
+    json_t *shared = json_pack("{s:[s,{s:i}], s:{}}", "rules", "get", "n", 1, "empty");
+    json_t *chain = json_object(), *deep = chain, *a, *b;
+    wsstate_memo *memo = wsstate_memo_new();
+
+    (void)state;
+    assert_non_null(memo);
+    a = json_pack("{s:O, s:O, s:[O]}", "x", shared, "y", shared, "z", shared);
+    b = json_pack("{s:s, s:O}", "other", "b", "x", shared);
+    /* 62 levels down: the shared value's own 3 levels go past the limit. */
+    for (int i = 0; i < 62; i++) {
+        json_object_set_new(deep, "d", json_object());
+        deep = json_object_get(deep, "d");
+    }
+    json_object_set(deep, "x", shared);
+    assert_true(wsstate_hash_json_with(a, memo) == wsstate_hash_json(a));
+    assert_true(wsstate_hash_json_with(b, memo) == wsstate_hash_json(b));
+    assert_true(wsstate_hash_json_with(shared, memo) == wsstate_hash_json(shared));
+    assert_true(wsstate_hash_json(chain) == 0);
+    assert_true(wsstate_hash_json_with(chain, memo) == 0);
+    assert_true(wsstate_hash_json_with(a, memo) == wsstate_hash_json(a));
+    assert_true(wsstate_hash_json_with(a, NULL) == wsstate_hash_json(a));
+    wsstate_memo_free(memo);
+    wsstate_memo_free(NULL);
+    json_decref(a);
+    json_decref(b);
+    json_decref(chain);
+    json_decref(shared);
+}
+
 static void identity_hash_is_sha256(void **state)
 {
     (void)state;
@@ -426,11 +621,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decode_reads_back_what_encode_wrote),
+        cmocka_unit_test(encode_writes_what_the_record_document_gave),
+        cmocka_unit_test(encode_writes_every_field_as_the_record_document_did),
         cmocka_unit_test(decode_refuses_a_newer_format),
         cmocka_unit_test(decode_refuses_corrupt_records),
         cmocka_unit_test(hashes_follow_content_not_key_order),
         cmocka_unit_test(content_hashes_tell_types_and_shapes_apart),
         cmocka_unit_test(content_hashes_of_large_and_deep_values),
+        cmocka_unit_test(memo_hashes_shared_containers_as_walked_in_full),
         cmocka_unit_test(identity_hash_is_sha256),
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(namespace_uids_read_back_and_old_records_know_none),
