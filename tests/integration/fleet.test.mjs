@@ -40,6 +40,9 @@ const DOMAINS = ['development', 'staging', 'production'];
 const CLUSTERS = ['east', 'west'];
 const LABEL = 'flyte-cluster';
 let stack, consumer;
+// Where the running consumer's log starts in stack.logs (its health port is
+// the first one logged from there): a test restarts it.
+let consumerLogsFrom = 0;
 
 before(async () => {
   stack = await new Stack({ clusters: ['east', { name: 'west', weight: 3 }] }).start();
@@ -207,6 +210,7 @@ test('no record, a label naming another cluster than the project\'s: a move, not
       '-D', '\u0001', '-Z'], { input: `${id}\u0002\u0001` });
     assert.equal(r.code, 0, r.stderr);
   }
+  consumerLogsFrom = stack.logs.length;
   consumer = stack.startConsumer();
   const shown = await diff(stack, event(id, 2, { [LABEL]: 'west' }, 'MEMBERS_CHANGED'));
   assert.equal(shown.lines[0], 'cluster west (by label), moving from east', shown.stdout + shown.stderr);
@@ -383,7 +387,7 @@ test('audit: every cluster listed; a workspace\'s namespace on the other cluster
 });
 
 test('metrics: each API server\'s requests and pauses count apart, with a cluster label', async () => {
-  const port = await healthPort(stack);
+  const port = await healthPort(stack, 15000, consumerLogsFrom);
   await stack.fault('west', { path: '^/api/v1/namespaces/ws-metrics-west', status: 429, retry_after: 1, count: 1 });
   const [r] = await send(stack, [event('ws-metrics-west', 1, { [LABEL]: 'west' })]);
   assert.equal(r.status, 'SUCCEEDED', JSON.stringify(r));
@@ -506,7 +510,7 @@ test('west unreachable: its workspace retried while an east one succeeds; west b
     assert.equal(forwarded.headers['x-error-class'], 'TRANSIENT');
     assert.equal((await stack.allResults()).find((x) => x.event_id === w.event_id), undefined, 'no result while west is down');
     // The replica stays ready: /readyz names west unreachable and answers 200.
-    const port = await healthPort(stack);
+    const port = await healthPort(stack, 15000, consumerLogsFrom);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     const why = await ready.text();
     assert.equal(ready.status, 200, why);
