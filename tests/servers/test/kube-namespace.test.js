@@ -43,6 +43,8 @@ test('DELETE namespace -> 200 Terminating with deletionTimestamp; repeat DELETE 
 });
 
 test('while terminating: new content -> 403 NamespaceTerminating, POST namespace -> 409 being deleted, SSA namespace -> 200', async () => {
+  // Held until the test ends it: on a busy machine 300 ms pass between two requests.
+  await call(B, 'POST', '/_test/config', { termination_ms: 3600000 });
   await apply(B, '/api/v1/namespaces/ws', ns('ws'));
   await call(B, 'DELETE', '/api/v1/namespaces/ws');
   let r = await apply(B, '/api/v1/namespaces/ws/configmaps/new', cm('new', {}));
@@ -63,6 +65,7 @@ test('while terminating: new content -> 403 NamespaceTerminating, POST namespace
   r = await apply(B, '/api/v1/namespaces/ws', ns('ws', { a: 'b' }));
   assert.equal(r.status, 200);
   assert.equal(r.json.status.phase, 'Terminating');
+  assert.deepEqual((await call(B, 'POST', '/_test/namespaces/finish')).json, { finished: ['ws'] });
   assert.ok(await waitGone('/api/v1/namespaces/ws'));
   // afterwards the namespace can be created again
   r = await apply(B, '/api/v1/namespaces/ws', ns('ws'));
