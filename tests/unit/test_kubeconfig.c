@@ -440,6 +440,10 @@ static long get_version(fixture *f, wf_err *err)
 
     o.api = "k8s";
     kubeconfig_httpc_opts(&f->kc, &o);
+    /* A TLS handshake under valgrind, beside the end-to-end suite, can take
+     * longer than the service's defaults: this test is about trust. */
+    o.timeout_ms = 60000;
+    o.connect_timeout_ms = 30000;
     h = httpc_new(&o, err);
     assert_non_null(h);
     if (httpc_request(h, "GET", "/version", NULL, NULL, 0, &r, err) == 0)
