@@ -200,19 +200,7 @@ int applied_restore_take(applied *c, int32_t partition, wsstate *s)
 
 int applied_mark_incomplete(applied *c, const char *id, wsstate *out)
 {
-    int found = 0;
-    node *x;
-
-    wsstate_init(out);
-    if (c == NULL)
-        return 0;
-    pthread_mutex_lock(&c->lock);
-    if ((x = find(c, id)) != NULL) {
-        x->s.complete = 0;
-        found = wsstate_copy(out, &x->s) == 0;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found;
+    return applied_mark_moving(c, id, NULL, out) == 1;
 }
 
 int applied_mark_moving(applied *c, const char *id, const char *may_hold, wsstate *out)

@@ -144,26 +144,6 @@ static int read_all(liveplan *lp, const plan_input *in, reads *rd, wf_err *err)
     return rc;
 }
 
-/* The workspace's cluster now: its Flyte project's FLYTE_LABEL_CLUSTER,
- * when the project is wsflyte's (the diff reads no state record; the
- * service's record names the same cluster). */
-static int project_cluster(liveplan *lp, const char *workspace_id, char *buf, size_t len,
-                           wf_err *err)
-{
-    json_t *project = NULL;
-    const char *v;
-
-    buf[0] = '\0';
-    if (flyte_get_project(lp->flyte, workspace_id, &project, err) != 0)
-        return -1;
-    v = json_string_value(json_object_get(
-        json_object_get(json_object_get(project, "labels"), "values"), FLYTE_LABEL_CLUSTER));
-    if (project && desired_project_is_ours(project) && v)
-        snprintf(buf, len, "%s", v);
-    json_decref(project);
-    return 0;
-}
-
 /* Places ev as the service does: its label (Flyte wanted), else the cluster
  * the project names, else the default, else the weights.  A label naming
  * another cluster than the project's is a move. */
@@ -186,7 +166,7 @@ static int place(liveplan *lp, const ws_event *ev, int flyte_wanted, live_place 
     out->via = PLACEMENT_SINGLE;
     if (cfg->kubernetes.n_clusters == 0)
         return 0;
-    if (project_cluster(lp, ev->ws.workspace_id, current, sizeof(current), err) != 0 ||
+    if (reads_project_cluster(lp->flyte, ev->ws.workspace_id, current, sizeof(current), err) != 0 ||
         placement_choose(&in, &pl, err) != 0)
         return -1;
     out->cluster = (int)pl.index;

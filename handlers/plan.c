@@ -876,6 +876,27 @@ static int check_namespaces(ctx *c)
     return 1;
 }
 
+/* What becomes of a namespace of the workspace on the cluster it left
+ * (NULL: not there): only wsflyte's own for it, not already going, is
+ * deleted. */
+static plan_op old_namespace_op(const json_t *ns, const char *project_id, const char **note)
+{
+    if (ns == NULL) {
+        *note = "not on the old cluster";
+        return PLAN_KEEP;
+    }
+    if (!desired_object_is_ours(ns, project_id)) {
+        *note = "on the old cluster, not wsflyte's: left alone";
+        return PLAN_KEEP;
+    }
+    if (plan_terminating(ns)) {
+        *note = "on the old cluster, already being deleted";
+        return PLAN_KEEP;
+    }
+    *note = "on the old cluster, with everything in it";
+    return PLAN_DELETE;
+}
+
 /* A move: the workspace's own namespaces on the cluster it leaves, read
  * there by the names wsflyte renders, are deleted (with everything in
  * them, uid as precondition) after everything else is in place on the new
@@ -895,16 +916,7 @@ static int old_cluster_steps(ctx *c)
         const char *note;
         plan_step *s;
 
-        if (ns == NULL) {
-            note = "not on the old cluster";
-        } else if (!desired_object_is_ours(ns, d->project_id)) {
-            note = "on the old cluster, not wsflyte's: left alone";
-        } else if (plan_terminating(ns)) {
-            note = "on the old cluster, already being deleted";
-        } else {
-            op = PLAN_DELETE;
-            note = "on the old cluster, with everything in it";
-        }
+        op = old_namespace_op(ns, d->project_id, &note);
         if ((s = add_object(c, op, PLAN_LEVEL_OLD_CLUSTER, m, mid(c, m), (int)i)) == NULL)
             return oom(c);
         s->cluster = from;
@@ -935,17 +947,9 @@ static int old_cluster_cleanup(ctx *c, size_t *deletes)
 
         if (strcmp(str(entry, "kind"), "Namespace") != 0)
             continue;
-        if (ns == NULL) {
-            note = "not on the old cluster";
-        } else if (!desired_object_is_ours(ns, d->project_id)) {
-            note = "on the old cluster, not wsflyte's: left alone";
-        } else if (plan_terminating(ns)) {
-            note = "on the old cluster, already being deleted";
-        } else {
-            op = PLAN_DELETE;
-            note = "on the old cluster, with everything in it";
+        op = old_namespace_op(ns, d->project_id, &note);
+        if (op == PLAN_DELETE)
             (*deletes)++;
-        }
         if ((s = add_object(c, op, PLAN_LEVEL_OLD_CLUSTER, entry, 0, -1)) == NULL)
             return oom(c);
         s->ns = NULL;

@@ -752,25 +752,6 @@ out:
     return rc;
 }
 
-/* The workspace's cluster label on its Flyte project (when wsflyte's), for
- * a workspace without a record: the project is read for it. */
-static int project_cluster(provisioner *p, const char *workspace_id, char *buf, size_t len,
-                           wf_err *err)
-{
-    json_t *project = NULL;
-    const char *v;
-
-    buf[0] = '\0';
-    if (flyte_get_project(p->flyte, workspace_id, &project, err) != 0)
-        return -1;
-    v = json_string_value(json_object_get(
-        json_object_get(json_object_get(project, "labels"), "values"), FLYTE_LABEL_CLUSTER));
-    if (project && desired_project_is_ours(project) && v)
-        snprintf(buf, len, "%s", v);
-    json_decref(project);
-    return 0;
-}
-
 /* Where the workspace's namespaces go (*cluster; -1 without
  * kubernetes.clusters) and which cluster may still hold them (*from, -1:
  * none; *moved when that is a move away from the cluster it has).  The
@@ -802,7 +783,8 @@ static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int fly
      * workspace is, also for an event with a placement label: one naming
      * another cluster is a move, as wsflyte-render --diff shows it. */
     if (rec == NULL || rec->cluster == NULL) {
-        if (project_cluster(p, ev->ws.workspace_id, labelled, sizeof(labelled), err) != 0)
+        if (reads_project_cluster(p->flyte, ev->ws.workspace_id, labelled, sizeof(labelled), err) !=
+            0)
             return -1;
         in.current = labelled;
     }

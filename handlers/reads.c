@@ -1,6 +1,7 @@
 /* What a path reads before it plans, by the names wsflyte renders. */
 #include "reads.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,4 +210,21 @@ int reads_object(reads *rd, k8s *kube, const json_t *m, wf_err *err)
                 meta_string(m, "name"), &live, err) != 0)
         return -1;
     return reads_put(rd, plan_manifest_id(m), live, err);
+}
+
+int reads_project_cluster(httpc *flyte, const char *workspace_id, char *buf, size_t len,
+                          wf_err *err)
+{
+    json_t *project = NULL;
+    const char *v;
+
+    buf[0] = '\0';
+    if (flyte_get_project(flyte, workspace_id, &project, err) != 0)
+        return -1;
+    v = json_string_value(json_object_get(
+        json_object_get(json_object_get(project, "labels"), "values"), FLYTE_LABEL_CLUSTER));
+    if (project && desired_project_is_ours(project) && v)
+        snprintf(buf, len, "%s", v);
+    json_decref(project);
+    return 0;
 }

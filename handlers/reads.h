@@ -69,6 +69,11 @@ int reads_attributes(reads *rd, httpc *flyte, const desired *d, wf_err *err);
 int reads_cleanup(reads *rd, k8s *kube, const desired *d, wf_err *err);
 /* The member RoleBindings of each domain with need[i] set, listed by label. */
 int reads_bindings(reads *rd, k8s *kube, const desired *d, const int *need, wf_err *err);
+/* The cluster workspace_id's Flyte project names (FLYTE_LABEL_CLUSTER)
+ * into buf, when the project is wsflyte's; "" when there is none.  A read
+ * of its own, apart from any reads: placement is decided before them. */
+int reads_project_cluster(httpc *flyte, const char *workspace_id, char *buf, size_t len,
+                          wf_err *err);
 /* One manifest's live object, kept by its identity. */
 int reads_object(reads *rd, k8s *kube, const json_t *manifest, wf_err *err);
 
