@@ -284,9 +284,12 @@ test('drift on either cluster is repaired where the workspace is', async () => {
     `quota on west not repaired\n${stack.logs.join('').slice(-3000)}`);
   assert.ok(await waitFor(async () => (await get('kube', authzPath)) !== null, 20000, 100),
     'authz ConfigMap on the control plane not repaired');
+  // The object is written before its repair is logged: wait for the lines.
+  const repairs = [/drift repaired: RoleBinding ws-lab-east-development\//,
+    /drift repaired: ResourceQuota ws-lab-west-staging\/workspace-quota/];
+  assert.ok(await waitFor(() => repairs.every((re) => re.test(stack.logs.join(''))), 20000, 100),
+    `repairs not logged\n${stack.logs.join('').slice(-3000)}`);
   const logs = stack.logs.join('');
-  assert.match(logs, /drift repaired: RoleBinding ws-lab-east-development\//);
-  assert.match(logs, /drift repaired: ResourceQuota ws-lab-west-staging\/workspace-quota/);
   assert.match(logs, /watching \d+ kinds for drift on cluster east/);
   assert.match(logs, /watching \d+ kinds for drift on cluster west/);
   // Nothing was written where the workspaces are not.
