@@ -191,6 +191,11 @@ test('drift made by another writer is repaired without an event', async (t) => {
   }, FLYTE_REPAIR_MS);
   t.diagnostic(`Flyte project archived and renamed -> restored in ${ms} ms`);
 
+  // The project is written before its repair is logged and counted.
+  const projectLogged = new RegExp(`drift repaired: Project ${WS}: .*ARCHIVED`);
+  assert.ok(await waitFor(async () => projectLogged.test(logText()) &&
+    await metric('wsflyte_drift_repairs_total', { api: 'flyte', kind: 'Project' }) >= 1, 10000, 50),
+  `project repair not logged and counted\n${logText().slice(-3000)}`);
   for (const [api, kind] of [['k8s', 'NetworkPolicy'], ['k8s', 'RoleBinding'], ['k8s', 'ResourceQuota'],
     ['k8s', 'Role'], ['flyte', 'Project']])
     assert.ok(await metric('wsflyte_drift_repairs_total', { api, kind }) >= 1, `${api} ${kind} counted`);

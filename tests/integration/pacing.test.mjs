@@ -120,15 +120,17 @@ test('kubernetes.qps 5, burst 5: the API server never sees more than the bucket 
   const kube = await requestTimes(stack.kubeUrl, start);
   assert.ok(kube.length >= 30, `only ${kube.length} Kubernetes requests`);
   // A bucket of 5 refilled at 5/s: any n requests span at least (n - 5) / 5 s.
+  // The times are the server's: a request may reach it up to 400 ms after its
+  // token was taken on a loaded machine, which shortens a span by as much.
   for (let i = 0; i < kube.length; i++) {
     for (let j = i + 5; j < kube.length; j++) {
       const need = ((j - i + 1 - 5) / 5) * 1000;
-      assert.ok(kube[j] - kube[i] >= need - 150,
+      assert.ok(kube[j] - kube[i] >= need - 400,
         `requests ${i}..${j} came within ${kube[j] - kube[i]} ms, the bucket allows ${need}`);
     }
   }
   const span = kube[29] - kube[0];
-  assert.ok(span >= 4850, `30 requests took ${span} ms`);
+  assert.ok(span >= 4600, `30 requests took ${span} ms`);
   process.stderr.write(`pacing: ${kube.length} Kubernetes requests at qps 5/burst 5; the first 30 took ${span} ms\n`);
   assert.equal(await stack.stopConsumer(child), 0);
 });

@@ -125,9 +125,11 @@ test('a record left on another partition does not bring a deleted workspace back
   assert.deepEqual(bindingsOf(kube, ws, 'bob'), []);
   assert.equal(authz(kube, ws), null, 'no authz ConfigMap re-created');
   assert.deepEqual(repairsOf(ws), [], 'nothing repaired from the superseded record');
-  // The tombstone on partition 0 keeps any replica from restoring it again.
-  const recs = (await stateRecords(ws)).filter((r) => r.partition === 0);
-  assert.equal(recs.at(-1).payload, null, 'a tombstone is the newest record of partition 0');
+  // The tombstone on partition 0 keeps any replica from restoring it again;
+  // it is produced after the retirement is logged.
+  const newest0 = async () => (await stateRecords(ws)).filter((r) => r.partition === 0).at(-1);
+  assert.ok(await waitFor(async () => (await newest0())?.payload === null, 20000, 200),
+    `a tombstone is the newest record of partition 0: ${JSON.stringify(await newest0())}`);
 });
 
 test('a record left on another partition does not give a removed member back; the replicas do not fight', async () => {
