@@ -663,6 +663,28 @@ static int old_cluster_left(provisioner *p, const desired *d, int from, wsstate 
     return 0;
 }
 
+/* A move whose own old cluster is emptied, from a record whose moving_from
+ * names a third cluster (an earlier move's deletes that never finished, or
+ * what a refused move made): the record keeps that cluster, so the
+ * workspace's next event still deletes there.  Two clusters left at once
+ * (this move's old one did not answer either) keep this move's only. */
+static int older_move_left(provisioner *p, const desired *d, const wsstate *prior, int from,
+                           wsstate *cur, wf_err *err)
+{
+    long older = prior->moving_from ? wf_config_cluster(p->cfg, prior->moving_from) : -1;
+    log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
+
+    if (cur->moving_from || older < 0 || older == d->cluster || older == from)
+        return 0;
+    log_warn(&ctx,
+             "workspace moved to cluster %s; an earlier move may have left namespaces on "
+             "cluster %s: the record keeps moving_from=%s and the next event deletes them",
+             p->cfg->kubernetes.clusters[d->cluster].name, prior->moving_from, prior->moving_from);
+    if ((cur->moving_from = strdup(prior->moving_from)) == NULL)
+        return oom(err);
+    return 0;
+}
+
 /* Read, plan, mark, apply, record.  from is the cluster that may still
  * hold the workspace's namespaces (-1: none); moved: the workspace goes to
  * another cluster than the record's, whose hashes then vouch for nothing
@@ -737,6 +759,8 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
     if ((wf_err_is_set(&old) || apply_levels(p, d, &pl, PLAN_LEVEL_OLD_CLUSTER, PLAN_LEVELS, NULL,
                                              NULL, NULL, &old) != 0) &&
         old_cluster_left(p, d, from, cur, &old, err) != 0)
+        goto out;
+    if (have && moved && older_move_left(p, d, prior, from, cur, err) != 0)
         goto out;
     if (d->cluster >= 0 &&
         (cur->cluster = strdup(p->cfg->kubernetes.clusters[d->cluster].name)) == NULL) {
