@@ -166,7 +166,8 @@ static int place(liveplan *lp, const ws_event *ev, int flyte_wanted, live_place 
     out->via = PLACEMENT_SINGLE;
     if (cfg->kubernetes.n_clusters == 0)
         return 0;
-    if (reads_project_cluster(lp->flyte, ev->ws.workspace_id, current, sizeof(current), err) != 0 ||
+    if (reads_project_cluster(lp->flyte, ev->ws.workspace_id, current, sizeof(current), NULL,
+                              err) != 0 ||
         placement_choose(&in, &pl, err) != 0)
         return -1;
     out->cluster = (int)pl.index;

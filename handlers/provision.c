@@ -487,6 +487,17 @@ static int write_record(provisioner *p, int32_t partition, wsstate *out, wf_err 
     return rc;
 }
 
+/* Where an event puts the workspace (place). */
+typedef struct placed {
+    int cluster; /* its namespaces' cluster; -1 without kubernetes.clusters */
+    int from;    /* a cluster that may still hold some of them; -1: none */
+    int moved;   /* from is the cluster it had: a move */
+    /* The Flyte project, when placing it read it (project_read; owned,
+     * NULL when there is none): the event's reads take it over. */
+    int project_read;
+    json_t *project;
+} placed;
+
 /* One read of an event's, on a lane. */
 typedef enum read_what {
     READ_PROJECT,
@@ -560,8 +571,8 @@ static int read_at_once(provisioner *p, read_task *tasks, size_t n, wf_err *err)
  * else since) or every object by the names wsflyte renders (Flyte not
  * wanted); then the member RoleBindings where the plan cannot prune by
  * name. */
-static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, reads *rd,
-                          wf_err *old, wf_err *err)
+static int read_for_event(provisioner *p, const plan_input *in, const desired *prior, placed *at,
+                          reads *rd, wf_err *old, wf_err *err)
 {
     const desired *d = in->d;
     size_t n_cleanup = json_array_size(d->cleanup), cap = 1 + 2 * d->n_domains + 2 * n_cleanup;
@@ -576,7 +587,13 @@ static int read_for_event(provisioner *p, const plan_input *in, const desired *p
         rc = oom(err);
         goto out;
     }
-    tasks[n++] = (read_task){.rd = rd, .d = d, .what = READ_PROJECT, .i = 0, .cluster = -1};
+    if (at->project_read) {
+        reads_adopt_project(rd, at->project);
+        at->project = NULL;
+        at->project_read = 0;
+    } else {
+        tasks[n++] = (read_task){.rd = rd, .d = d, .what = READ_PROJECT, .i = 0, .cluster = -1};
+    }
     for (size_t i = 0; d->flyte_wanted && i < d->n_domains; i++)
         tasks[n++] =
             (read_task){.rd = rd, .d = d, .what = READ_NAMESPACE, .i = i, .cluster = d->cluster};
@@ -685,15 +702,13 @@ static int older_move_left(provisioner *p, const desired *d, const wsstate *prio
     return 0;
 }
 
-/* Read, plan, mark, apply, record.  from is the cluster that may still
- * hold the workspace's namespaces (-1: none); moved: the workspace goes to
- * another cluster than the record's, whose hashes then vouch for nothing
- * there. */
+/* Read, plan, mark, apply, record.  at says where (place); on a move the
+ * record's hashes vouch for nothing on the new cluster. */
 static int run_event(provisioner *p, const ws_event *ev, long long failed_version,
                      int32_t partition, const desired *d, const plan_ids *ids, const wsstate *prior,
-                     int have, int from, int moved, wsstate *cur, prov_result *r, wsstate *out,
-                     wf_err *err)
+                     int have, placed *at, wsstate *cur, prov_result *r, wsstate *out, wf_err *err)
 {
+    const int from = at->from, moved = at->moved;
     plan_input in = {PLAN_FOR_EVENT,
                      p->cfg,
                      ev,
@@ -725,7 +740,7 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         /* A record whose event cannot be rendered any more prunes by listing. */
         have_pd = plan_render_record(p->cfg, prior, &pd, &ignored) == 0 && pd.flyte_wanted;
     }
-    if (read_for_event(p, &in, have_pd ? &pd : NULL, &rd, &old, err) != 0 ||
+    if (read_for_event(p, &in, have_pd ? &pd : NULL, at, &rd, &old, err) != 0 ||
         plan_make(&in, &rd.v, have_pd ? &pd : NULL, &pl, err) != 0)
         goto out;
     switch (pl.verdict) {
@@ -776,15 +791,14 @@ out:
     return rc;
 }
 
-/* Where the workspace's namespaces go (*cluster; -1 without
- * kubernetes.clusters) and which cluster may still hold them (*from, -1:
- * none; *moved when that is a move away from the cluster it has).  The
- * label decides, else the cluster the record (or, without one, the Flyte
+/* Where the workspace's namespaces go and which cluster may still hold
+ * them (*at, its project to be released by the caller).  The label
+ * decides, else the cluster the record (or, without one, the Flyte
  * project's label) names, else the default, else the weights.  An event
  * that removes the workspace ignores the label: it cleans up where the
  * workspace is. */
 static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int flyte_wanted,
-                 int *cluster, int *from, int *moved, wf_err *err)
+                 placed *at, wf_err *err)
 {
     const wf_config *cfg = p->cfg;
     char labelled[256] = "";
@@ -799,29 +813,29 @@ static int place(provisioner *p, const ws_event *ev, const wsstate *rec, int fly
     placement pl;
     long cur = -1, left = -1;
 
-    *cluster = *from = -1;
-    *moved = 0;
+    *at = (placed){.cluster = -1, .from = -1};
     if (cfg->kubernetes.n_clusters == 0)
         return 0;
     /* Without a record's cluster, the project's label says where the
      * workspace is, also for an event with a placement label: one naming
      * another cluster is a move, as wsflyte-render --diff shows it. */
     if (rec == NULL || rec->cluster == NULL) {
-        if (reads_project_cluster(p->flyte, ev->ws.workspace_id, labelled, sizeof(labelled), err) !=
-            0)
+        if (reads_project_cluster(p->flyte, ev->ws.workspace_id, labelled, sizeof(labelled),
+                                  &at->project, err) != 0)
             return -1;
+        at->project_read = 1;
         in.current = labelled;
     }
     if (placement_choose(&in, &pl, err) != 0)
         return -1;
-    *cluster = (int)pl.index;
+    at->cluster = (int)pl.index;
     cur = in.current && in.current[0] ? wf_config_cluster(cfg, in.current) : -1;
     left = rec && rec->moving_from ? wf_config_cluster(cfg, rec->moving_from) : -1;
-    if (cur >= 0 && cur != *cluster) {
-        *from = (int)cur;
-        *moved = 1;
-    } else if (left >= 0 && left != *cluster) {
-        *from = (int)left;
+    if (cur >= 0 && cur != at->cluster) {
+        at->from = (int)cur;
+        at->moved = 1;
+    } else if (left >= 0 && left != at->cluster) {
+        at->from = (int)left;
     }
     return 0;
 }
@@ -836,7 +850,8 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
                           int32_t partition, prov_result *r, wsstate *out, wf_err *err)
 {
     wsstate prior, cur;
-    int rc = -1, have, cluster = -1, from = -1, moved = 0;
+    int rc = -1, have;
+    placed at = {.cluster = -1, .from = -1};
     int flyte_wanted = ev->type != WS_WORKSPACE_DELETED && workspace_has_service(&ev->ws, "flyte");
     plan_ids ids = {0};
     desired d;
@@ -851,9 +866,9 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         rc = fill_absent(r, PROV_SKIPPED, "stale", NULL, err);
         goto out;
     }
-    if (place(p, ev, have ? &prior : NULL, flyte_wanted, &cluster, &from, &moved, err) != 0)
+    if (place(p, ev, have ? &prior : NULL, flyte_wanted, &at, err) != 0)
         goto out;
-    if (desired_build_on(p->cfg, ev, cluster, &d, err) != 0 ||
+    if (desired_build_on(p->cfg, ev, at.cluster, &d, err) != 0 ||
         plan_hashes_keep(&d, &cur, &ids, err) != 0)
         goto out;
     /* A move left undone is no duplicate: its deletes are still to do. */
@@ -863,11 +878,12 @@ int provision_event_after(provisioner *p, const ws_event *ev, long long failed_v
         rc = fill_answer(r, &a, &d, err);
         goto out;
     }
-    rc = run_event(p, ev, failed_version, partition, &d, &ids, &prior, have, from, moved, &cur, r,
-                   out, err);
+    rc =
+        run_event(p, ev, failed_version, partition, &d, &ids, &prior, have, &at, &cur, r, out, err);
     if (write_record(p, partition, out, err) != 0)
         rc = -1;
 out:
+    json_decref(at.project);
     plan_ids_fini(&ids);
     wsstate_fini(&prior);
     wsstate_fini(&cur);

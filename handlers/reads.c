@@ -122,6 +122,14 @@ int reads_project(reads *rd, httpc *flyte, const desired *d, wf_err *err)
     return 0;
 }
 
+void reads_adopt_project(reads *rd, json_t *project)
+{
+    json_decref(rd->project);
+    rd->project = project;
+    rd->v.project_read = 1;
+    rd->v.project = rd->project;
+}
+
 int reads_namespace(reads *rd, k8s *kube, const desired *d, size_t i, wf_err *err)
 {
     return k8s_get(kube, "v1", "Namespace", NULL, d->domains[i].namespace_name, &rd->namespaces[i],
@@ -213,7 +221,7 @@ int reads_object(reads *rd, k8s *kube, const json_t *m, wf_err *err)
 }
 
 int reads_project_cluster(httpc *flyte, const char *workspace_id, char *buf, size_t len,
-                          wf_err *err)
+                          json_t **out, wf_err *err)
 {
     json_t *project = NULL;
     const char *v;
@@ -225,6 +233,9 @@ int reads_project_cluster(httpc *flyte, const char *workspace_id, char *buf, siz
         json_object_get(json_object_get(project, "labels"), "values"), FLYTE_LABEL_CLUSTER));
     if (project && desired_project_is_ours(project) && v)
         snprintf(buf, len, "%s", v);
-    json_decref(project);
+    if (out)
+        *out = project;
+    else
+        json_decref(project);
     return 0;
 }

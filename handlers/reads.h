@@ -71,9 +71,14 @@ int reads_cleanup(reads *rd, k8s *kube, const desired *d, wf_err *err);
 int reads_bindings(reads *rd, k8s *kube, const desired *d, const int *need, wf_err *err);
 /* The cluster workspace_id's Flyte project names (FLYTE_LABEL_CLUSTER)
  * into buf, when the project is wsflyte's; "" when there is none.  A read
- * of its own, apart from any reads: placement is decided before them. */
+ * of its own, apart from any reads: placement is decided before them.
+ * With project non-NULL, *project is the project read (a new reference,
+ * NULL when there is none), for reads_adopt_project. */
 int reads_project_cluster(httpc *flyte, const char *workspace_id, char *buf, size_t len,
-                          wf_err *err);
+                          json_t **project, wf_err *err);
+/* Keeps project (taken; NULL: there is none) as the project read, in place
+ * of reads_project: the read placement made, before anything was written. */
+void reads_adopt_project(reads *rd, json_t *project);
 /* One manifest's live object, kept by its identity. */
 int reads_object(reads *rd, k8s *kube, const json_t *manifest, wf_err *err);
 

@@ -131,6 +131,10 @@ test('placement by label: the namespaces only on the labelled cluster, attribute
   await assertPlaced(stack, 'ws-lab-west', 'west');
   const p = (await stack.flyteState()).projects.find((x) => x.id === 'ws-lab-west');
   assert.equal(p.labels.values['wsflyte-cluster'], 'west');
+  // Placing a workspace without a record reads its project: the event's
+  // guard takes that read over instead of asking again.
+  const gets = (await stack.flyteRequests()).filter((q) => q.method === 'GET' && q.path === '/api/v1/projects/ws-lab-west');
+  assert.equal(gets.length, 1, JSON.stringify(gets.map((q) => q.path)));
 });
 
 test('placement by weight: each workspace on exactly one cluster, the attributes naming it', async (t) => {
