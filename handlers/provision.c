@@ -680,24 +680,41 @@ static int old_cluster_left(provisioner *p, const desired *d, int from, wsstate 
     return 0;
 }
 
-/* A move whose own old cluster is emptied, from a record whose moving_from
- * names a third cluster (an earlier move's deletes that never finished, or
- * what a refused move made): the record keeps that cluster, so the
- * workspace's next event still deletes there.  Two clusters left at once
- * (this move's old one did not answer either) keep this move's only. */
+/* The record's moving_from when this event does not delete there: a move
+ * whose own old cluster is emptied keeps it (an earlier move's deletes that
+ * never finished, or what a refused move made), so the workspace's next
+ * event that is no move deletes there.  One cluster is remembered: when
+ * this move's old cluster did not answer either, or when moving_from names
+ * a cluster kubernetes.clusters no longer lists, it is given up, and said
+ * so (wsflyte-audit lists what is left there). */
 static int older_move_left(provisioner *p, const desired *d, const wsstate *prior, int from,
                            wsstate *cur, wf_err *err)
 {
-    long older = prior->moving_from ? wf_config_cluster(p->cfg, prior->moving_from) : -1;
+    const char *name = prior->moving_from;
+    long older = name ? wf_config_cluster(p->cfg, name) : -1;
     log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
 
-    if (cur->moving_from || older < 0 || older == d->cluster || older == from)
+    if (name == NULL || (older >= 0 && (older == d->cluster || older == from)))
+        return 0; /* nothing left, or this event deletes there */
+    if (older < 0) {
+        log_warn(&ctx,
+                 "the record's moving_from names cluster %s, which kubernetes.clusters no "
+                 "longer lists: nothing is deleted there (wsflyte-audit lists what is left)",
+                 name);
         return 0;
+    }
+    if (cur->moving_from) {
+        log_warn(&ctx,
+                 "an earlier move may have left namespaces on cluster %s; the record now keeps "
+                 "moving_from=%s and no longer tracks %s (wsflyte-audit lists what is left)",
+                 name, cur->moving_from, name);
+        return 0;
+    }
     log_warn(&ctx,
              "workspace moved to cluster %s; an earlier move may have left namespaces on "
              "cluster %s: the record keeps moving_from=%s and the next event deletes them",
-             p->cfg->kubernetes.clusters[d->cluster].name, prior->moving_from, prior->moving_from);
-    if ((cur->moving_from = strdup(prior->moving_from)) == NULL)
+             p->cfg->kubernetes.clusters[d->cluster].name, name, name);
+    if ((cur->moving_from = strdup(name)) == NULL)
         return oom(err);
     return 0;
 }
@@ -775,7 +792,7 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
                                              NULL, NULL, &old) != 0) &&
         old_cluster_left(p, d, from, cur, &old, err) != 0)
         goto out;
-    if (have && moved && older_move_left(p, d, prior, from, cur, err) != 0)
+    if (have && older_move_left(p, d, prior, from, cur, err) != 0)
         goto out;
     if (d->cluster >= 0 &&
         (cur->cluster = strdup(p->cfg->kubernetes.clusters[d->cluster].name)) == NULL) {

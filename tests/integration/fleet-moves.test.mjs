@@ -1,6 +1,8 @@
 // Moves across three execution clusters: a workspace moved again while the
 // cluster an earlier move left is still down keeps that cluster in its
-// record (moving_from) and its next event deletes what is left there.
+// record (moving_from) and its next event deletes what is left there; when
+// the newer move's old cluster is down too, only that one is remembered and
+// the older one is named in a warning.
 //
 // One stack: devkafka, FlyteAdmin, the control plane and three execution
 // clusters (east, west, north), one wsflyte.
@@ -87,5 +89,33 @@ test('moved twice while the first old cluster is down: the record keeps it, the 
     assert.equal(done.complete, true);
   } finally {
     if (!started) await stack.startCluster('east');
+  }
+});
+
+test('moved again while both old clusters are down: the newer one is kept, the older one given up aloud', async () => {
+  const id = 'ws-thrice';
+  const all = stack.workspaceNamespaces(id).sort();
+  assert.equal((await send(event(id, 1, 'east'))).status, 'SUCCEEDED');
+  await stack.stopCluster('east');
+  const down = new Set(['east']);
+  try {
+    assert.equal((await send(event(id, 2, 'west'))).status, 'SUCCEEDED');
+    await stack.stopCluster('west');
+    down.add('west');
+    const toNorth = await send(event(id, 3, 'north'));
+    assert.equal(toNorth.status, 'SUCCEEDED', JSON.stringify(toNorth));
+    const st = await status(id);
+    assert.equal(st.cluster, 'north');
+    assert.equal(st.moving_from, 'west', 'the cluster this move left is the one remembered');
+    assert.ok(stack.logs.join('').split('\n').some((l) => l.includes(`workspace=${id}`) && l.includes('no longer tracks east')),
+      'the cluster given up is named');
+    for (const c of ['east', 'west']) { await stack.startCluster(c); down.delete(c); }
+    // The next event empties west; east's copies are left for an operator.
+    assert.equal((await send(event(id, 4, 'north'))).status, 'SUCCEEDED');
+    assert.deepEqual(await liveNamespaces('west', id), []);
+    assert.deepEqual(await liveNamespaces('east', id), all);
+    assert.equal((await status(id)).moving_from, undefined);
+  } finally {
+    for (const c of down) await stack.startCluster(c);
   }
 });
