@@ -95,7 +95,7 @@ e2e-asan:
 # suite spends its time waiting on brokers, timers, retries and Retry-After
 # pauses, not computing (a load of about 2 on the 2 cores with six stacks),
 # so the eight parts take about as long as the longest: ~7 minutes instead
-# of ~60 with one file after the other.  The parts are balanced by the
+# of ~50 with one file after the other.  The parts are balanced by the
 # durations each run prints per file (8 to 10 minutes each on a busy
 # machine); a file not named in E2E_PART_A, _B or _C runs in the fourth.
 # -Otarget prints each run's output in one piece when it ends; E2E_JOBS=1
