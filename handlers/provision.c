@@ -680,6 +680,18 @@ static int old_cluster_left(provisioner *p, const desired *d, int from, wsstate 
     return 0;
 }
 
+/* The record remembers one cluster that may hold leftovers: kept, given_up
+ * is no longer tracked. */
+static void log_untracked(const desired *d, const char *given_up, const char *kept)
+{
+    log_ctx ctx = {.workspace_id = d->project_id, .duration_ms = -1};
+
+    log_warn(&ctx,
+             "an earlier move may have left namespaces on cluster %s; the record now keeps "
+             "moving_from=%s and no longer tracks %s (wsflyte-audit lists what is left)",
+             given_up, kept, given_up);
+}
+
 /* The record's moving_from when this event does not delete there: a move
  * whose own old cluster is emptied keeps it (an earlier move's deletes that
  * never finished, or what a refused move made), so the workspace's next
@@ -704,10 +716,7 @@ static int older_move_left(provisioner *p, const desired *d, const wsstate *prio
         return 0;
     }
     if (cur->moving_from) {
-        log_warn(&ctx,
-                 "an earlier move may have left namespaces on cluster %s; the record now keeps "
-                 "moving_from=%s and no longer tracks %s (wsflyte-audit lists what is left)",
-                 name, cur->moving_from, name);
+        log_untracked(d, name, cur->moving_from);
         return 0;
     }
     log_warn(&ctx,
@@ -782,6 +791,10 @@ static int run_event(provisioner *p, const ws_event *ev, long long failed_versio
         wf_err_set(err, pl.err.cls, pl.err.code, "%s", pl.err.msg);
         if (have)
             applied_mark_incomplete(p->cache, d->project_id, out);
+        /* The mark named the new cluster in place of an older one. */
+        if (moving_to && plan_writes(&pl) && prior->moving_from &&
+            strcmp(prior->moving_from, moving_to) != 0)
+            log_untracked(d, prior->moving_from, moving_to);
         goto out;
     }
     /* A move: the old cluster's namespaces go last.  Everything is in place
