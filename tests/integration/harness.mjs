@@ -179,15 +179,20 @@ function startServer(cmd, args, name, logs, stdin = 'ignore', native = false) {
   });
 }
 
-// Runs a program to its end; a C program of the build (cmd under BUILD) is
-// wrapped and checked for sanitizer reports.
+// librdkafka's mock brokers hold a fetch that finds no data for the whole
+// fetch.wait.max.ms (500 ms by default), even when a record arrives meanwhile
+// (a real broker answers at once): every consumer of a stack waits this long
+// instead, wsflyte's and its tools' (kafka.properties) and kcat's.
+const MOCK_FETCH_WAIT_MS = '50';
+
 // kcat's reads (-C -e) end when every partition has reported its end, which
-// librdkafka's mock brokers do only after holding the empty fetch for
-// fetch.wait.max.ms (500 ms by default): a shorter wait for kcat's consumers.
+// the mock brokers do only after that hold.
 function kcatArgs(args) {
-  return args[0] === '-C' ? ['-C', '-X', 'fetch.wait.max.ms=50', ...args.slice(1)] : args;
+  return args[0] === '-C' ? ['-C', '-X', `fetch.wait.max.ms=${MOCK_FETCH_WAIT_MS}`, ...args.slice(1)] : args;
 }
 
+// Runs a program to its end; a C program of the build (cmd under BUILD) is
+// wrapped and checked for sanitizer reports.
 export function run(cmd, args, { input, timeoutMs = 60000 } = {}) {
   const name = resolve(dirname(cmd)) === resolve(BUILD) ? basename(cmd) : null;
   if (name) [cmd, args] = command(name, args);
@@ -276,11 +281,8 @@ export class Stack {
     const doc = {
       kafka: {
         bootstrap_servers: this.bootstrap, group_id: 'wsflyte',
-        // fetch.wait.max.ms: librdkafka's mock brokers hold a fetch that finds no data
-        // for the whole wait, even when a record arrives meanwhile (a real broker answers
-        // at once); at the default 500 ms every hop of an event would wait ~250 ms.
         properties: {
-          'session.timeout.ms': '6000', 'heartbeat.interval.ms': '500', 'fetch.wait.max.ms': '50',
+          'session.timeout.ms': '6000', 'heartbeat.interval.ms': '500', 'fetch.wait.max.ms': MOCK_FETCH_WAIT_MS,
           ...(c.kafkaProperties || {}),
         },
       },
